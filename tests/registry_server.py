@@ -1,0 +1,112 @@
+"""A local stand-in for the ClinicalTrials.gov API v2, on 127.0.0.1, for end-to-end tests and
+benchmarks. It serves real records (from tests/fixtures) and can be scripted to fail."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Registry:
+    studies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # old id -> current id
+    scripted: dict[str, deque[Response]] = field(default_factory=dict)  # path -> responses
+    data_timestamp: str = "2026-11-25T09:00:05"
+    requests: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def script(self, path: str, *responses: Response) -> None:
+        self.scripted.setdefault(path, deque()).extend(responses)
+
+    def put(self, record: dict[str, Any]) -> None:
+        nct = record["protocolSection"]["identificationModule"]["nctId"]
+        self.studies[nct] = record
+
+
+def _json(status: int, data: Any) -> Response:
+    return status, {"Content-Type": "application/json"}, json.dumps(data).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    registry: Registry
+    prefix = "/api/v2"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        reg = self.registry
+        with reg.lock:
+            reg.requests.append(self.path)
+            parts = urlsplit(self.path)
+            queue = reg.scripted.get(parts.path)
+            scripted = queue.popleft() if queue else None
+        status, headers, body = scripted or self._route(parts.path, parse_qs(parts.query))
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _route(self, path: str, query: dict[str, list[str]]) -> Response:
+        reg = self.registry
+        if not path.startswith(self.prefix):
+            return 404, {"Content-Type": "text/html"}, b"<html><body>Not here</body></html>"
+        rest = path[len(self.prefix):]
+        if rest == "/version":
+            return _json(200, {"apiVersion": "2.0.5", "dataTimestamp": reg.data_timestamp})
+        if rest == "/studies":
+            return self._page(query)
+        if rest.startswith("/studies/"):
+            nct = rest[len("/studies/"):].upper()
+            if nct in reg.aliases:
+                target = reg.aliases[nct]
+                return 301, {"Location": f"{self.prefix}/studies/{target}"}, b""
+            if nct in reg.studies:
+                return _json(200, reg.studies[nct])
+            return 404, {"Content-Type": "text/plain"}, f"NCT number {nct} not found".encode()
+        return 404, {"Content-Type": "text/plain"}, b"Not found"
+
+    def _page(self, query: dict[str, list[str]]) -> Response:
+        reg = self.registry
+        raw = query.get("filter.ids", [""])[0]
+        ids = [i.strip().upper() for i in raw.replace(",", "|").split("|") if i.strip()]
+        size = min(int(query.get("pageSize", ["10"])[0] or 10), 1000)
+        start = int(query.get("pageToken", ["0"])[0] or 0)
+        found = []
+        for i in ids:
+            if i in reg.studies:
+                found.append(reg.studies[i])
+            elif i in reg.aliases and reg.aliases[i] in reg.studies:
+                found.append(reg.studies[reg.aliases[i]])
+        page: dict[str, Any] = {"studies": found[start:start + size]}
+        if start + size < len(found):
+            page["nextPageToken"] = str(start + size)
+        return _json(200, page)
+
+
+@contextmanager
+def serve(registry: Registry) -> Iterator[str]:
+    """Run the fake registry on 127.0.0.1; yields its API base URL. Stops it afterwards."""
+    handler = type("Handler", (_Handler,), {"registry": registry})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v2"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

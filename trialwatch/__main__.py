@@ -1,0 +1,3 @@
+from trialwatch.cli import main
+
+main()

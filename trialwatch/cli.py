@@ -1,0 +1,310 @@
+"""The command line: parse options, build the objects, call the core, render, map to exit codes.
+
+Exit codes, like diff: 0 no change, 1 changes, 2 trouble (trouble wins), 130 interrupted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from trialwatch import __version__
+from trialwatch.errors import InputError, TrialwatchError
+from trialwatch.model import Category, Outcome, RunReport, TrialReport
+
+EXIT_OK, EXIT_CHANGED, EXIT_TROUBLE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="trialwatch",
+    help="Watch ClinicalTrials.gov records and report what changed, in words a person would use.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+log = logging.getLogger("trialwatch")
+
+
+class Format(StrEnum):
+    auto = "auto"
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    html = "html"
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    if quiet and not verbose:
+        level = logging.ERROR
+    logger = logging.getLogger("trialwatch")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("trialwatch: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"trialwatch {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True,
+                     help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Watch ClinicalTrials.gov records and report what changed."""
+
+
+def exit_code(report: RunReport, fail_on: list[str] | None = None) -> int:
+    if report.errors:
+        return EXIT_TROUBLE
+    for t in report.trials:
+        if t.outcome is Outcome.REMOVED:
+            return EXIT_CHANGED
+        if t.outcome is not Outcome.CHANGED:
+            continue
+        if not fail_on:
+            return EXIT_CHANGED
+        if any(c.category.value in fail_on for c in t.changes if c.material):
+            return EXIT_CHANGED
+    return EXIT_OK
+
+
+def emit(report: RunReport, fmt: Format, quiet: bool) -> None:
+    """Print the report on stdout in the chosen format; errors one line each on stderr."""
+    from trialwatch.render.common import clean
+
+    err = _stderr()
+    for t in report.errors:
+        err.print(f"trialwatch: error: {clean(t.nct_id)}: {clean(t.error or '')}",
+                  markup=False, highlight=False)
+    nothing = not report.changed and not report.by_outcome(Outcome.REMOVED)
+    if quiet and nothing and fmt in (Format.auto, Format.text, Format.markdown, Format.html):
+        return
+    if fmt is Format.json:
+        from trialwatch.render.json_report import render_json
+
+        sys.stdout.write(render_json(report))
+        return
+    if fmt is Format.markdown:
+        from trialwatch.render.markdown import render_markdown
+
+        sys.stdout.write(render_markdown(report))
+        return
+    if fmt is Format.html:
+        from trialwatch.render.html import render_html
+
+        sys.stdout.write(render_html(report))
+        return
+    shown = RunReport(report.generated_at, [t for t in report.trials if t.error is None],
+                      report.data_timestamp, report.notes, report.skipped)
+    out = Console(highlight=False, soft_wrap=True)
+    plain = fmt is Format.text or not out.is_terminal or os.environ.get("NO_COLOR")
+    if plain:
+        from trialwatch.render.text import render_text
+
+        sys.stdout.write(render_text(shown, quiet=quiet))
+    else:
+        from trialwatch.render.text import print_terminal
+
+        print_terminal(out, shown, quiet=quiet)
+
+
+def _summary(report: RunReport, quiet: bool) -> None:
+    from trialwatch.render.common import summary_line
+
+    if quiet and not report.changed and not report.errors:
+        return
+    if len(report.trials) > 1 or report.data_timestamp or report.notes:
+        err = _stderr()
+        for note in report.notes:
+            err.print(f"trialwatch: {note}", markup=False)
+        err.print(f"trialwatch: {summary_line(report)}", markup=False)
+
+
+def parse_ids(raw_ids: list[str]) -> tuple[list[str], list[TrialReport]]:
+    """Valid ids (normalised, in order, once each) and an error report for each bad one."""
+    from trialwatch.ids import normalize_nct_id
+
+    good: list[str] = []
+    bad: list[TrialReport] = []
+    for raw in raw_ids:
+        try:
+            nct = normalize_nct_id(raw)
+        except InputError as exc:
+            bad.append(TrialReport(nct_id=raw.strip()[:40] or "''", outcome=Outcome.ERROR,
+                                   error=str(exc)))
+            continue
+        if nct not in good:
+            good.append(nct)
+    return good, bad
+
+
+# Options shared by commands.
+ApiUrl = Annotated[str | None, typer.Option("--api-url", help="API base URL "
+                   "[env TRIALWATCH_API_URL; default https://clinicaltrials.gov/api/v2]")]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Snapshot folder "
+                     "[env TRIALWATCH_STORE; default ./snapshots]")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="Config file "
+                      "[env TRIALWATCH_CONFIG; default ./trialwatch.toml]")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format; auto is "
+                      "colour on a terminal and plain text otherwise.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q",
+                     help="Print nothing when nothing changed (for cron).")]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True,
+                       help="More logging on stderr (-vv for debug).")]
+AdminOpt = Annotated[bool | None, typer.Option("--show-admin/--hide-admin",
+                     help="Also report registry bookkeeping (derived data, update dates).")]
+IgnoreOpt = Annotated[list[str] | None, typer.Option("--ignore", help="Field path whose "
+                      "changes are not reported (repeatable), e.g. "
+                      "protocolSection.contactsLocationsModule.centralContacts")]
+FailOnOpt = Annotated[str | None, typer.Option("--fail-on", help="Comma-separated categories "
+                      "that make the exit code 1, e.g. status,dates,enrollment")]
+
+
+def _flags(**kwargs: Any) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _fail_on(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    cats = [c.strip() for c in value.split(",") if c.strip()]
+    valid = {c.value for c in Category}
+    for c in cats:
+        if c not in valid:
+            raise InputError(f"--fail-on: unknown category {c!r}; choose from "
+                             f"{', '.join(sorted(valid))}")
+    return cats
+
+
+@app.command()
+def check(
+    nct_ids: Annotated[list[str] | None, typer.Argument(
+        metavar="[NCT_ID]...", help="Trials to check; none checks every watched trial.")] = None,
+    api_url: ApiUrl = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.auto,
+    quiet: QuietOpt = False,
+    show_admin: AdminOpt = None,
+    ignore: IgnoreOpt = None,
+    fail_on: FailOnOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Check even when the registry data "
+                     "has not changed since the last complete run.")] = False,
+    email: Annotated[bool | None, typer.Option("--email/--no-email", help="Mail a digest of "
+                     "the changes (settings in the config's [email] section).")] = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Fetch trials, store a snapshot when a record changed, and report what changed."""
+    _setup_logging(verbose, quiet)
+    from trialwatch.app import run_check
+
+    fail_list = _fail_on(fail_on)
+    flags = _flags(api_url=api_url, store=str(store) if store else None, show_admin=show_admin)
+    if ignore:
+        flags["ignore"] = list(ignore)
+    if fail_list is not None:
+        flags["fail_on"] = fail_list
+    good, bad = parse_ids(nct_ids or [])
+    report, settings, mail_error = run_check(
+        good, bad, flags, config, force=force, email=email,
+        interactive=_stderr().is_terminal and not quiet,
+        explicit_ids=bool(nct_ids),
+    )
+    emit(report, fmt, quiet)
+    _summary(report, quiet)
+    code = exit_code(report, settings["fail_on"])
+    if mail_error:
+        _stderr().print(f"trialwatch: error: {mail_error}", markup=False)
+        code = EXIT_TROUBLE
+    raise typer.Exit(code)
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="Older record: an API record, a snapshot file, "
+                   "or a history version {studyVersion, study}.")],
+    new: Annotated[Path, typer.Argument(help="Newer record, in any of the same shapes.")],
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.auto,
+    quiet: QuietOpt = False,
+    show_admin: AdminOpt = None,
+    ignore: IgnoreOpt = None,
+    fail_on: FailOnOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Compare two record files offline, with the same report and exit codes as check."""
+    _setup_logging(verbose, quiet)
+    from trialwatch.app import run_diff
+
+    fail_list = _fail_on(fail_on)
+    flags = _flags(show_admin=show_admin)
+    if ignore:
+        flags["ignore"] = list(ignore)
+    if fail_list is not None:
+        flags["fail_on"] = fail_list
+    report, settings = run_diff(old, new, flags, config)
+    emit(report, fmt, quiet)
+    raise typer.Exit(exit_code(report, settings["fail_on"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every exit goes through here, so no path exits 1 by accident."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    err = _stderr()
+    try:
+        result = app(args=argv, prog_name="trialwatch", standalone_mode=False)
+    except KeyboardInterrupt:
+        err.print("trialwatch: interrupted", markup=False)
+        return EXIT_INTERRUPTED
+    except typer.Abort:
+        err.print("trialwatch: interrupted", markup=False)
+        return EXIT_INTERRUPTED
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            err.print(f"trialwatch: error: {exc.format_message()}", markup=False)
+        return EXIT_TROUBLE
+    except TrialwatchError as exc:
+        from trialwatch.render.common import clean
+
+        err.print(f"trialwatch: error: {clean(exc)}", markup=False)
+        return EXIT_TROUBLE
+    except BrokenPipeError:
+        return EXIT_TROUBLE
+    except Exception as exc:  # a bug: say so briefly; -v shows the traceback
+        log.debug("internal error", exc_info=True)
+        err.print(f"trialwatch: internal error: {type(exc).__name__}: {exc} "
+                  "(run again with -vv for details, and please report it)", markup=False)
+        return EXIT_TROUBLE
+    if isinstance(result, int):
+        return result
+    return EXIT_OK

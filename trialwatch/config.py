@@ -1,0 +1,252 @@
+"""Settings: flags, then ``TRIALWATCH_*`` variables, then the config file, then defaults.
+
+The config file is the first of ``--config``, ``$TRIALWATCH_CONFIG``, ``./trialwatch.toml`` and
+``$XDG_CONFIG_HOME/trialwatch/config.toml`` that is given or exists. Relative paths in it resolve
+against its own folder, so a repository holding ``trialwatch.toml`` and ``snapshots/`` works from
+any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trialwatch.client import DEFAULT_API_URL
+from trialwatch.errors import ConfigError
+from trialwatch.model import Category
+
+ENV_PREFIX = "TRIALWATCH_"
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: type | tuple[type, ...]
+    default: Any
+    help: str
+    path: bool = False  # resolved against the config file's folder
+    env: bool = True  # may come from TRIALWATCH_<NAME>
+
+
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in [
+        Key("api_url", str, DEFAULT_API_URL, "base URL of the ClinicalTrials.gov API v2"),
+        Key("store", str, "snapshots", "folder of stored snapshots", path=True),
+        Key("watchlist", str, "watchlist.toml", "file of watched trials (machine-edited)",
+            path=True),
+        Key("request_interval", (int, float), 1.0, "seconds between requests to the registry"),
+        Key("timeout", (int, float), 30.0, "seconds to wait for the registry to answer"),
+        Key("max_retries", int, 5, "retries of a request the registry refused for now"),
+        Key("backoff_base", (int, float), 1.0, "seconds before the first retry; doubles"),
+        Key("retry_time_cap", (int, float), 300.0, "most seconds spent waiting on retries"),
+        Key("batch_size", int, 500, "ids per batched request (at most 500)"),
+        Key("ignore", list, [], "field paths whose changes are never reported", env=False),
+        Key("show_admin", bool, False, "also report registry bookkeeping changes"),
+        Key("fail_on", list, [], "categories that make check exit 1 (empty: all)", env=False),
+        Key("email", dict, {}, "mail settings (see [email])", env=False),
+    ]
+}
+
+EMAIL_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
+    "enabled": (bool, False),
+    "to": ((str, list), []),
+    "from": (str, ""),
+    "host": (str, "localhost"),
+    "port": (int, 0),
+    "security": (str, "starttls"),
+    "username": (str, ""),
+    "password_env": (str, ""),
+    "heartbeat": (bool, False),
+    "timeout": ((int, float), 30.0),
+    "subject_prefix": (str, "[trialwatch]"),
+}
+
+
+@dataclass
+class Settings:
+    values: dict[str, Any]
+    sources: dict[str, str]
+    config_file: Path | None
+    base_dir: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def store(self) -> Path:
+        return Path(self.values["store"])
+
+    @property
+    def watchlist(self) -> Path:
+        return Path(self.values["watchlist"])
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    if isinstance(t, tuple):
+        return " or ".join(dict.fromkeys(names.get(x, x.__name__) for x in t))
+    return names.get(t, t.__name__)
+
+
+def _check_type(value: Any, expected: type | tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and expected in (int, (int, float)):
+        return False
+    return isinstance(value, expected)
+
+
+def find_config(explicit: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from --config) does not exist")
+        return path
+    from_env = env.get("TRIALWATCH_CONFIG")
+    if from_env:
+        path = Path(from_env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from TRIALWATCH_CONFIG) does not exist")
+        return path
+    local = cwd / "trialwatch.toml"
+    if local.is_file():
+        return local
+    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    user = Path(xdg) / "trialwatch" / "config.toml"
+    return user if user.is_file() else None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _validate_file(data: dict[str, Any], path: Path) -> None:
+    for key, value in data.items():
+        spec = KEYS.get(key)
+        if spec is None:
+            known = ", ".join(sorted(KEYS))
+            raise ConfigError(f"{path}: unknown key {key!r}; known keys are {known}")
+        if not _check_type(value, spec.type):
+            raise ConfigError(
+                f"{path}: {key} must be {_type_name(spec.type)}, not {type(value).__name__} "
+                f"({value!r})"
+            )
+    for key in ("ignore", "fail_on"):
+        if key in data and not all(isinstance(v, str) for v in data[key]):
+            raise ConfigError(f"{path}: {key} must be a list of strings")
+    if "email" in data:
+        validate_email(data["email"], str(path))
+
+
+def validate_email(email: dict[str, Any], where: str) -> None:
+    for key, value in email.items():
+        if key not in EMAIL_KEYS:
+            raise ConfigError(
+                f"{where}: unknown key email.{key}; known keys are {', '.join(sorted(EMAIL_KEYS))}"
+            )
+        expected = EMAIL_KEYS[key][0]
+        if not _check_type(value, expected):
+            raise ConfigError(f"{where}: email.{key} must be {_type_name(expected)}")
+    if "password" in email:
+        raise ConfigError(f"{where}: never put the mail password in the file; "
+                          "set password_env to the name of a variable that holds it")
+    security = email.get("security", "starttls")
+    if security not in ("starttls", "ssl", "none"):
+        raise ConfigError(f"{where}: email.security must be starttls, ssl or none")
+
+
+def _from_env(key: Key, raw: str) -> Any:
+    where = f"{ENV_PREFIX}{key.name.upper()}"
+    try:
+        if key.type == (int, float):
+            return float(raw)
+        if key.type is int:
+            return int(raw)
+        if key.type is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise ConfigError(f"{where}={raw!r} must be {_type_name(key.type)}") from None
+    return raw
+
+
+def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
+    def where(k: str) -> str:
+        return sources.get(k, k)
+
+    if not str(values["api_url"]).startswith(("http://", "https://")):
+        raise ConfigError(f"api_url ({where('api_url')}) must start with http:// or https://, "
+                          f"got {values['api_url']!r}")
+    for k in ("request_interval", "timeout", "backoff_base", "retry_time_cap"):
+        if values[k] < 0:
+            raise ConfigError(f"{k} ({where(k)}) must not be negative")
+    if values["max_retries"] < 0 or values["max_retries"] > 20:
+        raise ConfigError(f"max_retries ({where('max_retries')}) must be from 0 to 20")
+    if not 1 <= values["batch_size"] <= 500:
+        raise ConfigError(f"batch_size ({where('batch_size')}) must be from 1 to 500")
+    valid = {c.value for c in Category}
+    for cat in values["fail_on"]:
+        if cat not in valid:
+            raise ConfigError(
+                f"fail_on ({where('fail_on')}): unknown category {cat!r}; "
+                f"choose from {', '.join(sorted(valid))}"
+            )
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    config: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    path = find_config(config, env, cwd)
+    data = read_toml(path) if path else {}
+    if path:
+        _validate_file(data, path)
+    base = path.parent.resolve() if path else cwd
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, key in KEYS.items():
+        env_name = f"{ENV_PREFIX}{name.upper()}"
+        if name in flags:
+            value, source = flags[name], "command line"
+            rel_base = cwd
+        elif key.env and env.get(env_name):
+            value, source = _from_env(key, env[env_name]), env_name
+            rel_base = cwd
+        elif name in data:
+            value, source = data[name], str(path)
+            rel_base = base
+        else:
+            value, source = key.default, "default"
+            rel_base = base
+        if key.path:
+            p = Path(str(value)).expanduser()
+            value = str(p if p.is_absolute() else (rel_base / p))
+        if isinstance(value, list | dict):
+            value = type(value)(value)
+        values[name] = value
+        sources[name] = source
+    validate_values(values, sources)
+    return Settings(values=values, sources=sources, config_file=path, base_dir=base)

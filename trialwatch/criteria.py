@@ -1,0 +1,108 @@
+"""Eligibility criteria: one free-text blob parsed into inclusion and exclusion items."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from trialwatch.textnorm import display_text, text_key
+
+_HEADING = re.compile(
+    r"^(?:#+\s*)?(?:\*\*)?\s*(?:key\s+|main\s+|general\s+|major\s+)?"
+    r"(inclusion|exclusion)(?:\s+criteria)?\s*(?:\*\*)?\s*:?\s*(?:\*\*)?$",
+    re.IGNORECASE,
+)
+
+SECTION_NAMES = {"inclusion": "Inclusion", "exclusion": "Exclusion", "general": "General"}
+
+
+@dataclass(frozen=True)
+class Item:
+    section: str  # inclusion, exclusion or general
+    text: str  # as displayed
+    key: str  # what it is compared by
+
+
+def parse_criteria(text: str) -> list[Item]:
+    """Split criteria text into items, each line under the heading that precedes it."""
+    section = "general"
+    items: list[Item] = []
+    for line in display_text(text).split("\n"):
+        if not line.strip():
+            continue
+        heading = _HEADING.match(line.strip())
+        if heading:
+            section = heading.group(1).lower()
+            continue
+        key = text_key(line).casefold()
+        if key:
+            items.append(Item(section, text_key(line), key))
+    return items
+
+
+@dataclass(frozen=True)
+class CriterionChange:
+    kind: str  # added, removed, reworded, moved
+    section: str
+    old: str | None
+    new: str | None
+    old_section: str | None = None
+
+
+def _ratio(a: str, b: str) -> float:
+    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def diff_criteria(old_text: str, new_text: str) -> list[CriterionChange]:
+    """Items added, removed, reworded (similar enough to be the same item) and moved."""
+    old_items, new_items = parse_criteria(old_text), parse_criteria(new_text)
+    old_keys = [(i.section, i.key) for i in old_items]
+    new_keys = [(i.section, i.key) for i in new_items]
+    old_left = list(old_items)
+    new_left = list(new_items)
+    for item in old_items:
+        if (item.section, item.key) in new_keys:
+            new_keys.remove((item.section, item.key))
+            old_left.remove(item)
+            for n in new_left:
+                if n.section == item.section and n.key == item.key:
+                    new_left.remove(n)
+                    break
+    del old_keys
+    changes: list[CriterionChange] = []
+    # The same text under another heading: moved.
+    for item in list(old_left):
+        for n in new_left:
+            if n.key == item.key:
+                changes.append(CriterionChange("moved", n.section, item.text, n.text, item.section))
+                old_left.remove(item)
+                new_left.remove(n)
+                break
+    # Similar text in the same section: reworded. Best pairs first.
+    candidates: list[tuple[float, int, int]] = []
+    for i, o in enumerate(old_left):
+        for j, n in enumerate(new_left):
+            if o.section == n.section:
+                r = _ratio(o.key, n.key)
+                if r >= 0.6:
+                    candidates.append((r, i, j))
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    for _r, i, j in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+        if i in used_old or j in used_new:
+            continue
+        used_old.add(i)
+        used_new.add(j)
+        o, n = old_left[i], new_left[j]
+        changes.append(CriterionChange("reworded", n.section, o.text, n.text))
+    for i, o in enumerate(old_left):
+        if i not in used_old:
+            changes.append(CriterionChange("removed", o.section, o.text, None))
+    for j, n in enumerate(new_left):
+        if j not in used_new:
+            changes.append(CriterionChange("added", n.section, None, n.text))
+    order = {"inclusion": 0, "exclusion": 1, "general": 2}
+    kind_order = {"removed": 0, "reworded": 1, "moved": 2, "added": 3}
+    changes.sort(key=lambda c: (order.get(c.section, 3), kind_order[c.kind]))
+    return changes

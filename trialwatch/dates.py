@@ -1,0 +1,68 @@
+"""Partial dates (``2025``, ``2025-06``, ``2025-06-15``) and how far a date moved, said plainly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+_PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+YEAR, MONTH, DAY = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class PartialDate:
+    year: int
+    month: int | None
+    day: int | None
+    text: str
+
+    @property
+    def precision(self) -> int:
+        return DAY if self.day is not None else MONTH if self.month is not None else YEAR
+
+
+def parse_partial(text: object) -> PartialDate | None:
+    if not isinstance(text, str):
+        return None
+    match = _PARTIAL.match(text.strip())
+    if not match:
+        return None
+    year, month, day = (int(g) if g else None for g in match.groups())
+    assert year is not None
+    try:
+        dt.date(year, month or 1, day or 1)
+    except ValueError:
+        return None
+    return PartialDate(year, month, day, text.strip())
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def shift(old: PartialDate, new: PartialDate) -> tuple[int, str]:
+    """How far new is from old, compared at the coarser of the two precisions.
+
+    Returns (sign, amount in words): sign is -1 earlier, 0 same, 1 later.
+    """
+    precision = min(old.precision, new.precision)
+    if precision == YEAR:
+        delta = new.year - old.year
+        return (delta > 0) - (delta < 0), _plural(abs(delta), "year")
+    if precision == MONTH:
+        delta = (new.year - old.year) * 12 + ((new.month or 1) - (old.month or 1))
+        if abs(delta) >= 24 and delta % 12 == 0:
+            return (delta > 0) - (delta < 0), _plural(abs(delta) // 12, "year")
+        return (delta > 0) - (delta < 0), _plural(abs(delta), "month")
+    a = dt.date(old.year, old.month or 1, old.day or 1)
+    b = dt.date(new.year, new.month or 1, new.day or 1)
+    days = (b - a).days
+    sign = (days > 0) - (days < 0)
+    months = (b.year - a.year) * 12 + (b.month - a.month)
+    if a.day == b.day and months != 0:
+        return sign, _plural(abs(months), "month")
+    if abs(days) < 60:
+        return sign, _plural(abs(days), "day")
+    return sign, f"about {_plural(round(abs(days) / 30.44), 'month')} ({abs(days)} days)"

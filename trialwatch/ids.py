@@ -1,0 +1,29 @@
+"""NCT identifiers: validation and normalisation before any request or path is built."""
+
+from __future__ import annotations
+
+import re
+
+from trialwatch.errors import InputError
+
+# The API's own pattern (OpenAPI 2.0.5: ^[Nn][Cc][Tt]0*[1-9]\d{0,7}$). Leading zeros may be dropped.
+_API_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
+
+
+def normalize_nct_id(raw: str) -> str:
+    """Return the canonical ``NCT`` + 8 digits form, or raise InputError naming the bad id."""
+    text = raw.strip()
+    match = _API_PATTERN.match(text)
+    if match is None or len(text) > 40:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise InputError(
+            f"{shown!r} is not a ClinicalTrials.gov id: expected NCT followed by 8 digits, "
+            "for example NCT06224738"
+        )
+    digits = match.group(1)
+    return f"NCT{int(digits):08d}"
+
+
+def is_nct_id(value: str) -> bool:
+    """True when value is already a canonical id (safe to use as a folder name)."""
+    return re.fullmatch(r"NCT\d{8}", value) is not None

@@ -1,0 +1,178 @@
+"""Human names and categories for record fields, keyed on their path in the API's Study shape."""
+
+from __future__ import annotations
+
+import re
+
+from trialwatch.model import Category
+
+Schema = tuple[str, ...]
+
+_LABELS: dict[str, str] = {
+    "hasResults": "Has results",
+    "nctId": "NCT id",
+    "nctIdAliases": "Obsolete NCT ids",
+    "orgStudyIdInfo": "Organization study id",
+    "secondaryIdInfos": "Secondary id",
+    "briefTitle": "Brief title",
+    "officialTitle": "Official title",
+    "acronym": "Acronym",
+    "organization": "Organization",
+    "overallStatus": "Overall status",
+    "lastKnownStatus": "Last known status",
+    "whyStopped": "Why stopped",
+    "statusVerifiedDate": "Status verified",
+    "delayedPosting": "Delayed posting",
+    "expandedAccessInfo": "Expanded access",
+    "startDateStruct": "Start date",
+    "primaryCompletionDateStruct": "Primary completion",
+    "completionDateStruct": "Study completion",
+    "studyFirstSubmitDate": "First submitted",
+    "studyFirstSubmitQcDate": "First submitted (QC)",
+    "studyFirstPostDateStruct": "First posted",
+    "resultsFirstSubmitDate": "Results first submitted",
+    "resultsFirstSubmitQcDate": "Results first submitted (QC)",
+    "resultsFirstPostDateStruct": "Results first posted",
+    "lastUpdateSubmitDate": "Last update submitted",
+    "lastUpdatePostDateStruct": "Last update posted",
+    "responsibleParty": "Responsible party",
+    "leadSponsor": "Lead sponsor",
+    "collaborators": "Collaborator",
+    "oversightHasDmc": "Data monitoring committee",
+    "isFdaRegulatedDrug": "FDA-regulated drug",
+    "isFdaRegulatedDevice": "FDA-regulated device",
+    "briefSummary": "Brief summary",
+    "detailedDescription": "Detailed description",
+    "conditions": "Conditions",
+    "keywords": "Keywords",
+    "studyType": "Study type",
+    "phases": "Phase",
+    "designInfo": "Design",
+    "allocation": "Allocation",
+    "interventionModel": "Intervention model",
+    "interventionModelDescription": "Intervention model description",
+    "primaryPurpose": "Primary purpose",
+    "observationalModel": "Observational model",
+    "timePerspective": "Time perspective",
+    "maskingInfo": "Masking",
+    "masking": "Masking",
+    "whoMasked": "Who is masked",
+    "maskingDescription": "Masking description",
+    "enrollmentInfo": "Enrollment",
+    "armGroups": "Arm",
+    "interventions": "Intervention",
+    "interventionNames": "interventions",
+    "armGroupLabels": "arms",
+    "otherNames": "other names",
+    "primaryOutcomes": "Primary outcome",
+    "secondaryOutcomes": "Secondary outcome",
+    "otherOutcomes": "Other outcome",
+    "measure": "measure",
+    "timeFrame": "time frame",
+    "eligibilityCriteria": "Eligibility criteria",
+    "healthyVolunteers": "Accepts healthy volunteers",
+    "sex": "Sex",
+    "genderBased": "Gender-based eligibility",
+    "minimumAge": "Minimum age",
+    "maximumAge": "Maximum age",
+    "stdAges": "Age groups",
+    "studyPopulation": "Study population",
+    "samplingMethod": "Sampling method",
+    "centralContacts": "Central contact",
+    "overallOfficials": "Overall official",
+    "locations": "Site",
+    "contacts": "contact",
+    "references": "Reference",
+    "seeAlsoLinks": "Link",
+    "ipdSharingStatementModule": "IPD sharing statement",
+    "ipdSharing": "IPD sharing",
+    "largeDocs": "Document",
+    "geoPoint": "map position",
+    "status": "recruitment status",
+    "versionHolder": "Registry data version",
+}
+
+# Bookkeeping: the registry's own dates and NLM's computed data. Shown as context, or with
+# --show-admin, never as a change by default.
+ADMIN_FIELDS: set[Schema] = {
+    ("protocolSection", "statusModule", "statusVerifiedDate"),
+    ("protocolSection", "statusModule", "lastUpdateSubmitDate"),
+    ("protocolSection", "statusModule", "lastUpdatePostDateStruct"),
+    ("protocolSection", "statusModule", "studyFirstSubmitQcDate"),
+    ("protocolSection", "statusModule", "resultsFirstSubmitQcDate"),
+    ("protocolSection", "statusModule", "dispFirstSubmitQcDate"),
+    ("protocolSection", "contactsLocationsModule", "locations", "geoPoint"),
+}
+
+_MODULE_CATEGORY: dict[str, Category] = {
+    "identificationModule": Category.IDENTIFICATION,
+    "statusModule": Category.STATUS,
+    "sponsorCollaboratorsModule": Category.SPONSORS_CONTACTS,
+    "oversightModule": Category.OTHER,
+    "descriptionModule": Category.DESCRIPTION,
+    "conditionsModule": Category.DESCRIPTION,
+    "designModule": Category.DESIGN,
+    "armsInterventionsModule": Category.ARMS_INTERVENTIONS,
+    "outcomesModule": Category.OUTCOMES,
+    "eligibilityModule": Category.ELIGIBILITY,
+    "contactsLocationsModule": Category.SPONSORS_CONTACTS,
+    "referencesModule": Category.REFERENCES,
+    "ipdSharingStatementModule": Category.OTHER,
+}
+
+DATE_FIELDS = ("startDateStruct", "primaryCompletionDateStruct", "completionDateStruct")
+
+
+def is_admin(schema: Schema) -> bool:
+    if not schema:
+        return False
+    if schema[0] == "derivedSection":
+        return True
+    return any(schema[: len(f)] == f for f in ADMIN_FIELDS)
+
+
+def category_for(schema: Schema) -> Category:
+    if not schema:
+        return Category.OTHER
+    top = schema[0]
+    if top in ("resultsSection", "hasResults"):
+        return Category.RESULTS
+    if top == "documentSection":
+        return Category.DOCUMENTS
+    if top != "protocolSection" or len(schema) < 2:
+        return Category.OTHER
+    module = schema[1]
+    field = schema[2] if len(schema) > 2 else ""
+    if module == "statusModule":
+        if field in DATE_FIELDS:
+            return Category.DATES
+        if field.startswith("results"):
+            return Category.RESULTS
+    if module == "designModule" and field == "enrollmentInfo":
+        return Category.ENROLLMENT
+    if module == "contactsLocationsModule" and field == "locations":
+        return Category.LOCATIONS
+    return _MODULE_CATEGORY.get(module, Category.OTHER)
+
+
+def humanize(key: str) -> str:
+    """``investigatorFullName`` → ``investigator full name``."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).replace("_", " ").split()
+    return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+
+
+def field_label(schema: Schema) -> str:
+    """A short label for a field: its own name, with the name of the thing it belongs to."""
+    names = [k for k in schema if not k.endswith("Module") and k != "protocolSection"]
+    if not names:
+        return humanize(schema[-1]).capitalize() if schema else "Record"
+    last = names[-1]
+    label = _LABELS.get(last, humanize(last))
+    if len(names) >= 2:
+        parent = names[-2]
+        if parent not in ("designInfo", "maskingInfo", "statusModule") and last not in (
+            "maskingInfo",
+        ):
+            parent_label = _LABELS.get(parent, humanize(parent))
+            label = f"{parent_label} {label}"
+    return label[0].upper() + label[1:] if label else label

@@ -1,0 +1,63 @@
+"""The normalised view of a study record that comparisons use (snapshots keep the record as
+fetched). Strings lose markup escapes and stray whitespace; bookkeeping that changes on every
+registry refresh is set apart; the digest ignores list order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from trialwatch.textnorm import display_text
+from trialwatch.walk import _canon
+
+# Bump when normalisation changes, so stored digests are not trusted across versions.
+NORMALIZER_VERSION = 1
+
+# Changes on every registry refresh with no edit by the sponsor: never worth a new snapshot.
+VOLATILE: tuple[tuple[str, ...], ...] = (("derivedSection", "miscInfoModule", "versionHolder"),)
+
+
+def normalize_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return display_text(value)
+    if isinstance(value, dict):
+        return {k: normalize_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize_value(v) for v in value]
+    return value
+
+
+def normalize_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of record with display-normalised text. Idempotent."""
+    result = normalize_value(record)
+    assert isinstance(result, dict)
+    return result
+
+
+def _without_volatile(record: dict[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    for path in VOLATILE:
+        node: Any = out
+        for key in path[:-1]:
+            if not isinstance(node, dict) or key not in node:
+                node = None
+                break
+            copy = dict(node[key]) if isinstance(node[key], dict) else node[key]
+            node[key] = copy
+            node = copy
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
+
+
+def digest(record: dict[str, Any]) -> str:
+    """A fingerprint of what the record says: equal for records that differ only in markup,
+    whitespace, list order or registry refresh bookkeeping."""
+    canon = _canon(normalize_record(_without_volatile(record)))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON text: sorted keys, indent 2, UTF-8, trailing newline."""
+    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"

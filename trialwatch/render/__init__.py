@@ -1,0 +1,1 @@
+"""Renderers: small pure functions of one RunReport, so every format says the same."""

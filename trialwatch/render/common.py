@@ -1,0 +1,104 @@
+"""What every renderer shares: the order things are shown in and the words around them."""
+
+from __future__ import annotations
+
+from trialwatch.model import (
+    CATEGORY_TITLES,
+    Baseline,
+    Category,
+    Change,
+    DateValue,
+    Outcome,
+    RunReport,
+    TrialReport,
+)
+from trialwatch.textnorm import strip_control
+
+OUTCOME_ORDER = {
+    Outcome.ERROR: 0,
+    Outcome.CHANGED: 1,
+    Outcome.REMOVED: 2,
+    Outcome.NEW: 3,
+    Outcome.UNCHANGED: 4,
+}
+
+
+def clean(text: object) -> str:
+    """Registry text made safe to show: no control characters or escape sequences."""
+    return strip_control(str(text))
+
+
+def grouped(changes: list[Change]) -> list[tuple[Category, list[Change]]]:
+    """Changes by category, in the category order, headlines first within each."""
+    out: list[tuple[Category, list[Change]]] = []
+    for category in Category:
+        items = [c for c in changes if c.category is category]
+        if items:
+            items.sort(key=lambda c: not c.headline)
+            out.append((category, items))
+    return out
+
+
+def category_title(category: Category) -> str:
+    return CATEGORY_TITLES[category]
+
+
+def ordered(report: RunReport) -> list[TrialReport]:
+    return sorted(report.trials, key=lambda t: (OUTCOME_ORDER[t.outcome], t.nct_id))
+
+
+def _date(d: DateValue | None) -> str:
+    if d is None or not d.date:
+        return "not given"
+    return f"{d.date} ({d.type.lower()})" if d.type else f"{d.date} (type not given)"
+
+
+def baseline_rows(b: Baseline) -> list[tuple[str, str]]:
+    enrollment = "not given"
+    if b.enrollment is not None:
+        kind = f" ({b.enrollment_type.lower()})" if b.enrollment_type else ""
+        enrollment = f"{b.enrollment}{kind}"
+    return [
+        ("Status", clean(b.status or "not given")),
+        ("Phase", clean(", ".join(b.phases) or "not given")),
+        ("Start", clean(_date(b.start))),
+        ("Primary completion", clean(_date(b.primary_completion))),
+        ("Completion", clean(_date(b.completion))),
+        ("Enrollment", clean(enrollment)),
+        ("Lead sponsor", clean(b.lead_sponsor or "not given")),
+        ("Last update posted", clean(b.last_update_posted or "not given")),
+    ]
+
+
+def status_line(t: TrialReport) -> str:
+    """The one-line state of a trial under its heading."""
+    if t.outcome is Outcome.NEW:
+        return f"baseline recorded ({t.snapshot})"
+    if t.outcome is Outcome.ERROR:
+        return f"error: {clean(t.error or 'unknown error')}"
+    if t.outcome is Outcome.CHANGED:
+        n = len(t.changes)
+        since = f" since {t.previous_snapshot}" if t.previous_snapshot else ""
+        return f"{n} change{'s' if n != 1 else ''}{since}"
+    if t.outcome is Outcome.REMOVED:
+        return "no longer in the registry"
+    since = f" since {t.previous_snapshot}" if t.previous_snapshot else ""
+    return f"no change{since}"
+
+
+def summary_line(report: RunReport) -> str:
+    counts = {o: len(report.by_outcome(o)) for o in Outcome}
+    n = len(report.trials)
+    parts = [
+        f"{n} trial{'s' if n != 1 else ''} checked",
+        f"{counts[Outcome.CHANGED]} changed",
+        f"{counts[Outcome.NEW]} new",
+        f"{counts[Outcome.UNCHANGED]} unchanged",
+    ]
+    if counts[Outcome.REMOVED]:
+        parts.append(f"{counts[Outcome.REMOVED]} removed")
+    parts.append(f"{counts[Outcome.ERROR]} error{'s' if counts[Outcome.ERROR] != 1 else ''}")
+    line = ", ".join(parts)
+    if report.data_timestamp:
+        line += f"; registry data as of {report.data_timestamp}"
+    return line

@@ -1,0 +1,45 @@
+"""The JSON report: a documented, versioned schema (README, "JSON output")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from trialwatch.model import Outcome, RunReport, TrialReport
+
+SCHEMA = "trialwatch.report/1"
+
+
+def trial_json(t: TrialReport) -> dict[str, Any]:
+    return {
+        "nct_id": t.nct_id,
+        "outcome": t.outcome.value,
+        "title": t.title,
+        "snapshot": t.snapshot,
+        "previous_snapshot": t.previous_snapshot,
+        "alias_of": t.alias_of,
+        "error": t.error,
+        "notes": list(t.notes),
+        "context": list(t.context),
+        "baseline": t.baseline.to_json() if t.baseline else None,
+        "changes": [c.to_json() for c in t.changes],
+    }
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "generated_at": report.generated_at,
+        "data_timestamp": report.data_timestamp,
+        "skipped": report.skipped,
+        "notes": list(report.notes),
+        "summary": {
+            "checked": len(report.trials),
+            **{o.value: len(report.by_outcome(o)) for o in Outcome},
+        },
+        "trials": [trial_json(t) for t in report.trials],
+    }
+
+
+def render_json(report: RunReport) -> str:
+    return json.dumps(report_json(report), indent=2, ensure_ascii=False, sort_keys=False) + "\n"

@@ -1,0 +1,81 @@
+"""Plain text and the colour terminal: one list of styled segments, printed two ways."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from trialwatch.model import Kind, Outcome, RunReport, TrialReport
+from trialwatch.render.common import (
+    baseline_rows,
+    category_title,
+    clean,
+    grouped,
+    ordered,
+    status_line,
+)
+
+Segment = tuple[str, str]  # (text, rich style)
+Line = list[Segment]
+
+_OUTCOME_STYLE = {
+    Outcome.NEW: "cyan",
+    Outcome.CHANGED: "yellow",
+    Outcome.UNCHANGED: "dim",
+    Outcome.REMOVED: "magenta",
+    Outcome.ERROR: "bold red",
+}
+_KIND_STYLE = {Kind.ADDED: "green", Kind.REMOVED: "red", Kind.CHANGED: ""}
+
+
+def trial_lines(t: TrialReport) -> list[Line]:
+    lines: list[Line] = []
+    head: Line = [(t.nct_id, "bold")]
+    if t.title:
+        head.append(("  " + clean(t.title), "bold"))
+    lines.append(head)
+    lines.append([("  " + status_line(t), _OUTCOME_STYLE[t.outcome])])
+    for note in t.notes:
+        lines.append([("  " + clean(note), "dim")])
+    if t.baseline is not None:
+        for label, value in baseline_rows(t.baseline):
+            lines.append([(f"    {label}: ", "dim"), (value, "")])
+    for line in t.context:
+        lines.append([("  (" + clean(line) + ")", "dim")])
+    for category, changes in grouped(t.changes):
+        lines.append([("  " + category_title(category), "bold underline")])
+        for c in changes:
+            style = "bold " + _KIND_STYLE[c.kind] if c.headline else _KIND_STYLE[c.kind]
+            admin = "" if c.material else " [administrative]"
+            lines.append([("    • ", ""), (clean(c.sentence), style.strip()), (admin, "dim")])
+            for detail in c.details[:40]:
+                d_style = "green" if detail.startswith("+") else "red" if detail.startswith(
+                    ("−", "-")) else "dim"
+                lines.append([("        " + clean(detail), d_style)])
+            if len(c.details) > 40:
+                lines.append([(f"        … {len(c.details) - 40} more", "dim")])
+    return lines
+
+
+def report_lines(report: RunReport, quiet: bool = False) -> list[Line]:
+    lines: list[Line] = []
+    for t in ordered(report):
+        if quiet and t.outcome in (Outcome.UNCHANGED, Outcome.NEW):
+            continue
+        if lines:
+            lines.append([])
+        lines.extend(trial_lines(t))
+    return lines
+
+
+def render_text(report: RunReport, quiet: bool = False) -> str:
+    lines = report_lines(report, quiet)
+    return "".join("".join(seg for seg, _ in line) + "\n" for line in lines)
+
+
+def print_terminal(console: Console, report: RunReport, quiet: bool = False) -> None:
+    for line in report_lines(report, quiet):
+        text = Text()
+        for seg, style in line:
+            text.append(seg, style=style or None)
+        console.print(text, soft_wrap=True, highlight=False, markup=False)

@@ -1,0 +1,40 @@
+"""The "baseline recorded" summary of a trial seen for the first time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trialwatch.differ import STATUS, get
+from trialwatch.model import Baseline, DateValue
+
+
+def _date(record: dict[str, Any], field: str) -> DateValue | None:
+    struct = get(record, *STATUS, field)
+    if not isinstance(struct, dict) or not struct.get("date"):
+        return None
+    return DateValue(str(struct.get("date")), struct.get("type"))
+
+
+def title_of(record: dict[str, Any]) -> str | None:
+    ident = get(record, "protocolSection", "identificationModule") or {}
+    title = ident.get("briefTitle") or ident.get("officialTitle")
+    return str(title) if title else None
+
+
+def baseline(record: dict[str, Any]) -> Baseline:
+    enrollment = get(record, "protocolSection", "designModule", "enrollmentInfo") or {}
+    count = enrollment.get("count") if isinstance(enrollment, dict) else None
+    phases = get(record, "protocolSection", "designModule", "phases") or []
+    return Baseline(
+        title=title_of(record),
+        status=get(record, *STATUS, "overallStatus"),
+        phases=[str(p) for p in phases] if isinstance(phases, list) else [],
+        start=_date(record, "startDateStruct"),
+        primary_completion=_date(record, "primaryCompletionDateStruct"),
+        completion=_date(record, "completionDateStruct"),
+        enrollment=count if isinstance(count, int) else None,
+        enrollment_type=enrollment.get("type") if isinstance(enrollment, dict) else None,
+        lead_sponsor=get(record, "protocolSection", "sponsorCollaboratorsModule", "leadSponsor",
+                         "name"),
+        last_update_posted=get(record, *STATUS, "lastUpdatePostDateStruct", "date"),
+    )

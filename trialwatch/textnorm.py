@@ -1,0 +1,85 @@
+"""Registry text as a person reads it.
+
+The API serves markup fields as CommonMark with backslash escapes (``\\>=``); the internal history
+API serves the same text as HTML with entities. Neither the escaping nor the markup is content, so
+both are folded here: :func:`display_text` keeps line structure for showing, :func:`text_key`
+is what two texts are compared by.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+_TAG = re.compile(
+    r"</?(?:p|br|li|ol|ul|b|i|em|strong|sup|sub|div|span|a|u|table|tbody|thead|tr|td|th|h[1-6]"
+    r"|pre|code|blockquote|hr|mark)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_BLOCK_TAG = re.compile(r"</?(?:p|br|li|ol|ul|div|tr|h[1-6]|pre|blockquote|hr)\b[^<>]*>", re.I)
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+# A run of backslashes in front of ASCII punctuation is a markdown escape, not text.
+_MD_ESCAPE = re.compile(r"\\+(?=[!-/:-@\[-`{-~])")
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_LIST_MARKER = re.compile(r"^(?:\d{1,3}[.)]|[-*+•·‣◦]|[a-zA-Z][.)]|\([a-zA-Z0-9]{1,3}\))\s+")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
+_HEADING = re.compile(r"^#{1,6}\s+")
+# C0/C1 control characters other than newline and tab, plus bidi overrides that can disguise text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_control(text: str) -> str:
+    """Remove control characters (escape sequences, bidi overrides) from untrusted text."""
+    return _CONTROL.sub("", text)
+
+
+def _once(text: str) -> str:
+    if "<" in text and _TAG.search(text):
+        text = _BLOCK_TAG.sub("\n", text)
+        text = _TAG.sub("", text)
+    if "&" in text and _ENTITY.search(text):
+        text = html.unescape(text)
+    if "\\" in text:
+        text = _MD_ESCAPE.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_control(text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    # Keep paragraph breaks as one blank line; drop leading and trailing blank lines.
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return unicodedata.normalize("NFC", "\n".join(out))
+
+
+def display_text(text: str) -> str:
+    """Unescape markdown, turn HTML into lines, normalise spaces and line endings. Idempotent."""
+    for _ in range(6):
+        new = _once(text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def text_key(text: str) -> str:
+    """What two texts are compared by: no markup, no list numbering, no emphasis, one space."""
+    words: list[str] = []
+    for line in display_text(text).split("\n"):
+        line = _HEADING.sub("", line)
+        line = _LIST_MARKER.sub("", line)
+        line = _EMPHASIS.sub(r"\2", line)
+        if line:
+            words.extend(line.split())
+    return " ".join(words)
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """A single-line excerpt of text for a sentence."""
+    flat = " ".join(display_text(text).split())
+    if len(flat) <= limit:
+        return flat
+    return flat[: limit - 1].rstrip() + "…"

@@ -1,0 +1,261 @@
+"""A structural diff of two JSON trees that matches list items by identity, not position.
+
+The walker knows nothing of sentences; it yields :class:`RawDiff` leaves that
+:mod:`trialwatch.differ` turns into :class:`~trialwatch.model.Change` records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trialwatch.model import Kind
+from trialwatch.textnorm import one_line, text_key
+
+Schema = tuple[str, ...]
+
+# Identity of list items, by the list's field name: key sets tried in order. A later key set only
+# pairs items the earlier ones left unmatched (an outcome whose time frame changed is still the
+# same outcome when its measure is unchanged).
+IDENTITY: dict[str, list[tuple[str, ...]]] = {
+    "locations": [
+        ("facility", "city", "state", "country"),
+        ("facility", "city", "country"),
+        ("facility", "zip", "country"),
+    ],
+    "armGroups": [("label",), ("description",)],
+    "interventions": [("type", "name"), ("name",), ("description",)],
+    "primaryOutcomes": [("measure", "timeFrame"), ("measure",), ("timeFrame", "description")],
+    "secondaryOutcomes": [("measure", "timeFrame"), ("measure",), ("timeFrame", "description")],
+    "otherOutcomes": [("measure", "timeFrame"), ("measure",), ("timeFrame", "description")],
+    "centralContacts": [("name", "role"), ("name",), ("email",)],
+    "overallOfficials": [("name", "role"), ("name",)],
+    "contacts": [("name", "role"), ("name",), ("email",)],
+    "collaborators": [("name",)],
+    "secondaryIdInfos": [("id", "type"), ("id",)],
+    "references": [("pmid",), ("citation",)],
+    "seeAlsoLinks": [("url",), ("label",)],
+    "availIpds": [("type", "id"), ("type",)],
+    "largeDocs": [("filename",), ("typeAbbrev", "label")],
+    "retractions": [("pmid",)],
+}
+
+# For lists the table does not know (results tables, new fields), the first of these keys whose
+# values are present and unique on both sides is the identity.
+AUTO_KEYS: tuple[str, ...] = (
+    "id",
+    "groupId",
+    "nctId",
+    "label",
+    "name",
+    "title",
+    "measure",
+    "term",
+    "facility",
+    "pmid",
+    "url",
+    "filename",
+    "value",
+)
+
+
+@dataclass(frozen=True)
+class RawDiff:
+    """One difference between two trees: at a leaf, or a whole list item added or removed."""
+
+    path: tuple[str, ...]  # display path: keys, and list items as "[identity]"
+    schema: Schema  # the same path without list items: what labels and categories key on
+    kind: Kind
+    old: Any
+    new: Any
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _canon(value: Any) -> str:
+    """A comparison key for any JSON value: texts by their content, lists as multisets."""
+    if isinstance(value, str):
+        return json.dumps(text_key(value))
+    if isinstance(value, dict):
+        inner = ",".join(
+            f"{json.dumps(k)}:{_canon(v)}" for k, v in sorted(value.items()) if not is_empty(v)
+        )
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(sorted(_canon(v) for v in value)) + "]"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float) and value.is_integer():
+        return json.dumps(int(value))
+    return json.dumps(value)
+
+
+def same(old: Any, new: Any) -> bool:
+    """True when two values mean the same (text markup, list order and empties aside)."""
+    if old == new:
+        return True
+    if is_empty(old) and is_empty(new):
+        return True
+    return _canon(old) == _canon(new)
+
+
+def _key_value(item: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...] | None:
+    parts: list[str] = []
+    for key in keys:
+        value = item.get(key)
+        if is_empty(value) or isinstance(value, dict | list):
+            if len(keys) > 1 and key in ("state", "zip", "role", "type", "id"):
+                parts.append("")  # optional part of a composite key
+                continue
+            return None
+        parts.append(text_key(str(value)).casefold())
+    if not any(parts):
+        return None
+    return tuple(parts)
+
+
+def item_label(item: Any, keys: Sequence[tuple[str, ...]], index: int) -> str:
+    """How a list item is named in a path and a sentence."""
+    if isinstance(item, dict):
+        for keyset in keys:
+            values = [item.get(k) for k in keyset]
+            shown = [one_line(str(v), 80) for v in values if isinstance(v, str | int) and v != ""]
+            if shown and len(shown) == len([v for v in values if not is_empty(v)]):
+                return ", ".join(shown)
+        for key in AUTO_KEYS:
+            value = item.get(key)
+            if isinstance(value, str | int) and value != "":
+                return one_line(str(value), 80)
+        return f"#{index + 1}"
+    return one_line(str(item), 80)
+
+
+def _auto_keys(old: list[Any], new: list[Any]) -> list[tuple[str, ...]]:
+    for key in AUTO_KEYS:
+        ok = True
+        for side in (old, new):
+            values = [it.get(key) if isinstance(it, dict) else None for it in side]
+            if any(is_empty(v) or isinstance(v, dict | list) for v in values):
+                ok = False
+                break
+            if len({text_key(str(v)).casefold() for v in values}) != len(values):
+                ok = False
+                break
+        if ok:
+            return [(key,)]
+    return []
+
+
+def match_items(
+    old: list[Any], new: list[Any], keys: Sequence[tuple[str, ...]], pair_leftovers: bool
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Pair old and new list items: by identity keys, then by equal content, then (for lists
+    without a known identity) the leftovers in order. Returns pairs, unmatched old, unmatched new."""
+    free_old = list(range(len(old)))
+    free_new = list(range(len(new)))
+    pairs: list[tuple[int, int]] = []
+
+    def take(keyfn: Callable[[Any], str | tuple[str, ...] | None]) -> None:
+        old_by: dict[Any, list[int]] = {}
+        for i in free_old:
+            k = keyfn(old[i])
+            if k is not None:
+                old_by.setdefault(k, []).append(i)
+        new_by: dict[Any, list[int]] = {}
+        for j in free_new:
+            k = keyfn(new[j])
+            if k is not None:
+                new_by.setdefault(k, []).append(j)
+        for k, olds in old_by.items():
+            news = new_by.get(k)
+            if not news:
+                continue
+            # Equal keys that repeat are paired in order.
+            for i, j in zip(olds, news, strict=False):
+                pairs.append((i, j))
+                free_old.remove(i)
+                free_new.remove(j)
+
+    take(_canon)  # identical items first: cheap and never wrong
+    for keyset in keys:
+        if not free_old or not free_new:
+            break
+        take(lambda it, ks=keyset: _key_value(it, ks) if isinstance(it, dict) else None)
+    if pair_leftovers and free_old and free_new and len(free_old) == len(free_new):
+        pairs.extend(zip(free_old, free_new, strict=True))
+        free_old, free_new = [], []
+    pairs.sort(key=lambda p: p[1])
+    return pairs, free_old, free_new
+
+
+def _scalar_list(value: list[Any]) -> bool:
+    return all(not isinstance(v, dict | list) for v in value)
+
+
+def walk(
+    old: Any,
+    new: Any,
+    path: tuple[str, ...] = (),
+    schema: Schema = (),
+    skip: Callable[[Schema], bool] | None = None,
+) -> Iterator[RawDiff]:
+    """Yield every difference between old and new below path."""
+    if old is new or old == new:
+        return
+    if skip is not None and skip(schema):
+        return
+    old_empty, new_empty = is_empty(old), is_empty(new)
+    if old_empty and new_empty:
+        return
+    if old_empty:
+        yield RawDiff(path, schema, Kind.ADDED, None, new)
+        return
+    if new_empty:
+        yield RawDiff(path, schema, Kind.REMOVED, old, None)
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            yield from walk(old.get(key), new.get(key), (*path, key), (*schema, key), skip)
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        if _scalar_list(old) and _scalar_list(new):
+            if Counter(map(_canon, old)) != Counter(map(_canon, new)):
+                yield RawDiff(path, schema, Kind.CHANGED, old, new)
+            return
+        yield from _walk_list(old, new, path, schema, skip)
+        return
+    if not same(old, new):
+        yield RawDiff(path, schema, Kind.CHANGED, old, new)
+
+
+def identity_for(schema: Schema, old: list[Any], new: list[Any]) -> tuple[list[tuple[str, ...]], bool]:
+    """Identity keys for a list, and whether leftovers may be paired in order."""
+    name = schema[-1] if schema else ""
+    if name in IDENTITY:
+        return IDENTITY[name], False
+    return _auto_keys(old, new), True
+
+
+def _walk_list(
+    old: list[Any],
+    new: list[Any],
+    path: tuple[str, ...],
+    schema: Schema,
+    skip: Callable[[Schema], bool] | None,
+) -> Iterator[RawDiff]:
+    keys, pair_leftovers = identity_for(schema, old, new)
+    pairs, gone, added = match_items(old, new, keys, pair_leftovers)
+    for i in gone:
+        yield RawDiff((*path, f"[{item_label(old[i], keys, i)}]"), schema, Kind.REMOVED, old[i], None)
+    for i, j in pairs:
+        if same(old[i], new[j]):
+            continue
+        label = f"[{item_label(new[j], keys, j)}]"
+        yield from walk(old[i], new[j], (*path, label), schema, skip)
+    for j in added:
+        yield RawDiff((*path, f"[{item_label(new[j], keys, j)}]"), schema, Kind.ADDED, None, new[j])
