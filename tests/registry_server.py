@@ -63,13 +63,13 @@ class _Handler(BaseHTTPRequestHandler):
         reg = self.registry
         if not path.startswith(self.prefix):
             return 404, {"Content-Type": "text/html"}, b"<html><body>Not here</body></html>"
-        rest = path[len(self.prefix):]
+        rest = path[len(self.prefix) :]
         if rest == "/version":
             return _json(200, {"apiVersion": "2.0.5", "dataTimestamp": reg.data_timestamp})
         if rest == "/studies":
             return self._page(query)
         if rest.startswith("/studies/"):
-            nct = rest[len("/studies/"):].upper()
+            nct = rest[len("/studies/") :].upper()
             if nct in reg.aliases:
                 target = reg.aliases[nct]
                 return 301, {"Location": f"{self.prefix}/studies/{target}"}, b""
@@ -90,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
                 found.append(reg.studies[i])
             elif i in reg.aliases and reg.aliases[i] in reg.studies:
                 found.append(reg.studies[reg.aliases[i]])
-        page: dict[str, Any] = {"studies": found[start:start + size]}
+        page: dict[str, Any] = {"studies": found[start : start + size]}
         if start + size < len(found):
             page["nextPageToken"] = str(start + size)
         return _json(200, page)
@@ -102,7 +102,7 @@ def serve(registry: Registry) -> Iterator[str]:
     handler = type("Handler", (_Handler,), {"registry": registry})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/api/v2"

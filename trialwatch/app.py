@@ -20,8 +20,11 @@ from trialwatch.summary import title_of
 
 
 def build_client(settings: Settings, http: httpx.Client | None = None) -> RegistryClient:
-    timeout = httpx.Timeout(float(settings["timeout"]), connect=min(10.0, settings["timeout"])) \
-        if settings["timeout"] else TIMEOUT
+    timeout = (
+        httpx.Timeout(float(settings["timeout"]), connect=min(10.0, settings["timeout"]))
+        if settings["timeout"]
+        else TIMEOUT
+    )
     retry = RetryPolicy(
         attempts=int(settings["max_retries"]) + 1,
         base_delay=float(settings["backoff_base"]),
@@ -56,8 +59,9 @@ def run_check(
     settings = load_settings(flags, config)
     store = SnapshotStore(settings.store)
     if not ids and not bad and not explicit_ids:
-        raise InputError("no trials to check: give NCT ids, for example "
-                         "`trialwatch check NCT06224738`")
+        raise InputError(
+            "no trials to check: give NCT ids, for example `trialwatch check NCT06224738`"
+        )
     if not ids:
         report = RunReport(generated_at=utc_now(), trials=list(bad))
         return report, settings, None

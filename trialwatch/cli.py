@@ -67,8 +67,12 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
-                     help="Show the version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
     ] = False,
 ) -> None:
     """Watch ClinicalTrials.gov records and report what changed."""
@@ -95,8 +99,11 @@ def emit(report: RunReport, fmt: Format, quiet: bool) -> None:
 
     err = _stderr()
     for t in report.errors:
-        err.print(f"trialwatch: error: {clean(t.nct_id)}: {clean(t.error or '')}",
-                  markup=False, highlight=False)
+        err.print(
+            f"trialwatch: error: {clean(t.nct_id)}: {clean(t.error or '')}",
+            markup=False,
+            highlight=False,
+        )
     nothing = not report.changed and not report.by_outcome(Outcome.REMOVED)
     if quiet and nothing and fmt in (Format.auto, Format.text, Format.markdown, Format.html):
         return
@@ -115,8 +122,13 @@ def emit(report: RunReport, fmt: Format, quiet: bool) -> None:
 
         sys.stdout.write(render_html(report))
         return
-    shown = RunReport(report.generated_at, [t for t in report.trials if t.error is None],
-                      report.data_timestamp, report.notes, report.skipped)
+    shown = RunReport(
+        report.generated_at,
+        [t for t in report.trials if t.error is None],
+        report.data_timestamp,
+        report.notes,
+        report.skipped,
+    )
     out = Console(highlight=False, soft_wrap=True)
     plain = fmt is Format.text or not out.is_terminal or os.environ.get("NO_COLOR")
     if plain:
@@ -151,8 +163,9 @@ def parse_ids(raw_ids: list[str]) -> tuple[list[str], list[TrialReport]]:
         try:
             nct = normalize_nct_id(raw)
         except InputError as exc:
-            bad.append(TrialReport(nct_id=raw.strip()[:40] or "''", outcome=Outcome.ERROR,
-                                   error=str(exc)))
+            bad.append(
+                TrialReport(nct_id=raw.strip()[:40] or "''", outcome=Outcome.ERROR, error=str(exc))
+            )
             continue
         if nct not in good:
             good.append(nct)
@@ -160,25 +173,58 @@ def parse_ids(raw_ids: list[str]) -> tuple[list[str], list[TrialReport]]:
 
 
 # Options shared by commands.
-ApiUrl = Annotated[str | None, typer.Option("--api-url", help="API base URL "
-                   "[env TRIALWATCH_API_URL; default https://clinicaltrials.gov/api/v2]")]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="Snapshot folder "
-                     "[env TRIALWATCH_STORE; default ./snapshots]")]
-ConfigOpt = Annotated[str | None, typer.Option("--config", help="Config file "
-                      "[env TRIALWATCH_CONFIG; default ./trialwatch.toml]")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format; auto is "
-                      "colour on a terminal and plain text otherwise.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q",
-                     help="Print nothing when nothing changed (for cron).")]
-VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True,
-                       help="More logging on stderr (-vv for debug).")]
-AdminOpt = Annotated[bool | None, typer.Option("--show-admin/--hide-admin",
-                     help="Also report registry bookkeeping (derived data, update dates).")]
-IgnoreOpt = Annotated[list[str] | None, typer.Option("--ignore", help="Field path whose "
-                      "changes are not reported (repeatable), e.g. "
-                      "protocolSection.contactsLocationsModule.centralContacts")]
-FailOnOpt = Annotated[str | None, typer.Option("--fail-on", help="Comma-separated categories "
-                      "that make the exit code 1, e.g. status,dates,enrollment")]
+ApiUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        help="API base URL [env TRIALWATCH_API_URL; default https://clinicaltrials.gov/api/v2]",
+    ),
+]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Snapshot folder [env TRIALWATCH_STORE; default ./snapshots]"),
+]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", help="Config file [env TRIALWATCH_CONFIG; default ./trialwatch.toml]"),
+]
+FormatOpt = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format; auto is colour on a terminal and plain text otherwise.",
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing when nothing changed (for cron).")
+]
+VerboseOpt = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More logging on stderr (-vv for debug).")
+]
+AdminOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--show-admin/--hide-admin",
+        help="Also report registry bookkeeping (derived data, update dates).",
+    ),
+]
+IgnoreOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        help="Field path whose "
+        "changes are not reported (repeatable), e.g. "
+        "protocolSection.contactsLocationsModule.centralContacts",
+    ),
+]
+FailOnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fail-on",
+        help="Comma-separated categories that make the exit code 1, e.g. status,dates,enrollment",
+    ),
+]
 
 
 def _flags(**kwargs: Any) -> dict[str, Any]:
@@ -192,15 +238,20 @@ def _fail_on(value: str | None) -> list[str] | None:
     valid = {c.value for c in Category}
     for c in cats:
         if c not in valid:
-            raise InputError(f"--fail-on: unknown category {c!r}; choose from "
-                             f"{', '.join(sorted(valid))}")
+            raise InputError(
+                f"--fail-on: unknown category {c!r}; choose from {', '.join(sorted(valid))}"
+            )
     return cats
 
 
 @app.command()
 def check(
-    nct_ids: Annotated[list[str] | None, typer.Argument(
-        metavar="[NCT_ID]...", help="Trials to check; none checks every watched trial.")] = None,
+    nct_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NCT_ID]...", help="Trials to check; none checks every watched trial."
+        ),
+    ] = None,
     api_url: ApiUrl = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
@@ -209,10 +260,20 @@ def check(
     show_admin: AdminOpt = None,
     ignore: IgnoreOpt = None,
     fail_on: FailOnOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Check even when the registry data "
-                     "has not changed since the last complete run.")] = False,
-    email: Annotated[bool | None, typer.Option("--email/--no-email", help="Mail a digest of "
-                     "the changes (settings in the config's [email] section).")] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Check even when the registry data has not changed since the last complete run.",
+        ),
+    ] = False,
+    email: Annotated[
+        bool | None,
+        typer.Option(
+            "--email/--no-email",
+            help="Mail a digest of the changes (settings in the config's [email] section).",
+        ),
+    ] = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Fetch trials, store a snapshot when a record changed, and report what changed."""
@@ -227,7 +288,12 @@ def check(
         flags["fail_on"] = fail_list
     good, bad = parse_ids(nct_ids or [])
     report, settings, mail_error = run_check(
-        good, bad, flags, config, force=force, email=email,
+        good,
+        bad,
+        flags,
+        config,
+        force=force,
+        email=email,
         interactive=_stderr().is_terminal and not quiet,
         explicit_ids=bool(nct_ids),
     )
@@ -242,8 +308,13 @@ def check(
 
 @app.command()
 def diff(
-    old: Annotated[Path, typer.Argument(help="Older record: an API record, a snapshot file, "
-                   "or a history version {studyVersion, study}.")],
+    old: Annotated[
+        Path,
+        typer.Argument(
+            help="Older record: an API record, a snapshot file, "
+            "or a history version {studyVersion, study}."
+        ),
+    ],
     new: Annotated[Path, typer.Argument(help="Newer record, in any of the same shapes.")],
     config: ConfigOpt = None,
     fmt: FormatOpt = Format.auto,
@@ -302,8 +373,11 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_TROUBLE
     except Exception as exc:  # a bug: say so briefly; -v shows the traceback
         log.debug("internal error", exc_info=True)
-        err.print(f"trialwatch: internal error: {type(exc).__name__}: {exc} "
-                  "(run again with -vv for details, and please report it)", markup=False)
+        err.print(
+            f"trialwatch: internal error: {type(exc).__name__}: {exc} "
+            "(run again with -vv for details, and please report it)",
+            markup=False,
+        )
         return EXIT_TROUBLE
     if isinstance(result, int):
         return result

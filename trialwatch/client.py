@@ -152,11 +152,21 @@ class RegistryClient:
                 break
             delay = self.retry.delay(attempt, retry_after)
             if waited + delay > self.retry.total_cap:
-                log.warning("giving up on %s: waiting %.1fs more would pass the %.0fs cap",
-                            url, delay, self.retry.total_cap)
+                log.warning(
+                    "giving up on %s: waiting %.1fs more would pass the %.0fs cap",
+                    url,
+                    delay,
+                    self.retry.total_cap,
+                )
                 break
-            log.warning("%s from %s; retry %d of %d in %.1fs", last, url, attempt,
-                        self.retry.attempts - 1, delay)
+            log.warning(
+                "%s from %s; retry %d of %d in %.1fs",
+                last,
+                url,
+                attempt,
+                self.retry.attempts - 1,
+                delay,
+            )
             self.retry.sleep(delay)
             waited += delay
         host = urlsplit(url).netloc or url

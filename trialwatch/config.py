@@ -37,8 +37,9 @@ KEYS: dict[str, Key] = {
     for k in [
         Key("api_url", str, DEFAULT_API_URL, "base URL of the ClinicalTrials.gov API v2"),
         Key("store", str, "snapshots", "folder of stored snapshots", path=True),
-        Key("watchlist", str, "watchlist.toml", "file of watched trials (machine-edited)",
-            path=True),
+        Key(
+            "watchlist", str, "watchlist.toml", "file of watched trials (machine-edited)", path=True
+        ),
         Key("request_interval", (int, float), 1.0, "seconds between requests to the registry"),
         Key("timeout", (int, float), 30.0, "seconds to wait for the registry to answer"),
         Key("max_retries", int, 5, "retries of a request the registry refused for now"),
@@ -88,8 +89,14 @@ class Settings:
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
-             list: "a list", dict: "a table"}
+    names = {
+        str: "a string",
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
     if isinstance(t, tuple):
         return " or ".join(dict.fromkeys(names.get(x, x.__name__) for x in t))
     return names.get(t, t.__name__)
@@ -162,8 +169,10 @@ def validate_email(email: dict[str, Any], where: str) -> None:
         if not _check_type(value, expected):
             raise ConfigError(f"{where}: email.{key} must be {_type_name(expected)}")
     if "password" in email:
-        raise ConfigError(f"{where}: never put the mail password in the file; "
-                          "set password_env to the name of a variable that holds it")
+        raise ConfigError(
+            f"{where}: never put the mail password in the file; "
+            "set password_env to the name of a variable that holds it"
+        )
     security = email.get("security", "starttls")
     if security not in ("starttls", "ssl", "none"):
         raise ConfigError(f"{where}: email.security must be starttls, ssl or none")
@@ -193,8 +202,10 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
         return sources.get(k, k)
 
     if not str(values["api_url"]).startswith(("http://", "https://")):
-        raise ConfigError(f"api_url ({where('api_url')}) must start with http:// or https://, "
-                          f"got {values['api_url']!r}")
+        raise ConfigError(
+            f"api_url ({where('api_url')}) must start with http:// or https://, "
+            f"got {values['api_url']!r}"
+        )
     for k in ("request_interval", "timeout", "backoff_base", "retry_time_cap"):
         if values[k] < 0:
             raise ConfigError(f"{k} ({where(k)}) must not be negative")

@@ -86,7 +86,9 @@ def fmt(value: Any, limit: int = 120) -> str:
 
 def _is_code(text: str) -> bool:
     """Enum values and dates read best unquoted."""
-    return bool(text) and (text.replace("_", "").isupper() or text[:4].isdigit()) and " " not in text
+    return (
+        bool(text) and (text.replace("_", "").isupper() or text[:4].isdigit()) and " " not in text
+    )
 
 
 class _Builder:
@@ -153,9 +155,7 @@ def diff_records(
     if ignore:
         prefixes = [tuple(p.split(".")) for p in ignore]
         changes = [
-            c
-            for c in changes
-            if not any(_schema_of(c.path)[: len(p)] == p for p in prefixes)
+            c for c in changes if not any(_schema_of(c.path)[: len(p)] == p for p in prefixes)
         ]
     return changes, _context(o, n)
 
@@ -209,8 +209,13 @@ def _status(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         kind = Kind.CHANGED if old_s and new_s else Kind.ADDED if new_s else Kind.REMOVED
         b.add(path, kind, old_s, new_s, sentence, headline=True)
         if why_changed and not new_why:
-            b.add((*STATUS, "whyStopped"), Kind.REMOVED, old_why, None,
-                  f"Why stopped removed (was {fmt(old_why, 200)})")
+            b.add(
+                (*STATUS, "whyStopped"),
+                Kind.REMOVED,
+                old_why,
+                None,
+                f"Why stopped removed (was {fmt(old_why, 200)})",
+            )
     elif why_changed:
         kind = Kind.CHANGED if old_why and new_why else Kind.ADDED if new_why else Kind.REMOVED
         if kind is Kind.ADDED:
@@ -223,8 +228,13 @@ def _status(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
     old_l, new_l = get(o, *STATUS, "lastKnownStatus"), get(n, *STATUS, "lastKnownStatus")
     if old_l != new_l:
         kind = Kind.CHANGED if old_l and new_l else Kind.ADDED if new_l else Kind.REMOVED
-        b.add((*STATUS, "lastKnownStatus"), kind, old_l, new_l,
-              f"Last known status {old_l or 'none'} → {new_l or 'none'}")
+        b.add(
+            (*STATUS, "lastKnownStatus"),
+            kind,
+            old_l,
+            new_l,
+            f"Last known status {old_l or 'none'} → {new_l or 'none'}",
+        )
 
 
 def _same_text(a: Any, b: Any) -> bool:
@@ -314,16 +324,29 @@ def _results(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         if new_post and not old_post:
             b.add(post_field, Kind.ADDED, None, new_post, f"Results posted ({date})", headline=True)
         elif old_post and not new_post:
-            b.add(post_field, Kind.REMOVED, old_post, None,
-                  f"Results posting withdrawn (was posted {get(old_post, 'date')})", headline=True)
+            b.add(
+                post_field,
+                Kind.REMOVED,
+                old_post,
+                None,
+                f"Results posting withdrawn (was posted {get(old_post, 'date')})",
+                headline=True,
+            )
         else:
-            b.add(post_field, Kind.CHANGED, old_post, new_post,
-                  f"Results first posted date changed ({fmt(old_post)} → {fmt(new_post)})")
+            b.add(
+                post_field,
+                Kind.CHANGED,
+                old_post,
+                new_post,
+                f"Results first posted date changed ({fmt(old_post)} → {fmt(new_post)})",
+            )
     if old_sub != new_sub:
         kind = Kind.CHANGED if old_sub and new_sub else Kind.ADDED if new_sub else Kind.REMOVED
         sentence = (
-            f"Results submitted ({new_sub})" if kind is Kind.ADDED
-            else f"Results first submitted date removed (was {old_sub})" if kind is Kind.REMOVED
+            f"Results submitted ({new_sub})"
+            if kind is Kind.ADDED
+            else f"Results first submitted date removed (was {old_sub})"
+            if kind is Kind.REMOVED
             else f"Results first submitted date changed ({old_sub} → {new_sub})"
         )
         b.add((*STATUS, "resultsFirstSubmitDate"), kind, old_sub, new_sub, sentence)
@@ -333,8 +356,14 @@ def _results(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         else:
             sentence = "Has results: yes" if new_has else "Has results: no (results withdrawn)"
         headline = not new_post or not old_has
-        b.add(("hasResults",), Kind.CHANGED, old_has, new_has, sentence,
-              headline=headline and not (new_post and not old_post))
+        b.add(
+            ("hasResults",),
+            Kind.CHANGED,
+            old_has,
+            new_has,
+            sentence,
+            headline=headline and not (new_post and not old_post),
+        )
 
 
 # --- enrollment --------------------------------------------------------------------------------
@@ -348,14 +377,21 @@ def _enrollment(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
     ot, nt = old.get("type"), new.get("type")
     old_v, new_v = old or None, new or None
     if oc is None and nc is None:
-        b.add(ENROLLMENT, Kind.CHANGED, old_v, new_v, f"Enrollment changed: {fmt(old)} → {fmt(new)}")
+        b.add(
+            ENROLLMENT, Kind.CHANGED, old_v, new_v, f"Enrollment changed: {fmt(old)} → {fmt(new)}"
+        )
         return
     if oc is None:
         b.add(ENROLLMENT, Kind.ADDED, old_v, new_v, f"Enrollment added: {nc} ({_kind_word(nt)})")
         return
     if nc is None:
-        b.add(ENROLLMENT, Kind.REMOVED, old_v, new_v,
-              f"Enrollment removed (was {oc}, {_kind_word(ot)})")
+        b.add(
+            ENROLLMENT,
+            Kind.REMOVED,
+            old_v,
+            new_v,
+            f"Enrollment removed (was {oc}, {_kind_word(ot)})",
+        )
         return
     pct = ""
     if isinstance(oc, int | float) and isinstance(nc, int | float) and oc:
@@ -370,10 +406,15 @@ def _enrollment(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         sentence = f"Enrollment type changed ({nc}, {_kind_word(ot)} → {_kind_word(nt)})"
     else:
         what = "target" if nt == "ESTIMATED" else "actual enrollment" if nt == "ACTUAL" else ""
-        verb = ("cut" if nc < oc else "raised") if what == "target" else (
-            "lowered" if nc < oc else "raised")
+        verb = (
+            ("cut" if nc < oc else "raised")
+            if what == "target"
+            else ("lowered" if nc < oc else "raised")
+        )
         type_part = _kind_word(nt) if ot == nt else f"{_kind_word(ot)} → {_kind_word(nt)}"
-        subject = f"Enrollment {what}".strip() if what != "actual enrollment" else "Actual enrollment"
+        subject = (
+            f"Enrollment {what}".strip() if what != "actual enrollment" else "Actual enrollment"
+        )
         amount = f" {pct}" if pct else ""
         sentence = f"{subject} {verb}{amount} ({oc} → {nc}, {type_part})"
     b.add(ENROLLMENT, Kind.CHANGED, old_v, new_v, sentence, headline=True)
@@ -391,8 +432,14 @@ def _criteria(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         text = new or old
         count = len([ln for ln in display_text(str(text)).split("\n") if ln.strip()])
         word = "added" if new else "removed"
-        b.add(CRITERIA, kind, old, new, f"Eligibility criteria {word} ({count} lines)",
-              details=_line_details(str(old or ""), str(new or "")))
+        b.add(
+            CRITERIA,
+            kind,
+            old,
+            new,
+            f"Eligibility criteria {word} ({count} lines)",
+            details=_line_details(str(old or ""), str(new or "")),
+        )
         return
     items = diff_criteria(str(old), str(new))
     for item in items:
@@ -414,8 +461,14 @@ def _criteria(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         b.add(CRITERIA, kind, item.old, item.new, sentence, label=label)
     if not items:
         # Same items, other wording around them (headings, paragraphs): still say it.
-        b.add(CRITERIA, Kind.CHANGED, old, new, "Eligibility criteria text edited (same items)",
-              details=_line_details(str(old), str(new)))
+        b.add(
+            CRITERIA,
+            Kind.CHANGED,
+            old,
+            new,
+            "Eligibility criteria text edited (same items)",
+            details=_line_details(str(old), str(new)),
+        )
 
 
 # --- sites -------------------------------------------------------------------------------------
@@ -445,10 +498,19 @@ def _sites(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         more = (len(gone) if gone else len(added)) - len(names)
         shown = "; ".join(names) + (f"; and {more} more" if more > 0 else "")
         sentence = f"{', '.join(parts)} ({shown})"
-        details = [f"+ {_site_name(new[j])}" for j in added] + [f"− {_site_name(old[i])}" for i in gone]
-        b.add(LOCATIONS, Kind.CHANGED, [old[i] for i in gone] or None,
-              [new[j] for j in added] or None, sentence, label="Sites", details=details,
-              headline=True)
+        details = [f"+ {_site_name(new[j])}" for j in added] + [
+            f"− {_site_name(old[i])}" for i in gone
+        ]
+        b.add(
+            LOCATIONS,
+            Kind.CHANGED,
+            [old[i] for i in gone] or None,
+            [new[j] for j in added] or None,
+            sentence,
+            label="Sites",
+            details=details,
+            headline=True,
+        )
     # Changes within a site that stayed: recruitment status grouped when many sites moved alike.
     status_moves: dict[tuple[Any, Any], list[str]] = {}
     for i, j in pairs:
@@ -457,8 +519,9 @@ def _sites(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         label = f"[{item_label(sn, keys, j)}]"
         if so.get("status") != sn.get("status"):
             status_moves.setdefault((so.get("status"), sn.get("status")), []).append(name)
-        for raw in walk(so, sn, (*LOCATIONS, label), LOCATIONS,
-                        skip=lambda s: s == (*LOCATIONS, "status")):
+        for raw in walk(
+            so, sn, (*LOCATIONS, label), LOCATIONS, skip=lambda s: s == (*LOCATIONS, "status")
+        ):
             _generic(b, raw, subject=f"Site {name}")
     for (was, now), names in status_moves.items():
         kind = Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED
@@ -468,8 +531,16 @@ def _sites(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
         else:
             sentence = f"{len(names)} sites: recruitment status {was or 'none'} → {now or 'none'}"
             path = (*LOCATIONS, "status")
-        b.add(path, kind, was, now, sentence, schema=(*LOCATIONS, "status"),
-              label="Site recruitment status", details=names if len(names) > 1 else ())
+        b.add(
+            path,
+            kind,
+            was,
+            now,
+            sentence,
+            schema=(*LOCATIONS, "status"),
+            label="Site recruitment status",
+            details=names if len(names) > 1 else (),
+        )
 
 
 # --- everything else ---------------------------------------------------------------------------

@@ -30,8 +30,8 @@ class RetryPolicy:
         """Seconds to wait before try number attempt + 1 (attempt counts from 1)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
-        backoff = self.base_delay * (2 ** (attempt - 1))
-        return min(backoff * (0.5 + self.rng.random()), self.max_delay)
+        backoff: float = self.base_delay * (2 ** (attempt - 1))
+        return float(min(backoff * (0.5 + self.rng.random()), self.max_delay))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -45,16 +45,18 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when is None:
-        return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class RateLimiter:
     """At most one request per ``interval`` seconds, shared by everything that asks the registry."""
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = max(0.0, interval)
         self._clock = clock
         self._sleep = sleep

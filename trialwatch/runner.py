@@ -40,8 +40,9 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
         if stored_digest is not None and stored_digest == new_digest:
             latest_name = store.snapshots(nct)[-1].name
             report.previous_snapshot = latest_name
-            store.record_check(nct, fetched.fetched_at, "unchanged",
-                               record_digest=new_digest, latest=latest_name)
+            store.record_check(
+                nct, fetched.fetched_at, "unchanged", record_digest=new_digest, latest=latest_name
+            )
             return report
         previous = store.latest(nct)
         if previous is None:
@@ -49,8 +50,14 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             report.outcome = Outcome.NEW
             report.snapshot = path.name
             report.baseline = baseline(fetched.record)
-            store.record_check(nct, fetched.fetched_at, "new", record_digest=new_digest,
-                               latest=path.name, changed=True)
+            store.record_check(
+                nct,
+                fetched.fetched_at,
+                "new",
+                record_digest=new_digest,
+                latest=path.name,
+                changed=True,
+            )
             return report
         report.previous_snapshot = previous.name
         changes, context = diff_records(nct, previous.record, fetched.record, options.ignore)
@@ -58,17 +65,23 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
         report.changes = changes if options.show_admin else [c for c in changes if c.material]
         if digest(previous.record) == new_digest:
             # Same content; only the stored state was stale (a crash, or an older trialwatch).
-            store.record_check(nct, fetched.fetched_at, "unchanged", record_digest=new_digest,
-                               latest=previous.name)
+            store.record_check(
+                nct, fetched.fetched_at, "unchanged", record_digest=new_digest, latest=previous.name
+            )
             report.changes = []
             return report
         path = store.save(fetched)
         report.snapshot = path.name
         material = [c for c in changes if c.material]
         report.outcome = Outcome.CHANGED if material else Outcome.UNCHANGED
-        store.record_check(nct, fetched.fetched_at, report.outcome.value,
-                           record_digest=new_digest, latest=path.name,
-                           changed=bool(material))
+        store.record_check(
+            nct,
+            fetched.fetched_at,
+            report.outcome.value,
+            record_digest=new_digest,
+            latest=path.name,
+            changed=bool(material),
+        )
     except StoreError as exc:
         report.outcome = Outcome.ERROR
         report.error = str(exc)

@@ -58,7 +58,9 @@ def study_of(data: Any, source: str) -> tuple[dict[str, Any], str | None, str | 
     ``{fetched, study}``, a history version ``{studyVersion, study}``, ``{study}``, or a bare
     API record. Returns (record, fetched_at, url)."""
     if isinstance(data, dict) and isinstance(data.get("study"), dict):
-        fetched = data.get("fetched") if isinstance(data.get("fetched"), dict) else {}
+        fetched = data.get("fetched")
+        if not isinstance(fetched, dict):
+            fetched = {}
         record = data["study"]
         at, url = fetched.get("at"), fetched.get("url")
     else:
@@ -232,7 +234,9 @@ class SnapshotStore:
             write_atomic(folder / "state.json", canonical_json(state).encode("utf-8"))
             append_line(folder / "checks.log", f"{when} {outcome} {latest or '-'}")
         except OSError as exc:
-            raise StoreError(f"could not record the check in {folder}: {exc.strerror or exc}") from None
+            raise StoreError(
+                f"could not record the check in {folder}: {exc.strerror or exc}"
+            ) from None
 
 
 def remove_stale_temp_files(folder: Path) -> None:

@@ -34,7 +34,8 @@ def baseline(record: dict[str, Any]) -> Baseline:
         completion=_date(record, "completionDateStruct"),
         enrollment=count if isinstance(count, int) else None,
         enrollment_type=enrollment.get("type") if isinstance(enrollment, dict) else None,
-        lead_sponsor=get(record, "protocolSection", "sponsorCollaboratorsModule", "leadSponsor",
-                         "name"),
+        lead_sponsor=get(
+            record, "protocolSection", "sponsorCollaboratorsModule", "leadSponsor", "name"
+        ),
         last_update_posted=get(record, *STATUS, "lastUpdatePostDateStruct", "date"),
     )

@@ -10,6 +10,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from trialwatch.model import Kind
@@ -77,15 +78,20 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+_EMPTY_CANON = frozenset({"{}", "[]", '""', "null"})
+
+
 def _canon(value: Any) -> str:
     """A comparison key for any JSON value: texts by their content, lists as multisets."""
     if isinstance(value, str):
         return json.dumps(text_key(value))
     if isinstance(value, dict):
-        inner = ",".join(
-            f"{json.dumps(k)}:{_canon(v)}" for k, v in sorted(value.items()) if not is_empty(v)
-        )
-        return "{" + inner + "}"
+        parts = []
+        for k, v in sorted(value.items()):
+            c = _canon(v)
+            if c not in _EMPTY_CANON:
+                parts.append(f"{json.dumps(k)}:{c}")
+        return "{" + ",".join(parts) + "}"
     if isinstance(value, list):
         return "[" + ",".join(sorted(_canon(v) for v in value)) + "]"
     if isinstance(value, bool) or value is None:
@@ -151,11 +157,17 @@ def _auto_keys(old: list[Any], new: list[Any]) -> list[tuple[str, ...]]:
     return []
 
 
+def _item_key(item: Any, keys: tuple[str, ...]) -> tuple[str, ...] | None:
+    return _key_value(item, keys) if isinstance(item, dict) else None
+
+
 def match_items(
     old: list[Any], new: list[Any], keys: Sequence[tuple[str, ...]], pair_leftovers: bool
 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-    """Pair old and new list items: by identity keys, then by equal content, then (for lists
-    without a known identity) the leftovers in order. Returns pairs, unmatched old, unmatched new."""
+    """Pair old and new list items: by equal content, then by identity keys, then (for lists
+    without a known identity) the leftovers in order.
+
+    Returns pairs, unmatched old, unmatched new."""
     free_old = list(range(len(old)))
     free_new = list(range(len(new)))
     pairs: list[tuple[int, int]] = []
@@ -185,7 +197,7 @@ def match_items(
     for keyset in keys:
         if not free_old or not free_new:
             break
-        take(lambda it, ks=keyset: _key_value(it, ks) if isinstance(it, dict) else None)
+        take(partial(_item_key, keys=keyset))
     if pair_leftovers and free_old and free_new and len(free_old) == len(free_new):
         pairs.extend(zip(free_old, free_new, strict=True))
         free_old, free_new = [], []
@@ -213,10 +225,12 @@ def walk(
     if old_empty and new_empty:
         return
     if old_empty:
-        yield RawDiff(path, schema, Kind.ADDED, None, new)
+        if _canon(new) not in _EMPTY_CANON:
+            yield RawDiff(path, schema, Kind.ADDED, None, new)
         return
     if new_empty:
-        yield RawDiff(path, schema, Kind.REMOVED, old, None)
+        if _canon(old) not in _EMPTY_CANON:
+            yield RawDiff(path, schema, Kind.REMOVED, old, None)
         return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
@@ -233,7 +247,9 @@ def walk(
         yield RawDiff(path, schema, Kind.CHANGED, old, new)
 
 
-def identity_for(schema: Schema, old: list[Any], new: list[Any]) -> tuple[list[tuple[str, ...]], bool]:
+def identity_for(
+    schema: Schema, old: list[Any], new: list[Any]
+) -> tuple[list[tuple[str, ...]], bool]:
     """Identity keys for a list, and whether leftovers may be paired in order."""
     name = schema[-1] if schema else ""
     if name in IDENTITY:
@@ -251,7 +267,9 @@ def _walk_list(
     keys, pair_leftovers = identity_for(schema, old, new)
     pairs, gone, added = match_items(old, new, keys, pair_leftovers)
     for i in gone:
-        yield RawDiff((*path, f"[{item_label(old[i], keys, i)}]"), schema, Kind.REMOVED, old[i], None)
+        yield RawDiff(
+            (*path, f"[{item_label(old[i], keys, i)}]"), schema, Kind.REMOVED, old[i], None
+        )
     for i, j in pairs:
         if same(old[i], new[j]):
             continue

@@ -90,7 +90,6 @@ def summary_line(report: RunReport) -> str:
     counts = {o: len(report.by_outcome(o)) for o in Outcome}
     n = len(report.trials)
     parts = [
-        f"{n} trial{'s' if n != 1 else ''} checked",
         f"{counts[Outcome.CHANGED]} changed",
         f"{counts[Outcome.NEW]} new",
         f"{counts[Outcome.UNCHANGED]} unchanged",
@@ -98,7 +97,7 @@ def summary_line(report: RunReport) -> str:
     if counts[Outcome.REMOVED]:
         parts.append(f"{counts[Outcome.REMOVED]} removed")
     parts.append(f"{counts[Outcome.ERROR]} error{'s' if counts[Outcome.ERROR] != 1 else ''}")
-    line = ", ".join(parts)
+    line = f"{n} trial{'s' if n != 1 else ''}: " + ", ".join(parts)
     if report.data_timestamp:
         line += f"; registry data as of {report.data_timestamp}"
     return line

@@ -49,8 +49,13 @@ def trial_lines(t: TrialReport) -> list[Line]:
             admin = "" if c.material else " [administrative]"
             lines.append([("    • ", ""), (clean(c.sentence), style.strip()), (admin, "dim")])
             for detail in c.details[:40]:
-                d_style = "green" if detail.startswith("+") else "red" if detail.startswith(
-                    ("−", "-")) else "dim"
+                d_style = (
+                    "green"
+                    if detail.startswith("+")
+                    else "red"
+                    if detail.startswith(("−", "-"))
+                    else "dim"
+                )
                 lines.append([("        " + clean(detail), d_style)])
             if len(c.details) > 40:
                 lines.append([(f"        … {len(c.details) - 40} more", "dim")])

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """No user config, no real snapshot folder, no colour surprises."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("TRIALWATCH_") or name in ("FORCE_COLOR", "NO_COLOR", "TERM"):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("COLUMNS", "100")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    yield work
+
+
+def load(name: str) -> dict[str, Any]:
+    """A real record from tests/fixtures (copied from shared/ctgov-samples)."""
+    path = FIXTURES / name
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "study" in data:
+        data = data["study"]
+    assert isinstance(data, dict)
+    return data
+
+
+def edited(record: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """A deep copy of a real record with one realistic edit applied."""
+    out = copy.deepcopy(record)
+    edit(out)
+    return out
+
+
+def all_records() -> list[dict[str, Any]]:
+    """Every real study record in the fixtures: single records, pages and download files."""
+    records: list[dict[str, Any]] = []
+    for path in sorted(FIXTURES.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, list):
+            records.extend(data)
+        elif isinstance(data, dict) and "studies" in data:
+            records.extend(data["studies"])
+        elif isinstance(data, dict) and "study" in data:
+            records.append(data["study"])
+        elif isinstance(data, dict) and "protocolSection" in data:
+            records.append(data)
+    return records
+
+
+@pytest.fixture
+def her2() -> dict[str, Any]:
+    return load("NCT06224738.reconstructed.json")

@@ -1,0 +1,194 @@
+"""Every exit path of the CLI, through the same entry point the console script uses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import edited, load
+from tests.registry_server import Registry, serve
+from trialwatch.cli import run
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch, her2: dict[str, Any]) -> Iterator[Registry]:
+    reg = Registry()
+    reg.put(her2)
+    with serve(reg) as url:
+        monkeypatch.setenv("TRIALWATCH_API_URL", url)
+        monkeypatch.setenv("TRIALWATCH_BACKOFF_BASE", "0.01")
+        monkeypatch.setenv("TRIALWATCH_REQUEST_INTERVAL", "0")
+        yield reg
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0
+    assert out.startswith("trialwatch 0.")
+
+
+def test_first_check_records_a_baseline(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(capsys, "check", "nct06224738")
+    assert code == 0, err
+    assert "NCT06224738  Human HER2-targeted Macrophages Therapy" in out
+    assert "baseline recorded (" in out
+    assert "    Status: NOT_YET_RECRUITING" in out
+    assert "    Primary completion: 2026-03-01 (estimated)" in out
+    assert "    Enrollment: 9 (estimated)" in out
+    assert "    Lead sponsor: First People's Hospital of Hangzhou" in out
+    assert "    Last update posted: 2024-01-25" in out
+    assert err == ""
+    assert (Path("snapshots") / "NCT06224738").is_dir()
+
+
+def test_no_change_then_change(
+    registry: Registry, her2: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "check", "NCT06224738")[0] == 0
+    code, out, _ = cli(capsys, "check", "NCT06224738")
+    assert code == 0
+    assert "no change since" in out
+
+    def terminate(r: dict[str, Any]) -> None:
+        s = r["protocolSection"]["statusModule"]
+        s["overallStatus"] = "TERMINATED"
+        s["whyStopped"] = "Sponsor decision: slow accrual"
+        r["protocolSection"]["designModule"]["enrollmentInfo"] = {"count": 3, "type": "ACTUAL"}
+
+    registry.put(edited(her2, terminate))
+    code, out, _ = cli(capsys, "check", "NCT06224738")
+    assert code == 1
+    assert (
+        "Overall status NOT_YET_RECRUITING → TERMINATED — why stopped: "
+        "“Sponsor decision: slow accrual”"
+    ) in out
+    assert "Enrollment became actual: 3 (67% below the target of 9)" in out
+
+
+def test_quiet_prints_nothing_when_nothing_changed(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "check", "-q", "NCT06224738") == (0, "", "")
+    assert cli(capsys, "check", "-q", "NCT06224738") == (0, "", "")
+
+
+def test_malformed_id_is_named_and_others_still_checked(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(capsys, "check", "NCT-0622", "../../etc/passwd", "NCT06224738")
+    assert code == 2
+    assert "baseline recorded" in out
+    assert err.strip().splitlines() == [
+        "trialwatch: error: NCT-0622: 'NCT-0622' is not a ClinicalTrials.gov id: expected NCT "
+        "followed by 8 digits, for example NCT06224738",
+        "trialwatch: error: ../../etc/passwd: '../../etc/passwd' is not a ClinicalTrials.gov "
+        "id: expected NCT followed by 8 digits, for example NCT06224738",
+        "trialwatch: 3 trials: 0 changed, 1 new, 0 unchanged, 2 errors",
+    ]
+    assert sorted(p.name for p in Path("snapshots").iterdir()) == [".lock", "NCT06224738"]
+
+
+def test_unknown_trial_is_an_error_not_removed(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(capsys, "check", "NCT99999999")
+    assert code == 2
+    assert out == ""
+    assert err.strip() == (
+        "trialwatch: error: NCT99999999: NCT99999999 is not in the registry "
+        "(404 from the API); check the id at https://clinicaltrials.gov"
+    )
+
+
+def test_trouble_wins_over_changes(
+    registry: Registry, her2: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, "check", "NCT06224738")
+    registry.put(
+        edited(
+            her2, lambda r: r["protocolSection"]["statusModule"].update(overallStatus="RECRUITING")
+        )
+    )
+    code, out, _ = cli(capsys, "check", "NCT06224738", "NCT99999999")
+    assert code == 2
+    assert "Overall status NOT_YET_RECRUITING → RECRUITING" in out  # still reported
+
+
+def test_json_output(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "check", "NCT06224738", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["schema"] == "trialwatch.report/1"
+    assert data["trials"][0]["outcome"] == "new"
+    assert data["trials"][0]["baseline"]["enrollment"] == 9
+
+
+def test_registry_text_is_escaped(
+    registry: Registry, her2: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    nasty = edited(
+        her2,
+        lambda r: r["protocolSection"]["identificationModule"].update(
+            briefTitle="[bold red]Title[/] \x1b[2J\x1b]0;owned\x07 end"
+        ),
+    )
+    registry.put(nasty)
+    code, out, _ = cli(capsys, "check", "NCT06224738")
+    assert code == 0
+    assert "[bold red]Title[/]" in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+def test_broken_config_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    Path("trialwatch.toml").write_text('api_url = "http://x"\nstore = 3\n', encoding="utf-8")
+    code, _, err = cli(capsys, "check", "NCT06224738")
+    assert code == 2
+    assert "trialwatch.toml: store must be a string, not int (3)" in err
+    Path("trialwatch.toml").write_text("api_url = \n", encoding="utf-8")
+    code, _, err = cli(capsys, "check", "NCT06224738")
+    assert code == 2
+    assert "trialwatch.toml is not valid TOML" in err and "line 1" in err
+    Path("trialwatch.toml").write_text('colour = "blue"\n', encoding="utf-8")
+    code, _, err = cli(capsys, "check", "NCT06224738")
+    assert code == 2 and "unknown key 'colour'" in err
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "check", "--no-such-option")
+    assert code == 2
+    assert "No such option" in err
+
+
+def test_bad_fail_on(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "check", "NCT06224738", "--fail-on", "status,colour")
+    assert code == 2
+    assert "unknown category 'colour'" in err
+
+
+def test_diff_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = load("NCT03475563.json")
+    new = edited(
+        old, lambda r: r["protocolSection"]["statusModule"].update(overallStatus="COMPLETED")
+    )
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(old), encoding="utf-8")
+    b.write_text(json.dumps(new), encoding="utf-8")
+    code, out, _ = cli(capsys, "diff", str(a), str(b))
+    assert code == 1
+    assert "Overall status UNKNOWN → COMPLETED" in out
+    code, out, _ = cli(capsys, "diff", str(a), str(a))
+    assert code == 0
+    code, _, err = cli(capsys, "diff", str(a), str(tmp_path / "missing.json"))
+    assert code == 2 and "cannot read" in err

@@ -1,0 +1,96 @@
+"""One self-contained HTML page (inline CSS), for mail and for a browser."""
+
+from __future__ import annotations
+
+from html import escape
+
+from trialwatch.model import Kind, Outcome, RunReport, TrialReport
+from trialwatch.render.common import (
+    baseline_rows,
+    category_title,
+    clean,
+    grouped,
+    ordered,
+    status_line,
+    summary_line,
+)
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328;max-width:60em;
+margin:1em auto;padding:0 1em;line-height:1.45}
+h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.6em;border-bottom:1px solid #d0d7de}
+.status{color:#57606a;font-style:italic}.cat{font-weight:600;margin:.8em 0 .2em}
+ul{margin:.2em 0 .6em 1.2em;padding:0}.headline{font-weight:600}
+.added{color:#1a7f37}.removed{color:#cf222e}.admin{color:#57606a}
+.detail{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;list-style:none}
+.errors{background:#fff8f8;border:1px solid #cf222e;padding:.5em 1em}
+table{border-collapse:collapse}td{padding:.1em .8em .1em 0;vertical-align:top}
+.context{color:#57606a;font-size:.9em}
+"""
+
+
+def h(text: object) -> str:
+    return escape(clean(text), quote=True)
+
+
+def _trial(t: TrialReport) -> list[str]:
+    out = [
+        f'<h2><a href="https://clinicaltrials.gov/study/{h(t.nct_id)}">{h(t.nct_id)}</a>'
+        + (f" — {h(t.title)}" if t.title else "")
+        + "</h2>",
+        f'<p class="status">{h(status_line(t))}</p>',
+    ]
+    out.extend(f'<p class="context">{h(note)}</p>' for note in t.notes)
+    if t.baseline is not None:
+        rows = "".join(
+            f"<tr><td>{h(k)}</td><td>{h(v)}</td></tr>" for k, v in baseline_rows(t.baseline)
+        )
+        out.append(f"<table>{rows}</table>")
+    out.extend(f'<p class="context">({h(c)})</p>' for c in t.context)
+    for category, changes in grouped(t.changes):
+        out.append(f'<div class="cat">{h(category_title(category))}</div><ul>')
+        for c in changes:
+            classes = []
+            if c.headline:
+                classes.append("headline")
+            if c.kind is Kind.ADDED:
+                classes.append("added")
+            elif c.kind is Kind.REMOVED:
+                classes.append("removed")
+            if not c.material:
+                classes.append("admin")
+            cls = f' class="{" ".join(classes)}"' if classes else ""
+            out.append(f"<li{cls}>{h(c.sentence)}")
+            if c.details:
+                out.append("<ul>")
+                for d in c.details[:40]:
+                    dc = "added" if d.startswith("+") else "removed"
+                    out.append(f'<li class="detail {dc}">{h(d)}</li>')
+                if len(c.details) > 40:
+                    out.append(f'<li class="detail">… {len(c.details) - 40} more</li>')
+                out.append("</ul>")
+            out.append("</li>")
+        out.append("</ul>")
+    return out
+
+
+def render_html(report: RunReport, title: str = "trialwatch report") -> str:
+    body = [f"<h1>{h(title)}</h1>", f"<p>{h(summary_line(report))}</p>"]
+    body.extend(f"<p>{h(note)}</p>" for note in report.notes)
+    if report.errors:
+        body.append('<div class="errors"><b>Errors (not checked this run)</b><ul>')
+        body.extend(f"<li><b>{h(t.nct_id)}</b>: {h(t.error or '')}</li>" for t in report.errors)
+        body.append("</ul></div>")
+    for t in ordered(report):
+        if t.outcome is Outcome.ERROR or (t.outcome is Outcome.UNCHANGED and not t.changes):
+            continue
+        body.extend(_trial(t))
+    unchanged = [t.nct_id for t in report.by_outcome(Outcome.UNCHANGED) if not t.changes]
+    if unchanged:
+        body.append(f'<p class="context">Unchanged: {h(", ".join(unchanged))}</p>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{h(title)}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )

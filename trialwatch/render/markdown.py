@@ -1,0 +1,90 @@
+"""Markdown for GitHub job summaries, issue and pull-request comments."""
+
+from __future__ import annotations
+
+import re
+
+from trialwatch.model import Outcome, RunReport, TrialReport
+from trialwatch.render.common import (
+    baseline_rows,
+    category_title,
+    clean,
+    grouped,
+    ordered,
+    status_line,
+    summary_line,
+)
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def md(text: object) -> str:
+    """Registry text as inert Markdown: no markup, links, HTML or table breaks; one line."""
+    flat = " ".join(clean(text).split())
+    return _SPECIAL.sub(r"\\\1", flat).replace("@", "@\u200b")
+
+
+def trial_markdown(t: TrialReport) -> list[str]:
+    title = f" — {md(t.title)}" if t.title else ""
+    lines = [f"### [{t.nct_id}](https://clinicaltrials.gov/study/{t.nct_id}){title}", ""]
+    lines.append(f"*{md(status_line(t))}*")
+    lines.append("")
+    for note in t.notes:
+        lines.append(f"> {md(note)}")
+        lines.append("")
+    if t.baseline is not None:
+        lines.append("| Field | Value |")
+        lines.append("| --- | --- |")
+        lines.extend(f"| {label} | {md(value)} |" for label, value in baseline_rows(t.baseline))
+        lines.append("")
+    for context in t.context:
+        lines.append(f"- _{md(context)}_")
+    if t.context:
+        lines.append("")
+    for category, changes in grouped(t.changes):
+        lines.append(f"**{category_title(category)}**")
+        lines.append("")
+        for c in changes:
+            text = f"**{md(c.sentence)}**" if c.headline else md(c.sentence)
+            admin = " _(administrative)_" if not c.material else ""
+            lines.append(f"- {text}{admin}")
+            for detail in c.details[:40]:
+                lines.append(f"  - {md(detail)}")
+            if len(c.details) > 40:
+                lines.append(f"  - … {len(c.details) - 40} more")
+        lines.append("")
+    return lines
+
+
+def render_markdown(report: RunReport) -> str:
+    changed = report.changed
+    lines = ["## trialwatch report", ""]
+    lines.append(md(summary_line(report)))
+    lines.append("")
+    for note in report.notes:
+        lines.append(f"> {md(note)}")
+        lines.append("")
+    if report.errors:
+        lines.append("### Errors (not checked this run)")
+        lines.append("")
+        for t in report.errors:
+            lines.append(f"- **{md(t.nct_id)}**: {md(t.error or '')}")
+        lines.append("")
+    for t in ordered(report):
+        if t.outcome is Outcome.ERROR:
+            continue
+        if t.outcome is Outcome.UNCHANGED and not t.changes:
+            continue
+        lines.extend(trial_markdown(t))
+    unchanged = [t.nct_id for t in report.by_outcome(Outcome.UNCHANGED) if not t.changes]
+    if unchanged:
+        lines.append(f"<details><summary>{len(unchanged)} unchanged</summary>")
+        lines.append("")
+        lines.append(", ".join(unchanged))
+        lines.append("")
+        lines.append("</details>")
+        lines.append("")
+    if not changed and not report.errors and not report.by_outcome(Outcome.NEW):
+        lines.append("No changes.")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
