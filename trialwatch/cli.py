@@ -371,6 +371,8 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_TROUBLE
     except BrokenPipeError:
         return EXIT_TROUBLE
+    except SystemExit as exc:  # typer exits 1 itself on a broken pipe; never let 1 leak out
+        return exc.code if isinstance(exc.code, int) and exc.code != 1 else EXIT_TROUBLE
     except Exception as exc:  # a bug: say so briefly; -v shows the traceback
         log.debug("internal error", exc_info=True)
         err.print(
@@ -379,6 +381,8 @@ def run(argv: list[str] | None = None) -> int:
             markup=False,
         )
         return EXIT_TROUBLE
+    if result == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
+        err.print("trialwatch: interrupted", markup=False)
     if isinstance(result, int):
         return result
     return EXIT_OK

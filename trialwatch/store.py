@@ -168,6 +168,7 @@ class SnapshotStore:
             and state.get("normalizer") == NORMALIZER_VERSION
             and state.get("latest") == files[-1].name
             and isinstance(state.get("digest"), str)
+            and state.get("file") == _file_stamp(files[-1])
         ):
             return str(state["digest"])
         return None
@@ -226,6 +227,7 @@ class SnapshotStore:
             state["digest"] = record_digest
             state["latest"] = latest
             state["normalizer"] = NORMALIZER_VERSION
+            state["file"] = _file_stamp(folder / latest)
         if changed:
             state["last_changed"] = when
         state["last_outcome"] = outcome
@@ -237,6 +239,15 @@ class SnapshotStore:
             raise StoreError(
                 f"could not record the check in {folder}: {exc.strerror or exc}"
             ) from None
+
+
+def _file_stamp(path: Path) -> list[int] | None:
+    """Size and modification time: when either moved, the stored digest is not trusted."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
 def remove_stale_temp_files(folder: Path) -> None:
