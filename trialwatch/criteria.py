@@ -50,8 +50,18 @@ class CriterionChange:
     old_section: str | None = None
 
 
-def _ratio(a: str, b: str) -> float:
-    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+REWORD_THRESHOLD = 0.6
+# Past this many (removed × added) pairs, rewording is not searched: a rewrite that large is
+# reported as items removed and added, which stays true and keeps the diff fast.
+MAX_REWORD_PAIRS = 4000
+
+
+def _similar(a: str, b: str) -> float:
+    """The similarity ratio when it can reach the threshold, else 0 (cheap bounds first)."""
+    matcher = SequenceMatcher(None, a.split(), b.split(), autojunk=False)  # words, not letters
+    if matcher.real_quick_ratio() < REWORD_THRESHOLD or matcher.quick_ratio() < REWORD_THRESHOLD:
+        return 0.0
+    return matcher.ratio()
 
 
 def diff_criteria(old_text: str, new_text: str) -> list[CriterionChange]:
@@ -81,12 +91,13 @@ def diff_criteria(old_text: str, new_text: str) -> list[CriterionChange]:
                 break
     # Similar text in the same section: reworded. Best pairs first.
     candidates: list[tuple[float, int, int]] = []
-    for i, o in enumerate(old_left):
-        for j, n in enumerate(new_left):
-            if o.section == n.section:
-                r = _ratio(o.key, n.key)
-                if r >= 0.6:
-                    candidates.append((r, i, j))
+    if len(old_left) * len(new_left) <= MAX_REWORD_PAIRS:
+        for i, o in enumerate(old_left):
+            for j, n in enumerate(new_left):
+                if o.section == n.section:
+                    r = _similar(o.key, n.key)
+                    if r >= REWORD_THRESHOLD:
+                        candidates.append((r, i, j))
     used_old: set[int] = set()
     used_new: set[int] = set()
     for _r, i, j in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):

@@ -12,11 +12,20 @@ from typing import Any
 
 from trialwatch.criteria import SECTION_NAMES, diff_criteria
 from trialwatch.dates import parse_partial, shift
-from trialwatch.labels import DATE_FIELDS, category_for, field_label, is_admin
+from trialwatch.labels import DATE_FIELDS, category_for, field_label, humanize, is_admin
 from trialwatch.model import Category, Change, Kind
 from trialwatch.normalize import VOLATILE, normalize_record
 from trialwatch.textnorm import display_text, one_line
-from trialwatch.walk import IDENTITY, RawDiff, Schema, is_empty, item_label, match_items, walk
+from trialwatch.walk import (
+    IDENTITY,
+    RawDiff,
+    Schema,
+    is_empty,
+    item_label,
+    match_items,
+    memoized,
+    walk,
+)
 
 PS = "protocolSection"
 STATUS = (PS, "statusModule")
@@ -75,7 +84,7 @@ def fmt(value: Any, limit: int = 120) -> str:
         return f"{len(value)} items"
     if isinstance(value, dict):
         parts = [
-            f"{k}: {fmt(v, 60)}"
+            f"{humanize(k)} {fmt(v, 60)}"
             for k, v in value.items()
             if not isinstance(v, dict | list) and not is_empty(v)
         ]
@@ -140,7 +149,13 @@ def diff_records(
     ``ignore`` holds dotted field paths (``protocolSection.contactsLocationsModule``); changes at
     or below them are dropped.
     """
-    o, n = normalize_record(old), normalize_record(new)
+    with memoized():
+        return _diff(nct_id, normalize_record(old), normalize_record(new), ignore)
+
+
+def _diff(
+    nct_id: str, o: dict[str, Any], n: dict[str, Any], ignore: Sequence[str]
+) -> tuple[list[Change], list[str]]:
     b = _Builder(nct_id)
     _status(b, o, n)
     for field in DATE_FIELDS:
@@ -526,10 +541,15 @@ def _sites(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
     for (was, now), names in status_moves.items():
         kind = Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED
         if len(names) == 1:
-            sentence = f"Site {names[0]}: recruitment status {was or 'none'} → {now or 'none'}"
+            sentence = (
+                f"Site {names[0]}: recruitment status {was or 'not given'} → {now or 'not given'}"
+            )
             path: tuple[str, ...] = (*LOCATIONS, f"[{names[0]}]", "status")
         else:
-            sentence = f"{len(names)} sites: recruitment status {was or 'none'} → {now or 'none'}"
+            sentence = (
+                f"{len(names)} sites: recruitment status {was or 'not given'} → "
+                f"{now or 'not given'}"
+            )
             path = (*LOCATIONS, "status")
         b.add(
             path,
@@ -568,7 +588,7 @@ def _line_details(old: str, new: str) -> list[str]:
 
 
 def _is_long_text(value: Any) -> bool:
-    return isinstance(value, str) and (len(value) > 300 or "\n" in value)
+    return isinstance(value, str) and (len(value) > 120 or "\n" in value)
 
 
 def _generic(b: _Builder, raw: RawDiff, subject: str | None = None) -> None:
@@ -591,6 +611,7 @@ def _generic(b: _Builder, raw: RawDiff, subject: str | None = None) -> None:
         b.add(raw.path, raw.kind, raw.old, raw.new, sentence, schema=schema, label=label)
         return
     leaf = label if prefix is None else f"{prefix}: {_leaf_label(schema)}"
+    sep = ":" if prefix is None else ""
     details: list[str] = []
     if raw.kind is Kind.ADDED:
         sentence = f"{leaf} added: {fmt(raw.new)}"
@@ -608,7 +629,7 @@ def _generic(b: _Builder, raw: RawDiff, subject: str | None = None) -> None:
         elif not added:
             sentence = f"{leaf} edited ({_counted(removed, 'passage')} removed)"
     else:
-        sentence = f"{leaf}: {fmt(raw.old, 300)} → {fmt(raw.new, 300)}"
+        sentence = f"{leaf}{sep} {fmt(raw.old, 300)} → {fmt(raw.new, 300)}"
     b.add(raw.path, raw.kind, raw.old, raw.new, sentence, schema=schema, details=details)
 
 

@@ -120,6 +120,9 @@ _MODULE_CATEGORY: dict[str, Category] = {
     "ipdSharingStatementModule": Category.OTHER,
 }
 
+# Field names that say little on their own: labelled with the module they belong to.
+_GENERIC_LEAVES = {"description", "type", "name", "label", "url", "id", "timeFrame", "infoTypes"}
+
 DATE_FIELDS = ("startDateStruct", "primaryCompletionDateStruct", "completionDateStruct")
 
 
@@ -163,11 +166,17 @@ def humanize(key: str) -> str:
 
 def field_label(schema: Schema) -> str:
     """A short label for a field: its own name, with the name of the thing it belongs to."""
-    names = [k for k in schema if not k.endswith("Module") and k != "protocolSection"]
+    names = [k for k in schema if not k.endswith(("Module", "Section"))]
     if not names:
-        return humanize(schema[-1]).capitalize() if schema else "Record"
+        if not schema:
+            return "Record"
+        return _LABELS.get(schema[-1], humanize(schema[-1])).capitalize()
     last = names[-1]
     label = _LABELS.get(last, humanize(last))
+    module = next((k for k in reversed(schema[:-1]) if k.endswith("Module")), None)
+    if len(names) == 1 and last in _GENERIC_LEAVES and module:
+        owner = _LABELS.get(module, humanize(module.removesuffix("Module")))
+        return f"{owner} {label.lower()}"
     if len(names) >= 2:
         parent = names[-2]
         if parent not in ("designInfo", "maskingInfo", "statusModule") and last not in (

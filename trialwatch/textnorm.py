@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 _TAG = re.compile(
     r"</?(?:p|br|li|ol|ul|b|i|em|strong|sup|sub|div|span|a|u|table|tbody|thead|tr|td|th|h[1-6]"
@@ -55,6 +56,7 @@ def _once(text: str) -> str:
     return unicodedata.normalize("NFC", "\n".join(out))
 
 
+@lru_cache(maxsize=65536)
 def display_text(text: str) -> str:
     """Unescape markdown, turn HTML into lines, normalise spaces and line endings. Idempotent."""
     for _ in range(6):
@@ -65,6 +67,7 @@ def display_text(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=65536)
 def text_key(text: str) -> str:
     """What two texts are compared by: no markup, no list numbering, no emphasis, one space."""
     words: list[str] = []

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from trialwatch.model import Kind
@@ -81,16 +82,51 @@ def is_empty(value: Any) -> bool:
 _EMPTY_CANON = frozenset({"{}", "[]", '""', "null"})
 
 
+# While a diff runs, canonical keys of containers are remembered by identity (the trees do not
+# change during a diff; the value is kept alongside so its id cannot be reused).
+_memo: dict[int, tuple[Any, str]] | None = None
+
+
+@contextmanager
+def memoized() -> Iterator[None]:
+    """Remember canonical keys for the duration of one diff (re-entrant)."""
+    global _memo
+    if _memo is not None:
+        yield
+        return
+    _memo = {}
+    try:
+        yield
+    finally:
+        _memo = None
+
+
 def _canon(value: Any) -> str:
     """A comparison key for any JSON value: texts by their content, lists as multisets."""
+    if _memo is not None and isinstance(value, dict | list):
+        hit = _memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        key = _canon_uncached(value)
+        _memo[id(value)] = (value, key)
+        return key
+    return _canon_uncached(value)
+
+
+@lru_cache(maxsize=65536)
+def _quoted(text: str) -> str:
+    return json.dumps(text_key(text))
+
+
+def _canon_uncached(value: Any) -> str:
     if isinstance(value, str):
-        return json.dumps(text_key(value))
+        return _quoted(value)
     if isinstance(value, dict):
         parts = []
         for k, v in sorted(value.items()):
             c = _canon(v)
             if c not in _EMPTY_CANON:
-                parts.append(f"{json.dumps(k)}:{c}")
+                parts.append(f'"{k}":{c}')
         return "{" + ",".join(parts) + "}"
     if isinstance(value, list):
         return "[" + ",".join(sorted(_canon(v) for v in value)) + "]"
@@ -129,7 +165,9 @@ def item_label(item: Any, keys: Sequence[tuple[str, ...]], index: int) -> str:
     """How a list item is named in a path and a sentence."""
     if isinstance(item, dict):
         for keyset in keys:
-            values = [item.get(k) for k in keyset]
+            # A role or type says what kind of item it is, not which one: left out of names.
+            named = tuple(k for k in keyset if k not in ("role", "type")) or keyset
+            values = [item.get(k) for k in named]
             shown = [one_line(str(v), 80) for v in values if isinstance(v, str | int) and v != ""]
             if shown and len(shown) == len([v for v in values if not is_empty(v)]):
                 return ", ".join(shown)
@@ -273,7 +311,19 @@ def _walk_list(
     for i, j in pairs:
         if same(old[i], new[j]):
             continue
-        label = f"[{item_label(new[j], keys, j)}]"
+        # Name a changed item by the identity both sides share (the measure, not the new
+        # time frame, of an outcome whose time frame moved).
+        shared = (
+            [
+                ks
+                for ks in keys
+                if _key_value(old[i], ks) is not None
+                and _key_value(old[i], ks) == _key_value(new[j], ks)
+            ]
+            if isinstance(old[i], dict) and isinstance(new[j], dict)
+            else []
+        )
+        label = f"[{item_label(new[j], shared or keys, j)}]"
         yield from walk(old[i], new[j], (*path, label), schema, skip)
     for j in added:
         yield RawDiff((*path, f"[{item_label(new[j], keys, j)}]"), schema, Kind.ADDED, None, new[j])
