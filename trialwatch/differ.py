@@ -6,8 +6,10 @@ and new values, so nothing that changed goes unmentioned."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from difflib import SequenceMatcher
+from functools import partial
 from typing import Any
 
 from trialwatch.criteria import SECTION_NAMES, diff_criteria
@@ -26,6 +28,8 @@ from trialwatch.walk import (
     memoized,
     walk,
 )
+
+log = logging.getLogger("trialwatch")
 
 PS = "protocolSection"
 STATUS = (PS, "statusModule")
@@ -49,6 +53,30 @@ CLAIMED: set[Schema] = {
     LOCATIONS,
     *VOLATILE,
 }
+
+
+Handler = Callable[["_Builder", dict[str, Any], dict[str, Any]], None]
+
+
+def _handlers() -> list[tuple[Handler, set[Schema]]]:
+    dates: list[tuple[Handler, set[Schema]]] = [
+        (partial(_date, field=f), {(*STATUS, f)}) for f in DATE_FIELDS
+    ]
+    return [
+        (_status, {(*STATUS, k) for k in ("overallStatus", "whyStopped", "lastKnownStatus")}),
+        *dates,
+        (
+            _results,
+            {
+                (*STATUS, "resultsFirstPostDateStruct"),
+                (*STATUS, "resultsFirstSubmitDate"),
+                ("hasResults",),
+            },
+        ),
+        (_enrollment, {ENROLLMENT}),
+        (_criteria, {CRITERIA}),
+        (_sites, {LOCATIONS}),
+    ]
 
 
 def get(record: Any, *path: str) -> Any:
@@ -157,14 +185,23 @@ def _diff(
     nct_id: str, o: dict[str, Any], n: dict[str, Any], ignore: Sequence[str]
 ) -> tuple[list[Change], list[str]]:
     b = _Builder(nct_id)
-    _status(b, o, n)
-    for field in DATE_FIELDS:
-        _date(b, o, n, field)
-    _results(b, o, n)
-    _enrollment(b, o, n)
-    _criteria(b, o, n)
-    _sites(b, o, n)
-    for raw in walk(o, n, skip=lambda s: s in CLAIMED):
+    claimed = set(CLAIMED)
+    for handler, paths in _handlers():
+        mark = len(b.changes)
+        try:
+            handler(b, o, n)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            # A shape the handler does not know (the registry changed a field's type): drop
+            # what it said and let the generic fallback report those fields as they are.
+            log.debug(
+                "%s: %s could not read the record; generic fallback",
+                nct_id,
+                getattr(handler, "__name__", handler),
+                exc_info=True,
+            )
+            del b.changes[mark:]
+            claimed -= paths
+    for raw in walk(o, n, skip=lambda s: s in claimed):
         _generic(b, raw)
     changes = b.changes
     if ignore:
@@ -365,6 +402,17 @@ def _results(b: _Builder, o: dict[str, Any], n: dict[str, Any]) -> None:
             else f"Results first submitted date changed ({old_sub} → {new_sub})"
         )
         b.add((*STATUS, "resultsFirstSubmitDate"), kind, old_sub, new_sub, sentence)
+    raw_old, raw_new = get(o, "hasResults"), get(n, "hasResults")
+    if old_has == new_has and raw_old != raw_new:
+        kind = Kind.ADDED if raw_old is None else Kind.REMOVED if raw_new is None else Kind.CHANGED
+        b.add(
+            ("hasResults",),
+            kind,
+            raw_old,
+            raw_new,
+            f"Has results: {fmt(raw_old) if raw_old is not None else 'not given'} → "
+            f"{fmt(raw_new) if raw_new is not None else 'not given'}",
+        )
     if old_has != new_has:
         if new_has and not new_post and not old_post:
             sentence = "Results posted"

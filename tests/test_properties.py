@@ -1,0 +1,204 @@
+"""Invariants of normalising, diffing and storing, checked with hypothesis on real records."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import all_records, load
+from trialwatch.client import Fetched
+from trialwatch.differ import diff_records
+from trialwatch.normalize import digest, normalize_record
+from trialwatch.store import SnapshotStore, read_record_file
+from trialwatch.textnorm import display_text, text_key
+from trialwatch.walk import IDENTITY
+
+RECORDS = all_records()
+SMALL = [r for r in RECORDS if len(str(r)) < 120_000]
+PROFILE = settings(
+    max_examples=int(__import__("os").environ.get("TW_HYPOTHESIS_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+Path_ = tuple[str | int, ...]
+
+
+def leaves(node: Any, path: Path_ = ()) -> list[Path_]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in leaves(v, (*path, i))]
+    return [path]
+
+
+def set_at(record: dict[str, Any], path: Path_, value: Any) -> None:
+    node: Any = record
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+def get_at(record: dict[str, Any], path: Path_) -> Any:
+    node: Any = record
+    for key in path:
+        node = node[key]
+    return node
+
+
+def schema(path: str) -> tuple[str, ...]:
+    out, depth, cur = [], 0, ""
+    for ch in path:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif depth == 0:
+            if ch == ".":
+                out.append(cur)
+                cur = ""
+            else:
+                cur += ch
+    if cur:
+        out.append(cur)
+    return tuple(x for x in out if x)
+
+
+def nct(record: dict[str, Any]) -> str:
+    value = record["protocolSection"]["identificationModule"]["nctId"]
+    assert isinstance(value, str)
+    return value
+
+
+@pytest.mark.parametrize("index", range(len(RECORDS)))
+def test_a_record_diffed_with_itself_is_empty(index: int) -> None:
+    record = RECORDS[index]
+    assert diff_records(nct(record), record, copy.deepcopy(record)) == ([], [])
+
+
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+@PROFILE
+def test_display_text_is_idempotent(text: str) -> None:
+    once = display_text(text)
+    assert display_text(once) == once
+    assert text_key(once) == text_key(text)
+
+
+@given(index=st.integers(0, len(SMALL) - 1))
+@PROFILE
+def test_normalising_twice_equals_once(index: int) -> None:
+    once = normalize_record(SMALL[index])
+    assert normalize_record(once) == once
+    assert digest(once) == digest(SMALL[index])
+
+
+@given(index=st.integers(0, len(SMALL) - 1), seed=st.integers(0, 2**32 - 1))
+@PROFILE
+def test_shuffling_identity_matched_lists_is_not_a_change(index: int, seed: int) -> None:
+    record = SMALL[index]
+    shuffled = copy.deepcopy(record)
+    rng = random.Random(seed)
+
+    def shuffle(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, list) and key in IDENTITY:
+                    rng.shuffle(value)
+                shuffle(value)
+        elif isinstance(node, list):
+            for value in node:
+                shuffle(value)
+
+    shuffle(shuffled)
+    assert diff_records(nct(record), record, shuffled)[0] == []
+    assert digest(record) == digest(shuffled)
+
+
+VOLATILE = ("derivedSection", "miscInfoModule", "versionHolder")
+NEW_VALUES = st.one_of(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=12).map(lambda s: "Q" + s),
+    st.integers(min_value=100_000, max_value=10**9),
+    st.none(),
+)
+
+
+@given(data=st.data())
+@PROFILE
+def test_every_leaf_a_random_edit_changes_is_reported(data: st.DataObject) -> None:
+    record = data.draw(st.sampled_from(SMALL))
+    paths = [
+        p
+        for p in leaves(record)
+        if p[:3] != VOLATILE and p != ("protocolSection", "identificationModule", "nctId")
+    ]
+    leaf = data.draw(st.sampled_from(paths))
+    value = data.draw(NEW_VALUES)
+    old_value = get_at(record, leaf)
+    assume(value != old_value and not (value is None and old_value in ("", None, [], {})))
+    new = copy.deepcopy(record)
+    set_at(new, leaf, value)
+    changes, _ = diff_records(nct(record), record, new)
+    leaf_schema = tuple(k for k in leaf if isinstance(k, str))
+    reported = [schema(c.path) for c in changes]
+    assert any(leaf_schema[: len(s)] == s for s in reported), (leaf, value, reported)
+
+
+@given(data=st.data())
+@PROFILE
+def test_diff_both_ways_names_the_same_fields(data: st.DataObject) -> None:
+    record = data.draw(st.sampled_from(SMALL))
+    paths = [
+        p
+        for p in leaves(record)
+        if p[:3] != VOLATILE and p != ("protocolSection", "identificationModule", "nctId")
+    ]
+    edits = data.draw(
+        st.lists(st.tuples(st.sampled_from(paths), NEW_VALUES), min_size=1, max_size=4)
+    )
+    new = copy.deepcopy(record)
+    for leaf, value in edits:
+        # An earlier edit may have replaced a parent of this leaf.
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            set_at(new, leaf, value)
+    forward = {schema(c.path) for c in diff_records(nct(record), record, new)[0]}
+    backward = {schema(c.path) for c in diff_records(nct(record), new, record)[0]}
+    assert forward == backward
+
+
+@given(
+    index=st.integers(0, len(RECORDS) - 1),
+    extra=st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=20), max_size=3),
+)
+@settings(max_examples=30, deadline=None)
+def test_a_stored_snapshot_loads_back_equal(
+    tmp_path_factory: pytest.TempPathFactory, index: int, extra: dict[str, str]
+) -> None:
+    record = copy.deepcopy(RECORDS[index])
+    record["trialwatchTestExtra"] = extra
+    store = SnapshotStore(Path(tmp_path_factory.mktemp("store")))
+    path = store.save(
+        Fetched(nct(record), record, "http://127.0.0.1/x", "2026-11-25T00:00:00Z", nct(record))
+    )
+    assert read_record_file(path).record == record
+
+
+def test_whole_corpus_diffs_pairwise_without_error() -> None:
+    """Every real record against every other (the download files included): no crash, and
+    every change has a sentence, a label and a category."""
+    for a in RECORDS:
+        for b in RECORDS:
+            changes, _ = diff_records(nct(b), a, b)
+            for c in changes:
+                assert c.sentence and c.label and c.category
+
+
+def test_history_version_against_itself_and_api_shape() -> None:
+    version = load("history-NCT04280705-v0.json")
+    assert diff_records("NCT04280705", version, version) == ([], [])
