@@ -3,6 +3,8 @@ run one command's core. Returns reports; never prints."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,10 @@ from trialwatch.differ import diff_records
 from trialwatch.errors import InputError
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.retry import RateLimiter, RetryPolicy
-from trialwatch.runner import CheckOptions, check_each
+from trialwatch.runner import CheckOptions, check_batched, check_each
 from trialwatch.store import SnapshotStore, read_record_file
 from trialwatch.summary import title_of
+from trialwatch.watchlist import Watched, parse_entries, watched_trials
 
 
 def build_client(settings: Settings, http: httpx.Client | None = None) -> RegistryClient:
@@ -58,16 +61,55 @@ def run_check(
 ) -> tuple[RunReport, Settings, str | None]:
     settings = load_settings(flags, config)
     store = SnapshotStore(settings.store)
-    if not ids and not bad and not explicit_ids:
-        raise InputError(
-            "no trials to check: give NCT ids, for example `trialwatch check NCT06224738`"
-        )
-    if not ids:
+    if explicit_ids and not ids:
         report = RunReport(generated_at=utc_now(), trials=list(bad))
         return report, settings, None
-    with build_client(settings, http) as client:
-        report = check_each(ids, client, store, check_options(settings, extra_errors=bad))
+    watched = [] if explicit_ids else watched_trials(settings.watchlist, config_trials(settings))
+    if not explicit_ids and not watched:
+        raise InputError(
+            "no trials to check: give NCT ids (trialwatch check NCT06224738) or watch some "
+            f"(trialwatch watch add NCT06224738; the list is {settings.watchlist})"
+        )
+    total = len(ids) if explicit_ids else len(watched)
+    with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
+        options = check_options(settings, extra_errors=bad, progress=tick)
+        if explicit_ids:
+            report = check_each(ids, client, store, options)
+        else:
+            report = check_batched(
+                [w.nct_id for w in watched],
+                client,
+                store,
+                options,
+                batch_size=int(settings["batch_size"]),
+                force=force,
+            )
     return report, settings, None
+
+
+def config_trials(settings: Settings) -> list[Watched]:
+    where = str(settings.config_file) if settings.config_file else "config"
+    return parse_entries(settings["trials"], where)
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, total: int) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar on stderr, only for people (stderr a terminal) and lists of some size."""
+    if not enabled or total < 2:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("check", total=total)
+        yield lambda _nct: progress.advance(task)
 
 
 def run_diff(
@@ -90,3 +132,25 @@ def run_diff(
     if a.nct_id != b.nct_id:
         trial.notes.append(f"comparing two different trials: {a.nct_id} and {b.nct_id}")
     return RunReport(generated_at=utc_now(), trials=[trial]), settings
+
+
+def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]]:
+    """The watch list with what the store knows of each trial."""
+    settings = load_settings(flags, config)
+    store = SnapshotStore(settings.store)
+    rows = []
+    for w in watched_trials(settings.watchlist, config_trials(settings)):
+        state = store.state(w.nct_id)
+        rows.append(
+            {
+                "id": w.nct_id,
+                "label": w.label,
+                "note": w.note,
+                "status": state.get("status"),
+                "title": state.get("title"),
+                "last_checked": state.get("last_checked"),
+                "last_changed": state.get("last_changed"),
+                "last_error": state.get("last_error"),
+            }
+        )
+    return rows

@@ -146,10 +146,12 @@ def _summary(report: RunReport, quiet: bool) -> None:
 
     if quiet and not report.changed and not report.errors:
         return
-    if len(report.trials) > 1 or report.data_timestamp or report.notes:
-        err = _stderr()
-        for note in report.notes:
-            err.print(f"trialwatch: {note}", markup=False)
+    err = _stderr()
+    for note in report.notes:
+        err.print(f"trialwatch: {note}", markup=False)
+    if report.skipped:
+        return
+    if len(report.trials) > 1 or report.data_timestamp:
         err.print(f"trialwatch: {summary_line(report)}", markup=False)
 
 
@@ -337,6 +339,135 @@ def diff(
     report, settings = run_diff(old, new, flags, config)
     emit(report, fmt, quiet)
     raise typer.Exit(exit_code(report, settings["fail_on"]))
+
+
+watch_app = typer.Typer(
+    help="Manage the watched-trials list that `trialwatch check` (with no ids) checks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(watch_app, name="watch")
+
+
+@watch_app.command("add")
+def watch_add(
+    nct_ids: Annotated[list[str], typer.Argument(metavar="NCT_ID...", help="Trials to watch.")],
+    label: Annotated[str | None, typer.Option("--label", help="A short name of your own.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A note of your own.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add trials to the watch list."""
+    from trialwatch.app import config_trials
+    from trialwatch.config import load_settings
+    from trialwatch.watchlist import add
+
+    settings = load_settings({}, config)
+    err = _stderr()
+    code = EXIT_OK
+    for raw in nct_ids:
+        try:
+            w = add(settings.watchlist, raw, label, note, config_trials(settings))
+        except InputError as exc:
+            err.print(f"trialwatch: error: {exc}", markup=False)
+            code = EXIT_TROUBLE
+            continue
+        err.print(f"trialwatch: watching {w.nct_id} (in {settings.watchlist})", markup=False)
+    raise typer.Exit(code)
+
+
+@watch_app.command("remove")
+def watch_remove(
+    nct_ids: Annotated[list[str], typer.Argument(metavar="NCT_ID...", help="Trials to drop.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Remove trials from the watch list (their snapshots are kept)."""
+    from trialwatch.app import config_trials
+    from trialwatch.config import load_settings
+    from trialwatch.watchlist import remove
+
+    settings = load_settings({}, config)
+    err = _stderr()
+    code = EXIT_OK
+    for raw in nct_ids:
+        try:
+            w = remove(settings.watchlist, raw, config_trials(settings))
+        except InputError as exc:
+            err.print(f"trialwatch: error: {exc}", markup=False)
+            code = EXIT_TROUBLE
+            continue
+        err.print(f"trialwatch: no longer watching {w.nct_id}", markup=False)
+    raise typer.Exit(code)
+
+
+@watch_app.command("list")
+def watch_list(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+) -> None:
+    """Show watched trials: id, label, status, last checked, last change."""
+    import json
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from trialwatch.app import watch_rows
+    from trialwatch.render.common import clean
+
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format must be table or json, not {fmt!r}")
+    rows = watch_rows(_flags(store=str(store) if store else None), config)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        raise typer.Exit(EXIT_OK)
+    if not rows:
+        _stderr().print(
+            "trialwatch: no trials watched; add some with `trialwatch watch add NCT06224738`",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_OK)
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("id", "label", "status", "last checked", "last change"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            Text(r["id"]),
+            Text(clean(r["label"] or "")),
+            Text(clean(r["status"] or "")),
+            Text(_when(r["last_checked"])),
+            Text(_when(r["last_changed"])),
+        )
+    Console(highlight=False).print(table)
+    raise typer.Exit(EXIT_OK)
+
+
+def _when(stamp: str | None) -> str:
+    """``2026-11-25T06:46:01Z`` → ``2026-11-25 06:46``."""
+    return stamp[:16].replace("T", " ") if stamp else "never"
+
+
+@app.command("config")
+def show_config(
+    config: ConfigOpt = None,
+    api_url: ApiUrl = None,
+    store: StoreOpt = None,
+) -> None:
+    """Show the settings in force and where each came from."""
+    from trialwatch.config import KEYS, load_settings
+
+    settings = load_settings(_flags(api_url=api_url, store=str(store) if store else None), config)
+    out = sys.stdout
+    out.write(f"config file: {settings.config_file or '(none found)'}\n")
+    for name in KEYS:
+        value = settings.values[name]
+        if name == "email" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k != "password"}
+        if name == "trials":
+            value = f"{len(value)} in the config file"
+        out.write(f"{name} = {value!r}  ({settings.sources[name]})\n")
+    raise typer.Exit(EXIT_OK)
 
 
 def main(argv: list[str] | None = None) -> None:

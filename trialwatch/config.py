@@ -50,6 +50,7 @@ KEYS: dict[str, Key] = {
         Key("show_admin", bool, False, "also report registry bookkeeping changes"),
         Key("fail_on", list, [], "categories that make check exit 1 (empty: all)", env=False),
         Key("email", dict, {}, "mail settings (see [email])", env=False),
+        Key("trials", list, [], "watched trials written by hand (ids or tables)", env=False),
     ]
 }
 
@@ -157,6 +158,10 @@ def _validate_file(data: dict[str, Any], path: Path) -> None:
             raise ConfigError(f"{path}: {key} must be a list of strings")
     if "email" in data:
         validate_email(data["email"], str(path))
+    if "trials" in data:
+        from trialwatch.watchlist import parse_entries
+
+        parse_entries(data["trials"], str(path))
 
 
 def validate_email(email: dict[str, Any], where: str) -> None:

@@ -8,14 +8,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from trialwatch.client import Fetched, RegistryClient, utc_now
-from trialwatch.differ import diff_records
-from trialwatch.errors import FetchError, StoreError, TrialwatchError
+from trialwatch.differ import diff_records, get
+from trialwatch.errors import FetchError, NotInRegistryError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.normalize import digest
 from trialwatch.store import SnapshotStore
 from trialwatch.summary import baseline, title_of
 
 log = logging.getLogger("trialwatch")
+
+# Trials in a row whose fetch failed after all retries before the rest of a run is skipped.
+GIVE_UP_AFTER = 3
 
 
 @dataclass
@@ -31,6 +34,8 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
     trouble: that becomes an error report and the store keeps its last good snapshot."""
     nct = fetched.nct_id
     report = TrialReport(nct_id=nct, outcome=Outcome.UNCHANGED, title=title_of(fetched.record))
+    status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
+    status_text = status if isinstance(status, str) else None
     if fetched.alias_of:
         report.alias_of = fetched.requested_id
         report.notes.append(f"{fetched.requested_id} is now {nct} (the registry redirected it)")
@@ -41,7 +46,13 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             latest_name = store.snapshots(nct)[-1].name
             report.previous_snapshot = latest_name
             store.record_check(
-                nct, fetched.fetched_at, "unchanged", record_digest=new_digest, latest=latest_name
+                nct,
+                fetched.fetched_at,
+                "unchanged",
+                record_digest=new_digest,
+                latest=latest_name,
+                status=status_text,
+                title=report.title,
             )
             return report
         previous = store.latest(nct)
@@ -57,6 +68,8 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
                 record_digest=new_digest,
                 latest=path.name,
                 changed=True,
+                status=status_text,
+                title=report.title,
             )
             return report
         report.previous_snapshot = previous.name
@@ -66,7 +79,13 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
         if digest(previous.record) == new_digest:
             # Same content; only the stored state was stale (a crash, or an older trialwatch).
             store.record_check(
-                nct, fetched.fetched_at, "unchanged", record_digest=new_digest, latest=previous.name
+                nct,
+                fetched.fetched_at,
+                "unchanged",
+                record_digest=new_digest,
+                latest=previous.name,
+                status=status_text,
+                title=report.title,
             )
             report.changes = []
             return report
@@ -81,6 +100,8 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             record_digest=new_digest,
             latest=path.name,
             changed=bool(material),
+            status=status_text,
+            title=report.title,
         )
     except StoreError as exc:
         report.outcome = Outcome.ERROR
@@ -110,14 +131,139 @@ def check_each(
     """Check trials one request each (``GET /studies/{id}``)."""
     run = RunReport(generated_at=utc_now())
     run.trials.extend(options.extra_errors)
+    failing: FetchError | None = None
+    in_a_row = 0
     with store.locked():
         for nct in nct_ids:
-            if options.progress:
-                options.progress(nct)
+            if failing is not None:
+                run.trials.append(error_report(nct, failing, store))
+                continue
             try:
                 fetched = client.fetch_study(nct)
+            except NotInRegistryError as exc:
+                run.trials.append(error_report(nct, exc, store))
+                in_a_row = 0
             except FetchError as exc:
                 run.trials.append(error_report(nct, exc, store))
-                continue
-            run.trials.append(observe(store, fetched, options))
+                in_a_row += 1
+                if in_a_row >= GIVE_UP_AFTER:
+                    # The registry is failing (retries already spent): do not spend them again
+                    # on every remaining trial.
+                    failing = FetchError(
+                        f"not checked: the registry failed {in_a_row} times in a row (last: {exc})"
+                    )
+            else:
+                in_a_row = 0
+                run.trials.append(observe(store, fetched, options))
+            if options.progress:
+                options.progress(nct)
     return run
+
+
+def _ids_digest(nct_ids: Sequence[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("|".join(sorted(nct_ids)).encode()).hexdigest()
+
+
+def check_batched(
+    nct_ids: Sequence[str],
+    client: RegistryClient,
+    store: SnapshotStore,
+    options: CheckOptions,
+    *,
+    batch_size: int = 500,
+    force: bool = False,
+) -> RunReport:
+    """Check a watch list in batches (``GET /studies?filter.ids=…``, at most ``batch_size`` ids
+    a request), processing each page as it arrives. Ids a batch did not return are fetched one
+    by one, to tell "not in the registry" (404) from an alias (301).
+
+    Asks ``/version`` first: when the registry's data timestamp equals that of the last complete
+    run over the same list, nothing is fetched (unless ``force``)."""
+    run = RunReport(generated_at=utc_now())
+    run.trials.extend(options.extra_errors)
+    with store.locked():
+        stamp = client.data_timestamp()
+        run.data_timestamp = stamp
+        ids_digest = _ids_digest(nct_ids)
+        last = store.run_state()
+        if (
+            not force
+            and stamp is not None
+            and last.get("complete") is True
+            and last.get("data_timestamp") == stamp
+            and last.get("ids") == ids_digest
+        ):
+            run.skipped = True
+            run.notes.append(
+                f"registry data unchanged since the last complete run (data as of {stamp}); "
+                "nothing fetched. Use --force to check anyway"
+            )
+            return run
+        wanted = set(nct_ids)
+        fetch_errors = 0
+        failing: FetchError | None = None
+        for start in range(0, len(nct_ids), batch_size):
+            batch = list(nct_ids[start : start + batch_size])
+            if failing is not None:
+                for nct in batch:
+                    run.trials.append(error_report(nct, failing, store))
+                fetch_errors += len(batch)
+                continue
+            seen: set[str] = set()
+            try:
+                for fetched in client.fetch_batch(batch):
+                    requested = _requested(fetched, wanted, batch)
+                    if requested is None or requested in seen:
+                        continue  # not one of ours (or twice): ignore
+                    seen.add(requested)
+                    if requested != fetched.nct_id:
+                        fetched.requested_id = requested
+                        fetched.alias_of = fetched.nct_id
+                    run.trials.append(observe(store, fetched, options))
+                    if options.progress:
+                        options.progress(requested)
+            except FetchError as exc:
+                log.warning("a batch of %d ids failed: %s", len(batch), exc)
+                failing = exc  # the registry is failing: the rest are not checked this run
+                for nct in batch:
+                    if nct not in seen:
+                        run.trials.append(error_report(nct, exc, store))
+                        fetch_errors += 1
+                continue
+            for nct in batch:
+                if nct in seen:
+                    continue
+                try:
+                    fetched = client.fetch_study(nct)
+                except FetchError as exc:
+                    run.trials.append(error_report(nct, exc, store))
+                    fetch_errors += 1
+                else:
+                    run.trials.append(observe(store, fetched, options))
+                if options.progress:
+                    options.progress(nct)
+        complete = fetch_errors == 0 and not any(t.error for t in run.trials)
+        store.save_run_state(
+            {
+                "complete": complete,
+                "data_timestamp": stamp,
+                "finished_at": utc_now(),
+                "ids": ids_digest,
+                "trials": len(nct_ids),
+            }
+        )
+    return run
+
+
+def _requested(fetched: Fetched, wanted: set[str], batch: list[str]) -> str | None:
+    """Which requested id a returned study answers: its own, or one of its old aliases."""
+    if fetched.nct_id in wanted:
+        return fetched.nct_id
+    from trialwatch.client import record_aliases
+
+    for alias in record_aliases(fetched.record):
+        if alias in batch:
+            return alias
+    return None

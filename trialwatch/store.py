@@ -173,6 +173,22 @@ class SnapshotStore:
             return str(state["digest"])
         return None
 
+    def run_state(self) -> dict[str, Any]:
+        """What the last run over the watch list saw (``.run.json``)."""
+        try:
+            data = json.loads((self.root / ".run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def save_run_state(self, state: dict[str, Any]) -> None:
+        try:
+            write_atomic(self.root / ".run.json", canonical_json(state).encode("utf-8"))
+        except OSError as exc:
+            raise StoreError(
+                f"could not write {self.root / '.run.json'}: {exc.strerror or exc}"
+            ) from None
+
     # -- writing ----------------------------------------------------------------------------
 
     def save(self, fetched: Fetched) -> Path:
@@ -217,6 +233,8 @@ class SnapshotStore:
         latest: str | None = None,
         changed: bool = False,
         error: str | None = None,
+        status: str | None = None,
+        title: str | None = None,
     ) -> None:
         """Remember that a check happened (state.json and one line in checks.log)."""
         folder = self.trial_dir(nct_id)
@@ -232,6 +250,10 @@ class SnapshotStore:
             state["last_changed"] = when
         state["last_outcome"] = outcome
         state["last_error"] = error
+        if status is not None:
+            state["status"] = status
+        if title is not None:
+            state["title"] = title
         try:
             write_atomic(folder / "state.json", canonical_json(state).encode("utf-8"))
             append_line(folder / "checks.log", f"{when} {outcome} {latest or '-'}")

@@ -62,10 +62,17 @@ def trial_lines(t: TrialReport) -> list[Line]:
     return lines
 
 
+# Past this many trials, unchanged ones are counted in the summary line, not listed.
+LIST_UNCHANGED_UP_TO = 10
+
+
 def report_lines(report: RunReport, quiet: bool = False) -> list[Line]:
     lines: list[Line] = []
+    many = len(report.trials) > LIST_UNCHANGED_UP_TO
     for t in ordered(report):
         if quiet and t.outcome in (Outcome.UNCHANGED, Outcome.NEW):
+            continue
+        if many and t.outcome is Outcome.UNCHANGED and not t.changes and not t.notes:
             continue
         if lines:
             lines.append([])

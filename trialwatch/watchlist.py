@@ -1,0 +1,133 @@
+"""The watched-trials list.
+
+Trials are listed in two places, both read by ``trialwatch check``:
+
+- ``watchlist.toml`` (the ``watchlist`` setting, beside the config file by default): written
+  only by ``trialwatch watch add/remove``, atomically, with tomli-w. It holds nothing else, so
+  rewriting it loses no comment of yours.
+- ``trials = [...]`` in your hand-written config: read, never written.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from trialwatch.atomic import write_atomic
+from trialwatch.errors import ConfigError, InputError
+from trialwatch.ids import normalize_nct_id
+
+HEADER = (
+    "# Watched trials, written by `trialwatch watch add` and `trialwatch watch remove`.\n"
+    "# Edit by hand if you like (one { id, label, note } entry per trial); comments here are not\n"
+    "# kept when trialwatch rewrites the file. Keep your own notes in trialwatch.toml.\n\n"
+)
+
+
+@dataclass
+class Watched:
+    nct_id: str
+    label: str | None = None
+    note: str | None = None
+    source: str = ""
+
+    def to_toml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.nct_id}
+        if self.label:
+            out["label"] = self.label
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+def parse_entries(entries: Any, where: str) -> list[Watched]:
+    """Entries of a ``trials`` list: ids, or tables with id, label and note."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: trials must be a list")
+    out: list[Watched] = []
+    seen: set[str] = set()
+    for n, entry in enumerate(entries, 1):
+        if isinstance(entry, str):
+            entry = {"id": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise ConfigError(f"{where}: trials entry {n} must be an id or a table with id = …")
+        unknown = set(entry) - {"id", "label", "note"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: trials entry {n} has unknown key(s) "
+                f"{', '.join(sorted(unknown))}; use id, label, note"
+            )
+        for key in ("label", "note"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ConfigError(f"{where}: trials entry {n}: {key} must be a string")
+        try:
+            nct = normalize_nct_id(entry["id"])
+        except InputError as exc:
+            raise ConfigError(f"{where}: trials entry {n}: {exc}") from None
+        if nct in seen:
+            continue
+        seen.add(nct)
+        out.append(Watched(nct, entry.get("label"), entry.get("note"), where))
+    return out
+
+
+def load_watchlist(path: Path) -> list[Watched]:
+    if not path.exists():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"watch list {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read watch list {path}: {exc}") from None
+    unknown = set(data) - {"trials"}
+    if unknown:
+        raise ConfigError(f"watch list {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    return parse_entries(data.get("trials", []), str(path))
+
+
+def save_watchlist(path: Path, items: list[Watched]) -> None:
+    body = tomli_w.dumps({"trials": [w.to_toml() for w in items]})
+    write_atomic(path, (HEADER + body).encode("utf-8"))
+
+
+def add(
+    path: Path, raw_id: str, label: str | None, note: str | None, also_in_config: list[Watched]
+) -> Watched:
+    nct = normalize_nct_id(raw_id)
+    items = load_watchlist(path)
+    if any(w.nct_id == nct for w in items):
+        raise InputError(f"{nct} is already watched (in {path})")
+    if any(w.nct_id == nct for w in also_in_config):
+        raise InputError(f"{nct} is already watched (listed in your config file)")
+    watched = Watched(nct, label, note, str(path))
+    items.append(watched)
+    save_watchlist(path, items)
+    return watched
+
+
+def remove(path: Path, raw_id: str, also_in_config: list[Watched]) -> Watched:
+    nct = normalize_nct_id(raw_id)
+    items = load_watchlist(path)
+    kept = [w for w in items if w.nct_id != nct]
+    if len(kept) == len(items):
+        if any(w.nct_id == nct for w in also_in_config):
+            raise InputError(f"{nct} is listed in your config file's trials; remove it there")
+        raise InputError(f"{nct} is not watched")
+    save_watchlist(path, kept)
+    return next(w for w in items if w.nct_id == nct)
+
+
+def watched_trials(watchlist: Path, config_trials: list[Watched]) -> list[Watched]:
+    """Every watched trial, config first, each id once."""
+    out: list[Watched] = []
+    seen: set[str] = set()
+    for w in [*config_trials, *load_watchlist(watchlist)]:
+        if w.nct_id not in seen:
+            seen.add(w.nct_id)
+            out.append(w)
+    return out
