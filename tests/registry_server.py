@@ -24,6 +24,7 @@ class Registry:
     data_timestamp: str = "2026-11-25T09:00:05"
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    encoded: dict[str, bytes] = field(default_factory=dict)  # nct id -> its JSON, cached
 
     def script(self, path: str, *responses: Response) -> None:
         self.scripted.setdefault(path, deque()).extend(responses)
@@ -31,6 +32,13 @@ class Registry:
     def put(self, record: dict[str, Any]) -> None:
         nct = record["protocolSection"]["identificationModule"]["nctId"]
         self.studies[nct] = record
+        self.encoded[nct] = json.dumps(record).encode()
+        # The API matches ids against NCTIdAlias too, and redirects an alias to the study.
+        for alias in record["protocolSection"]["identificationModule"].get("nctIdAliases", []):
+            self.aliases[alias] = nct
+
+    def body(self, nct: str) -> bytes:
+        return self.encoded.get(nct) or json.dumps(self.studies[nct]).encode()
 
 
 def _json(status: int, data: Any) -> Response:
@@ -74,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
                 target = reg.aliases[nct]
                 return 301, {"Location": f"{self.prefix}/studies/{target}"}, b""
             if nct in reg.studies:
-                return _json(200, reg.studies[nct])
+                return 200, {"Content-Type": "application/json"}, reg.body(nct)
             return 404, {"Content-Type": "text/plain"}, f"NCT number {nct} not found".encode()
         return 404, {"Content-Type": "text/plain"}, b"Not found"
 
@@ -84,16 +92,16 @@ class _Handler(BaseHTTPRequestHandler):
         ids = [i.strip().upper() for i in raw.replace(",", "|").split("|") if i.strip()]
         size = min(int(query.get("pageSize", ["10"])[0] or 10), 1000)
         start = int(query.get("pageToken", ["0"])[0] or 0)
-        found = []
+        found: list[str] = []
         for i in ids:
-            if i in reg.studies:
-                found.append(reg.studies[i])
-            elif i in reg.aliases and reg.aliases[i] in reg.studies:
-                found.append(reg.studies[reg.aliases[i]])
-        page: dict[str, Any] = {"studies": found[start : start + size]}
+            target = i if i in reg.studies else reg.aliases.get(i)
+            if target is not None and target in reg.studies and target not in found:
+                found.append(target)
+        chunk = found[start : start + size]
+        body = b'{"studies":[' + b",".join(reg.body(n) for n in chunk) + b"]"
         if start + size < len(found):
-            page["nextPageToken"] = str(start + size)
-        return _json(200, page)
+            body += b',"nextPageToken":' + json.dumps(str(start + size)).encode()
+        return 200, {"Content-Type": "application/json"}, body + b"}"
 
 
 @contextmanager

@@ -98,6 +98,8 @@ def _type_name(t: type | tuple[type, ...]) -> str:
         list: "a list",
         dict: "a table",
     }
+    if t == (int, float):
+        return "a number"
     if isinstance(t, tuple):
         return " or ".join(dict.fromkeys(names.get(x, x.__name__) for x in t))
     return names.get(t, t.__name__)
@@ -165,6 +167,11 @@ def _validate_file(data: dict[str, Any], path: Path) -> None:
 
 
 def validate_email(email: dict[str, Any], where: str) -> None:
+    if "password" in email:
+        raise ConfigError(
+            f"{where}: never put the mail password in the file; "
+            "set email.password_env to the name of a variable that holds it"
+        )
     for key, value in email.items():
         if key not in EMAIL_KEYS:
             raise ConfigError(
@@ -173,11 +180,6 @@ def validate_email(email: dict[str, Any], where: str) -> None:
         expected = EMAIL_KEYS[key][0]
         if not _check_type(value, expected):
             raise ConfigError(f"{where}: email.{key} must be {_type_name(expected)}")
-    if "password" in email:
-        raise ConfigError(
-            f"{where}: never put the mail password in the file; "
-            "set password_env to the name of a variable that holds it"
-        )
     security = email.get("security", "starttls")
     if security not in ("starttls", "ssl", "none"):
         raise ConfigError(f"{where}: email.security must be starttls, ssl or none")
