@@ -252,7 +252,7 @@ def test_a_failing_registry_is_a_gap_not_unchanged(
     reg.data_timestamp = "2026-11-26T09:00:05"
     reg.script("/api/v2/studies", *[(503, {}, b"Service Unavailable")] * 10)
     reg.requests.clear()
-    code, out, err = cli(capsys, "check", "--format", "json")
+    code, out, _err = cli(capsys, "check", "--format", "json")
     assert code == 2
     data = json.loads(out)
     assert data["summary"]["error"] == 700 and data["summary"]["unchanged"] == 0
