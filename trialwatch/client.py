@@ -246,12 +246,17 @@ class RegistryClient:
                     f"{len(nct_ids)} ids with {_describe_body(response)}"
                 )
             page = _parse_page(response, url)
+            del response  # the page's bytes are not needed once parsed
             fetched_at = utc_now()
-            for record in page["studies"]:
+            studies: list[Any] = page.pop("studies")
+            studies.reverse()
+            while studies:  # hand out records one at a time, letting each go once processed
+                record = studies.pop()
                 got = record_id(record)
                 if got is None:
                     raise FetchError(f"{url} returned a study without an nctId; nothing stored")
                 yield Fetched(got, record, f"{url}?filter.ids=…", fetched_at, got)
+                del record
             token = page.get("nextPageToken")
             if not token:
                 return

@@ -58,6 +58,13 @@ def digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
 
+def raw_hash(record: dict[str, Any]) -> str:
+    """A cheap fingerprint of the record's exact content (the daily versionHolder aside): when
+    it matches the stored one, the record is unchanged without normalising it."""
+    text = json.dumps(_without_volatile(record), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON text: sorted keys, indent 2, UTF-8, trailing newline."""
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"

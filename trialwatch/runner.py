@@ -11,7 +11,7 @@ from trialwatch.client import Fetched, RegistryClient, utc_now
 from trialwatch.differ import diff_records, get
 from trialwatch.errors import FetchError, NotInRegistryError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.normalize import digest
+from trialwatch.normalize import digest, raw_hash
 from trialwatch.store import SnapshotStore
 from trialwatch.summary import baseline, title_of
 
@@ -40,9 +40,13 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
         report.alias_of = fetched.requested_id
         report.notes.append(f"{fetched.requested_id} is now {nct} (the registry redirected it)")
     try:
-        new_digest = digest(fetched.record)
-        stored_digest = store.latest_digest(nct)
-        if stored_digest is not None and stored_digest == new_digest:
+        new_raw = raw_hash(fetched.record)
+        stored = store.latest_digest(nct)
+        if stored is not None and stored[1] == new_raw:
+            new_digest = stored[0]  # byte-for-byte the same content: no need to normalise
+        else:
+            new_digest = digest(fetched.record)
+        if stored is not None and stored[0] == new_digest:
             latest_name = store.snapshots(nct)[-1].name
             report.previous_snapshot = latest_name
             store.record_check(
@@ -50,6 +54,7 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
                 fetched.fetched_at,
                 "unchanged",
                 record_digest=new_digest,
+                raw=new_raw,
                 latest=latest_name,
                 status=status_text,
                 title=report.title,
@@ -66,6 +71,7 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
                 fetched.fetched_at,
                 "new",
                 record_digest=new_digest,
+                raw=new_raw,
                 latest=path.name,
                 changed=True,
                 status=status_text,
@@ -83,6 +89,7 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
                 fetched.fetched_at,
                 "unchanged",
                 record_digest=new_digest,
+                raw=new_raw,
                 latest=previous.name,
                 status=status_text,
                 title=report.title,
@@ -98,6 +105,7 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             fetched.fetched_at,
             report.outcome.value,
             record_digest=new_digest,
+            raw=new_raw,
             latest=path.name,
             changed=bool(material),
             status=status_text,

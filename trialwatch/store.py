@@ -159,8 +159,8 @@ class SnapshotStore:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def latest_digest(self, nct_id: str) -> str | None:
-        """The stored digest of the latest snapshot, when it can be trusted."""
+    def latest_digest(self, nct_id: str) -> tuple[str, str | None] | None:
+        """The stored (digest, raw hash) of the latest snapshot, when they can be trusted."""
         state = self.state(nct_id)
         files = self.snapshots(nct_id)
         if (
@@ -170,7 +170,8 @@ class SnapshotStore:
             and isinstance(state.get("digest"), str)
             and state.get("file") == _file_stamp(files[-1])
         ):
-            return str(state["digest"])
+            raw = state.get("raw")
+            return str(state["digest"]), raw if isinstance(raw, str) else None
         return None
 
     def run_state(self) -> dict[str, Any]:
@@ -230,6 +231,7 @@ class SnapshotStore:
         outcome: str,
         *,
         record_digest: str | None = None,
+        raw: str | None = None,
         latest: str | None = None,
         changed: bool = False,
         error: str | None = None,
@@ -243,6 +245,7 @@ class SnapshotStore:
         state["checks"] = int(state.get("checks", 0) or 0) + 1
         if record_digest is not None and latest is not None:
             state["digest"] = record_digest
+            state["raw"] = raw
             state["latest"] = latest
             state["normalizer"] = NORMALIZER_VERSION
             state["file"] = _file_stamp(folder / latest)
