@@ -13,7 +13,7 @@ import httpx
 from trialwatch.client import TIMEOUT, RegistryClient, make_http_client, utc_now
 from trialwatch.config import Settings, load_settings
 from trialwatch.differ import diff_records
-from trialwatch.errors import InputError
+from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.retry import RateLimiter, RetryPolicy
 from trialwatch.runner import CheckOptions, check_batched, check_each
@@ -71,8 +71,23 @@ def run_check(
             f"(trialwatch watch add NCT06224738; the list is {settings.watchlist})"
         )
     total = len(ids) if explicit_ids else len(watched)
+    mail_on = bool(settings["email"].get("enabled", False)) if email is None else email
+    outbox_errors: list[str] = []
+    on_change = None
+    if mail_on:
+        from trialwatch.mail import Outbox, mail_settings
+
+        mail_settings(settings["email"])  # a broken [email] section stops before any fetch
+        outbox = Outbox(settings.store)
+
+        def on_change(trial: TrialReport, run_at: str) -> None:
+            try:
+                outbox.add(trial, run_at)
+            except TrialwatchError as exc:
+                outbox_errors.append(str(exc))
+
     with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
-        options = check_options(settings, extra_errors=bad, progress=tick)
+        options = check_options(settings, extra_errors=bad, progress=tick, on_change=on_change)
         if explicit_ids:
             report = check_each(ids, client, store, options)
         else:
@@ -84,6 +99,22 @@ def run_check(
                 batch_size=int(settings["batch_size"]),
                 force=force,
             )
+    if not mail_on:
+        return report, settings, None
+    if outbox_errors:
+        return report, settings, outbox_errors[0]
+    from trialwatch.mail import deliver
+
+    try:
+        done = deliver(report, settings["email"], settings.store)
+    except TrialwatchError as exc:
+        return (
+            report,
+            settings,
+            (f"{exc}; the changes are kept and will be in the next run's digest"),
+        )
+    if done:
+        report.notes.append(done)
     return report, settings, None
 
 

@@ -443,6 +443,27 @@ def watch_list(
     raise typer.Exit(EXIT_OK)
 
 
+@app.command("email")
+def email_command(
+    test: Annotated[
+        bool, typer.Option("--test", help="Send a test message and show what the server said.")
+    ] = False,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Check the mail settings of the config's [email] section."""
+    _setup_logging(verbose, False)
+    from trialwatch.config import load_settings
+    from trialwatch.mail import send_test
+
+    if not test:
+        raise InputError("say what to do: trialwatch email --test")
+    settings = load_settings({}, config)
+    reply = send_test(settings["email"])
+    _stderr().print(f"trialwatch: test message accepted: {reply}", markup=False)
+    raise typer.Exit(EXIT_OK)
+
+
 def _when(stamp: str | None) -> str:
     """``2026-11-25T06:46:01Z`` → ``2026-11-25 06:46``."""
     return stamp[:16].replace("T", " ") if stamp else "never"

@@ -89,6 +89,22 @@ class Change:
             "details": list(self.details),
         }
 
+    @classmethod
+    def from_json(cls, nct_id: str, data: dict[str, Any]) -> Change:
+        return cls(
+            nct_id=nct_id,
+            path=str(data["path"]),
+            label=str(data["label"]),
+            kind=Kind(data["kind"]),
+            old=data.get("old"),
+            new=data.get("new"),
+            sentence=str(data["sentence"]),
+            category=Category(data["category"]),
+            material=bool(data.get("material", True)),
+            details=tuple(str(d) for d in data.get("details", [])),
+            headline=bool(data.get("headline", False)),
+        )
+
 
 @dataclass(frozen=True)
 class DateValue:
@@ -128,6 +144,24 @@ class Baseline:
             "last_update_posted": self.last_update_posted,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Baseline:
+        def date(d: Any) -> DateValue | None:
+            return DateValue(d.get("date"), d.get("type")) if isinstance(d, dict) else None
+
+        return cls(
+            title=data.get("title"),
+            status=data.get("status"),
+            phases=list(data.get("phases") or []),
+            start=date(data.get("start")),
+            primary_completion=date(data.get("primary_completion")),
+            completion=date(data.get("completion")),
+            enrollment=data.get("enrollment"),
+            enrollment_type=data.get("enrollment_type"),
+            lead_sponsor=data.get("lead_sponsor"),
+            last_update_posted=data.get("last_update_posted"),
+        )
+
 
 @dataclass
 class TrialReport:
@@ -147,6 +181,39 @@ class TrialReport:
 
     def material_changes(self) -> list[Change]:
         return [c for c in self.changes if c.material]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "outcome": self.outcome.value,
+            "title": self.title,
+            "snapshot": self.snapshot,
+            "previous_snapshot": self.previous_snapshot,
+            "alias_of": self.alias_of,
+            "error": self.error,
+            "notes": list(self.notes),
+            "context": list(self.context),
+            "baseline": self.baseline.to_json() if self.baseline else None,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialReport:
+        nct = str(data["nct_id"])
+        baseline = data.get("baseline")
+        return cls(
+            nct_id=nct,
+            outcome=Outcome(data["outcome"]),
+            title=data.get("title"),
+            changes=[Change.from_json(nct, c) for c in data.get("changes", [])],
+            context=list(data.get("context", [])),
+            baseline=Baseline.from_json(baseline) if isinstance(baseline, dict) else None,
+            error=data.get("error"),
+            snapshot=data.get("snapshot"),
+            previous_snapshot=data.get("previous_snapshot"),
+            alias_of=data.get("alias_of"),
+            notes=list(data.get("notes", [])),
+        )
 
 
 @dataclass

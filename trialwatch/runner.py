@@ -27,6 +27,9 @@ class CheckOptions:
     show_admin: bool = False
     progress: Callable[[str], None] | None = None
     extra_errors: list[TrialReport] = field(default_factory=list)
+    # Called with each changed trial (and the run's time) once its snapshot is stored: the mail
+    # outbox records it there, so a crash later in the run cannot lose it.
+    on_change: Callable[[TrialReport, str], None] | None = None
 
 
 def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> TrialReport:
@@ -117,6 +120,15 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
     return report
 
 
+def _observed(
+    store: SnapshotStore, fetched: Fetched, options: CheckOptions, run: RunReport
+) -> TrialReport:
+    report = observe(store, fetched, options)
+    if report.outcome is Outcome.CHANGED and options.on_change is not None:
+        options.on_change(report, run.generated_at)
+    return report
+
+
 def error_report(nct_id: str, exc: TrialwatchError, store: SnapshotStore | None) -> TrialReport:
     report = TrialReport(nct_id=nct_id, outcome=Outcome.ERROR, error=str(exc))
     if store is not None:
@@ -162,7 +174,7 @@ def check_each(
                     )
             else:
                 in_a_row = 0
-                run.trials.append(observe(store, fetched, options))
+                run.trials.append(_observed(store, fetched, options, run))
             if options.progress:
                 options.progress(nct)
     return run
@@ -229,7 +241,7 @@ def check_batched(
                     if requested != fetched.nct_id:
                         fetched.requested_id = requested
                         fetched.alias_of = fetched.nct_id
-                    run.trials.append(observe(store, fetched, options))
+                    run.trials.append(_observed(store, fetched, options, run))
                     if options.progress:
                         options.progress(requested)
             except FetchError as exc:
@@ -249,7 +261,7 @@ def check_batched(
                     run.trials.append(error_report(nct, exc, store))
                     fetch_errors += 1
                 else:
-                    run.trials.append(observe(store, fetched, options))
+                    run.trials.append(_observed(store, fetched, options, run))
                 if options.progress:
                     options.progress(nct)
         complete = fetch_errors == 0 and not any(t.error for t in run.trials)

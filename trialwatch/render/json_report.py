@@ -11,19 +11,7 @@ SCHEMA = "trialwatch.report/1"
 
 
 def trial_json(t: TrialReport) -> dict[str, Any]:
-    return {
-        "nct_id": t.nct_id,
-        "outcome": t.outcome.value,
-        "title": t.title,
-        "snapshot": t.snapshot,
-        "previous_snapshot": t.previous_snapshot,
-        "alias_of": t.alias_of,
-        "error": t.error,
-        "notes": list(t.notes),
-        "context": list(t.context),
-        "baseline": t.baseline.to_json() if t.baseline else None,
-        "changes": [c.to_json() for c in t.changes],
-    }
+    return t.to_json()
 
 
 def report_json(report: RunReport) -> dict[str, Any]:
