@@ -15,7 +15,7 @@ from trialwatch.render.common import (
     summary_line,
 )
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~])")
 
 
 def md(text: object) -> str:
