@@ -192,3 +192,31 @@ def test_diff_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0
     code, _, err = cli(capsys, "diff", str(a), str(tmp_path / "missing.json"))
     assert code == 2 and "cannot read" in err
+
+
+def test_fail_on_limits_what_exits_1(
+    registry: Registry, her2: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, "check", "NCT06224738")
+    registry.put(
+        edited(
+            her2, lambda r: r["protocolSection"]["identificationModule"].update(acronym="HER2-CARM")
+        )
+    )
+    code, out, _ = cli(capsys, "check", "NCT06224738", "--fail-on", "status,dates")
+    assert code == 0  # reported, but not a category the team fails on
+    assert "Acronym added: HER2-CARM" in out
+    registry.put(
+        edited(
+            her2, lambda r: r["protocolSection"]["statusModule"].update(overallStatus="RECRUITING")
+        )
+    )
+    code, _, _ = cli(capsys, "check", "NCT06224738", "--fail-on", "status,dates")
+    assert code == 1
+
+
+def test_html_and_markdown_formats(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "check", "NCT06224738", "--format", "html")
+    assert code == 0 and out.startswith("<!DOCTYPE html>") and "baseline recorded" in out
+    code, out, _ = cli(capsys, "check", "NCT06224738", "--format", "markdown")
+    assert code == 0 and out.startswith("## trialwatch report") and "no change" not in out

@@ -237,3 +237,14 @@ def test_cron_style_run(api: tuple[Registry, str], her2: dict[str, Any], tmp_pat
         third = cron()
         assert (third.returncode, third.stdout, third.stderr) == (0, "", "")
         assert len(box.messages) == 1
+
+
+def test_heartbeat_mails_when_nothing_changed(
+    api: tuple[Registry, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = api
+    box = Mailbox()
+    with smtp_server(box) as port:
+        config(url, port, heartbeat="true")
+        assert cli(capsys, "check", "-q")[0] == 0
+        assert [m["Subject"] for m in box.messages] == ["[trialwatch] no changes"]
