@@ -16,6 +16,7 @@ from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.json_report import render_json
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text
+from trialwatch.walk import schema_of
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -359,18 +360,6 @@ def _record(fixture: str) -> dict[str, Any]:
     return load(fixture)
 
 
-def _schema(path: str) -> str:
-    out, depth = "", 0
-    for ch in path:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        elif depth == 0:
-            out += ch
-    return out
-
-
 def _report(nct: str, old: dict[str, Any], new: dict[str, Any]) -> RunReport:
     changes, context = diff_records(nct, old, new)
     material = [c for c in changes if c.material]
@@ -393,7 +382,9 @@ def test_realistic_edit(case: Case, golden: Callable[[str, str], None]) -> None:
     nct = old["protocolSection"]["identificationModule"]["nctId"]
     changes, _ = diff_records(nct, old, new)
     material = [c for c in changes if c.material]
-    assert {_schema(c.path) for c in material} == case.paths, [c.sentence for c in material]
+    assert {".".join(schema_of(c.path)) for c in material} == case.paths, [
+        c.sentence for c in material
+    ]
     sentences = [c.sentence for c in material]
     for sentence in case.sentences:
         assert sentence in sentences

@@ -18,7 +18,7 @@ from trialwatch.differ import diff_records
 from trialwatch.normalize import digest, normalize_record
 from trialwatch.store import SnapshotStore, read_record_file
 from trialwatch.textnorm import display_text, text_key
-from trialwatch.walk import IDENTITY
+from trialwatch.walk import IDENTITY, schema_of
 
 RECORDS = all_records()
 SMALL = [r for r in RECORDS if len(str(r)) < 120_000]
@@ -51,24 +51,6 @@ def get_at(record: dict[str, Any], path: Path_) -> Any:
     for key in path:
         node = node[key]
     return node
-
-
-def schema(path: str) -> tuple[str, ...]:
-    out, depth, cur = [], 0, ""
-    for ch in path:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        elif depth == 0:
-            if ch == ".":
-                out.append(cur)
-                cur = ""
-            else:
-                cur += ch
-    if cur:
-        out.append(cur)
-    return tuple(x for x in out if x)
 
 
 def nct(record: dict[str, Any]) -> str:
@@ -146,7 +128,7 @@ def test_every_leaf_a_random_edit_changes_is_reported(data: st.DataObject) -> No
     set_at(new, leaf, value)
     changes, _ = diff_records(nct(record), record, new)
     leaf_schema = tuple(k for k in leaf if isinstance(k, str))
-    reported = [schema(c.path) for c in changes]
+    reported = [schema_of(c.path) for c in changes]
     assert any(leaf_schema[: len(s)] == s for s in reported), (leaf, value, reported)
 
 
@@ -167,8 +149,8 @@ def test_diff_both_ways_names_the_same_fields(data: st.DataObject) -> None:
         # An earlier edit may have replaced a parent of this leaf.
         with contextlib.suppress(KeyError, IndexError, TypeError):
             set_at(new, leaf, value)
-    forward = {schema(c.path) for c in diff_records(nct(record), record, new)[0]}
-    backward = {schema(c.path) for c in diff_records(nct(record), new, record)[0]}
+    forward = {schema_of(c.path) for c in diff_records(nct(record), record, new)[0]}
+    backward = {schema_of(c.path) for c in diff_records(nct(record), new, record)[0]}
     assert forward == backward
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.console import Console
 from trialwatch import __version__
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import Category, Outcome, RunReport, TrialReport
+
+if TYPE_CHECKING:
+    from trialwatch.watchlist import Watched
 
 EXIT_OK, EXIT_CHANGED, EXIT_TROUBLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -364,17 +368,13 @@ def watch_add(
     from trialwatch.watchlist import add
 
     settings = load_settings({}, config)
-    err = _stderr()
-    code = EXIT_OK
-    for raw in nct_ids:
-        try:
-            w = add(settings.watchlist, raw, label, note, config_trials(settings))
-        except InputError as exc:
-            err.print(f"trialwatch: error: {exc}", markup=False)
-            code = EXIT_TROUBLE
-            continue
-        err.print(f"trialwatch: watching {w.nct_id} (in {settings.watchlist})", markup=False)
-    raise typer.Exit(code)
+    raise typer.Exit(
+        _for_each_id(
+            nct_ids,
+            lambda raw: add(settings.watchlist, raw, label, note, config_trials(settings)),
+            f"watching {{}} (in {settings.watchlist})",
+        )
+    )
 
 
 @watch_app.command("remove")
@@ -388,17 +388,28 @@ def watch_remove(
     from trialwatch.watchlist import remove
 
     settings = load_settings({}, config)
+    raise typer.Exit(
+        _for_each_id(
+            nct_ids,
+            lambda raw: remove(settings.watchlist, raw, config_trials(settings)),
+            "no longer watching {}",
+        )
+    )
+
+
+def _for_each_id(nct_ids: list[str], action: Callable[[str], Watched], done: str) -> int:
+    """Apply a watch-list action to each id; a refused id is said and the others still go."""
     err = _stderr()
     code = EXIT_OK
     for raw in nct_ids:
         try:
-            w = remove(settings.watchlist, raw, config_trials(settings))
+            watched = action(raw)
         except InputError as exc:
             err.print(f"trialwatch: error: {exc}", markup=False)
             code = EXIT_TROUBLE
             continue
-        err.print(f"trialwatch: no longer watching {w.nct_id}", markup=False)
-    raise typer.Exit(code)
+        err.print("trialwatch: " + done.format(watched.nct_id), markup=False)
+    return code
 
 
 @watch_app.command("list")

@@ -26,6 +26,7 @@ from trialwatch.walk import (
     item_label,
     match_items,
     memoized,
+    schema_of,
     walk,
 )
 
@@ -207,30 +208,9 @@ def _diff(
     if ignore:
         prefixes = [tuple(p.split(".")) for p in ignore]
         changes = [
-            c for c in changes if not any(_schema_of(c.path)[: len(p)] == p for p in prefixes)
+            c for c in changes if not any(schema_of(c.path)[: len(p)] == p for p in prefixes)
         ]
     return changes, _context(o, n)
-
-
-def _schema_of(path: str) -> tuple[str, ...]:
-    parts: list[str] = []
-    depth = 0
-    current = ""
-    for ch in path:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        elif depth == 0:
-            if ch == ".":
-                if current:
-                    parts.append(current)
-                current = ""
-            else:
-                current += ch
-    if current:
-        parts.append(current)
-    return tuple(parts)
 
 
 def _context(o: dict[str, Any], n: dict[str, Any]) -> list[str]:

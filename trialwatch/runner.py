@@ -49,19 +49,23 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             new_digest = stored[0]  # byte-for-byte the same content: no need to normalise
         else:
             new_digest = digest(fetched.record)
-        if stored is not None and stored[0] == new_digest:
-            latest_name = store.snapshots(nct)[-1].name
-            report.previous_snapshot = latest_name
+
+        def remember(outcome: Outcome, latest: str, changed: bool = False) -> None:
             store.record_check(
                 nct,
                 fetched.fetched_at,
-                "unchanged",
+                outcome.value,
                 record_digest=new_digest,
                 raw=new_raw,
-                latest=latest_name,
+                latest=latest,
+                changed=changed,
                 status=status_text,
                 title=report.title,
             )
+
+        if stored is not None and stored[0] == new_digest:
+            report.previous_snapshot = store.snapshots(nct)[-1].name
+            remember(Outcome.UNCHANGED, report.previous_snapshot)
             return report
         previous = store.latest(nct)
         if previous is None:
@@ -69,51 +73,21 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             report.outcome = Outcome.NEW
             report.snapshot = path.name
             report.baseline = baseline(fetched.record)
-            store.record_check(
-                nct,
-                fetched.fetched_at,
-                "new",
-                record_digest=new_digest,
-                raw=new_raw,
-                latest=path.name,
-                changed=True,
-                status=status_text,
-                title=report.title,
-            )
+            remember(Outcome.NEW, path.name, changed=True)
             return report
         report.previous_snapshot = previous.name
+        if digest(previous.record) == new_digest:
+            # Same content; only the stored state was stale (a crash, or an older trialwatch).
+            remember(Outcome.UNCHANGED, previous.name)
+            return report
         changes, context = diff_records(nct, previous.record, fetched.record, options.ignore)
         report.context = context
         report.changes = changes if options.show_admin else [c for c in changes if c.material]
-        if digest(previous.record) == new_digest:
-            # Same content; only the stored state was stale (a crash, or an older trialwatch).
-            store.record_check(
-                nct,
-                fetched.fetched_at,
-                "unchanged",
-                record_digest=new_digest,
-                raw=new_raw,
-                latest=previous.name,
-                status=status_text,
-                title=report.title,
-            )
-            report.changes = []
-            return report
         path = store.save(fetched)
         report.snapshot = path.name
         material = [c for c in changes if c.material]
         report.outcome = Outcome.CHANGED if material else Outcome.UNCHANGED
-        store.record_check(
-            nct,
-            fetched.fetched_at,
-            report.outcome.value,
-            record_digest=new_digest,
-            raw=new_raw,
-            latest=path.name,
-            changed=bool(material),
-            status=status_text,
-            title=report.title,
-        )
+        remember(report.outcome, path.name, changed=bool(material))
     except StoreError as exc:
         report.outcome = Outcome.ERROR
         report.error = str(exc)

@@ -75,6 +75,28 @@ class RawDiff:
     new: Any
 
 
+def schema_of(path: str) -> Schema:
+    """The schema path of a display path: ``a.b[Mayo Clinic, Rochester].c`` → ``(a, b, c)``."""
+    parts: list[str] = []
+    depth = 0
+    current = ""
+    for ch in path:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif depth == 0:
+            if ch == ".":
+                if current:
+                    parts.append(current)
+                current = ""
+            else:
+                current += ch
+    if current:
+        parts.append(current)
+    return tuple(parts)
+
+
 def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
