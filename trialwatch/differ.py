@@ -7,6 +7,7 @@ and new values, so nothing that changed goes unmentioned."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from difflib import SequenceMatcher
 from functools import partial
@@ -110,7 +111,9 @@ def fmt(value: Any, limit: int = 120) -> str:
     if isinstance(value, list):
         if all(not isinstance(v, dict | list) for v in value):
             return ", ".join(fmt(v, 60) for v in value) or "none"
-        return f"{len(value)} items"
+        names = [item_label(v, [], i) for i, v in enumerate(value[:5])]
+        more = f" and {len(value) - 5} more" if len(value) > 5 else ""
+        return ", ".join(names) + more
     if isinstance(value, dict):
         parts = [
             f"{humanize(k)} {fmt(v, 60)}"
@@ -122,11 +125,14 @@ def fmt(value: Any, limit: int = 120) -> str:
     return one_line(str(value), limit)
 
 
+_NUMBER = re.compile(r"^[-+]?\d[\d,]*(?:\.\d+)?%?$")
+
+
 def _is_code(text: str) -> bool:
-    """Enum values and dates read best unquoted."""
-    return (
-        bool(text) and (text.replace("_", "").isupper() or text[:4].isdigit()) and " " not in text
-    )
+    """Enum values, dates and numbers read best unquoted."""
+    if not text or " " in text:
+        return False
+    return text.replace("_", "").isupper() or text[:4].isdigit() or bool(_NUMBER.match(text))
 
 
 class _Builder:
@@ -622,13 +628,8 @@ def _is_long_text(value: Any) -> bool:
 def _generic(b: _Builder, raw: RawDiff, subject: str | None = None) -> None:
     schema = raw.schema
     label = field_label(schema)
-    in_list = any(p.startswith("[") for p in raw.path)
-    item = next((p[1:-1] for p in reversed(raw.path) if p.startswith("[")), None)
     is_item = bool(raw.path) and raw.path[-1].startswith("[")
-    prefix = subject
-    if prefix is None and in_list and item is not None and not is_item:
-        list_label = field_label(schema[: _list_depth(raw)])
-        prefix = f"{list_label} “{item}”"
+    prefix = subject or _owner(raw, len(raw.path) - 1 if is_item else len(raw.path))
     if is_item:
         name = raw.path[-1][1:-1]
         what = f"{prefix}: {label.lower()}" if prefix else label
@@ -665,16 +666,25 @@ def _counted(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _list_depth(raw: RawDiff) -> int:
-    """How many schema keys lead to the innermost list the path goes through."""
+def _owner(raw: RawDiff, upto: int) -> str | None:
+    """What a change belongs to, from the named list items on its path: the outermost (an
+    outcome measure, an arm) and, when nested deeper, the innermost (a group in its table)."""
     keys = 0
-    depth = 0
-    for part in raw.path:
+    named: list[tuple[int, str]] = []
+    for part in raw.path[:upto]:
         if part.startswith("["):
-            depth = keys
+            name = part[1:-1]
+            if not name.startswith("#"):
+                named.append((keys, name))
         else:
             keys += 1
-    return depth
+    if not named:
+        return None
+    depth, outer = named[0]
+    text = f"{field_label(raw.schema[:depth])} “{outer}”"
+    if len(named) > 1:
+        text += f" › {named[-1][1]}"
+    return text
 
 
 def _leaf_label(schema: Schema) -> str:

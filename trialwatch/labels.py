@@ -90,6 +90,18 @@ _LABELS: dict[str, str] = {
     "geoPoint": "map position",
     "status": "recruitment status",
     "versionHolder": "Registry data version",
+    "outcomeMeasures": "Outcome measure",
+    "baselineMeasures": "Baseline measure",
+    "seriousEvents": "Serious adverse event",
+    "otherEvents": "Other adverse event",
+    "eventGroups": "Event group",
+    "flowGroups": "Participant flow group",
+    "periods": "Period",
+    "milestones": "Milestone",
+    "dropWithdraws": "Withdrawal reason",
+    "measurements": "measurement",
+    "limitationsAndCaveats": "Limitations and caveats",
+    "pointOfContact": "Results point of contact",
 }
 
 # Bookkeeping: the registry's own dates and NLM's computed data. Shown as context, or with
