@@ -152,6 +152,20 @@ def _results_posted(r: dict[str, Any]) -> None:
         s.pop(k)
 
 
+def _results_updated(r: dict[str, Any]) -> None:
+    """A results correction: one measured value fixed, one serious adverse event added."""
+    rs = r["resultsSection"]
+    measure = rs["outcomeMeasuresModule"]["outcomeMeasures"][0]
+    measure["classes"][0]["categories"][0]["measurements"][0]["value"] = "19.36"
+    rs["adverseEventsModule"].setdefault("seriousEvents", []).append(
+        {
+            "term": "Pancreatitis",
+            "organSystem": "Gastrointestinal disorders",
+            "stats": [{"groupId": "EG000", "numEvents": 1, "numAffected": 1, "numAtRisk": 16}],
+        }
+    )
+
+
 def _documents(r: dict[str, Any]) -> None:
     r["documentSection"]["largeDocumentModule"]["largeDocs"].append(
         {
@@ -313,6 +327,20 @@ CASES = [
         _references,
         {"protocolSection.referencesModule.references"},
         ["Reference added: 37000000"],
+    ),
+    Case(
+        "results_updated",
+        "NCT00763412.json",
+        _results_updated,
+        {
+            "resultsSection.outcomeMeasuresModule.outcomeMeasures.classes.categories"
+            ".measurements.value",
+            "resultsSection.adverseEventsModule.seriousEvents",
+        },
+        [
+            "Outcome measure “BMI” › OG000: value 19.63 → 19.36",
+            "Serious adverse event added: Pancreatitis",
+        ],
     ),
     Case(
         "documents",
