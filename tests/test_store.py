@@ -193,3 +193,24 @@ def test_unchanged_uses_the_stored_digest(tmp_path: Path, her2: dict[str, Any]) 
     assert len(store.snapshots("NCT06224738")) == 1
     log = (tmp_path / "s" / "NCT06224738" / "checks.log").read_text(encoding="utf-8").splitlines()
     assert [line.split()[1] for line in log] == ["new", "unchanged"]
+
+
+def test_state_write_failure_still_reports_the_change(
+    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot is stored but recording the check fails (disk full at that moment): the
+    change is reported now, as trouble, and not reported twice."""
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2), CheckOptions())
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise StoreError("could not record the check: No space left on device")
+
+    monkeypatch.setattr(store, "record_check", fail)
+    report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), CheckOptions())
+    assert report.outcome is Outcome.CHANGED
+    assert report.warning and "No space left" in report.warning
+    assert any("slipped 3 months" in c.sentence for c in report.changes)
+    monkeypatch.undo()
+    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"), CheckOptions())
+    assert again.outcome is Outcome.UNCHANGED

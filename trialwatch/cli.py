@@ -83,7 +83,7 @@ def _root(
 
 
 def exit_code(report: RunReport, fail_on: list[str] | None = None) -> int:
-    if report.errors:
+    if report.errors or report.warnings:
         return EXIT_TROUBLE
     for t in report.trials:
         if t.outcome is Outcome.REMOVED:
@@ -102,12 +102,14 @@ def emit(report: RunReport, fmt: Format, quiet: bool) -> None:
     from trialwatch.render.common import clean
 
     err = _stderr()
-    for t in report.errors:
-        err.print(
-            f"trialwatch: error: {clean(t.nct_id)}: {clean(t.error or '')}",
-            markup=False,
-            highlight=False,
-        )
+    for t in report.trials:
+        problem = t.error or t.warning
+        if problem:
+            err.print(
+                f"trialwatch: error: {clean(t.nct_id)}: {clean(problem)}",
+                markup=False,
+                highlight=False,
+            )
     nothing = not report.changed and not report.by_outcome(Outcome.REMOVED)
     if quiet and nothing and fmt in (Format.auto, Format.text, Format.markdown, Format.html):
         return

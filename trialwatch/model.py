@@ -178,6 +178,7 @@ class TrialReport:
     previous_snapshot: str | None = None
     alias_of: str | None = None
     notes: list[str] = field(default_factory=list)
+    warning: str | None = None  # trouble that did not stop this trial's report (exit code 2)
 
     def material_changes(self) -> list[Change]:
         return [c for c in self.changes if c.material]
@@ -192,6 +193,7 @@ class TrialReport:
             "alias_of": self.alias_of,
             "error": self.error,
             "notes": list(self.notes),
+            "warning": self.warning,
             "context": list(self.context),
             "baseline": self.baseline.to_json() if self.baseline else None,
             "changes": [c.to_json() for c in self.changes],
@@ -213,6 +215,7 @@ class TrialReport:
             previous_snapshot=data.get("previous_snapshot"),
             alias_of=data.get("alias_of"),
             notes=list(data.get("notes", [])),
+            warning=data.get("warning"),
         )
 
 
@@ -228,6 +231,10 @@ class RunReport:
 
     def by_outcome(self, outcome: Outcome) -> list[TrialReport]:
         return [t for t in self.trials if t.outcome is outcome]
+
+    @property
+    def warnings(self) -> list[TrialReport]:
+        return [t for t in self.trials if t.warning]
 
     @property
     def errors(self) -> list[TrialReport]:

@@ -51,17 +51,22 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             new_digest = digest(fetched.record)
 
         def remember(outcome: Outcome, latest: str, changed: bool = False) -> None:
-            store.record_check(
-                nct,
-                fetched.fetched_at,
-                outcome.value,
-                record_digest=new_digest,
-                raw=new_raw,
-                latest=latest,
-                changed=changed,
-                status=status_text,
-                title=report.title,
-            )
+            try:
+                store.record_check(
+                    nct,
+                    fetched.fetched_at,
+                    outcome.value,
+                    record_digest=new_digest,
+                    raw=new_raw,
+                    latest=latest,
+                    changed=changed,
+                    status=status_text,
+                    title=report.title,
+                )
+            except StoreError as exc:
+                # The snapshot (if any) is stored and the report stands; the run is still in
+                # trouble, and the stale state is caught by the next run's digest check.
+                report.warning = str(exc)
 
         if stored is not None and stored[0] == new_digest:
             report.previous_snapshot = store.snapshots(nct)[-1].name
