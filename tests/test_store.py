@@ -199,7 +199,8 @@ def test_state_write_failure_still_reports_the_change(
     tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The snapshot is stored but recording the check fails (disk full at that moment): the
-    change is reported now, as trouble, and not reported twice."""
+    change is reported now, as trouble; as the check could not be recorded, the next run
+    reports it once more rather than risk never reporting it."""
     store = SnapshotStore(tmp_path / "s")
     observe(store, fetched(her2), CheckOptions())
 
@@ -213,4 +214,39 @@ def test_state_write_failure_still_reports_the_change(
     assert any("slipped 3 months" in c.sentence for c in report.changes)
     monkeypatch.undo()
     again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"), CheckOptions())
-    assert again.outcome is Outcome.UNCHANGED
+    assert again.outcome is Outcome.CHANGED and again.warning is None
+    assert len(store.snapshots("NCT06224738")) == 2
+    third = observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z"), CheckOptions())
+    assert third.outcome is Outcome.UNCHANGED
+
+
+def test_crash_after_storing_before_reporting_is_reported_next_time(
+    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the new snapshot was stored but before the check was recorded (and its
+    report printed or mailed): the next run reports the change, and stores no duplicate."""
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2), CheckOptions())
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(store, "record_check", die)
+    with pytest.raises(Killed):
+        observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), CheckOptions())
+    monkeypatch.undo()
+    assert [p.name for p in store.snapshots("NCT06224738")] == [
+        "2026-11-25.json",
+        "2026-11-26.json",
+    ]
+    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"), CheckOptions())
+    assert again.outcome is Outcome.CHANGED
+    assert again.previous_snapshot == "2026-11-25.json"
+    assert again.snapshot == "2026-11-26.json"
+    assert any("slipped 3 months" in c.sentence for c in again.changes)
+    assert len(store.snapshots("NCT06224738")) == 2
+    third = observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z"), CheckOptions())
+    assert third.outcome is Outcome.UNCHANGED

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from trialwatch.client import Fetched, RegistryClient, utc_now
 from trialwatch.differ import diff_records, get
@@ -65,14 +66,16 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
                 )
             except StoreError as exc:
                 # The snapshot (if any) is stored and the report stands; the run is still in
-                # trouble, and the stale state is caught by the next run's digest check.
+                # trouble. The check is not recorded, so the next run reports it once more.
                 report.warning = str(exc)
 
         if stored is not None and stored[0] == new_digest:
             report.previous_snapshot = store.snapshots(nct)[-1].name
             remember(Outcome.UNCHANGED, report.previous_snapshot)
             return report
-        previous = store.latest(nct)
+        # Compare with the last snapshot a check was recorded against: when a run crashed after
+        # storing a snapshot but before recording (and reporting) it, that change is reported now.
+        previous = store.reported(nct)
         if previous is None:
             path = store.save(fetched)
             report.outcome = Outcome.NEW
@@ -88,7 +91,7 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
         changes, context = diff_records(nct, previous.record, fetched.record, options.ignore)
         report.context = context
         report.changes = changes if options.show_admin else [c for c in changes if c.material]
-        path = store.save(fetched)
+        path = _stored_already(store, nct, previous.name, new_digest) or store.save(fetched)
         report.snapshot = path.name
         material = [c for c in changes if c.material]
         report.outcome = Outcome.CHANGED if material else Outcome.UNCHANGED
@@ -97,6 +100,17 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
         report.outcome = Outcome.ERROR
         report.error = str(exc)
     return report
+
+
+def _stored_already(store: SnapshotStore, nct: str, reported: str, new_digest: str) -> Path | None:
+    """The newest snapshot, when a crashed run stored this very record after ``reported``."""
+    newest = store.snapshots(nct)[-1]
+    if newest.name == reported:
+        return None
+    try:
+        return newest if digest(store.read(newest).record) == new_digest else None
+    except StoreError:
+        return None
 
 
 def _observed(

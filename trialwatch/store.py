@@ -151,6 +151,19 @@ class SnapshotStore:
         files = self.snapshots(nct_id)
         return read_record_file(files[-1]) if files else None
 
+    def read(self, path: Path) -> Snapshot:
+        return read_record_file(path)
+
+    def reported(self, nct_id: str) -> Snapshot | None:
+        """The snapshot the last recorded check ended on (normally the newest one; an older one
+        when a run stored a snapshot and stopped before recording the check)."""
+        files = self.snapshots(nct_id)
+        if not files:
+            return None
+        name = self.state(nct_id).get("latest")
+        chosen = next((f for f in files if f.name == name), files[-1])
+        return read_record_file(chosen)
+
     def state(self, nct_id: str) -> dict[str, Any]:
         path = self.trial_dir(nct_id) / "state.json"
         try:
