@@ -8,7 +8,7 @@ from trialwatch.model import Category
 
 Schema = tuple[str, ...]
 
-_LABELS: dict[str, str] = {
+LABELS: dict[str, str] = {
     "hasResults": "Has results",
     "nctId": "NCT id",
     "nctIdAliases": "Obsolete NCT ids",
@@ -182,18 +182,18 @@ def field_label(schema: Schema) -> str:
     if not names:
         if not schema:
             return "Record"
-        return _LABELS.get(schema[-1], humanize(schema[-1])).capitalize()
+        return LABELS.get(schema[-1], humanize(schema[-1])).capitalize()
     last = names[-1]
-    label = _LABELS.get(last, humanize(last))
+    label = LABELS.get(last, humanize(last))
     module = next((k for k in reversed(schema[:-1]) if k.endswith("Module")), None)
     if len(names) == 1 and last in _GENERIC_LEAVES and module:
-        owner = _LABELS.get(module, humanize(module.removesuffix("Module")))
+        owner = LABELS.get(module, humanize(module.removesuffix("Module")))
         return f"{owner} {label.lower()}"
     if len(names) >= 2:
         parent = names[-2]
         if parent not in ("designInfo", "maskingInfo", "statusModule") and last not in (
             "maskingInfo",
         ):
-            parent_label = _LABELS.get(parent, humanize(parent))
+            parent_label = LABELS.get(parent, humanize(parent))
             label = f"{parent_label} {label}"
     return label[0].upper() + label[1:] if label else label

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from trialwatch.textnorm import display_text
-from trialwatch.walk import _canon
+from trialwatch.walk import canon
 
 # Bump when normalisation changes, so stored digests are not trusted across versions.
 NORMALIZER_VERSION = 1
@@ -54,8 +54,8 @@ def _without_volatile(record: dict[str, Any]) -> dict[str, Any]:
 def digest(record: dict[str, Any]) -> str:
     """A fingerprint of what the record says: equal for records that differ only in markup,
     whitespace, list order or registry refresh bookkeeping."""
-    canon = _canon(normalize_record(_without_volatile(record)))
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    key = canon(normalize_record(_without_volatile(record)))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def raw_hash(record: dict[str, Any]) -> str:

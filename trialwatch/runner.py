@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialwatch.client import Fetched, RegistryClient, utc_now
-from trialwatch.differ import diff_records, get
+from trialwatch.differ import diff_records
 from trialwatch.errors import FetchError, NotInRegistryError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.normalize import digest, raw_hash
+from trialwatch.phrasing import get
 from trialwatch.store import SnapshotStore
 from trialwatch.summary import baseline, title_of
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialwatch.differ import STATUS, get
+from trialwatch.handlers import STATUS
 from trialwatch.model import Baseline, DateValue
+from trialwatch.phrasing import get
 
 
 def _date(record: dict[str, Any], field: str) -> DateValue | None:

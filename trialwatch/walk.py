@@ -123,7 +123,7 @@ def memoized() -> Iterator[None]:
         _memo = None
 
 
-def _canon(value: Any) -> str:
+def canon(value: Any) -> str:
     """A comparison key for any JSON value: texts by their content, lists as multisets."""
     if _memo is not None and isinstance(value, dict | list):
         hit = _memo.get(id(value))
@@ -146,12 +146,12 @@ def _canon_uncached(value: Any) -> str:
     if isinstance(value, dict):
         parts = []
         for k, v in sorted(value.items()):
-            c = _canon(v)
+            c = canon(v)
             if c not in _EMPTY_CANON:
                 parts.append(f'"{k}":{c}')
         return "{" + ",".join(parts) + "}"
     if isinstance(value, list):
-        return "[" + ",".join(sorted(_canon(v) for v in value)) + "]"
+        return "[" + ",".join(sorted(canon(v) for v in value)) + "]"
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, float) and value.is_integer():
@@ -165,7 +165,7 @@ def same(old: Any, new: Any) -> bool:
         return True
     if is_empty(old) and is_empty(new):
         return True
-    return _canon(old) == _canon(new)
+    return canon(old) == canon(new)
 
 
 def _key_value(item: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -253,7 +253,7 @@ def match_items(
                 free_old.remove(i)
                 free_new.remove(j)
 
-    take(_canon)  # identical items first: cheap and never wrong
+    take(canon)  # identical items first: cheap and never wrong
     for keyset in keys:
         if not free_old or not free_new:
             break
@@ -285,11 +285,11 @@ def walk(
     if old_empty and new_empty:
         return
     if old_empty:
-        if _canon(new) not in _EMPTY_CANON:
+        if canon(new) not in _EMPTY_CANON:
             yield RawDiff(path, schema, Kind.ADDED, None, new)
         return
     if new_empty:
-        if _canon(old) not in _EMPTY_CANON:
+        if canon(old) not in _EMPTY_CANON:
             yield RawDiff(path, schema, Kind.REMOVED, old, None)
         return
     if isinstance(old, dict) and isinstance(new, dict):
@@ -298,7 +298,7 @@ def walk(
         return
     if isinstance(old, list) and isinstance(new, list):
         if _scalar_list(old) and _scalar_list(new):
-            if Counter(map(_canon, old)) != Counter(map(_canon, new)):
+            if Counter(map(canon, old)) != Counter(map(canon, new)):
                 yield RawDiff(path, schema, Kind.CHANGED, old, new)
             return
         yield from _walk_list(old, new, path, schema, skip)

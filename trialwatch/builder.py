@@ -1,0 +1,136 @@
+"""The change builder, and the generic fallback that reports any field in words: whatever a
+specialised handler does not speak for is said here, so nothing that changed goes unmentioned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from trialwatch.labels import LABELS, category_for, field_label, humanize, is_admin
+from trialwatch.model import Category, Change, Kind
+from trialwatch.phrasing import counted, dotted, fmt, line_details
+from trialwatch.walk import RawDiff, Schema, canon
+
+
+class ChangeBuilder:
+    """Collects the changes of one trial."""
+
+    def __init__(self, nct_id: str) -> None:
+        self.nct_id = nct_id
+        self.changes: list[Change] = []
+
+    def add(
+        self,
+        path: Sequence[str],
+        kind: Kind,
+        old: Any,
+        new: Any,
+        sentence: str,
+        *,
+        schema: Schema | None = None,
+        label: str | None = None,
+        category: Category | None = None,
+        material: bool | None = None,
+        details: Sequence[str] = (),
+        headline: bool = False,
+    ) -> None:
+        sch = tuple(schema if schema is not None else [p for p in path if not p.startswith("[")])
+        self.changes.append(
+            Change(
+                nct_id=self.nct_id,
+                path=dotted(path),
+                label=label or field_label(sch),
+                kind=kind,
+                old=old,
+                new=new,
+                sentence=sentence,
+                category=category or category_for(sch),
+                material=(not is_admin(sch)) if material is None else material,
+                details=tuple(details),
+                headline=headline,
+            )
+        )
+
+
+def _is_long_text(value: Any) -> bool:
+    return isinstance(value, str) and (len(value) > 120 or "\n" in value)
+
+
+def generic(b: ChangeBuilder, raw: RawDiff, subject: str | None = None) -> None:
+    schema = raw.schema
+    label = field_label(schema)
+    is_item = bool(raw.path) and raw.path[-1].startswith("[")
+    prefix = subject or _owner(raw, len(raw.path) - 1 if is_item else len(raw.path))
+    if is_item:
+        name = raw.path[-1][1:-1]
+        what = f"{prefix}: {label.lower()}" if prefix else label
+        if raw.kind is Kind.ADDED:
+            sentence = f"{what} added: {name}"
+        else:
+            sentence = f"{what} removed: {name}"
+        b.add(raw.path, raw.kind, raw.old, raw.new, sentence, schema=schema, label=label)
+        return
+    leaf = label if prefix is None else f"{prefix}: {_leaf_label(schema)}"
+    sep = ":" if prefix is None else ""
+    details: list[str] = []
+    if raw.kind is Kind.ADDED:
+        sentence = f"{leaf} added: {fmt(raw.new)}"
+    elif raw.kind is Kind.REMOVED:
+        sentence = f"{leaf} removed (was {fmt(raw.old)})"
+    elif isinstance(raw.old, list) and isinstance(raw.new, list):
+        sentence = _list_sentence(leaf, raw.old, raw.new)
+    elif _is_long_text(raw.old) or _is_long_text(raw.new):
+        details = line_details(str(raw.old), str(raw.new))
+        removed = sum(1 for d in details if d.startswith("−"))
+        added = sum(1 for d in details if d.startswith("+"))
+        sentence = f"{leaf} edited ({counted(removed, 'passage')} replaced by {added})"
+        if not removed:
+            sentence = f"{leaf} edited ({counted(added, 'passage')} added)"
+        elif not added:
+            sentence = f"{leaf} edited ({counted(removed, 'passage')} removed)"
+    else:
+        sentence = f"{leaf}{sep} {fmt(raw.old, 300)} → {fmt(raw.new, 300)}"
+    b.add(raw.path, raw.kind, raw.old, raw.new, sentence, schema=schema, details=details)
+
+
+def _owner(raw: RawDiff, upto: int) -> str | None:
+    """What a change belongs to, from the named list items on its path: the outermost (an
+    outcome measure, an arm) and, when nested deeper, the innermost (a group in its table)."""
+    keys = 0
+    named: list[tuple[int, str]] = []
+    for part in raw.path[:upto]:
+        if part.startswith("["):
+            name = part[1:-1]
+            if not name.startswith("#"):
+                named.append((keys, name))
+        else:
+            keys += 1
+    if not named:
+        return None
+    depth, outer = named[0]
+    text = f"{field_label(raw.schema[:depth])} “{outer}”"
+    if len(named) > 1:
+        text += f" › {named[-1][1]}"
+    return text
+
+
+def _leaf_label(schema: Schema) -> str:
+    last = schema[-1] if schema else ""
+    return LABELS.get(last, humanize(last)).lower()
+
+
+def _list_sentence(label: str, old: list[Any], new: list[Any]) -> str:
+    old_keys = [canon(v) for v in old]
+    new_keys = [canon(v) for v in new]
+    added = [v for v, k in zip(new, new_keys, strict=True) if k not in old_keys]
+    removed = [v for v, k in zip(old, old_keys, strict=True) if k not in new_keys]
+    if len(old) == 1 and len(new) == 1:
+        return f"{label}: {fmt(old[0])} → {fmt(new[0])}"
+    parts = []
+    if added:
+        parts.append("added " + ", ".join(fmt(v, 80) for v in added))
+    if removed:
+        parts.append("removed " + ", ".join(fmt(v, 80) for v in removed))
+    if not parts:
+        parts.append(f"{fmt(old)} → {fmt(new)}")
+    return f"{label}: " + "; ".join(parts)
