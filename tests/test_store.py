@@ -250,3 +250,18 @@ def test_crash_after_storing_before_reporting_is_reported_next_time(
     assert len(store.snapshots("NCT06224738")) == 2
     third = observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z"), CheckOptions())
     assert third.outcome is Outcome.UNCHANGED
+
+
+def test_fresh_checkout_trusts_the_stored_digest_by_content(
+    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A git checkout gives every file a new mtime: the digest is still trusted when the file's
+    bytes are the same, and not when they differ."""
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2), CheckOptions())
+    snap = store.snapshots("NCT06224738")[0]
+    os.utime(snap, (1_000_000_000, 1_000_000_000))
+    assert store.latest_digest("NCT06224738") is not None
+    text = snap.read_text(encoding="utf-8")
+    snap.write_text(text.replace("NOT_YET_RECRUITING", "RECRUITING_______X"), encoding="utf-8")
+    assert store.latest_digest("NCT06224738") is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -181,7 +182,7 @@ class SnapshotStore:
             and state.get("normalizer") == NORMALIZER_VERSION
             and state.get("latest") == files[-1].name
             and isinstance(state.get("digest"), str)
-            and state.get("file") == _file_stamp(files[-1])
+            and _same_file(state, files[-1])
         ):
             raw = state.get("raw")
             return str(state["digest"]), raw if isinstance(raw, str) else None
@@ -262,6 +263,7 @@ class SnapshotStore:
             state["latest"] = latest
             state["normalizer"] = NORMALIZER_VERSION
             state["file"] = _file_stamp(folder / latest)
+            state["file_sha256"] = _file_sha256(folder / latest)
         if changed:
             state["last_changed"] = when
         state["last_outcome"] = outcome
@@ -277,6 +279,27 @@ class SnapshotStore:
             raise StoreError(
                 f"could not record the check in {folder}: {exc.strerror or exc}"
             ) from None
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _same_file(state: dict[str, Any], path: Path) -> bool:
+    """Is path the very file the state describes? Size and mtime first (free); when only the
+    mtime moved (a fresh git checkout in CI), the file's hash decides."""
+    stamp = _file_stamp(path)
+    if stamp is None:
+        return False
+    if state.get("file") == stamp:
+        return True
+    recorded = state.get("file")
+    if not isinstance(recorded, list) or not recorded or recorded[0] != stamp[0]:
+        return False
+    return state.get("file_sha256") is not None and state.get("file_sha256") == _file_sha256(path)
 
 
 def _file_stamp(path: Path) -> list[int] | None:
