@@ -220,3 +220,32 @@ def test_html_and_markdown_formats(registry: Registry, capsys: pytest.CaptureFix
     assert code == 0 and out.startswith("<!DOCTYPE html>") and "baseline recorded" in out
     code, out, _ = cli(capsys, "check", "NCT06224738", "--format", "markdown")
     assert code == 0 and out.startswith("## trialwatch report") and "no change" not in out
+
+
+def test_history_shows_how_a_trial_moved(
+    registry: Registry, her2: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, "check", "NCT06224738")
+    registry.put(
+        edited(
+            her2,
+            lambda r: r["protocolSection"]["statusModule"].update(
+                overallStatus="RECRUITING",
+                primaryCompletionDateStruct={"date": "2026-06-01", "type": "ESTIMATED"},
+            ),
+        )
+    )
+    cli(capsys, "check", "NCT06224738")
+    code, out, _ = cli(capsys, "history", "nct06224738", "--format", "json")
+    assert code == 0
+    versions = json.loads(out)
+    assert [v["status"] for v in versions] == ["NOT_YET_RECRUITING", "RECRUITING"]
+    assert versions[1]["primary_completion"] == "2026-06-01 (estimated)"
+    assert versions[1]["changes"] == [
+        "Overall status NOT_YET_RECRUITING → RECRUITING",
+        "Primary completion slipped 3 months (2026-03-01 → 2026-06-01, estimated)",
+    ]
+    code, out, _ = cli(capsys, "history", "NCT06224738")
+    assert code == 0 and "RECRUITING" in out and "(first seen)" in out
+    code, _, err = cli(capsys, "history", "NCT03475563")
+    assert code == 2 and "no snapshots of NCT03475563" in err

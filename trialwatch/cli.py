@@ -482,6 +482,72 @@ def _when(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else "never"
 
 
+@app.command("history")
+def history_command(
+    nct_id: Annotated[str, typer.Argument(metavar="NCT_ID", help="A trial with snapshots.")],
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+) -> None:
+    """Show every stored version of a trial: status, dates, enrollment and what changed."""
+    import json
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from trialwatch.config import load_settings
+    from trialwatch.history import history
+    from trialwatch.ids import normalize_nct_id
+    from trialwatch.render.common import clean
+    from trialwatch.store import SnapshotStore
+
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format must be table or json, not {fmt!r}")
+    nct = normalize_nct_id(nct_id)
+    settings = load_settings(_flags(store=str(store) if store else None), config)
+    versions = history(SnapshotStore(settings.store), nct)
+    if not versions:
+        raise InputError(
+            f"no snapshots of {nct} in {settings.store}; check it first (trialwatch check {nct})"
+        )
+    if fmt == "json":
+        sys.stdout.write(
+            json.dumps([v.to_json() for v in versions], indent=2, ensure_ascii=False) + "\n"
+        )
+        raise typer.Exit(EXIT_OK)
+    table = Table(show_edge=False, pad_edge=False)
+    for col in (
+        "snapshot",
+        "status",
+        "start",
+        "primary completion",
+        "completion",
+        "enrollment",
+        "changes",
+    ):
+        table.add_column(col)
+    for v in versions:
+        table.add_row(
+            Text(v.snapshot),
+            Text(clean(v.status or "")),
+            Text(clean(v.start or "")),
+            Text(clean(v.primary_completion or "")),
+            Text(clean(v.completion or "")),
+            Text(clean(v.enrollment or "")),
+            Text(
+                clean(
+                    "; ".join(v.changes)
+                    if v.changes
+                    else "(first seen)"
+                    if v is versions[0]
+                    else ""
+                )
+            ),
+        )
+    Console(highlight=False).print(table)
+    raise typer.Exit(EXIT_OK)
+
+
 @app.command("config")
 def show_config(
     config: ConfigOpt = None,
