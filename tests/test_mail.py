@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,15 @@ def change(reg: Registry, her2: dict[str, Any], status: str, stamp: str) -> None
     reg.data_timestamp = stamp
 
 
+def body(msg: EmailMessage, kind: str) -> str:
+    """The plain-text or HTML part of a received digest."""
+    part = msg.get_body(preferencelist=(kind,))
+    assert part is not None, f"no {kind} part"
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content
+
+
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = run(list(args))
     out, err = capsys.readouterr()
@@ -78,8 +88,8 @@ def test_one_digest_only_when_something_changed(
         assert msg["Subject"] == "[trialwatch] 1 trial changed: NCT06224738"
         assert msg["To"] == "watcher@example.org"
         assert msg.get_content_type() == "multipart/alternative"
-        text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        html = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+        text = body(msg, "plain")
+        html = body(msg, "html")
         assert "Overall status NOT_YET_RECRUITING → RECRUITING" in text
         assert "Overall status NOT_YET_RECRUITING → RECRUITING" in html
         assert "mailed" in err
@@ -110,7 +120,7 @@ def test_smtp_outage_loses_no_change(
         code, _, err = cli(capsys, "check", "-q")
         assert code == 1, err
         assert len(box.messages) == 1
-        text = box.messages[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        text = body(box.messages[0], "plain")
         assert text.count("NOT_YET_RECRUITING → RECRUITING") == 1
         assert text.count("RECRUITING → ACTIVE_NOT_RECRUITING") == 1
         assert "found by an earlier run" in text
@@ -166,7 +176,7 @@ def test_registry_text_cannot_inject_html_or_headers(
         assert [r.decode() if isinstance(r, bytes) else r for r in box.envelopes[0].rcpt_tos] == [
             "watcher@example.org"
         ]
-        html = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+        html = body(msg, "html")
         assert "<script>" not in html and "<img" not in html
         assert "&lt;script&gt;" in html
         assert "\n" not in msg["Subject"]

@@ -14,6 +14,7 @@ from trialwatch.client import TIMEOUT, RegistryClient, make_http_client, utc_now
 from trialwatch.config import Settings, load_settings
 from trialwatch.differ import diff_records
 from trialwatch.errors import InputError, TrialwatchError
+from trialwatch.history import Version, history
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.retry import RateLimiter, RetryPolicy
 from trialwatch.runner import CheckOptions, check_batched, check_each
@@ -185,3 +186,16 @@ def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]
             }
         )
     return rows
+
+
+def run_history(nct_id: str, flags: dict[str, Any], config: str | None) -> list[Version]:
+    from trialwatch.ids import normalize_nct_id
+
+    nct = normalize_nct_id(nct_id)
+    settings = load_settings(flags, config)
+    versions = history(SnapshotStore(settings.store), nct)
+    if not versions:
+        raise InputError(
+            f"no snapshots of {nct} in {settings.store}; check it first (trialwatch check {nct})"
+        )
+    return versions

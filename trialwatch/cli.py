@@ -36,6 +36,11 @@ app = typer.Typer(
 log = logging.getLogger("trialwatch")
 
 
+class TableFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
 class Format(StrEnum):
     auto = "auto"
     text = "text"
@@ -226,6 +231,7 @@ IgnoreOpt = Annotated[
         "protocolSection.contactsLocationsModule.centralContacts",
     ),
 ]
+TableFormatOpt = Annotated[TableFormat, typer.Option("--format", "-f", help="table or json")]
 FailOnOpt = Annotated[
     str | None,
     typer.Option(
@@ -418,42 +424,50 @@ def _for_each_id(nct_ids: list[str], action: Callable[[str], Watched], done: str
 def watch_list(
     config: ConfigOpt = None,
     store: StoreOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    fmt: TableFormatOpt = TableFormat.table,
 ) -> None:
     """Show watched trials: id, label, status, last checked, last change."""
-    import json
-
-    from rich.table import Table
-    from rich.text import Text
-
     from trialwatch.app import watch_rows
-    from trialwatch.render.common import clean
 
-    if fmt not in ("table", "json"):
-        raise InputError(f"--format must be table or json, not {fmt!r}")
     rows = watch_rows(_flags(store=str(store) if store else None), config)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
-        raise typer.Exit(EXIT_OK)
-    if not rows:
+    if not rows and fmt is TableFormat.table:
         _stderr().print(
             "trialwatch: no trials watched; add some with `trialwatch watch add NCT06224738`",
             markup=False,
         )
         raise typer.Exit(EXIT_OK)
-    table = Table(show_edge=False, pad_edge=False)
-    for col in ("id", "label", "status", "last checked", "last change"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            Text(r["id"]),
-            Text(clean(r["label"] or "")),
-            Text(clean(r["status"] or "")),
-            Text(_when(r["last_checked"])),
-            Text(_when(r["last_changed"])),
-        )
-    Console(highlight=False).print(table)
+    _print_rows(
+        fmt,
+        rows,
+        ["id", "label", "status", "last checked", "last change"],
+        [
+            [r["id"], r["label"], r["status"], _when(r["last_checked"]), _when(r["last_changed"])]
+            for r in rows
+        ],
+    )
     raise typer.Exit(EXIT_OK)
+
+
+def _print_rows(
+    fmt: TableFormat, data: list[Any], headers: list[str], cells: list[list[str | None]]
+) -> None:
+    """JSON of data, or a table of cells (registry text cleaned) on stdout."""
+    if fmt is TableFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from trialwatch.render.common import clean
+
+    table = Table(show_edge=False, pad_edge=False)
+    for header in headers:
+        table.add_column(header)
+    for row in cells:
+        table.add_row(*(Text(clean(cell or "")) for cell in row))
+    Console(highlight=False).print(table)
 
 
 @app.command("email")
@@ -487,64 +501,37 @@ def history_command(
     nct_id: Annotated[str, typer.Argument(metavar="NCT_ID", help="A trial with snapshots.")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    fmt: TableFormatOpt = TableFormat.table,
 ) -> None:
     """Show every stored version of a trial: status, dates, enrollment and what changed."""
-    import json
+    from trialwatch.app import run_history
 
-    from rich.table import Table
-    from rich.text import Text
-
-    from trialwatch.config import load_settings
-    from trialwatch.history import history
-    from trialwatch.ids import normalize_nct_id
-    from trialwatch.render.common import clean
-    from trialwatch.store import SnapshotStore
-
-    if fmt not in ("table", "json"):
-        raise InputError(f"--format must be table or json, not {fmt!r}")
-    nct = normalize_nct_id(nct_id)
-    settings = load_settings(_flags(store=str(store) if store else None), config)
-    versions = history(SnapshotStore(settings.store), nct)
-    if not versions:
-        raise InputError(
-            f"no snapshots of {nct} in {settings.store}; check it first (trialwatch check {nct})"
-        )
-    if fmt == "json":
-        sys.stdout.write(
-            json.dumps([v.to_json() for v in versions], indent=2, ensure_ascii=False) + "\n"
-        )
-        raise typer.Exit(EXIT_OK)
-    table = Table(show_edge=False, pad_edge=False)
-    for col in (
-        "snapshot",
-        "status",
-        "start",
-        "primary completion",
-        "completion",
-        "enrollment",
-        "changes",
-    ):
-        table.add_column(col)
-    for v in versions:
-        table.add_row(
-            Text(v.snapshot),
-            Text(clean(v.status or "")),
-            Text(clean(v.start or "")),
-            Text(clean(v.primary_completion or "")),
-            Text(clean(v.completion or "")),
-            Text(clean(v.enrollment or "")),
-            Text(
-                clean(
-                    "; ".join(v.changes)
-                    if v.changes
-                    else "(first seen)"
-                    if v is versions[0]
-                    else ""
-                )
-            ),
-        )
-    Console(highlight=False).print(table)
+    versions = run_history(nct_id, _flags(store=str(store) if store else None), config)
+    _print_rows(
+        fmt,
+        [v.to_json() for v in versions],
+        [
+            "snapshot",
+            "status",
+            "start",
+            "primary completion",
+            "completion",
+            "enrollment",
+            "changes",
+        ],
+        [
+            [
+                v.snapshot,
+                v.status,
+                v.start,
+                v.primary_completion,
+                v.completion,
+                v.enrollment,
+                "; ".join(v.changes) if v.changes else "(first seen)" if i == 0 else "",
+            ]
+            for i, v in enumerate(versions)
+        ],
+    )
     raise typer.Exit(EXIT_OK)
 
 
