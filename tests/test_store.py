@@ -265,3 +265,12 @@ def test_fresh_checkout_trusts_the_stored_digest_by_content(
     text = snap.read_text(encoding="utf-8")
     snap.write_text(text.replace("NOT_YET_RECRUITING", "RECRUITING_______X"), encoding="utf-8")
     assert store.latest_digest("NCT06224738") is None
+
+
+def test_store_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "snapshots").write_text("", encoding="utf-8")
+    with (
+        pytest.raises(StoreError, match="is a file; point --store"),
+        SnapshotStore(tmp_path / "snapshots").locked(),
+    ):
+        pass

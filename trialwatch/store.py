@@ -100,6 +100,11 @@ class SnapshotStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the store's lock: one writer at a time; a second run is told and stops."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(
+                f"the snapshot folder {self.root} is a file; point --store (or store in the "
+                "config) at a folder"
+            )
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             handle = open(self.root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115
