@@ -7,8 +7,8 @@ their ids rewritten; the politeness delay is off. For each N, in the same run:
 
 - batched: ``trialwatch check`` over a watch list of N (``/studies?filter.ids=`` with 500 ids a
   request, after ``/version``);
-- one by one: ``trialwatch check ID…`` with the same N ids (``/studies/{id}`` each), the way
-  registry downloaders fetch.
+- one by one: ``trialwatch check --no-batch ID…`` with the same N ids (``/studies/{id}``
+  each), the way registry downloaders fetch.
 
 Each is run on an empty store (first run) and again with the registry's data timestamp moved but
 no record changed (unchanged second run); the batched check is also run with the timestamp
@@ -95,7 +95,7 @@ def scenario(reg: Registry, url: str, ids: list[str], batched: bool, runs: int) 
                     "trials = [\n" + "".join(f'  "{i}",\n' for i in ids) + "]\n", encoding="utf-8"
                 )
             (work / "trialwatch.toml").write_text("\n".join(config) + "\n", encoding="utf-8")
-            args = ["check", "--quiet"] + ([] if batched else list(ids))
+            args = ["check", "--quiet"] + ([] if batched else ["--no-batch", *ids])
             reg.data_timestamp = f"2026-11-25T09:00:{r:02d}"
             for phase in ("first", "unchanged", "skipped"):
                 if phase == "skipped" and not batched:

@@ -249,3 +249,17 @@ def test_history_shows_how_a_trial_moved(
     assert code == 0 and "RECRUITING" in out and "(first seen)" in out
     code, _, err = cli(capsys, "history", "NCT03475563")
     assert code == 2 and "no snapshots of NCT03475563" in err
+
+
+def test_several_ids_go_in_one_request_unless_told_otherwise(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.put(load("NCT03475563.json"))
+    code, out, _ = cli(capsys, "check", "NCT06224738", "NCT03475563")
+    assert code == 0 and out.count("baseline recorded") == 2
+    assert [r.split("?")[0] for r in registry.requests] == ["/api/v2/studies"]
+    registry.requests.clear()
+    code, out, _ = cli(capsys, "check", "--no-batch", "NCT06224738", "NCT03475563")
+    assert code == 0 and out.count("no change") == 2
+    assert registry.requests == ["/api/v2/studies/NCT06224738", "/api/v2/studies/NCT03475563"]
+    assert not (Path("snapshots") / ".run.json").exists()  # only watch-list runs leave one

@@ -55,6 +55,7 @@ def run_check(
     config: str | None,
     *,
     force: bool = False,
+    batch: bool = True,
     email: bool | None = None,
     interactive: bool = False,
     explicit_ids: bool = True,
@@ -89,8 +90,17 @@ def run_check(
 
     with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
         options = check_options(settings, extra_errors=bad, progress=tick, on_change=on_change)
-        if explicit_ids:
+        if explicit_ids and (not batch or len(ids) == 1):
             report = check_each(ids, client, store, options)
+        elif explicit_ids:
+            report = check_batched(
+                ids,
+                client,
+                store,
+                options,
+                batch_size=int(settings["batch_size"]),
+                watch_list=False,
+            )
         else:
             report = check_batched(
                 [w.nct_id for w in watched],

@@ -281,6 +281,13 @@ def check(
             help="Check even when the registry data has not changed since the last complete run.",
         ),
     ] = False,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch/--no-batch",
+            help="Fetch several trials per request (default), or each with its own request.",
+        ),
+    ] = True,
     email: Annotated[
         bool | None,
         typer.Option(
@@ -307,6 +314,7 @@ def check(
         flags,
         config,
         force=force,
+        batch=batch,
         email=email,
         interactive=_stderr().is_terminal and not quiet,
         explicit_ids=bool(nct_ids),

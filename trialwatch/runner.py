@@ -188,17 +188,19 @@ def check_batched(
     *,
     batch_size: int = 500,
     force: bool = False,
+    watch_list: bool = True,
 ) -> RunReport:
     """Check a watch list in batches (``GET /studies?filter.ids=…``, at most ``batch_size`` ids
     a request), processing each page as it arrives. Ids a batch did not return are fetched one
     by one, to tell "not in the registry" (404) from an alias (301).
 
-    Asks ``/version`` first: when the registry's data timestamp equals that of the last complete
-    run over the same list, nothing is fetched (unless ``force``)."""
+    For a watch list, asks ``/version`` first: when the registry's data timestamp equals that of
+    the last complete run over the same list, nothing is fetched (unless ``force``). Ids given on
+    the command line (``watch_list=False``) are always fetched, and leave no run state."""
     run = RunReport(generated_at=utc_now())
     run.trials.extend(options.extra_errors)
     with store.locked():
-        stamp = client.data_timestamp()
+        stamp = client.data_timestamp() if watch_list else None
         run.data_timestamp = stamp
         ids_digest = _ids_digest(nct_ids)
         last = store.run_state()
@@ -259,6 +261,8 @@ def check_batched(
                 if options.progress:
                     options.progress(nct)
         complete = fetch_errors == 0 and not any(t.error for t in run.trials)
+        if not watch_list:
+            return run
         store.save_run_state(
             {
                 "complete": complete,
