@@ -82,3 +82,23 @@ def test_a_report_survives_the_outbox_round_trip() -> None:
     for trial in report().trials:
         again = TrialReport.from_json(json.loads(json.dumps(trial.to_json())))
         assert again == trial
+
+
+def test_long_first_run_is_compact() -> None:
+    from trialwatch.model import Baseline
+
+    def new(i: int) -> TrialReport:
+        b = Baseline(f"Trial {i}", "RECRUITING", [], None, None, None, None, None, None, None)
+        return TrialReport(
+            f"NCT{i:08d}", Outcome.NEW, title=f"Trial {i}", baseline=b, snapshot="2026-11-25.json"
+        )
+
+    run = RunReport("2026-11-25T00:00:00Z", [new(i) for i in range(1, 13)])
+    text = render_text(run)
+    assert len(text.splitlines()) == 12
+    assert text.splitlines()[0] == (
+        "NCT00000001  baseline recorded (RECRUITING, 2026-11-25.json)  Trial 1"
+    )
+    md = render_markdown(run)
+    assert "### Baselines recorded (12)" in md
+    assert "| NCT00000012 | RECRUITING | Trial 12 |" in md

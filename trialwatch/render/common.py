@@ -14,6 +14,9 @@ from trialwatch.model import (
 )
 from trialwatch.textnorm import strip_control
 
+# Past this many trials, unchanged ones are counted, not listed, and baselines are one line each.
+LIST_UNCHANGED_UP_TO = 10
+
 OUTCOME_ORDER = {
     Outcome.ERROR: 0,
     Outcome.CHANGED: 1,

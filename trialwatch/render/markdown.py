@@ -6,6 +6,7 @@ import re
 
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
+    LIST_UNCHANGED_UP_TO,
     baseline_rows,
     category_title,
     clean,
@@ -56,6 +57,27 @@ def trial_markdown(t: TrialReport) -> list[str]:
     return lines
 
 
+# A first run of a long list: baselines in one table, at most this many rows (a GitHub job
+# summary holds 1 MiB).
+NEW_TABLE_ROWS = 500
+
+
+def _new_table(new: list[TrialReport]) -> list[str]:
+    lines = [
+        f"### Baselines recorded ({len(new)})",
+        "",
+        "| Trial | Status | Title |",
+        "| --- | --- | --- |",
+    ]
+    for t in sorted(new, key=lambda t: t.nct_id)[:NEW_TABLE_ROWS]:
+        status = t.baseline.status if t.baseline and t.baseline.status else ""
+        lines.append(f"| {t.nct_id} | {md(status)} | {md(t.title or '')} |")
+    if len(new) > NEW_TABLE_ROWS:
+        lines.append(f"| … | | and {len(new) - NEW_TABLE_ROWS} more |")
+    lines.append("")
+    return lines
+
+
 def render_markdown(report: RunReport) -> str:
     changed = report.changed
     lines = ["## trialwatch report", ""]
@@ -70,12 +92,18 @@ def render_markdown(report: RunReport) -> str:
         for t in report.errors:
             lines.append(f"- **{md(t.nct_id)}**: {md(t.error or '')}")
         lines.append("")
+    new = [t for t in report.by_outcome(Outcome.NEW) if not t.notes]
+    compact = len(report.trials) > LIST_UNCHANGED_UP_TO and len(new) > 1
     for t in ordered(report):
         if t.outcome is Outcome.ERROR:
             continue
         if t.outcome is Outcome.UNCHANGED and not t.changes:
             continue
+        if compact and t in new:
+            continue
         lines.extend(trial_markdown(t))
+    if compact:
+        lines.extend(_new_table(new))
     unchanged = [t.nct_id for t in report.by_outcome(Outcome.UNCHANGED) if not t.changes]
     if unchanged:
         lines.append(f"<details><summary>{len(unchanged)} unchanged</summary>")

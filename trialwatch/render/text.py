@@ -7,6 +7,7 @@ from rich.text import Text
 
 from trialwatch.model import Kind, Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
+    LIST_UNCHANGED_UP_TO,
     baseline_rows,
     category_title,
     clean,
@@ -26,6 +27,18 @@ _OUTCOME_STYLE = {
     Outcome.ERROR: "bold red",
 }
 _KIND_STYLE = {Kind.ADDED: "green", Kind.REMOVED: "red", Kind.CHANGED: ""}
+
+
+def new_line(t: TrialReport) -> Line:
+    """One line for a baseline, when many trials are new at once (a first run of a long list)."""
+    b = t.baseline
+    status = f"{b.status}, " if b and b.status else ""
+    title = f"  {clean(t.title)}" if t.title else ""
+    return [
+        (t.nct_id, "bold"),
+        (f"  baseline recorded ({clean(status)}{t.snapshot})", "cyan"),
+        (title, "dim"),
+    ]
 
 
 def trial_lines(t: TrialReport) -> list[Line]:
@@ -62,10 +75,6 @@ def trial_lines(t: TrialReport) -> list[Line]:
     return lines
 
 
-# Past this many trials, unchanged ones are counted in the summary line, not listed.
-LIST_UNCHANGED_UP_TO = 10
-
-
 def report_lines(report: RunReport, quiet: bool = False) -> list[Line]:
     lines: list[Line] = []
     many = len(report.trials) > LIST_UNCHANGED_UP_TO
@@ -73,6 +82,9 @@ def report_lines(report: RunReport, quiet: bool = False) -> list[Line]:
         if quiet and t.outcome in (Outcome.UNCHANGED, Outcome.NEW):
             continue
         if many and t.outcome is Outcome.UNCHANGED and not t.changes and not t.notes:
+            continue
+        if many and t.outcome is Outcome.NEW and not t.notes:
+            lines.append(new_line(t))
             continue
         if lines:
             lines.append([])
