@@ -184,3 +184,53 @@ def test_whole_corpus_diffs_pairwise_without_error() -> None:
 def test_history_version_against_itself_and_api_shape() -> None:
     version = load("history-NCT04280705-v0.json")
     assert diff_records("NCT04280705", version, version) == ([], [])
+
+
+def containers(node: Any, path: Path_ = ()) -> list[Path_]:
+    out: list[Path_] = [path] if isinstance(node, dict | list) and node else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.extend(containers(v, (*path, k)))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out.extend(containers(v, (*path, i)))
+    return out
+
+
+@given(data=st.data())
+@PROFILE
+def test_every_structural_edit_is_reported(data: st.DataObject) -> None:
+    """Keys removed or added, list items removed or duplicated: each is reported under the
+    edited container's path or a parent's."""
+    record = data.draw(st.sampled_from(SMALL))
+    new = copy.deepcopy(record)
+    places = [
+        p
+        for p in containers(new)
+        if p[:2] != ("derivedSection", "miscInfoModule")
+        and p != ("protocolSection", "identificationModule")
+    ]
+    place = data.draw(st.sampled_from(places))
+    node = get_at(new, place)
+    if isinstance(node, dict):
+        op = data.draw(st.sampled_from(["delete", "add"]))
+        if op == "delete":
+            key = data.draw(st.sampled_from(sorted(node)))
+            assume(node[key] not in (None, "", [], {}))
+            del node[key]
+        else:
+            node["qqNewField"] = data.draw(NEW_VALUES.filter(lambda v: v is not None))
+    else:
+        op = data.draw(st.sampled_from(["delete", "duplicate"]))
+        index = data.draw(st.integers(0, len(node) - 1))
+        assume(node[index] not in (None, "", [], {}))
+        if op == "delete":
+            del node[index]
+        else:
+            node.append(copy.deepcopy(node[index]))
+    changes, _ = diff_records(nct(record), record, new)
+    place_schema = tuple(k for k in place if isinstance(k, str))
+    reported = [schema_of(c.path) for c in changes]
+    assert any(
+        place_schema[: len(s)] == s or s[: len(place_schema)] == place_schema for s in reported
+    ), (place, op, reported)
