@@ -213,3 +213,19 @@ def test_version_timestamp() -> None:
         )
     )
     assert client.data_timestamp() == "2026-10-02T09:00:04"
+
+
+def test_a_long_retry_after_is_honoured_or_given_up_on() -> None:
+    sleeps: list[float] = []
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "90"}),
+        httpx.Response(200, json=load("NCT03418623.json")),
+    ]
+    client = make_client(lambda r: answers.pop(0), sleeps, total_cap=300)
+    client.fetch_study("NCT03418623")
+    assert sleeps == [90.0]  # not cut short to the per-wait backoff ceiling
+    sleeps.clear()
+    client = make_client(lambda r: httpx.Response(429, headers={"Retry-After": "3600"}), sleeps)
+    with pytest.raises(FetchError, match="Retry-After 3600s is past the retry time cap"):
+        client.fetch_study("NCT06224738")
+    assert sleeps == []

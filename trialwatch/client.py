@@ -152,6 +152,8 @@ class RegistryClient:
                 break
             delay = self.retry.delay(attempt, retry_after)
             if waited + delay > self.retry.total_cap:
+                if retry_after is not None:
+                    last += f", Retry-After {retry_after:.0f}s is past the retry time cap"
                 log.warning(
                     "giving up on %s: waiting %.1fs more would pass the %.0fs cap",
                     url,

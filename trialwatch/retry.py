@@ -29,7 +29,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before try number attempt + 1 (attempt counts from 1)."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
+            return max(retry_after, 0.0)  # the server's word, bounded by total_cap by the caller
         backoff: float = self.base_delay * (2 ** (attempt - 1))
         return float(min(backoff * (0.5 + self.rng.random()), self.max_delay))
 
