@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -256,3 +257,44 @@ def test_interrupt_exits_130_and_keeps_the_store(api: tuple[Registry, str]) -> N
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
     assert len(list((Path("snapshots") / "NCT06224738").glob("20*.json"))) == 1
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.4])
+def test_kill_9_in_the_middle_of_a_run_leaves_a_good_store(delay: float) -> None:
+    """SIGKILL while snapshots are being written: every file left is whole, and the next run
+    finishes the job with no duplicate and no error."""
+    from tests.conftest import all_records
+
+    reg = Registry()
+    base = all_records()
+    ids = []
+    for i in range(400):
+        record = copy.deepcopy(base[i % len(base)])
+        record["protocolSection"]["identificationModule"]["nctId"] = f"NCT{80000000 + i:08d}"
+        record["protocolSection"]["identificationModule"].pop("nctIdAliases", None)
+        reg.put(record)
+        ids.append(f"NCT{80000000 + i:08d}")
+    with serve(reg) as url:
+        Path("trialwatch.toml").write_text(
+            f'api_url = "{url}"\nrequest_interval = 0\ntrials = [{", ".join(map(repr, ids))}]\n'.replace(
+                "'", '"'
+            ),
+            encoding="utf-8",
+        )
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"]}
+        proc = subprocess.Popen(
+            [EXE, "check", "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(Path("snapshots").glob("NCT*/20*")):
+            time.sleep(0.01)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(10)
+        for snap in Path("snapshots").glob("NCT*/20*.json"):
+            json.loads(snap.read_text(encoding="utf-8"))  # whole, never truncated
+        again = tw(url, "check", "--format", "json")
+        assert again.returncode == 0, again.stderr
+        outcomes = {t["outcome"] for t in json.loads(again.stdout)["trials"]}
+        assert outcomes <= {"new", "unchanged"}
+        assert sorted(p.parent.name for p in Path("snapshots").glob("NCT*/20*.json")) == ids
