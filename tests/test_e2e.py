@@ -275,11 +275,9 @@ def test_kill_9_in_the_middle_of_a_run_leaves_a_good_store(delay: float) -> None
         reg.put(record)
         ids.append(f"NCT{80000000 + i:08d}")
     with serve(reg) as url:
+        listed = ", ".join(f'"{i}"' for i in ids)
         Path("trialwatch.toml").write_text(
-            f'api_url = "{url}"\nrequest_interval = 0\ntrials = [{", ".join(map(repr, ids))}]\n'.replace(
-                "'", '"'
-            ),
-            encoding="utf-8",
+            f'api_url = "{url}"\nrequest_interval = 0\ntrials = [{listed}]\n', encoding="utf-8"
         )
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"]}
         proc = subprocess.Popen(
