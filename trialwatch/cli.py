@@ -190,16 +190,23 @@ ApiUrl = Annotated[
     str | None,
     typer.Option(
         "--api-url",
+        metavar="URL",
         help="API base URL [env TRIALWATCH_API_URL; default https://clinicaltrials.gov/api/v2]",
     ),
 ]
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="Snapshot folder [env TRIALWATCH_STORE; default ./snapshots]"),
+    typer.Option(
+        "--store", metavar="DIR", help="Snapshot folder [env TRIALWATCH_STORE; default ./snapshots]"
+    ),
 ]
 ConfigOpt = Annotated[
     str | None,
-    typer.Option("--config", help="Config file [env TRIALWATCH_CONFIG; default ./trialwatch.toml]"),
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="Config file [env TRIALWATCH_CONFIG; default ./trialwatch.toml]",
+    ),
 ]
 FormatOpt = Annotated[
     Format,
@@ -226,6 +233,7 @@ IgnoreOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--ignore",
+        metavar="PATH",
         help="Field path whose "
         "changes are not reported (repeatable), e.g. "
         "protocolSection.contactsLocationsModule.centralContacts",
@@ -236,6 +244,7 @@ FailOnOpt = Annotated[
     str | None,
     typer.Option(
         "--fail-on",
+        metavar="CATEGORIES",
         help="Comma-separated categories that make the exit code 1, e.g. status,dates,enrollment",
     ),
 ]
