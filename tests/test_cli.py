@@ -263,3 +263,17 @@ def test_several_ids_go_in_one_request_unless_told_otherwise(
     assert code == 0 and out.count("no change") == 2
     assert registry.requests == ["/api/v2/studies/NCT06224738", "/api/v2/studies/NCT03475563"]
     assert not (Path("snapshots") / ".run.json").exists()  # only watch-list runs leave one
+
+
+def test_a_failing_registry_stops_one_by_one_checks_early(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIALWATCH_MAX_RETRIES", "0")
+    ids = [f"NCT0000000{i}" for i in range(1, 7)]
+    for nct in ids:
+        registry.script(f"/api/v2/studies/{nct}", (503, {}, b"down"))
+    code, _, err = cli(capsys, "check", "--no-batch", *ids)
+    assert code == 2
+    assert len(registry.requests) == 3  # three failures in a row; the rest not asked
+    assert err.count("trialwatch: error: ") == 6
+    assert "not checked: the registry failed 3 times in a row" in err

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from trialwatch.client import TIMEOUT, RegistryClient, make_http_client, utc_now
+from trialwatch.client import RegistryClient, make_http_client, utc_now
 from trialwatch.config import Settings, load_settings
 from trialwatch.differ import diff_records
 from trialwatch.errors import InputError, TrialwatchError
@@ -24,11 +24,8 @@ from trialwatch.watchlist import Watched, parse_entries, watched_trials
 
 
 def build_client(settings: Settings, http: httpx.Client | None = None) -> RegistryClient:
-    timeout = (
-        httpx.Timeout(float(settings["timeout"]), connect=min(10.0, settings["timeout"]))
-        if settings["timeout"]
-        else TIMEOUT
-    )
+    seconds = float(settings["timeout"])
+    timeout = httpx.Timeout(seconds, connect=min(10.0, seconds))
     retry = RetryPolicy(
         attempts=int(settings["max_retries"]) + 1,
         base_delay=float(settings["backoff_base"]),

@@ -213,9 +213,11 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
             f"api_url ({where('api_url')}) must start with http:// or https://, "
             f"got {values['api_url']!r}"
         )
-    for k in ("request_interval", "timeout", "backoff_base", "retry_time_cap"):
+    for k in ("request_interval", "backoff_base", "retry_time_cap"):
         if values[k] < 0:
             raise ConfigError(f"{k} ({where(k)}) must not be negative")
+    if values["timeout"] <= 0:
+        raise ConfigError(f"timeout ({where('timeout')}) must be more than 0 seconds")
     if values["max_retries"] < 0 or values["max_retries"] > 20:
         raise ConfigError(f"max_retries ({where('max_retries')}) must be from 0 to 20")
     if not 1 <= values["batch_size"] <= 500:
