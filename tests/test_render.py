@@ -58,10 +58,13 @@ def test_html_is_escaped_and_self_contained() -> None:
     assert 'href="https://clinicaltrials.gov/study/NCT06224738"' in html
 
 
-def test_text_strips_control_characters() -> None:
+def test_text_strips_control_characters_and_keeps_errors_apart() -> None:
     text = render_text(report())
     assert "\x1b" not in text
     assert EVIL.replace("\x1b", "") in text
+    assert text.startswith(
+        "Errors (not checked this run)\n  NCT99999999: NCT99999999 is not in the registry\n"
+    )
 
 
 def test_json_keeps_the_text_exactly() -> None:

@@ -77,8 +77,15 @@ def trial_lines(t: TrialReport) -> list[Line]:
 
 def report_lines(report: RunReport, quiet: bool = False) -> list[Line]:
     lines: list[Line] = []
+    errors = report.errors
+    if errors:  # kept apart from changes: a gap in monitoring, not a change
+        lines.append([("Errors (not checked this run)", "bold red")])
+        for t in errors:
+            lines.append([(f"  {clean(t.nct_id)}: ", "bold"), (clean(t.error or ""), "red")])
     many = len(report.trials) > LIST_UNCHANGED_UP_TO
     for t in ordered(report):
+        if t.outcome is Outcome.ERROR:
+            continue
         if quiet and t.outcome in (Outcome.UNCHANGED, Outcome.NEW):
             continue
         if many and t.outcome is Outcome.UNCHANGED and not t.changes and not t.notes:
