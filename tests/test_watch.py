@@ -259,3 +259,22 @@ def test_a_failing_registry_is_a_gap_not_unchanged(
     assert "HTTP 503" in data["trials"][0]["error"]
     assert len(reg.requests) == 3  # /version, one batch and its retry; then the run stops
     assert sum(1 for _ in Path("snapshots").glob("NCT*/20*.json")) == 700
+
+
+def test_concurrent_watch_adds_lose_nothing() -> None:
+    """Eight `watch add` processes at once: every id ends up in the list."""
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).parent / "trialwatch")
+    procs = [
+        subprocess.Popen(
+            [exe, "watch", "add", f"NCT{70000000 + i:08d}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(8)
+    ]
+    assert all(p.wait(60) == 0 for p in procs)
+    listed = Path("watchlist.toml").read_text(encoding="utf-8")
+    assert all(f"NCT{70000000 + i:08d}" in listed for i in range(8))

@@ -10,7 +10,11 @@ Trials are listed in two places, both read by ``trialwatch check``:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,30 +99,46 @@ def save_watchlist(path: Path, items: list[Watched]) -> None:
     write_atomic(path, (HEADER + body).encode("utf-8"))
 
 
+@contextlib.contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """One editor of the watch list at a time (two `watch add` at once must not lose one).
+    The lock is on the list's folder, so no lock file is left beside it."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def add(
     path: Path, raw_id: str, label: str | None, note: str | None, also_in_config: list[Watched]
 ) -> Watched:
     nct = normalize_nct_id(raw_id)
-    items = load_watchlist(path)
-    if any(w.nct_id == nct for w in items):
-        raise InputError(f"{nct} is already watched (in {path})")
     if any(w.nct_id == nct for w in also_in_config):
         raise InputError(f"{nct} is already watched (listed in your config file)")
-    watched = Watched(nct, label, note, str(path))
-    items.append(watched)
-    save_watchlist(path, items)
+    with _editing(path):
+        items = load_watchlist(path)
+        if any(w.nct_id == nct for w in items):
+            raise InputError(f"{nct} is already watched (in {path})")
+        watched = Watched(nct, label, note, str(path))
+        items.append(watched)
+        save_watchlist(path, items)
     return watched
 
 
 def remove(path: Path, raw_id: str, also_in_config: list[Watched]) -> Watched:
     nct = normalize_nct_id(raw_id)
-    items = load_watchlist(path)
-    kept = [w for w in items if w.nct_id != nct]
-    if len(kept) == len(items):
-        if any(w.nct_id == nct for w in also_in_config):
-            raise InputError(f"{nct} is listed in your config file's trials; remove it there")
-        raise InputError(f"{nct} is not watched")
-    save_watchlist(path, kept)
+    with _editing(path):
+        items = load_watchlist(path)
+        kept = [w for w in items if w.nct_id != nct]
+        if len(kept) == len(items):
+            if any(w.nct_id == nct for w in also_in_config):
+                raise InputError(f"{nct} is listed in your config file's trials; remove it there")
+            raise InputError(f"{nct} is not watched")
+        save_watchlist(path, kept)
     return next(w for w in items if w.nct_id == nct)
 
 
