@@ -274,3 +274,12 @@ def test_store_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
         SnapshotStore(tmp_path / "snapshots").locked(),
     ):
         pass
+
+
+def test_the_lock_is_reentrant_for_one_run(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "s")
+    other = SnapshotStore(tmp_path / "s")  # another store object is another run
+    with store.locked(), store.locked(), pytest.raises(LockedError), other.locked():
+        pass
+    with SnapshotStore(tmp_path / "s").locked():
+        pass

@@ -85,42 +85,34 @@ def run_check(
             except TrialwatchError as exc:
                 outbox_errors.append(str(exc))
 
-    with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
-        options = check_options(settings, extra_errors=bad, progress=tick, on_change=on_change)
-        if explicit_ids and (not batch or len(ids) == 1):
-            report = check_each(ids, client, store, options)
-        elif explicit_ids:
-            report = check_batched(
-                ids,
-                client,
-                store,
-                options,
-                batch_size=int(settings["batch_size"]),
-                watch_list=False,
-            )
-        else:
-            report = check_batched(
-                [w.nct_id for w in watched],
-                client,
-                store,
-                options,
-                batch_size=int(settings["batch_size"]),
-                force=force,
-            )
-    if not mail_on:
-        return report, settings, None
-    if outbox_errors:
-        return report, settings, outbox_errors[0]
-    from trialwatch.mail import deliver
+    # One lock over checking and mailing: two runs at once neither mail a change twice nor
+    # drop one from the outbox.
+    with store.locked():
+        with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
+            options = check_options(settings, extra_errors=bad, progress=tick, on_change=on_change)
+            if explicit_ids and (not batch or len(ids) == 1):
+                report = check_each(ids, client, store, options)
+            else:
+                report = check_batched(
+                    ids if explicit_ids else [w.nct_id for w in watched],
+                    client,
+                    store,
+                    options,
+                    batch_size=int(settings["batch_size"]),
+                    force=force,
+                    watch_list=not explicit_ids,
+                )
+        if not mail_on:
+            return report, settings, None
+        if outbox_errors:
+            return report, settings, outbox_errors[0]
+        from trialwatch.mail import deliver
 
-    try:
-        done = deliver(report, settings["email"], settings.store)
-    except TrialwatchError as exc:
-        return (
-            report,
-            settings,
-            (f"{exc}; the changes are kept and will be in the next run's digest"),
-        )
+        try:
+            done = deliver(report, settings["email"], settings.store)
+        except TrialwatchError as exc:
+            kept = "the changes are kept and will be in the next run's digest"
+            return report, settings, f"{exc}; {kept}"
     if done:
         report.notes.append(done)
     return report, settings, None
