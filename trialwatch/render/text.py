@@ -56,7 +56,7 @@ def trial_lines(t: TrialReport) -> list[Line]:
     for line in t.context:
         lines.append([("  (" + clean(line) + ")", "dim")])
     for category, changes in grouped(t.changes):
-        lines.append([("  " + category_title(category), "bold underline")])
+        lines.append([("  ", ""), (category_title(category), "bold underline")])
         for c in changes:
             style = "bold " + _KIND_STYLE[c.kind] if c.headline else _KIND_STYLE[c.kind]
             admin = "" if c.material else " [administrative]"
