@@ -21,10 +21,12 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+def write_atomic(path: Path, data: bytes, *, exclusive: bool = False, durable: bool = True) -> None:
     """Write data to path via a temp file in the same folder, fsync, then rename.
 
-    With ``exclusive`` an existing file is never replaced (FileExistsError instead).
+    With ``exclusive`` an existing file is never replaced (FileExistsError instead). Without
+    ``durable`` the fsyncs are skipped: for files that can be rebuilt (a power cut may leave the
+    old version or an empty one, never a torn one that is trusted).
     """
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -34,7 +36,8 @@ def write_atomic(path: Path, data: bytes, *, exclusive: bool = False) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if exclusive:
             os.link(tmp, path)  # fails if path exists; atomic on POSIX
             tmp.unlink()
@@ -44,13 +47,12 @@ def write_atomic(path: Path, data: bytes, *, exclusive: bool = False) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
 def append_line(path: Path, line: str) -> None:
-    """Append one line (a log); a torn last line is tolerated by readers."""
+    """Append one line to a log. Not fsynced: a log line lost to a power cut loses no data."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line.rstrip("\n") + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())

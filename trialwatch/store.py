@@ -282,7 +282,11 @@ class SnapshotStore:
         if title is not None:
             state["title"] = title
         try:
-            write_atomic(folder / "state.json", canonical_json(state).encode("utf-8"))
+            # state.json can be rebuilt from the snapshots (a missing or damaged one only costs
+            # a slower next check), so it is not fsynced: snapshots are.
+            write_atomic(
+                folder / "state.json", canonical_json(state).encode("utf-8"), durable=False
+            )
             append_line(folder / "checks.log", f"{when} {outcome} {latest or '-'}")
         except OSError as exc:
             raise StoreError(
