@@ -229,3 +229,16 @@ def test_a_long_retry_after_is_honoured_or_given_up_on() -> None:
     with pytest.raises(FetchError, match="Retry-After 3600s is past the retry time cap"):
         client.fetch_study("NCT06224738")
     assert sleeps == []
+
+
+def test_an_html_404_is_a_wrong_api_url_not_a_missing_trial() -> None:
+    client = make_client(
+        lambda r: httpx.Response(
+            404,
+            headers={"Content-Type": "text/html"},
+            text="<!DOCTYPE html><title>Not Found</title>",
+        )
+    )
+    with pytest.raises(FetchError, match="is the API URL right") as info:
+        client.fetch_study("NCT06224738")
+    assert not isinstance(info.value, NotInRegistryError)

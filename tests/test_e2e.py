@@ -296,3 +296,11 @@ def test_kill_9_in_the_middle_of_a_run_leaves_a_good_store(delay: float) -> None
         outcomes = {t["outcome"] for t in json.loads(again.stdout)["trials"]}
         assert outcomes <= {"new", "unchanged"}
         assert sorted(p.parent.name for p in Path("snapshots").glob("NCT*/20*.json")) == ids
+
+
+def test_a_wrong_api_url_says_so(api: tuple[Registry, str]) -> None:
+    _, url = api
+    proc = tw(url.removesuffix("/v2"), "check", "NCT06224738")
+    assert proc.returncode == 2
+    assert "answered 404 with an HTML page: is the API URL right?" in proc.stderr
+    assert "not in the registry" not in proc.stderr

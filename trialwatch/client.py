@@ -79,6 +79,13 @@ def record_aliases(record: dict[str, Any]) -> list[str]:
     return [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
 
 
+def _looks_like_html(response: httpx.Response) -> bool:
+    head = response.content[:512].lstrip().lower()
+    return "html" in response.headers.get("content-type", "") or head.startswith(
+        (b"<!doctype", b"<html")
+    )
+
+
 def parse_study(response: httpx.Response, where: str) -> dict[str, Any]:
     """The response body as a study record, or FetchError saying what came instead."""
     body = response.content
@@ -193,6 +200,13 @@ class RegistryClient:
                 log.info("%s is an alias of %s", current, target)
                 current = target
                 continue
+            if status == 404 and _looks_like_html(response):
+                # The API answers an unknown study in plain text; an HTML 404 page means the
+                # URL is not the API's.
+                raise FetchError(
+                    f"{url} answered 404 with an HTML page: is the API URL right? It should end "
+                    f"in /api/v2 (now {self.api_url})"
+                )
             if status == 404:
                 raise NotInRegistryError(
                     f"{current} is not in the registry (404 from the API); "
