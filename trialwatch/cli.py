@@ -570,7 +570,7 @@ def show_config(
             value = {k: v for k, v in value.items() if k != "password"}
         if name == "trials":
             value = f"{len(value)} in the config file"
-        out.write(f"{name} = {value!r}  ({settings.sources[name]})\n")
+        out.write(f"{name} = {value!r}  ({settings.sources[name]}): {KEYS[name].help}\n")
     raise typer.Exit(EXIT_OK)
 
 

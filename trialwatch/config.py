@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +74,6 @@ class Settings:
     values: dict[str, Any]
     sources: dict[str, str]
     config_file: Path | None
-    base_dir: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -269,4 +267,4 @@ def load_settings(
         values[name] = value
         sources[name] = source
     validate_values(values, sources)
-    return Settings(values=values, sources=sources, config_file=path, base_dir=base)
+    return Settings(values=values, sources=sources, config_file=path)

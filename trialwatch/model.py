@@ -180,9 +180,6 @@ class TrialReport:
     notes: list[str] = field(default_factory=list)
     warning: str | None = None  # trouble that did not stop this trial's report (exit code 2)
 
-    def material_changes(self) -> list[Change]:
-        return [c for c in self.changes if c.material]
-
     def to_json(self) -> dict[str, Any]:
         return {
             "nct_id": self.nct_id,
