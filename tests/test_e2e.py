@@ -304,3 +304,45 @@ def test_a_wrong_api_url_says_so(api: tuple[Registry, str]) -> None:
     assert proc.returncode == 2
     assert "answered 404 with an HTML page: is the API URL right?" in proc.stderr
     assert "not in the registry" not in proc.stderr
+
+
+def _on_a_terminal(url: str, extra_env: dict[str, str]) -> str:
+    """Run the command with stdout and stderr on a pseudo-terminal, as a person would."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ["HOME"],
+        "TRIALWATCH_API_URL": url,
+        "TERM": "xterm-256color",
+        **extra_env,
+    }
+    proc = subprocess.Popen(
+        [EXE, "check", "NCT06224738"],
+        stdout=follower,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(30)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(api: tuple[Registry, str]) -> None:
+    _, url = api
+    coloured = _on_a_terminal(url, {})
+    assert "baseline recorded" in coloured and "\x1b[" in coloured
+    plain = _on_a_terminal(url, {"NO_COLOR": "1"})
+    assert "no change since" in plain and "\x1b[3" not in plain
