@@ -346,3 +346,5 @@ def test_colour_on_a_terminal_and_none_with_no_color(api: tuple[Registry, str]) 
     assert "baseline recorded" in coloured and "\x1b[" in coloured
     plain = _on_a_terminal(url, {"NO_COLOR": "1"})
     assert "no change since" in plain and "\x1b[3" not in plain
+    dumb = _on_a_terminal(url, {"TERM": "dumb"})
+    assert "no change since" in dumb and "\x1b[" not in dumb
