@@ -576,3 +576,32 @@ def test_ignore_list() -> None:
         "NCT06171568", old, new, ignore=["protocolSection.contactsLocationsModule"]
     )
     assert [c.label for c in changes] == ["Collaborator"]
+
+
+def test_criteria_headings_seen_in_real_records() -> None:
+    from trialwatch.criteria import heading, parse_criteria
+
+    for line, which in [
+        ("Inclusion Criteria:", "inclusion"),
+        ("Key Exclusion Criteria:", "exclusion"),
+        ("Other exclusion criteria:", "exclusion"),
+        ("Specific inclusion criteria for lung transplant (LTx) patients:", "inclusion"),
+        ("**Exclusion Criteria**", "exclusion"),
+        ("INCLUSION CRITERIA", "inclusion"),
+        ("Exclusion:", "exclusion"),
+    ]:
+        assert heading(line) == which, line
+    for line in [
+        "Note: Other protocol defined Inclusion/Exclusion criteria may apply",
+        "Meets all inclusion criteria listed in the protocol",
+        "Prior exclusion from another trial",
+    ]:
+        assert heading(line) is None, line
+    text = (
+        "Inclusion Criteria:\n\n* Adult\n\nSpecific exclusion criteria for healthy "
+        "participants:\n\n* Smoker\n"
+    )
+    assert [(i.section, i.text) for i in parse_criteria(text)] == [
+        ("inclusion", "Adult"),
+        ("exclusion", "Smoker"),
+    ]

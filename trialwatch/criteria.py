@@ -8,11 +8,26 @@ from difflib import SequenceMatcher
 
 from trialwatch.textnorm import display_text, text_key
 
-_HEADING = re.compile(
-    r"^(?:#+\s*)?(?:\*\*)?\s*(?:key\s+|main\s+|general\s+|major\s+)?"
-    r"(inclusion|exclusion)(?:\s+criteria)?\s*(?:\*\*)?\s*:?\s*(?:\*\*)?$",
-    re.IGNORECASE,
-)
+_WHICH = re.compile(r"\b(inclusion|exclusion)\b", re.IGNORECASE)
+
+
+def heading(line: str) -> str | None:
+    """``inclusion`` or ``exclusion`` when the line heads a list of criteria: "Inclusion
+    Criteria:", "Key Exclusion Criteria", "Specific inclusion criteria for healthy participants:".
+    A sentence that mentions criteria ("Other protocol defined Inclusion/Exclusion criteria may
+    apply") is an item, not a heading."""
+    text = line.strip().strip("*_#").strip()
+    match = _WHICH.search(text)
+    if match is None:
+        return None
+    words = text.rstrip(":").split()
+    low = text.lower()
+    if text.endswith(":") and len(words) <= 14 and ("criteri" in low or len(words) == 1):
+        return match.group(1).lower()
+    if not text.endswith(":") and len(words) <= 3 and "criteri" in low:
+        return match.group(1).lower()  # "Inclusion Criteria", "Key Exclusion Criteria"
+    return None
+
 
 SECTION_NAMES = {"inclusion": "Inclusion", "exclusion": "Exclusion", "general": "General"}
 
@@ -31,9 +46,9 @@ def parse_criteria(text: str) -> list[Item]:
     for line in display_text(text).split("\n"):
         if not line.strip():
             continue
-        heading = _HEADING.match(line.strip())
-        if heading:
-            section = heading.group(1).lower()
+        which = heading(line)
+        if which:
+            section = which
             continue
         key = text_key(line).casefold()
         if key:
