@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import edited, load
+from tests.conftest import all_records, edited, load
 from trialwatch.differ import diff_records
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.json_report import render_json
@@ -605,3 +605,27 @@ def test_criteria_headings_seen_in_real_records() -> None:
         ("inclusion", "Adult"),
         ("exclusion", "Smoker"),
     ]
+
+
+def test_a_site_without_a_facility_name_is_known_by_its_place() -> None:
+    """About one site in sixteen in the samples has no facility; its status change is a
+    status change, not a site removed and another added."""
+    record = next(
+        r
+        for r in all_records()
+        if any(
+            not s.get("facility")
+            for s in r["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])
+        )
+    )
+    nct = record["protocolSection"]["identificationModule"]["nctId"]
+
+    def recruit(r: dict[str, Any]) -> None:
+        for site in ps(r)["contactsLocationsModule"]["locations"]:
+            if not site.get("facility"):
+                site["status"] = "RECRUITING"
+                break
+
+    changes, _ = diff_records(nct, record, edited(record, recruit))
+    assert len(changes) == 1
+    assert "recruitment status not given → RECRUITING" in changes[0].sentence

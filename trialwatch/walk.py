@@ -27,6 +27,9 @@ IDENTITY: dict[str, list[tuple[str, ...]]] = {
         ("facility", "city", "state", "country"),
         ("facility", "city", "country"),
         ("facility", "zip", "country"),
+        # Sites listed without a facility name (about one in sixteen in the samples) are
+        # known by their place alone; "-facility" means the item must have none.
+        ("-facility", "city", "state", "zip", "country"),
     ],
     "armGroups": [("label",), ("description",)],
     "interventions": [("type", "name"), ("name",), ("description",)],
@@ -171,6 +174,10 @@ def same(old: Any, new: Any) -> bool:
 def _key_value(item: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...] | None:
     parts: list[str] = []
     for key in keys:
+        if key.startswith("-"):
+            if not is_empty(item.get(key[1:])):
+                return None
+            continue
         value = item.get(key)
         if is_empty(value) or isinstance(value, dict | list):
             if len(keys) > 1 and key in ("state", "zip", "role", "type", "id"):
@@ -188,7 +195,10 @@ def item_label(item: Any, keys: Sequence[tuple[str, ...]], index: int) -> str:
     if isinstance(item, dict):
         for keyset in keys:
             # A role or type says what kind of item it is, not which one: left out of names.
-            named = tuple(k for k in keyset if k not in ("role", "type")) or keyset
+            named = (
+                tuple(k for k in keyset if k not in ("role", "type") and not k.startswith("-"))
+                or keyset
+            )
             values = [item.get(k) for k in named]
             shown = [one_line(str(v), 80) for v in values if isinstance(v, str | int) and v != ""]
             if shown and len(shown) == len([v for v in values if not is_empty(v)]):
