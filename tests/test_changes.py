@@ -629,3 +629,27 @@ def test_a_site_without_a_facility_name_is_known_by_its_place() -> None:
     changes, _ = diff_records(nct, record, edited(record, recruit))
     assert len(changes) == 1
     assert "recruitment status not given → RECRUITING" in changes[0].sentence
+
+
+def test_a_nameless_site_contact_is_matched_by_role() -> None:
+    record = next(
+        r
+        for r in all_records()
+        if any(
+            "name" not in c
+            for s in r["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])
+            for c in s.get("contacts", [])
+        )
+    )
+    nct = record["protocolSection"]["identificationModule"]["nctId"]
+
+    def new_phone(r: dict[str, Any]) -> None:
+        for site in ps(r)["contactsLocationsModule"]["locations"]:
+            for contact in site.get("contacts", []):
+                if "name" not in contact:
+                    contact["phone"] = "+1 555 0100"
+                    return
+
+    changes, _ = diff_records(nct, record, edited(record, new_phone))
+    assert len(changes) == 1 and changes[0].kind.value == "changed"
+    assert changes[0].sentence.endswith("→ “+1 555 0100”")

@@ -36,9 +36,10 @@ IDENTITY: dict[str, list[tuple[str, ...]]] = {
     "primaryOutcomes": [("measure", "timeFrame"), ("measure",), ("timeFrame", "description")],
     "secondaryOutcomes": [("measure", "timeFrame"), ("measure",), ("timeFrame", "description")],
     "otherOutcomes": [("measure", "timeFrame"), ("measure",), ("timeFrame", "description")],
-    "centralContacts": [("name", "role"), ("name",), ("email",)],
+    "centralContacts": [("name", "role"), ("name",), ("email",), ("phone",), ("-name", "role")],
     "overallOfficials": [("name", "role"), ("name",)],
-    "contacts": [("name", "role"), ("name",), ("email",)],
+    # Some site contacts have no name, only a role and a phone (25 of 216 in the samples).
+    "contacts": [("name", "role"), ("name",), ("email",), ("phone",), ("-name", "role")],
     "collaborators": [("name",)],
     "secondaryIdInfos": [("id", "type"), ("id",)],
     "references": [("pmid",), ("citation",)],
