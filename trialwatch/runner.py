@@ -71,7 +71,7 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
                 report.warning = str(exc)
 
         if stored is not None and stored[0] == new_digest:
-            report.previous_snapshot = store.snapshots(nct)[-1].name
+            report.previous_snapshot = stored[2]
             remember(Outcome.UNCHANGED, report.previous_snapshot)
             return report
         # Compare with the last snapshot a check was recorded against: when a run crashed after
@@ -91,10 +91,10 @@ def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> Tr
             return report
         changes, context = diff_records(nct, previous.record, fetched.record, options.ignore)
         report.context = context
-        report.changes = changes if options.show_admin else [c for c in changes if c.material]
+        material = [c for c in changes if c.material]
+        report.changes = changes if options.show_admin else material
         path = _stored_already(store, nct, previous.name, new_digest) or store.save(fetched)
         report.snapshot = path.name
-        material = [c for c in changes if c.material]
         report.outcome = Outcome.CHANGED if material else Outcome.UNCHANGED
         remember(report.outcome, path.name, changed=bool(material))
     except StoreError as exc:

@@ -182,8 +182,9 @@ class SnapshotStore:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def latest_digest(self, nct_id: str) -> tuple[str, str | None] | None:
-        """The stored (digest, raw hash) of the latest snapshot, when they can be trusted."""
+    def latest_digest(self, nct_id: str) -> tuple[str, str | None, str] | None:
+        """The stored (digest, raw hash) of the latest snapshot and its file name, when they can
+        be trusted."""
         state = self.state(nct_id)
         files = self.snapshots(nct_id)
         if (
@@ -194,7 +195,7 @@ class SnapshotStore:
             and _same_file(state, files[-1])
         ):
             raw = state.get("raw")
-            return str(state["digest"]), raw if isinstance(raw, str) else None
+            return str(state["digest"]), raw if isinstance(raw, str) else None, files[-1].name
         return None
 
     def run_state(self) -> dict[str, Any]:
@@ -271,8 +272,11 @@ class SnapshotStore:
             state["raw"] = raw
             state["latest"] = latest
             state["normalizer"] = NORMALIZER_VERSION
-            state["file"] = _file_stamp(folder / latest)
-            state["file_sha256"] = _file_sha256(folder / latest)
+            stamp = _file_stamp(folder / latest)
+            same_file = state.get("latest") == latest and state.get("file") == stamp
+            if not (same_file and state.get("file_sha256")):
+                state["file_sha256"] = _file_sha256(folder / latest)  # read only when it moved
+            state["file"] = stamp
         if changed:
             state["last_changed"] = when
         state["last_outcome"] = outcome
