@@ -12,9 +12,9 @@ from trialwatch.criteria import SECTION_NAMES, diff_criteria
 from trialwatch.dates import parse_partial, shift
 from trialwatch.labels import DATE_FIELDS
 from trialwatch.model import Kind
-from trialwatch.phrasing import fmt, get, kind_word, line_details, same_text
+from trialwatch.phrasing import fmt, get, kind_word, line_details
 from trialwatch.textnorm import display_text, one_line
-from trialwatch.walk import IDENTITY, Schema, item_label, match_items, walk
+from trialwatch.walk import IDENTITY, Schema, item_label, match_items, same, walk
 
 PS = "protocolSection"
 STATUS = (PS, "statusModule")
@@ -54,7 +54,7 @@ def handlers() -> list[tuple[Handler, set[Schema]]]:
 def _status(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     old_s, new_s = get(o, *STATUS, "overallStatus"), get(n, *STATUS, "overallStatus")
     old_why, new_why = get(o, *STATUS, "whyStopped"), get(n, *STATUS, "whyStopped")
-    why_changed = not same_text(old_why, new_why)
+    why_changed = not same(old_why, new_why)
     path = (*STATUS, "overallStatus")
     if old_s != new_s:
         sentence = f"Overall status {old_s or 'none'} → {new_s or 'none'}"
@@ -106,14 +106,14 @@ def _date(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any], field: str) ->
         old, new = {"date": old} if old else {}, {"date": new} if new else {}
     od, nd = old.get("date"), new.get("date")
     ot, nt = old.get("type"), new.get("type")
-    if od == nd and ot == nt and same_text(old, new):
+    if od == nd and ot == nt and same(old, new):
         return
     name = _DATE_NAMES[field]
     path = (*STATUS, field)
     old_v = old or None
     new_v = new or None
     if not od and not nd:
-        if not same_text(old, new):
+        if not same(old, new):
             b.add(path, Kind.CHANGED, old_v, new_v, f"{name} changed: {fmt(old)} → {fmt(new)}")
         return
     if not od:
@@ -163,7 +163,7 @@ def _results(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     old_has, new_has = bool(get(o, "hasResults")), bool(get(n, "hasResults"))
     old_sub = get(o, *STATUS, "resultsFirstSubmitDate")
     new_sub = get(n, *STATUS, "resultsFirstSubmitDate")
-    if not same_text(old_post, new_post):
+    if not same(old_post, new_post):
         date = get(new_post, "date")
         if new_post and not old_post:
             b.add(post_field, Kind.ADDED, None, new_post, f"Results posted ({date})", headline=True)
@@ -226,7 +226,7 @@ def _results(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
 
 def _enrollment(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     old, new = get(o, *ENROLLMENT) or {}, get(n, *ENROLLMENT) or {}
-    if same_text(old, new):
+    if same(old, new):
         return
     oc, nc = old.get("count"), new.get("count")
     ot, nt = old.get("type"), new.get("type")
@@ -280,7 +280,7 @@ def _enrollment(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
 
 def _criteria(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     old, new = get(o, *CRITERIA), get(n, *CRITERIA)
-    if same_text(old, new):
+    if same(old, new):
         return
     if not old or not new:
         kind = Kind.ADDED if new else Kind.REMOVED
@@ -337,7 +337,7 @@ def _site_name(site: dict[str, Any]) -> str:
 def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     old = get(o, *LOCATIONS) or []
     new = get(n, *LOCATIONS) or []
-    if same_text(old, new):
+    if same(old, new):
         return
     keys = IDENTITY["locations"]
     pairs, gone, added = match_items(old, new, keys, pair_leftovers=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 from trialwatch.labels import humanize
 from trialwatch.textnorm import display_text, one_line
-from trialwatch.walk import is_empty, item_label, same
+from trialwatch.walk import is_empty, item_label
 
 
 def get(record: Any, *path: str) -> Any:
@@ -92,7 +92,3 @@ def line_details(old: str, new: str) -> list[str]:
         if tag in ("replace", "insert"):
             out.extend(f"+ {line}" for line in c[j1:j2])
     return out
-
-
-def same_text(a: Any, b: Any) -> bool:
-    return same(a, b)
