@@ -178,13 +178,19 @@ def subject(report: RunReport, prefix: str) -> str:
     return _header_safe(f"{prefix} {text}".strip())
 
 
-def build_message(report: RunReport, settings: MailSettings) -> EmailMessage:
+def _message(settings: MailSettings, subject_line: str) -> EmailMessage:
+    """A message with its headers; only header-safe text (no registry text) reaches them."""
     msg = EmailMessage()
-    msg["Subject"] = subject(report, settings.subject_prefix)
+    msg["Subject"] = _header_safe(subject_line)
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.to)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain="trialwatch.local")
+    return msg
+
+
+def build_message(report: RunReport, settings: MailSettings) -> EmailMessage:
+    msg = _message(settings, subject(report, settings.subject_prefix))
     text = summary_line(report) + "\n\n" + render_text(report)
     # Quoted-printable keeps every line short, as SMTP requires (registry text can be long).
     msg.set_content(text, cte="quoted-printable")
@@ -274,11 +280,6 @@ def deliver(
 
 def send_test(email: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str:
     settings = mail_settings(email)
-    msg = EmailMessage()
-    msg["Subject"] = _header_safe(f"{settings.subject_prefix} test message")
-    msg["From"] = settings.sender
-    msg["To"] = ", ".join(settings.to)
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain="trialwatch.local")
+    msg = _message(settings, f"{settings.subject_prefix} test message")
     msg.set_content("This is a test message from trialwatch: mail settings work.\n")
     return send(msg, settings, env)
