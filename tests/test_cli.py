@@ -97,7 +97,7 @@ def test_malformed_id_is_named_and_others_still_checked(
         "id: expected NCT followed by 8 digits, for example NCT06224738",
         "trialwatch: 3 trials: 0 changed, 1 new, 0 unchanged, 2 errors",
     ]
-    assert sorted(p.name for p in Path("snapshots").iterdir()) == [".lock", "NCT06224738"]
+    assert sorted(p.name for p in Path("snapshots").iterdir()) == [".trialwatch", "NCT06224738"]
 
 
 def test_unknown_trial_is_an_error_not_removed(

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -168,8 +169,15 @@ def test_500_storm_keeps_last_snapshot(api: tuple[Registry, str]) -> None:
     assert proc.returncode == 2
     assert "did not answer usefully after 3 attempts (last: HTTP 503)" in proc.stderr
     assert "no change" not in proc.stdout
-    log = (Path("snapshots") / "NCT06224738" / "checks.log").read_text().splitlines()
-    assert log[-1].split()[1] == "error"
+    assert sorted(p.name for p in (Path("snapshots") / "NCT06224738").iterdir()) == [
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}.json"
+    ]
+    db = sqlite3.connect(Path("snapshots") / ".trialwatch" / "state.db")
+    outcome, error = db.execute(
+        "SELECT last_outcome, last_error FROM trials WHERE nct = 'NCT06224738'"
+    ).fetchone()
+    db.close()
+    assert outcome == "error" and "HTTP 503" in error
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def test_smtp_outage_loses_no_change(
     code, out, err = cli(capsys, "check", "-q")
     assert code == 2
     assert "Overall status NOT_YET_RECRUITING → RECRUITING" in out  # still reported here
-    assert f"could not send mail through 127.0.0.1:{port}" in err
+    assert f"could not connect to the mail server 127.0.0.1:{port}" in err
     assert "kept and will be in the next run's digest" in err
     # The server is up again; a second change is found: one mail holds both, once each.
     box = Mailbox()
@@ -194,7 +194,7 @@ def test_password_comes_from_the_named_variable_and_is_never_printed(
     assert "email.password_env names TW_SMTP_PASSWORD, which is not set" in err
     monkeypatch.setenv("TW_SMTP_PASSWORD", "s3cret-pa55")
     code, out, err = cli(capsys, "email", "--test")
-    assert code == 2 and "could not send mail" in err
+    assert code == 2 and "could not connect to the mail server" in err
     code, out2, err2 = cli(capsys, "config")
     for text in (out, err, out2, err2):
         assert "s3cret-pa55" not in text

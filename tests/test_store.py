@@ -11,18 +11,27 @@ from typing import Any
 import pytest
 
 from tests.conftest import edited
-from trialwatch import atomic
 from trialwatch.client import Fetched
-from trialwatch.errors import CorruptSnapshotError, LockedError, StoreError
-from trialwatch.model import Outcome
+from trialwatch.errors import CorruptSnapshotError, StoreError
+from trialwatch.model import Outcome, TrialReport
 from trialwatch.normalize import canonical_json
-from trialwatch.runner import CheckOptions, observe
-from trialwatch.store import SnapshotStore, read_record_file
+from trialwatch.runner import CheckOptions, Observer, delivered
+from trialwatch.store import SnapshotStore, atomic, read_record_file
 
 
 def fetched(record: dict[str, Any], at: str = "2026-11-25T06:00:00Z") -> Fetched:
     nct = record["protocolSection"]["identificationModule"]["nctId"]
     return Fetched(nct, record, f"http://127.0.0.1/api/v2/studies/{nct}", at, nct)
+
+
+def observe(store: SnapshotStore, f: Fetched, printed: bool = True) -> TrialReport:
+    """One run that checks one fetched record and (unless ``printed`` is False, as when the
+    run was killed before its report was out) prints its report."""
+    with store.locked():
+        report = Observer(store, CheckOptions()).observe(f)
+        if printed:
+            delivered(store, "stdout", [report])
+    return report
 
 
 def slipped(record: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +90,7 @@ def test_corrupt_snapshot_is_reported_and_kept(tmp_path: Path, her2: dict[str, A
     path.write_text('{"study": {"protocolSection": <<<<<<< HEAD', encoding="utf-8")
     with pytest.raises(CorruptSnapshotError, match="not valid JSON.*git checkout"):
         store.latest("NCT06224738")
-    report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), CheckOptions())
+    report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"))
     assert report.outcome is Outcome.ERROR
     assert "2026-11-25.json is not valid JSON" in (report.error or "")
     assert [p.name for p in store.snapshots("NCT06224738")] == ["2026-11-25.json"]
@@ -92,25 +101,20 @@ def test_disk_full_mid_write_keeps_previous_and_reports_again(
     tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = SnapshotStore(tmp_path / "s")
-    assert observe(store, fetched(her2), CheckOptions()).outcome is Outcome.NEW
+    assert observe(store, fetched(her2)).outcome is Outcome.NEW
     real_fsync = os.fsync
 
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "fsync", full)
-    report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), CheckOptions())
+    report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"))
     assert report.outcome is Outcome.ERROR
     assert "No space left on device" in (report.error or "")
-    assert "previous snapshot is intact" in (report.error or "")
     folder = tmp_path / "s" / "NCT06224738"
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "2026-11-25.json",
-        "checks.log",
-        "state.json",
-    ]
+    assert sorted(p.name for p in folder.iterdir()) == ["2026-11-25.json"]
     monkeypatch.setattr(atomic.os, "fsync", real_fsync)
-    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"), CheckOptions())
+    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
     assert again.outcome is Outcome.CHANGED  # the change was not lost
     assert any("slipped 3 months" in c.sentence for c in again.changes)
 
@@ -120,7 +124,7 @@ def test_crash_between_temp_write_and_rename(
 ) -> None:
     """A process killed mid-write: simulated by an exception the code cannot catch."""
     store = SnapshotStore(tmp_path / "s")
-    observe(store, fetched(her2), CheckOptions())
+    observe(store, fetched(her2))
 
     class Killed(BaseException):
         pass
@@ -130,55 +134,94 @@ def test_crash_between_temp_write_and_rename(
 
     monkeypatch.setattr(atomic.os, "link", die)
     with pytest.raises(Killed):
-        observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), CheckOptions())
+        observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"))
     monkeypatch.undo()
     assert store.latest("NCT06224738").record == her2  # type: ignore[union-attr]
-    # Leftover temp files (as after kill -9) are ignored and tidied by the next write.
-    (tmp_path / "s" / "NCT06224738" / ".tmp-abc.part").write_text("{partial", encoding="utf-8")
-    report = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"), CheckOptions())
+    # Temp files live in the bookkeeping folder, never beside the snapshots (so git never
+    # sees one); one a kill -9 left behind is tidied by the next run.
+    tmp = tmp_path / "s" / ".trialwatch" / "tmp"
+    (tmp / ".tmp-abc.part").write_text("{partial", encoding="utf-8")
+    report = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
     assert report.outcome is Outcome.CHANGED
+    assert not list(tmp.glob(".tmp-*"))
     assert not list((tmp_path / "s" / "NCT06224738").glob(".tmp-*"))
 
 
-def test_stale_state_is_not_trusted(tmp_path: Path, her2: dict[str, Any]) -> None:
+def test_damaged_state_is_set_aside_and_rebuilt(tmp_path: Path, her2: dict[str, Any]) -> None:
     store = SnapshotStore(tmp_path / "s")
-    observe(store, fetched(her2), CheckOptions())
-    (tmp_path / "s" / "NCT06224738" / "state.json").write_text("garbage", encoding="utf-8")
-    report = observe(store, fetched(her2, "2026-11-26T06:00:00Z"), CheckOptions())
+    observe(store, fetched(her2))
+    db = tmp_path / "s" / ".trialwatch" / "state.db"
+    for extra in ("-wal", "-shm"):
+        Path(f"{db}{extra}").unlink(missing_ok=True)
+    db.write_bytes(b"garbage, not SQLite" * 100)
+    store = SnapshotStore(tmp_path / "s")
+    report = observe(store, fetched(her2, "2026-11-26T06:00:00Z"))
     assert report.outcome is Outcome.UNCHANGED
     assert len(store.snapshots("NCT06224738")) == 1
+    assert any("was damaged" in note for note in store.notes)
+    assert list(db.parent.glob("state.db.damaged-*"))
 
 
-def _hold_lock(root: str, ready: Any, release: Any) -> None:
+def test_damaged_state_loses_no_pending_change(tmp_path: Path, her2: dict[str, Any]) -> None:
+    """The state is damaged after a change was stored but before it was reported: the pending
+    file, kept apart from the state, still has it reported."""
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2))
+    observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), printed=False)
+    db = tmp_path / "s" / ".trialwatch" / "state.db"
+    for extra in ("-wal", "-shm"):
+        Path(f"{db}{extra}").unlink(missing_ok=True)
+    db.write_bytes(b"\x00" * 4096)
+    store = SnapshotStore(tmp_path / "s")
+    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
+    assert again.outcome is Outcome.CHANGED
+    assert any("slipped 3 months" in c.sentence for c in again.changes)
+    assert observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z")).outcome is (
+        Outcome.UNCHANGED
+    )
+
+
+def test_damaged_pending_file_reports_the_latest_change_again(
+    tmp_path: Path, her2: dict[str, Any]
+) -> None:
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2))
+    observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), printed=False)
+    pending = tmp_path / "s" / ".trialwatch" / "pending" / "NCT06224738.json"
+    pending.write_text("{not json", encoding="utf-8")
+    store = SnapshotStore(tmp_path / "s")
+    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
+    assert again.outcome is Outcome.CHANGED  # never dropped
+    assert any("pending-change file was damaged" in n for n in store.notes)
+    assert list(pending.parent.glob("NCT06224738.json.damaged-*"))
+
+
+def _hold_run(root: str, ready: Any, release: Any) -> None:
     with SnapshotStore(Path(root)).locked():
         ready.set()
         release.wait(10)
 
 
-def test_second_run_is_told_the_store_is_busy(tmp_path: Path) -> None:
+def test_a_one_trial_check_works_while_another_run_is_going(
+    tmp_path: Path, her2: dict[str, Any]
+) -> None:
     ctx = multiprocessing.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path / "s"), ready, release))
+    proc = ctx.Process(target=_hold_run, args=(str(tmp_path / "s"), ready, release))
     proc.start()
     try:
         assert ready.wait(10)
-        with (
-            pytest.raises(LockedError, match="another trialwatch run is using"),
-            SnapshotStore(tmp_path / "s").locked(),
-        ):
-            pass
+        start = time.monotonic()
+        assert observe(SnapshotStore(tmp_path / "s"), fetched(her2)).outcome is Outcome.NEW
+        assert time.monotonic() - start < 5
     finally:
         release.set()
         proc.join(10)
-    start = time.monotonic()
-    with SnapshotStore(tmp_path / "s").locked():
-        pass
-    assert time.monotonic() - start < 5
 
 
 def test_unchanged_uses_the_stored_digest(tmp_path: Path, her2: dict[str, Any]) -> None:
     store = SnapshotStore(tmp_path / "s")
-    observe(store, fetched(her2), CheckOptions())
+    observe(store, fetched(her2))
     # Only the registry's daily data version moved: not a new snapshot.
     refreshed = edited(
         her2,
@@ -188,83 +231,81 @@ def test_unchanged_uses_the_stored_digest(tmp_path: Path, her2: dict[str, Any]) 
             .update(versionHolder="2026-11-26")
         ),
     )
-    report = observe(store, fetched(refreshed, "2026-11-26T06:00:00Z"), CheckOptions())
+    report = observe(store, fetched(refreshed, "2026-11-26T06:00:00Z"))
     assert report.outcome is Outcome.UNCHANGED
     assert len(store.snapshots("NCT06224738")) == 1
-    log = (tmp_path / "s" / "NCT06224738" / "checks.log").read_text(encoding="utf-8").splitlines()
-    assert [line.split()[1] for line in log] == ["new", "unchanged"]
+    assert [o for _at, o, _s in store.db.log_of("NCT06224738")] == ["new", "new"]
+    assert store.state("NCT06224738")["checks"] == 2
 
 
-def test_state_write_failure_still_reports_the_change(
+def test_state_write_failure_reports_the_change_next_time(
     tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The snapshot is stored but recording the check fails (disk full at that moment): the
-    change is reported now, as trouble; as the check could not be recorded, the next run
-    reports it once more rather than risk never reporting it."""
+    """The snapshot is stored but recording it in the state fails (disk full at that moment):
+    the trial is in trouble now, and the change, pending since before the snapshot was
+    written, is reported by the next run, without a second snapshot file."""
     store = SnapshotStore(tmp_path / "s")
-    observe(store, fetched(her2), CheckOptions())
+    observe(store, fetched(her2))
 
     def fail(*args: object, **kwargs: object) -> None:
-        raise StoreError("could not record the check: No space left on device")
+        raise StoreError("could not write the store's state: No space left on device")
 
-    monkeypatch.setattr(store, "record_check", fail)
-    report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), CheckOptions())
-    assert report.outcome is Outcome.CHANGED
-    assert report.warning and "No space left" in report.warning
-    assert any("slipped 3 months" in c.sentence for c in report.changes)
+    monkeypatch.setattr(store, "remember", fail)
+    report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"))
+    assert report.outcome is Outcome.ERROR
+    assert "No space left" in (report.error or "")
     monkeypatch.undo()
-    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"), CheckOptions())
+    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
     assert again.outcome is Outcome.CHANGED and again.warning is None
+    assert any("slipped 3 months" in c.sentence for c in again.changes)
     assert len(store.snapshots("NCT06224738")) == 2
-    third = observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z"), CheckOptions())
+    third = observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z"))
     assert third.outcome is Outcome.UNCHANGED
 
 
 def test_crash_after_storing_before_reporting_is_reported_next_time(
-    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, her2: dict[str, Any]
 ) -> None:
-    """Killed after the new snapshot was stored but before the check was recorded (and its
-    report printed or mailed): the next run reports the change, and stores no duplicate."""
+    """Killed after the new snapshot was stored but before its report was out: the next run
+    reports the change, and stores no duplicate."""
     store = SnapshotStore(tmp_path / "s")
-    observe(store, fetched(her2), CheckOptions())
-
-    class Killed(BaseException):
-        pass
-
-    def die(*args: object, **kwargs: object) -> None:
-        raise Killed
-
-    monkeypatch.setattr(store, "record_check", die)
-    with pytest.raises(Killed):
-        observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), CheckOptions())
-    monkeypatch.undo()
+    observe(store, fetched(her2))
+    observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"), printed=False)
     assert [p.name for p in store.snapshots("NCT06224738")] == [
         "2026-11-25.json",
         "2026-11-26.json",
     ]
-    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"), CheckOptions())
+    again = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
     assert again.outcome is Outcome.CHANGED
     assert again.previous_snapshot == "2026-11-25.json"
     assert again.snapshot == "2026-11-26.json"
     assert any("slipped 3 months" in c.sentence for c in again.changes)
     assert len(store.snapshots("NCT06224738")) == 2
-    third = observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z"), CheckOptions())
+    third = observe(store, fetched(slipped(her2), "2026-11-28T06:00:00Z"))
     assert third.outcome is Outcome.UNCHANGED
 
 
+def test_a_baseline_not_printed_is_shown_next_time(tmp_path: Path, her2: dict[str, Any]) -> None:
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2), printed=False)
+    again = observe(store, fetched(her2, "2026-11-26T06:00:00Z"))
+    assert again.outcome is Outcome.NEW and again.baseline is not None
+    assert observe(store, fetched(her2, "2026-11-27T06:00:00Z")).outcome is Outcome.UNCHANGED
+
+
 def test_fresh_checkout_trusts_the_stored_digest_by_content(
-    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, her2: dict[str, Any]
 ) -> None:
     """A git checkout gives every file a new mtime: the digest is still trusted when the file's
     bytes are the same, and not when they differ."""
     store = SnapshotStore(tmp_path / "s")
-    observe(store, fetched(her2), CheckOptions())
+    observe(store, fetched(her2))
     snap = store.snapshots("NCT06224738")[0]
     os.utime(snap, (1_000_000_000, 1_000_000_000))
-    assert store.latest_digest("NCT06224738") is not None
+    assert store.trusted("NCT06224738", store.state("NCT06224738")) is not None
     text = snap.read_text(encoding="utf-8")
     snap.write_text(text.replace("NOT_YET_RECRUITING", "RECRUITING_______X"), encoding="utf-8")
-    assert store.latest_digest("NCT06224738") is None
+    assert store.trusted("NCT06224738", store.state("NCT06224738")) is None
 
 
 def test_store_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -276,10 +317,35 @@ def test_store_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
         pass
 
 
-def test_the_lock_is_reentrant_for_one_run(tmp_path: Path) -> None:
-    store = SnapshotStore(tmp_path / "s")
-    other = SnapshotStore(tmp_path / "s")  # another store object is another run
-    with store.locked(), store.locked(), pytest.raises(LockedError), other.locked():
-        pass
-    with SnapshotStore(tmp_path / "s").locked():
-        pass
+def test_a_store_of_trialwatch_0_1_is_migrated(tmp_path: Path, her2: dict[str, Any]) -> None:
+    """0.1 kept state.json and checks.log in every trial folder and .run.json at the top; a
+    change it stored but had not reported (state.json "latest" older than the newest file)
+    becomes pending and is reported."""
+    root = tmp_path / "s"
+    folder = root / "NCT06224738"
+    folder.mkdir(parents=True)
+    for name, record in (("2026-11-25.json", her2), ("2026-11-26.json", slipped(her2))):
+        payload = {"fetched": {"at": name[:10]}, "format": 1, "study": record}
+        (folder / name).write_text(canonical_json(payload), encoding="utf-8")
+    (folder / "state.json").write_text(
+        json.dumps({"latest": "2026-11-25.json", "status": "NOT_YET_RECRUITING", "checks": 4}),
+        encoding="utf-8",
+    )
+    (folder / "checks.log").write_text(
+        "2026-11-25T06:00:00Z new 2026-11-25.json\n", encoding="utf-8"
+    )
+    (root / ".run.json").write_text('{"complete": true, "data_timestamp": "x"}', encoding="utf-8")
+    (root / ".lock").write_text("", encoding="utf-8")
+    store = SnapshotStore(root)
+    report = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
+    assert report.outcome is Outcome.CHANGED
+    assert any("slipped 3 months" in c.sentence for c in report.changes)
+    assert sorted(p.name for p in root.iterdir()) == [".trialwatch", "NCT06224738"]
+    assert sorted(p.name for p in folder.iterdir()) == ["2026-11-25.json", "2026-11-26.json"]
+    assert store.state("NCT06224738")["checks"] == 5
+    assert store.db.log_of("NCT06224738")[0] == (
+        "2026-11-25T06:00:00Z",
+        "new",
+        "2026-11-25.json",
+    )
+    assert store.run_state() == {"complete": True, "data_timestamp": "x"}

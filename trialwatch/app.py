@@ -4,26 +4,41 @@ run one command's core. Returns reports; never prints."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
-from trialwatch.client import RegistryClient, make_http_client, utc_now
+    from trialwatch.client import RegistryClient
+
 from trialwatch.config import Settings, load_settings
 from trialwatch.differ import diff_records
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.history import Version, history
 from trialwatch.model import Outcome, RunReport, TrialReport
+from trialwatch.record import utc_now
 from trialwatch.retry import RateLimiter, RetryPolicy
-from trialwatch.runner import CheckOptions, check_batched, check_each
+from trialwatch.runner import (
+    CheckOptions,
+    Observer,
+    check_batched,
+    check_each,
+    delivered,
+    pending_reports,
+)
 from trialwatch.store import SnapshotStore, read_record_file
 from trialwatch.summary import title_of
 from trialwatch.watchlist import Watched, parse_entries, watched_trials
 
 
 def build_client(settings: Settings, http: httpx.Client | None = None) -> RegistryClient:
+    import httpx
+
+    from trialwatch.client import RegistryClient, make_http_client
+
     seconds = float(settings["timeout"])
     timeout = httpx.Timeout(seconds, connect=min(10.0, seconds))
     retry = RetryPolicy(
@@ -36,6 +51,7 @@ def build_client(settings: Settings, http: httpx.Client | None = None) -> Regist
         http=http or make_http_client(timeout),
         retry=retry,
         limiter=RateLimiter(float(settings["request_interval"])),
+        request_deadline=seconds,
     )
 
 
@@ -57,11 +73,18 @@ def run_check(
     interactive: bool = False,
     explicit_ids: bool = True,
     http: httpx.Client | None = None,
+    publish: Callable[[RunReport], list[TrialReport]] | None = None,
 ) -> tuple[RunReport, Settings, str | None]:
+    """Check trials, hand the report to ``publish`` (which prints it and returns the trials it
+    printed), mark what was printed as reported, then mail what is pending for mail.
+
+    Returns the report, the settings and a mail error (or None)."""
     settings = load_settings(flags, config)
     store = SnapshotStore(settings.store)
     if explicit_ids and not ids:
         report = RunReport(generated_at=utc_now(), trials=list(bad))
+        if publish is not None:
+            publish(report)
         return report, settings, None
     watched = [] if explicit_ids else watched_trials(settings.watchlist, config_trials(settings))
     if not explicit_ids and not watched:
@@ -71,27 +94,24 @@ def run_check(
         )
     total = len(ids) if explicit_ids else len(watched)
     mail_on = bool(settings["email"].get("enabled", False)) if email is None else email
-    outbox_errors: list[str] = []
-    on_change = None
     if mail_on:
-        from trialwatch.mail import Outbox, mail_settings
+        from trialwatch.mail import mail_settings
 
         mail_settings(settings["email"])  # a broken [email] section stops before any fetch
-        outbox = Outbox(settings.store)
-
-        def on_change(trial: TrialReport, run_at: str) -> None:
-            try:
-                outbox.add(trial, run_at)
-            except TrialwatchError as exc:
-                outbox_errors.append(str(exc))
-
-    # One lock over checking and mailing: two runs at once neither mail a change twice nor
-    # drop one from the outbox.
+    options = check_options(settings, extra_errors=bad)
+    options.outputs = ("stdout", "mail") if mail_on else ("stdout",)
+    # The run stays registered until its report is out and mailed: other runs at the same
+    # time leave the changes it is reporting to it.
     with store.locked():
+        observer = Observer(store, options)
         with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
-            options = check_options(settings, extra_errors=bad, progress=tick, on_change=on_change)
+            options.progress = tick
+            limit = float(settings["run_deadline"])
+            if limit > 0:
+                client.run_limit = limit
+                client.run_deadline = time.monotonic() + limit
             if explicit_ids and (not batch or len(ids) == 1):
-                report = check_each(ids, client, store, options)
+                report = check_each(ids, client, store, options, observer)
             else:
                 report = check_batched(
                     ids if explicit_ids else [w.nct_id for w in watched],
@@ -101,18 +121,24 @@ def run_check(
                     batch_size=int(settings["batch_size"]),
                     force=force,
                     watch_list=not explicit_ids,
+                    observer=observer,
                 )
+        report.notes.extend(store.notes)
+        store.flush_checks()
+        if publish is not None:
+            printed = publish(report)
+            delivered(store, "stdout", printed)
         if not mail_on:
             return report, settings, None
-        if outbox_errors:
-            return report, settings, outbox_errors[0]
         from trialwatch.mail import deliver
 
+        digest_trials = pending_reports(store, "mail", options)
         try:
-            done = deliver(report, settings["email"], settings.store)
+            done = deliver(report, digest_trials, settings["email"], settings.store)
         except TrialwatchError as exc:
             kept = "the changes are kept and will be in the next run's digest"
             return report, settings, f"{exc}; {kept}"
+        delivered(store, "mail", digest_trials)
     if done:
         report.notes.append(done)
     return report, settings, None

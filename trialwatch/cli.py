@@ -102,37 +102,63 @@ def exit_code(report: RunReport, fail_on: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def emit(report: RunReport, fmt: Format, quiet: bool) -> None:
-    """Print the report on stdout in the chosen format; errors one line each on stderr."""
-    from trialwatch.render.common import clean
+def emit(report: RunReport, fmt: Format, quiet: bool) -> list[TrialReport]:
+    """Print the report on stdout in the chosen format (errors one line each on stderr), flush
+    it, and return the trials whose reports are out. A trial whose report cannot be rendered
+    becomes that trial's error; the others are still printed."""
+    from trialwatch.sanitize import one_line
 
+    text = _render_isolated(report, fmt, quiet)
     err = _stderr()
     for t in report.trials:
         problem = t.error or t.warning
         if problem:
             err.print(
-                f"trialwatch: error: {clean(t.nct_id)}: {clean(problem)}",
+                f"trialwatch: error: {one_line(t.nct_id)}: {one_line(problem)}",
                 markup=False,
                 highlight=False,
             )
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return [t for t in report.trials if t.outcome is not Outcome.ERROR]
+
+
+def _render_isolated(report: RunReport, fmt: Format, quiet: bool) -> str:
+    try:
+        return _render(report, fmt, quiet)
+    except Exception:
+        log.debug("rendering failed; finding the trial", exc_info=True)
+    for i, t in enumerate(report.trials):
+        try:
+            _render(RunReport(report.generated_at, [t]), fmt, quiet)
+        except Exception as exc:
+            report.trials[i] = TrialReport(
+                nct_id=t.nct_id,
+                outcome=Outcome.ERROR,
+                title=t.title,
+                error=f"its report could not be shown ({type(exc).__name__}); it is reported "
+                "again next time. Please report this",
+            )
+    return _render(report, fmt, quiet)
+
+
+def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
     nothing = not report.changed and not report.by_outcome(Outcome.REMOVED)
     if quiet and nothing and fmt in (Format.auto, Format.text, Format.markdown, Format.html):
-        return
+        return ""
     if fmt is Format.json:
         from trialwatch.render.json_report import render_json
 
-        sys.stdout.write(render_json(report))
-        return
+        return render_json(report)
     if fmt is Format.markdown:
         from trialwatch.render.markdown import render_markdown
 
-        sys.stdout.write(render_markdown(report))
-        return
+        return render_markdown(report)
     if fmt is Format.html:
         from trialwatch.render.html import render_html
 
-        sys.stdout.write(render_html(report))
-        return
+        return render_html(report)
     shown = RunReport(
         report.generated_at,
         [t for t in report.trials if t.error is None],
@@ -145,11 +171,12 @@ def emit(report: RunReport, fmt: Format, quiet: bool) -> None:
     if plain:
         from trialwatch.render.text import render_text
 
-        sys.stdout.write(render_text(shown, quiet=quiet))
-    else:
-        from trialwatch.render.text import print_terminal
+        return render_text(shown, quiet=quiet)
+    from trialwatch.render.text import print_terminal
 
+    with out.capture() as captured:
         print_terminal(out, shown, quiet=quiet)
+    return captured.get()
 
 
 def _summary(report: RunReport, quiet: bool) -> None:
@@ -297,6 +324,15 @@ def check(
             help="Fetch several trials per request (default), or each with its own request.",
         ),
     ] = True,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            "--deadline",
+            metavar="SECONDS",
+            help="Stop asking the registry after this long; the rest is reported as not checked "
+            "[config run_deadline; default no limit].",
+        ),
+    ] = None,
     email: Annotated[
         bool | None,
         typer.Option(
@@ -311,12 +347,21 @@ def check(
     from trialwatch.app import run_check
 
     fail_list = _fail_on(fail_on)
-    flags = _flags(api_url=api_url, store=str(store) if store else None, show_admin=show_admin)
+    flags = _flags(
+        api_url=api_url,
+        store=str(store) if store else None,
+        show_admin=show_admin,
+        run_deadline=deadline,
+    )
     if ignore:
         flags["ignore"] = list(ignore)
     if fail_list is not None:
         flags["fail_on"] = fail_list
     good, bad = parse_ids(nct_ids or [])
+
+    def publish(report: RunReport) -> list[TrialReport]:
+        return emit(report, fmt, quiet)
+
     report, settings, mail_error = run_check(
         good,
         bad,
@@ -327,8 +372,8 @@ def check(
         email=email,
         interactive=_stderr().is_terminal and not quiet,
         explicit_ids=bool(nct_ids),
+        publish=publish,
     )
-    emit(report, fmt, quiet)
     _summary(report, quiet)
     code = exit_code(report, settings["fail_on"])
     if mail_error:
@@ -600,9 +645,9 @@ def run(argv: list[str] | None = None) -> int:
             err.print(f"trialwatch: error: {exc.format_message()}", markup=False)
         return EXIT_TROUBLE
     except TrialwatchError as exc:
-        from trialwatch.render.common import clean
+        from trialwatch.sanitize import one_line
 
-        err.print(f"trialwatch: error: {clean(exc)}", markup=False)
+        err.print(f"trialwatch: error: {one_line(exc)}", markup=False)
         return EXIT_TROUBLE
     except BrokenPipeError:
         return EXIT_TROUBLE

@@ -5,44 +5,36 @@ server. Every answer is checked to be a study's JSON before anyone sees it."""
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import json
 import logging
+import re
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from trialwatch import __version__
-from trialwatch.errors import FetchError, NotInRegistryError
+from trialwatch.config import DEFAULT_API_URL
+from trialwatch.errors import FetchError, NotInRegistryError, RunDeadlineError
 from trialwatch.ids import normalize_nct_id
+from trialwatch.record import Fetched, record_aliases, record_id, utc_now
 from trialwatch.retry import RETRY_STATUSES, RateLimiter, RetryPolicy, parse_retry_after
+from trialwatch.sanitize import RecordShapeError, needs_repair, repair_strings
+from trialwatch.sanitize import loads as safe_loads
 from trialwatch.textnorm import one_line
 
 log = logging.getLogger("trialwatch")
 
-DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 USER_AGENT = f"trialwatch/{__version__} (+https://pypi.org/project/trialwatch/)"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_REDIRECTS = 3
-
-
-@dataclass
-class Fetched:
-    """A study record as the registry returned it."""
-
-    nct_id: str  # the id the record carries
-    record: dict[str, Any]
-    url: str
-    fetched_at: str  # UTC, ISO 8601
-    requested_id: str
-    alias_of: str | None = None  # set when the requested id redirected to nct_id
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+# A page of records is kept under this many bytes (the page's text is held while its records
+# are processed one by one): memory follows this bound, not the list or the record size.
+PAGE_BYTES = 24 * 1024 * 1024
+FIRST_PAGE = 100
 
 
 def make_http_client(timeout: httpx.Timeout = TIMEOUT) -> httpx.Client:
@@ -60,25 +52,6 @@ def _describe_body(response: httpx.Response) -> str:
     return f"“{one_line(text, 120)}”"
 
 
-def record_id(record: Any) -> str | None:
-    if not isinstance(record, dict):
-        return None
-    ident = record.get("protocolSection", {})
-    if not isinstance(ident, dict):
-        return None
-    value = ident.get("identificationModule", {})
-    if not isinstance(value, dict):
-        return None
-    nct = value.get("nctId")
-    return nct if isinstance(nct, str) else None
-
-
-def record_aliases(record: dict[str, Any]) -> list[str]:
-    ident = record.get("protocolSection", {}).get("identificationModule", {})
-    aliases = ident.get("nctIdAliases") if isinstance(ident, dict) else None
-    return [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
-
-
 def _looks_like_html(response: httpx.Response) -> bool:
     head = response.content[:512].lstrip().lower()
     return "html" in response.headers.get("content-type", "") or head.startswith(
@@ -86,8 +59,9 @@ def _looks_like_html(response: httpx.Response) -> bool:
     )
 
 
-def parse_study(response: httpx.Response, where: str) -> dict[str, Any]:
-    """The response body as a study record, or FetchError saying what came instead."""
+def parse_study(response: httpx.Response, where: str) -> tuple[dict[str, Any], str]:
+    """The response body as a study record and its fingerprint, or FetchError saying what came
+    instead."""
     body = response.content
     ctype = response.headers.get("content-type", "")
     head = body[:512].lstrip().lower()
@@ -96,9 +70,12 @@ def parse_study(response: httpx.Response, where: str) -> dict[str, Any]:
             f"{where} answered with an HTML page, not a study record; "
             "check the API URL (it should end in /api/v2) and try again later"
         )
+    text = body.decode("utf-8", errors="replace")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = safe_loads(text)
+    except RecordShapeError as exc:
+        raise FetchError(f"{where} answered with {exc}; nothing was stored") from None
+    except ValueError as exc:
         raise FetchError(
             f"{where} answered with invalid or truncated JSON ({exc}); nothing was stored. "
             "Try again later"
@@ -108,7 +85,75 @@ def parse_study(response: httpx.Response, where: str) -> dict[str, Any]:
             f"{where} answered with JSON that is not a study record "
             "(no protocolSection.identificationModule.nctId); nothing was stored"
         )
-    return data
+    return data, fingerprint(text)
+
+
+_VERSION_HOLDER = re.compile(r'"versionHolder"\s*:\s*"(?:[^"\\]|\\.)*"')
+
+
+def fingerprint(record_text: str) -> str:
+    """sha256 of a record's JSON text as served, with the daily ``versionHolder`` masked: the
+    same bytes mean the same record, with no need to normalise it."""
+    if "versionHolder" in record_text:
+        record_text = _VERSION_HOLDER.sub('"versionHolder":""', record_text)
+    return hashlib.sha256(record_text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def iter_page(text: str, extra: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """The studies of a page of ``GET /studies`` one at a time, each with its own JSON text;
+    the page's other keys (``nextPageToken``) go into ``extra``. Each record is parsed once (by
+    the C scanner) and the page is never turned into one big tree, so memory follows one record,
+    not the page. ValueError for anything that is not such a page."""
+
+    def ws(i: int) -> int:
+        match = _WS.match(text, i)
+        return match.end() if match else i
+
+    def expect(i: int, char: str) -> int:
+        if i >= len(text) or text[i] != char:
+            raise ValueError(f"expected {char!r} at character {i}")
+        return ws(i + 1)
+
+    i = expect(ws(0), "{")
+    if i < len(text) and text[i] == "}":
+        return
+    while True:
+        key, i = _DECODER.raw_decode(text, i)
+        i = expect(ws(i), ":")
+        if key == "studies" and i < len(text) and text[i] == "[":
+            i = ws(i + 1)
+            if i < len(text) and text[i] == "]":
+                i = ws(i + 1)
+            else:
+                while True:
+                    try:
+                        value, end = _DECODER.raw_decode(text, i)
+                    except RecursionError:
+                        raise ValueError("a study nests too deeply to read") from None
+                    yield value, text[i:end]
+                    i = ws(end)
+                    if i < len(text) and text[i] == ",":
+                        i = ws(i + 1)
+                        continue
+                    i = expect(i, "]")
+                    break
+        else:
+            try:
+                extra[key], i = _DECODER.raw_decode(text, i)
+            except RecursionError:
+                raise ValueError("the page nests too deeply to read") from None
+        i = ws(i)
+        if i < len(text) and text[i] == ",":
+            i = ws(i + 1)
+            continue
+        i = expect(i, "}")
+        if i != len(text):
+            raise ValueError(f"extra data after the page at character {i}")
+        return
 
 
 class RegistryClient:
@@ -120,12 +165,20 @@ class RegistryClient:
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
+        request_deadline: float = 60.0,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.http = http or make_http_client()
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter(0.0)
+        self.request_deadline = request_deadline
         self.requests = 0
+        self.bytes_received = 0
+        # Average size of a record in the pages seen so far (None until one was seen).
+        self.bytes_per_record: int | None = None
+        # Monotonic time after which no request starts (the run's deadline), or None.
+        self.run_deadline: float | None = None
+        self.run_limit = 0.0
 
     def close(self) -> None:
         self.http.close()
@@ -139,15 +192,18 @@ class RegistryClient:
     # -- transport --------------------------------------------------------------------------
 
     def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
-        """GET with bounded retries on transport errors, 403, 429 and 5xx."""
+        """GET with bounded retries on transport errors, 403, 429 and 5xx. Each attempt has an
+        overall deadline (connect, headers and body: a server that drips its answer is cut
+        off), and no attempt starts after the run's deadline."""
         waited = 0.0
         last = ""
         for attempt in range(1, self.retry.attempts + 1):
+            self._check_run_deadline()
             self.limiter.wait()
             self.requests += 1
             retry_after: float | None = None
             try:
-                response = self.http.get(url, params=params)
+                response = self._get_once(url, params)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
@@ -168,6 +224,9 @@ class RegistryClient:
                     self.retry.total_cap,
                 )
                 break
+            if self.run_deadline is not None and time.monotonic() + delay > self.run_deadline:
+                last += f"; a retry would pass the run's time limit of {self.run_limit:g}s"
+                break
             log.warning(
                 "%s from %s; retry %d of %d in %.1fs",
                 last,
@@ -183,6 +242,40 @@ class RegistryClient:
             f"the registry at {host} did not answer usefully after {attempt} "
             f"attempt{'s' if attempt != 1 else ''} (last: {last}); "
             "nothing was stored, try again later"
+        )
+
+    def _check_run_deadline(self) -> None:
+        if self.run_deadline is not None and time.monotonic() >= self.run_deadline:
+            raise RunDeadlineError(
+                f"not checked: the run's time limit of {self.run_limit:g}s was reached "
+                "(run_deadline); its last snapshot is kept"
+            )
+
+    def _get_once(self, url: str, params: dict[str, str] | None) -> httpx.Response:
+        """One GET, its body read in full before an overall deadline (``request_deadline``)."""
+        started = time.monotonic()
+        deadline = started + self.request_deadline
+        if self.run_deadline is not None:
+            deadline = min(deadline, self.run_deadline)
+        with self.http.stream("GET", url, params=params) as response:
+            chunks: list[bytes] = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(
+                        f"the answer was still arriving after {time.monotonic() - started:.0f}s "
+                        f"(the limit for one request is {self.request_deadline:g}s)"
+                    )
+            body = b"".join(chunks)
+            del chunks
+        self.bytes_received += len(body)
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=body, request=response.request
         )
 
     # -- endpoints --------------------------------------------------------------------------
@@ -217,7 +310,7 @@ class RegistryClient:
                     f"the registry answered HTTP {status} for {current} with "
                     f"{_describe_body(response)}; nothing was stored"
                 )
-            record = parse_study(response, f"the registry ({url})")
+            record, print_ = parse_study(response, f"the registry ({url})")
             got = record_id(record)
             assert got is not None
             if got != current and current not in record_aliases(record):
@@ -232,6 +325,7 @@ class RegistryClient:
                 fetched_at=utc_now(),
                 requested_id=requested,
                 alias_of=got if got != requested else None,
+                fingerprint=print_,
             )
         raise FetchError(f"{requested} redirected more than {MAX_REDIRECTS} times; giving up")
 
@@ -248,11 +342,12 @@ class RegistryClient:
     def fetch_batch(self, nct_ids: Sequence[str], page_size: int = 1000) -> Iterator[Fetched]:
         """``GET /studies?filter.ids=…``: the studies among nct_ids, page by page."""
         url = f"{self.api_url}/studies"
-        params = {"filter.ids": "|".join(nct_ids), "pageSize": str(page_size)}
+        params = {"filter.ids": "|".join(nct_ids)}
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
             query = dict(params)
+            query["pageSize"] = str(self._page_size(page_size))
             if token:
                 query["pageToken"] = token
             response = self.get(url, params=query)
@@ -261,24 +356,49 @@ class RegistryClient:
                     f"the registry answered HTTP {response.status_code} for a batch of "
                     f"{len(nct_ids)} ids with {_describe_body(response)}"
                 )
-            page = _parse_page(response, url)
-            del response  # the page's bytes are not needed once parsed
+            text = _page_text(response, url)
+            del response  # the page's bytes are not needed once decoded
             fetched_at = utc_now()
-            studies: list[Any] = page.pop("studies")
-            studies.reverse()
-            while studies:  # hand out records one at a time, letting each go once processed
-                record = studies.pop()
-                got = record_id(record)
-                if got is None:
-                    raise FetchError(f"{url} returned a study without an nctId; nothing stored")
-                yield Fetched(got, record, f"{url}?filter.ids=…", fetched_at, got)
-                del record
+            page: dict[str, Any] = {}
+            count = 0
+            try:
+                for record, record_text in iter_page(text, page):
+                    count += 1
+                    got = record_id(record)
+                    if got is None:
+                        raise FetchError(f"{url} returned a study without an nctId; nothing stored")
+                    if needs_repair(record_text):
+                        record = repair_strings(record)
+                    yield Fetched(
+                        got,
+                        record,
+                        f"{url}?filter.ids=…",
+                        fetched_at,
+                        got,
+                        fingerprint=fingerprint(record_text),
+                    )
+                    del record, record_text
+            except (ValueError, RecordShapeError) as exc:
+                raise FetchError(
+                    f"{url} answered with invalid or truncated JSON ({exc}); "
+                    "the rest of the batch was not checked"
+                ) from None
+            if count:
+                self.bytes_per_record = max(1, len(text) // count)
+            del text
             token = page.get("nextPageToken")
             if not token:
                 return
             if token in seen_tokens:
                 raise FetchError(f"{url} returned the same nextPageToken twice; stopping")
             seen_tokens.add(token)
+
+    def _page_size(self, wanted: int) -> int:
+        """Records a page may hold so that its bytes stay under PAGE_BYTES: large records get
+        smaller pages. Until a page has shown the records' size, a cautious FIRST_PAGE."""
+        if self.bytes_per_record is None:
+            return min(wanted, FIRST_PAGE)
+        return max(1, min(wanted, PAGE_BYTES // self.bytes_per_record))
 
     def data_timestamp(self) -> str | None:
         """``GET /version``: the registry data's timestamp, or None if it cannot be read."""
@@ -296,15 +416,8 @@ class RegistryClient:
         return stamp if isinstance(stamp, str) else None
 
 
-def _parse_page(response: httpx.Response, url: str) -> dict[str, Any]:
+def _page_text(response: httpx.Response, url: str) -> str:
     head = response.content[:512].lstrip().lower()
     if head.startswith(b"<"):
         raise FetchError(f"{url} answered with an HTML page, not a page of studies")
-    try:
-        data = json.loads(response.content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FetchError(f"{url} answered with invalid or truncated JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
-        raise FetchError(f"{url} answered with JSON that is not a page of studies")
-    data.setdefault("studies", [])
-    return data
+    return response.content.decode("utf-8", errors="replace")

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialwatch.client import DEFAULT_API_URL
 from trialwatch.errors import ConfigError
 from trialwatch.model import Category
 
 ENV_PREFIX = "TRIALWATCH_"
+DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,18 @@ KEYS: dict[str, Key] = {
             "watchlist", str, "watchlist.toml", "file of watched trials (machine-edited)", path=True
         ),
         Key("request_interval", (int, float), 1.0, "seconds between requests to the registry"),
-        Key("timeout", (int, float), 30.0, "seconds to wait for the registry to answer"),
+        Key(
+            "timeout",
+            (int, float),
+            30.0,
+            "most seconds one request may take, its whole answer included",
+        ),
+        Key(
+            "run_deadline",
+            (int, float),
+            0.0,
+            "most seconds a whole check may spend asking the registry (0: no limit)",
+        ),
         Key("max_retries", int, 5, "retries of a request the registry refused for now"),
         Key("backoff_base", (int, float), 1.0, "seconds before the first retry; doubles"),
         Key("retry_time_cap", (int, float), 300.0, "most seconds spent waiting on retries"),
@@ -181,6 +192,17 @@ def validate_email(email: dict[str, Any], where: str) -> None:
     security = email.get("security", "starttls")
     if security not in ("starttls", "ssl", "none"):
         raise ConfigError(f"{where}: email.security must be starttls, ssl or none")
+    if "timeout" in email:
+        check_number(email["timeout"], f"{where}: email.timeout", 0.0, 3600.0, False)
+    port = email.get("port", 0)
+    if not 0 <= port <= 65535:
+        raise ConfigError(
+            f"{where}: email.port must be from 1 to 65535 (0: the default), not {port}"
+        )
+    for key in ("from", "host", "username", "password_env", "subject_prefix"):
+        value = email.get(key, "")
+        if any(c in value for c in "\r\n\x00"):
+            raise ConfigError(f"{where}: email.{key} must be one line")
 
 
 def _from_env(key: Key, raw: str) -> Any:
@@ -202,6 +224,29 @@ def _from_env(key: Key, raw: str) -> Any:
     return raw
 
 
+# Numeric settings: (key, lowest, highest, may be 0). Each must be a finite number in range, so
+# that no value can reach a crash (or a wait of centuries) later.
+NUMBER_RANGES: tuple[tuple[str, float, float, bool], ...] = (
+    ("request_interval", 0.0, 3600.0, True),
+    ("timeout", 0.0, 3600.0, False),
+    ("run_deadline", 0.0, 7 * 86400.0, True),
+    ("backoff_base", 0.0, 3600.0, True),
+    ("retry_time_cap", 0.0, 86400.0, True),
+)
+
+
+def check_number(value: Any, where: str, low: float, high: float, zero_ok: bool) -> None:
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number of seconds, not {value!r}")
+    smallest = "0" if zero_ok else "more than 0"
+    if value < low or value > high or (value == 0 and not zero_ok):
+        raise ConfigError(f"{where} must be from {smallest} to {high:g} seconds, not {value!r}")
+
+
 def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
     def where(k: str) -> str:
         return sources.get(k, k)
@@ -211,11 +256,8 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
             f"api_url ({where('api_url')}) must start with http:// or https://, "
             f"got {values['api_url']!r}"
         )
-    for k in ("request_interval", "backoff_base", "retry_time_cap"):
-        if values[k] < 0:
-            raise ConfigError(f"{k} ({where(k)}) must not be negative")
-    if values["timeout"] <= 0:
-        raise ConfigError(f"timeout ({where('timeout')}) must be more than 0 seconds")
+    for k, low, high, zero_ok in NUMBER_RANGES:
+        check_number(values[k], f"{k} ({where(k)})", low, high, zero_ok)
     if values["max_retries"] < 0 or values["max_retries"] > 20:
         raise ConfigError(f"max_retries ({where('max_retries')}) must be from 0 to 20")
     if not 1 <= values["batch_size"] <= 500:

@@ -23,6 +23,10 @@ class NotInRegistryError(FetchError):
     """The registry says the trial does not exist (HTTP 404)."""
 
 
+class RunDeadlineError(FetchError):
+    """The run's own time limit passed: the rest of the run is not checked."""
+
+
 class StoreError(TrialwatchError):
     """The snapshot store cannot be read or written."""
 

@@ -1,12 +1,11 @@
-"""Mail digests, and the outbox that makes sure no change is ever lost.
-
-A change goes into the outbox (``<store>/.outbox.json``) as soon as its snapshot is stored, and
-leaves it only when a mail containing it has been accepted by the SMTP server. A run whose mail
+"""Mail digests. No change is ever lost: a change stays pending for mail (in the store's
+pending files) until a mail containing it has been accepted by the SMTP server. A run whose mail
 fails says so (exit 2); the next run's digest carries the undelivered changes with the new ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import smtplib
@@ -19,15 +18,13 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from trialwatch.atomic import write_atomic
 from trialwatch.errors import ConfigError, NotifyError
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.normalize import canonical_json
 from trialwatch.render.common import summary_line
 from trialwatch.render.html import render_html
 from trialwatch.render.text import render_text
 
-OUTBOX = ".outbox.json"
+LEGACY_OUTBOX = ".outbox.json"  # trialwatch 0.1
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 
@@ -89,71 +86,45 @@ def _password(settings: MailSettings, env: Mapping[str, str]) -> str | None:
     return password
 
 
-# --- the outbox --------------------------------------------------------------------------
-
-
-class Outbox:
-    """Trial reports not yet delivered, keyed by trial and snapshot so each is mailed once."""
-
-    def __init__(self, store_root: Path) -> None:
-        self.path = Path(store_root) / OUTBOX
-
-    def load(self) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            raise NotifyError(
-                f"the mail outbox {self.path} cannot be read ({exc}); move it "
-                "aside to start afresh (its undelivered changes would be lost)"
-            ) from None
-        entries = data.get("pending") if isinstance(data, dict) else None
-        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-
-    def _save(self, entries: list[dict[str, Any]]) -> None:
-        try:
-            write_atomic(self.path, canonical_json({"pending": entries}).encode("utf-8"))
-        except OSError as exc:
-            raise NotifyError(
-                f"could not write the mail outbox {self.path}: {exc.strerror or exc}"
-            ) from None
-
-    def add(self, trial: TrialReport, run_at: str) -> None:
-        entries = self.load()
-        key = (trial.nct_id, trial.snapshot)
-        if any(
-            (e.get("trial", {}).get("nct_id"), e.get("trial", {}).get("snapshot")) == key
-            for e in entries
-        ):
-            return
-        entries.append({"run_at": run_at, "trial": trial.to_json()})
-        self._save(entries)
-
-    def remove(self, sent: list[dict[str, Any]]) -> None:
-        keys = {_key(e) for e in sent}
-        self._save([e for e in self.load() if _key(e) not in keys])
-
-
-def _key(entry: dict[str, Any]) -> tuple[Any, Any]:
-    trial = entry.get("trial", {})
-    return trial.get("nct_id"), trial.get("snapshot")
-
-
 # --- the digest --------------------------------------------------------------------------
+#
+# What is pending for mail lives in the store's pending files (see store/pending.py): a change
+# stays there until a mail holding it was accepted. Stores written by trialwatch 0.1 may still
+# hold an outbox file of undelivered reports: it is mailed with the next digest, then removed.
 
 
-def digest_report(pending: list[dict[str, Any]], run: RunReport) -> RunReport:
+def _legacy_outbox(store_root: Path) -> list[dict[str, Any]]:
+    path = Path(store_root) / LEGACY_OUTBOX
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return []
+    entries = data.get("pending") if isinstance(data, dict) else None
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            trial = TrialReport.from_json(entry["trial"])
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed entry: the valid ones still go
+        out.append({"run_at": entry.get("run_at"), "trial": trial})
+    return out
+
+
+def digest_report(pending: list[TrialReport], run: RunReport) -> RunReport:
     """One report for the mail: every undelivered change (this run's and earlier runs'), and
     this run's errors."""
-    this_run = {(t.nct_id, t.snapshot) for t in run.trials}
-    trials = [TrialReport.from_json(e["trial"]) for e in pending]
-    for entry, trial in zip(pending, trials, strict=True):
-        if (trial.nct_id, trial.snapshot) not in this_run:
-            trial.notes.append(
-                f"found by an earlier run ({entry.get('run_at')}); not delivered until now"
-            )
-    trials.extend(run.errors)
+    this_run = {(t.nct_id, t.snapshot) for t in run.trials if t.outcome is Outcome.CHANGED}
+    trials = []
+    for trial in pending:
+        if trial.outcome not in (Outcome.CHANGED, Outcome.ERROR):
+            continue
+        if (trial.nct_id, trial.snapshot) not in this_run and trial.outcome is Outcome.CHANGED:
+            trial.notes.append("found by an earlier run; not delivered until now")
+        trials.append(trial)
+    seen = {t.nct_id for t in trials}
+    trials.extend(t for t in run.errors if t.nct_id not in seen)
     return RunReport(
         generated_at=run.generated_at, trials=trials, data_timestamp=run.data_timestamp
     )
@@ -201,14 +172,17 @@ def build_message(report: RunReport, settings: MailSettings) -> EmailMessage:
 
 
 def send(msg: EmailMessage, settings: MailSettings, env: Mapping[str, str] | None = None) -> str:
-    """Send one message; returns the server's reply to the message. NotifyError otherwise.
-    The password is never part of any message."""
+    """Send one message; returns the server's reply to the message. NotifyError otherwise,
+    saying which step failed. Once the server has accepted the message (250 after DATA) it is
+    delivered, whatever the server says to QUIT. The password is never part of any message."""
     env = os.environ if env is None else env
     password = _password(settings, env)
     where = f"{settings.host}:{settings.port}"
+    step = "connect to"
+    smtp: smtplib.SMTP | None = None
     try:
         if settings.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            smtp = smtplib.SMTP_SSL(
                 settings.host,
                 settings.port,
                 timeout=settings.timeout,
@@ -216,65 +190,101 @@ def send(msg: EmailMessage, settings: MailSettings, env: Mapping[str, str] | Non
             )
         else:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-        with smtp:
+        step = "greet"
+        smtp.ehlo()
+        if settings.security == "starttls":
+            step = "start TLS with"
+            if not smtp.has_extn("starttls"):
+                raise NotifyError(
+                    f"the mail server {where} does not offer STARTTLS; "
+                    "set email.security to ssl or none"
+                )
+            smtp.starttls(context=ssl.create_default_context())
             smtp.ehlo()
-            if settings.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if password is not None:
-                smtp.login(settings.username, password)
-            code, reply = smtp.mail(settings.sender)
-            if code != 250:
+        if password is not None:
+            step = "log in to"
+            if not smtp.has_extn("auth"):
                 raise NotifyError(
-                    f"the mail server {where} refused the sender: {code} "
-                    f"{reply.decode(errors='replace')}"
+                    f"the mail server {where} does not offer login (no AUTH), but email.username "
+                    "is set; leave email.username empty for a server without login"
                 )
-            for rcpt in settings.to:
-                code, reply = smtp.rcpt(rcpt)
-                if code not in (250, 251):
-                    raise NotifyError(
-                        f"the mail server {where} refused {rcpt}: {code} "
-                        f"{reply.decode(errors='replace')}"
-                    )
-            code, reply = smtp.data(msg.as_bytes(policy=SMTP_POLICY))
-            if code != 250:
-                raise NotifyError(
-                    f"the mail server {where} refused the message: {code} "
-                    f"{reply.decode(errors='replace')}"
-                )
-            return f"{code} {reply.decode(errors='replace')}"
+            smtp.login(settings.username, password)
+        step = "send through"
+        code, reply = smtp.mail(settings.sender)
+        if code != 250:
+            raise NotifyError(
+                f"the mail server {where} refused the sender {settings.sender}: {code} "
+                f"{_reply(reply)}"
+            )
+        for rcpt in settings.to:
+            code, reply = smtp.rcpt(rcpt)
+            if code not in (250, 251):
+                raise NotifyError(f"the mail server {where} refused {rcpt}: {code} {_reply(reply)}")
+        code, reply = smtp.data(msg.as_bytes(policy=SMTP_POLICY))
+        if code != 250:
+            raise NotifyError(
+                f"the mail server {where} refused the message: {code} {_reply(reply)}"
+            )
+        accepted = f"{code} {_reply(reply)}"
     except NotifyError:
+        _close(smtp)
         raise
     except smtplib.SMTPAuthenticationError as exc:
+        _close(smtp)
         raise NotifyError(
-            f"the mail server {where} refused the login of {settings.username!r}: {exc.smtp_code}"
-        ) from None
-    except smtplib.SMTPNotSupportedError:
-        raise NotifyError(
-            f"the mail server {where} does not support STARTTLS; set email.security to ssl or none"
+            f"the mail server {where} refused the login of {settings.username!r}: "
+            f"{exc.smtp_code} {_reply(exc.smtp_error)}"
         ) from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:  # timeouts are OSErrors
+        _close(smtp)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise NotifyError(
-            f"could not send mail through {where}: {reason or type(exc).__name__}"
+            f"could not {step} the mail server {where}: {reason or type(exc).__name__}"
         ) from None
+    _close(smtp, polite=True)
+    return accepted
+
+
+def _reply(raw: bytes | str) -> str:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    return " ".join(text.split())
+
+
+def _close(smtp: smtplib.SMTP | None, polite: bool = False) -> None:
+    """Say goodbye if possible; whatever the server answers, the connection is closed."""
+    if smtp is None:
+        return
+    if polite:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.quit()
+    with contextlib.suppress(OSError):
+        smtp.close()
 
 
 def deliver(
-    run: RunReport, email: Mapping[str, Any], store_root: Path, env: Mapping[str, str] | None = None
+    run: RunReport,
+    pending: list[TrialReport],
+    email: Mapping[str, Any],
+    store_root: Path,
+    env: Mapping[str, str] | None = None,
 ) -> str | None:
-    """Mail the digest of everything undelivered. Returns what was done (for the log), or None
-    when there was nothing to send. Raises NotifyError when the mail could not go out; the
-    outbox keeps the changes for the next run."""
+    """Mail the digest of everything undelivered (``pending``). Returns what was done (for the
+    log), or None when there was nothing to send. Raises NotifyError when the mail could not go
+    out; the caller keeps the changes pending for the next run."""
     settings = mail_settings(email)
-    outbox = Outbox(store_root)
-    pending = outbox.load()
-    if not pending and not settings.heartbeat:
+    legacy = _legacy_outbox(store_root)
+    for entry in legacy:
+        trial = entry["trial"]
+        trial.notes.append(f"found by an earlier run ({entry['run_at']}); not delivered until now")
+    changes = [*[e["trial"] for e in legacy], *pending]
+    report = digest_report(changes, run)
+    if not any(t.outcome is Outcome.CHANGED for t in report.trials) and not settings.heartbeat:
         return None
-    report = digest_report(pending, run)
     msg = build_message(report, settings)
     reply = send(msg, settings, env)
-    outbox.remove(pending)
+    if legacy:
+        with contextlib.suppress(OSError):
+            (Path(store_root) / LEGACY_OUTBOX).unlink()
     return f"mailed {msg['Subject']!r} to {', '.join(settings.to)} ({reply})"
 
 

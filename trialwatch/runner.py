@@ -3,19 +3,31 @@ new snapshot when the record changed, and build the run's report. No printing he
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from trialwatch.client import Fetched, RegistryClient, utc_now
 from trialwatch.differ import diff_records
-from trialwatch.errors import FetchError, NotInRegistryError, StoreError, TrialwatchError
+from trialwatch.errors import (
+    FetchError,
+    NotInRegistryError,
+    RunDeadlineError,
+    StoreError,
+    TrialwatchError,
+)
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.normalize import digest, raw_hash
+from trialwatch.normalize import digest
 from trialwatch.phrasing import get
+from trialwatch.record import Fetched, record_aliases, utc_now
+from trialwatch.sanitize import RecordShapeError, check_depth
 from trialwatch.store import SnapshotStore
 from trialwatch.summary import baseline, title_of
+
+if TYPE_CHECKING:
+    from trialwatch.client import RegistryClient
 
 log = logging.getLogger("trialwatch")
 
@@ -29,107 +41,236 @@ class CheckOptions:
     show_admin: bool = False
     progress: Callable[[str], None] | None = None
     extra_errors: list[TrialReport] = field(default_factory=list)
-    # Called with each changed trial (and the run's time) once its snapshot is stored: the mail
-    # outbox records it there, so a crash later in the run cannot lose it.
-    on_change: Callable[[TrialReport, str], None] | None = None
+    # The outputs this run delivers ("stdout", and "mail" when mail is on): a change stays
+    # pending for each of them until that output has it.
+    outputs: tuple[str, ...] = ("stdout",)
 
 
-def observe(store: SnapshotStore, fetched: Fetched, options: CheckOptions) -> TrialReport:
-    """Compare a fetched record with the store and record it. Never raises for one trial's
-    trouble: that becomes an error report and the store keeps its last good snapshot."""
-    nct = fetched.nct_id
-    report = TrialReport(nct_id=nct, outcome=Outcome.UNCHANGED, title=title_of(fetched.record))
-    status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
-    status_text = status if isinstance(status, str) else None
-    if fetched.alias_of:
-        report.alias_of = fetched.requested_id
-        report.notes.append(f"{fetched.requested_id} is now {nct} (the registry redirected it)")
-    try:
-        new_raw = raw_hash(fetched.record)
-        stored = store.latest_digest(nct)
-        if stored is not None and stored[1] == new_raw:
-            new_digest = stored[0]  # byte-for-byte the same content: no need to normalise
+class Observer:
+    """Compares fetched records with the store, within one run. Never raises for one trial's
+    trouble: that becomes the trial's error report and the store keeps its last good snapshot.
+
+    The trials whose changes this run is reporting on stdout are kept in ``claimed``; once the
+    report is out, :func:`delivered` marks them reported."""
+
+    def __init__(self, store: SnapshotStore, options: CheckOptions) -> None:
+        self.store = store
+        self.options = options
+        self.pending_at_start = store.pending.trials()
+        self.claimed: list[str] = []
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def preload(self, nct_ids: Sequence[str]) -> None:
+        """Read the state of many trials at once (one query a page, not one a trial)."""
+        self._rows.update(self.store.rows(list(nct_ids)))
+
+    def observe(self, fetched: Fetched) -> TrialReport:
+        nct = fetched.nct_id
+        report = TrialReport(nct_id=nct, outcome=Outcome.UNCHANGED)
+        if fetched.alias_of:
+            report.alias_of = fetched.requested_id
+            report.notes.append(f"{fetched.requested_id} is now {nct} (the registry redirected it)")
+        try:
+            row = self._rows.pop(nct, None)
+            if row is None:
+                row = self.store.state(nct)
+            if nct not in self.pending_at_start and fetched.fingerprint is not None:
+                trusted = self.store.trusted(nct, row)
+                if trusted is not None and trusted.raw == fetched.fingerprint:
+                    # Byte for byte the record last stored: nothing to normalise or write.
+                    report.title = row.get("title") or title_of(fetched.record)
+                    report.previous_snapshot = trusted.name
+                    self.store.note_check(nct, fetched.fetched_at, Outcome.UNCHANGED.value)
+                    return report
+            report.title = title_of(fetched.record)
+            self._compare(fetched, report)
+        except StoreError as exc:
+            report.outcome = Outcome.ERROR
+            report.error = str(exc)
+        except RecordShapeError as exc:
+            report.outcome = Outcome.ERROR
+            report.error = f"the registry served {exc}; nothing was stored"
+        except RecursionError:
+            report.outcome = Outcome.ERROR
+            report.error = "the record is nested too deeply to compare; its last snapshot is kept"
+        except Exception as exc:  # a bug met on one record must not cost the others' reports
+            log.debug("internal error on %s", nct, exc_info=True)
+            report.outcome = Outcome.ERROR
+            report.error = (
+                f"internal error while comparing this record ({type(exc).__name__}: {exc}); "
+                "its last snapshot is kept and the other trials are reported. Please report it"
+            )
+        if report.outcome is Outcome.ERROR:
+            report.changes, report.baseline = [], None
+            with contextlib.suppress(StoreError):
+                self.store.note_check(nct, fetched.fetched_at, "error", report.error)
         else:
-            new_digest = digest(fetched.record)
+            self.store.note_check(nct, fetched.fetched_at, report.outcome.value)
+        return report
 
-        def remember(outcome: Outcome, latest: str, changed: bool = False) -> None:
-            try:
-                store.record_check(
+    def _compare(self, fetched: Fetched, report: TrialReport) -> None:
+        store, nct, me = self.store, fetched.nct_id, self.store.run_id
+        status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
+        status_text = status if isinstance(status, str) else None
+        check_depth(fetched.record)
+        with store.db.transaction() as conn:
+            marker = store.pending.get(nct)
+            if marker and marker["run"] != me and store.runs.alive(marker["run"]):
+                report.notes.append(
+                    "another trialwatch run running now is reporting this trial's latest change"
+                )
+                return
+            row = store.db.row(nct)
+            files = store.snapshots(nct)
+            outputs: dict[str, str] = dict(marker["outputs"]) if marker else {}
+            if not files:
+                outputs = {"stdout": ""}
+                store.pending.put(nct, me, outputs)  # before the snapshot: never unreported
+                path = store.save(fetched)
+                store.remember(
+                    conn,
                     nct,
-                    fetched.fetched_at,
-                    outcome.value,
-                    record_digest=new_digest,
-                    raw=new_raw,
-                    latest=latest,
-                    changed=changed,
+                    latest=path.name,
+                    record_digest=digest(fetched.record),
+                    raw=fetched.fingerprint,
                     status=status_text,
                     title=report.title,
+                    changed_at=fetched.fetched_at,
                 )
-            except StoreError as exc:
-                # The snapshot (if any) is stored and the report stands; the run is still in
-                # trouble. The check is not recorded, so the next run reports it once more.
-                report.warning = str(exc)
-
-        if stored is not None and stored[0] == new_digest:
-            report.previous_snapshot = stored[2]
-            remember(Outcome.UNCHANGED, report.previous_snapshot)
-            return report
-        # Compare with the last snapshot a check was recorded against: when a run crashed after
-        # storing a snapshot but before recording (and reporting) it, that change is reported now.
-        previous = store.reported(nct)
-        if previous is None:
-            path = store.save(fetched)
-            report.outcome = Outcome.NEW
-            report.snapshot = path.name
-            report.baseline = baseline(fetched.record)
-            remember(Outcome.NEW, path.name, changed=True)
-            return report
-        report.previous_snapshot = previous.name
-        if digest(previous.record) == new_digest:
-            # Same content; only the stored state was stale (a crash, or an older trialwatch).
-            remember(Outcome.UNCHANGED, previous.name)
-            return report
-        changes, context = diff_records(nct, previous.record, fetched.record, options.ignore)
-        report.context = context
-        material = [c for c in changes if c.material]
-        report.changes = changes if options.show_admin else material
-        path = _stored_already(store, nct, previous.name, new_digest) or store.save(fetched)
-        report.snapshot = path.name
-        report.outcome = Outcome.CHANGED if material else Outcome.UNCHANGED
-        remember(report.outcome, path.name, changed=bool(material))
-    except StoreError as exc:
-        report.outcome = Outcome.ERROR
-        report.error = str(exc)
-    return report
-
-
-def _stored_already(store: SnapshotStore, nct: str, reported: str, new_digest: str) -> Path | None:
-    """The newest snapshot, when a crashed run stored this very record after ``reported``."""
-    newest = store.snapshots(nct)[-1]
-    if newest.name == reported:
-        return None
-    try:
-        return newest if digest(store.read(newest).record) == new_digest else None
-    except StoreError:
-        return None
+                store.db.log_line(conn, fetched.fetched_at, nct, "new", path.name)
+                latest_name = path.name
+            else:
+                trusted = store.trusted(nct, row)
+                latest_name = files[-1].name
+                current = trusted.digest if trusted else digest(store.read(files[-1]).record)
+                same_bytes = (
+                    trusted is not None
+                    and fetched.fingerprint is not None
+                    and trusted.raw == fetched.fingerprint
+                )
+                new_digest = current if same_bytes else digest(fetched.record)
+                if new_digest != current:
+                    for output in self.options.outputs:
+                        outputs.setdefault(output, latest_name)
+                    store.pending.put(nct, me, outputs)  # before the snapshot
+                    latest_name = store.save(fetched).name
+                    store.db.log_line(conn, fetched.fetched_at, nct, "changed", latest_name)
+                if new_digest != current or not same_bytes:
+                    store.remember(
+                        conn,
+                        nct,
+                        latest=latest_name,
+                        record_digest=new_digest,
+                        raw=fetched.fingerprint,
+                        status=status_text,
+                        title=report.title,
+                        changed_at=fetched.fetched_at if new_digest != current else None,
+                    )
+            base = outputs.get("stdout")
+            if base is None or base == latest_name:
+                if base is not None:  # nothing left to show: a run stopped before storing
+                    del outputs["stdout"]
+                    store.pending.put(nct, me, outputs)
+                report.previous_snapshot = latest_name
+                return
+            if marker is None or marker["run"] != me:
+                store.pending.put(nct, me, outputs)  # this run reports it now
+            self.claimed.append(nct)
+        describe(store, nct, base, latest_name, fetched.record, report, self.options)
 
 
-def _observed(
-    store: SnapshotStore, fetched: Fetched, options: CheckOptions, run: RunReport
-) -> TrialReport:
-    report = observe(store, fetched, options)
-    if report.outcome is Outcome.CHANGED and options.on_change is not None:
-        options.on_change(report, run.generated_at)
-    return report
+def describe(
+    store: SnapshotStore,
+    nct: str,
+    base: str,
+    latest_name: str,
+    record: dict[str, Any],
+    report: TrialReport,
+    options: CheckOptions,
+) -> None:
+    """Fill report with what changed from snapshot ``base`` (the last one reported; "" when
+    none was) to the latest, whose record is ``record``."""
+    report.snapshot = latest_name
+    previous = None
+    if base:
+        if base == "?":  # a damaged pending file: the newest snapshot but one, to be safe
+            names = [p.name for p in store.snapshots(nct)]
+            base = names[-2] if len(names) > 1 else ""
+        previous = store.snapshot_named(nct, base) if base else None
+        if previous is None and base:
+            report.notes.append(f"its last reported snapshot {base} is gone; shown as new")
+    if previous is None:
+        report.outcome = Outcome.NEW
+        report.baseline = baseline(record)
+        return
+    report.previous_snapshot = previous.name
+    changes, context = diff_records(nct, previous.record, record, options.ignore)
+    report.context = context
+    material = [c for c in changes if c.material]
+    report.changes = changes if options.show_admin else material
+    report.outcome = Outcome.CHANGED if material else Outcome.UNCHANGED
+
+
+def pending_reports(store: SnapshotStore, output: str, options: CheckOptions) -> list[TrialReport]:
+    """Reports of every change still pending for ``output`` (this run's, and those of runs that
+    died before delivering them): one report per stored step since the last snapshot that
+    output reported, so a digest that missed several runs still shows each change. Changes
+    another live run is reporting are left to it."""
+    reports: list[TrialReport] = []
+    for nct in sorted(store.pending.trials()):
+        marker = store.pending.get(nct)
+        if marker is None or output not in marker["outputs"]:
+            continue
+        if marker["run"] != store.run_id:
+            if store.runs.alive(marker["run"]):
+                continue
+            store.pending.put(nct, store.run_id, marker["outputs"])  # adopted by this run
+        try:
+            names = [p.name for p in store.snapshots(nct)]
+            base = marker["outputs"][output]
+            if base == "?":
+                base = names[-2] if len(names) > 1 else ""
+            steps = names[names.index(base) :] if base in names else names[-2:]
+            if len(steps) < 2:  # nothing left to deliver: a run stopped before storing
+                outputs = dict(marker["outputs"])
+                del outputs[output]
+                store.pending.put(nct, store.run_id, outputs)
+            for previous, current in itertools.pairwise(steps):
+                snap = store.snapshot_named(nct, current)
+                if snap is None:
+                    continue
+                report = TrialReport(nct, Outcome.UNCHANGED, title=title_of(snap.record))
+                describe(store, nct, previous, current, snap.record, report, options)
+                reports.append(report)
+        except StoreError as exc:
+            reports.append(TrialReport(nct_id=nct, outcome=Outcome.ERROR, error=str(exc)))
+    return reports
+
+
+def delivered(store: SnapshotStore, output: str, reports: Iterable[TrialReport]) -> None:
+    """Mark what these reports showed (up to their snapshot) as reported on ``output``. A
+    change stored since stays pending."""
+    for t in reports:
+        if t.snapshot is None or t.outcome is Outcome.ERROR:
+            continue
+        marker = store.pending.get(t.nct_id)
+        if marker is None or marker["run"] != store.run_id or output not in marker["outputs"]:
+            continue
+        outputs = dict(marker["outputs"])
+        names = [p.name for p in store.snapshots(t.nct_id)]
+        if names and names[-1] == t.snapshot:
+            del outputs[output]
+        else:
+            outputs[output] = t.snapshot
+        store.pending.put(t.nct_id, store.run_id, outputs)
 
 
 def error_report(nct_id: str, exc: TrialwatchError, store: SnapshotStore | None) -> TrialReport:
     report = TrialReport(nct_id=nct_id, outcome=Outcome.ERROR, error=str(exc))
     if store is not None:
         try:
-            store.trial_dir(nct_id)
             if store.snapshots(nct_id):
-                store.record_check(nct_id, utc_now(), "error", error=str(exc))
+                store.note_check(nct_id, utc_now(), "error", str(exc))
                 report.notes.append("not checked this time; its last snapshot is kept")
         except StoreError:
             pass
@@ -141,6 +282,7 @@ def check_each(
     client: RegistryClient,
     store: SnapshotStore,
     options: CheckOptions,
+    observer: Observer | None = None,
 ) -> RunReport:
     """Check trials one request each (``GET /studies/{id}``)."""
     run = RunReport(generated_at=utc_now())
@@ -148,6 +290,7 @@ def check_each(
     failing: FetchError | None = None
     in_a_row = 0
     with store.locked():
+        observer = observer or Observer(store, options)
         for nct in nct_ids:
             if failing is not None:
                 run.trials.append(error_report(nct, failing, store))
@@ -160,7 +303,9 @@ def check_each(
             except FetchError as exc:
                 run.trials.append(error_report(nct, exc, store))
                 in_a_row += 1
-                if in_a_row >= GIVE_UP_AFTER:
+                if isinstance(exc, RunDeadlineError):
+                    failing = exc
+                elif in_a_row >= GIVE_UP_AFTER:
                     # The registry is failing (retries already spent): do not spend them again
                     # on every remaining trial.
                     failing = FetchError(
@@ -168,7 +313,7 @@ def check_each(
                     )
             else:
                 in_a_row = 0
-                run.trials.append(_observed(store, fetched, options, run))
+                run.trials.append(observer.observe(fetched))
             if options.progress:
                 options.progress(nct)
     return run
@@ -189,6 +334,7 @@ def check_batched(
     batch_size: int = 500,
     force: bool = False,
     watch_list: bool = True,
+    observer: Observer | None = None,
 ) -> RunReport:
     """Check a watch list in batches (``GET /studies?filter.ids=…``, at most ``batch_size`` ids
     a request), processing each page as it arrives. Ids a batch did not return are fetched one
@@ -200,16 +346,21 @@ def check_batched(
     run = RunReport(generated_at=utc_now())
     run.trials.extend(options.extra_errors)
     with store.locked():
+        observer = observer or Observer(store, options)
         stamp = client.data_timestamp() if watch_list else None
         run.data_timestamp = stamp
         ids_digest = _ids_digest(nct_ids)
         last = store.run_state()
+        size = last.get("bytes_per_record")
+        if client.bytes_per_record is None and isinstance(size, int) and size > 0:
+            client.bytes_per_record = size  # right-sized pages from the first request
         if (
             not force
             and stamp is not None
             and last.get("complete") is True
             and last.get("data_timestamp") == stamp
             and last.get("ids") == ids_digest
+            and not observer.pending_at_start  # a change a killed run left unreported
         ):
             run.skipped = True
             run.notes.append(
@@ -228,6 +379,7 @@ def check_batched(
                 fetch_errors += len(batch)
                 continue
             seen: set[str] = set()
+            observer.preload(batch)
             try:
                 for fetched in client.fetch_batch(batch):
                     requested = _requested(fetched, wanted, batch)
@@ -237,7 +389,7 @@ def check_batched(
                     if requested != fetched.nct_id:
                         fetched.requested_id = requested
                         fetched.alias_of = fetched.nct_id
-                    run.trials.append(_observed(store, fetched, options, run))
+                    run.trials.append(observer.observe(fetched))
                     if options.progress:
                         options.progress(requested)
             except FetchError as exc:
@@ -256,8 +408,10 @@ def check_batched(
                 except FetchError as exc:
                     run.trials.append(error_report(nct, exc, store))
                     fetch_errors += 1
+                    if isinstance(exc, RunDeadlineError):
+                        failing = exc
                 else:
-                    run.trials.append(_observed(store, fetched, options, run))
+                    run.trials.append(observer.observe(fetched))
                 if options.progress:
                     options.progress(nct)
         complete = fetch_errors == 0 and not any(t.error for t in run.trials)
@@ -270,6 +424,7 @@ def check_batched(
                 "finished_at": utc_now(),
                 "ids": ids_digest,
                 "trials": len(nct_ids),
+                "bytes_per_record": client.bytes_per_record,
             }
         )
     return run
@@ -279,8 +434,6 @@ def _requested(fetched: Fetched, wanted: set[str], batch: list[str]) -> str | No
     """Which requested id a returned study answers: its own, or one of its old aliases."""
     if fetched.nct_id in wanted:
         return fetched.nct_id
-    from trialwatch.client import record_aliases
-
     for alias in record_aliases(fetched.record):
         if alias in batch:
             return alias

@@ -21,9 +21,9 @@ from typing import Any
 
 import tomli_w
 
-from trialwatch.atomic import write_atomic
 from trialwatch.errors import ConfigError, InputError
 from trialwatch.ids import normalize_nct_id
+from trialwatch.store.atomic import write_atomic
 
 HEADER = (
     "# Watched trials, written by `trialwatch watch add` and `trialwatch watch remove`.\n"

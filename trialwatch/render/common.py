@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trialwatch.ids import is_nct_id
 from trialwatch.model import (
     CATEGORY_TITLES,
     Baseline,
@@ -12,7 +13,7 @@ from trialwatch.model import (
     RunReport,
     TrialReport,
 )
-from trialwatch.textnorm import strip_control
+from trialwatch.sanitize import terminal
 
 # Past this many trials, unchanged ones are counted, not listed, and baselines are one line each.
 LIST_UNCHANGED_UP_TO = 10
@@ -28,7 +29,12 @@ OUTCOME_ORDER = {
 
 def clean(text: object) -> str:
     """Registry text made safe to show: no control characters or escape sequences."""
-    return strip_control(str(text))
+    return terminal(text)
+
+
+def study_url(nct_id: str) -> str | None:
+    """The study's page, only for a well-formed id (a hostile id never becomes a link)."""
+    return f"https://clinicaltrials.gov/study/{nct_id}" if is_nct_id(nct_id) else None
 
 
 def grouped(changes: list[Change]) -> list[tuple[Category, list[Change]]]:

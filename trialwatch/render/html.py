@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from html import escape
-
 from trialwatch.model import Kind, Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
     baseline_rows,
     category_title,
-    clean,
     grouped,
     ordered,
     status_line,
+    study_url,
     summary_line,
 )
+from trialwatch.sanitize import html_text
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328;max-width:60em;
@@ -30,12 +29,16 @@ table{border-collapse:collapse}td{padding:.1em .8em .1em 0;vertical-align:top}
 
 
 def h(text: object) -> str:
-    return escape(clean(text), quote=True)
+    return html_text(text)
 
 
 def _trial(t: TrialReport) -> list[str]:
     out = [
-        f'<h2><a href="https://clinicaltrials.gov/study/{h(t.nct_id)}">{h(t.nct_id)}</a>'
+        (
+            f'<h2><a href="{h(study_url(t.nct_id))}">{h(t.nct_id)}</a>'
+            if study_url(t.nct_id)
+            else f"<h2>{h(t.nct_id)}"
+        )
         + (f" — {h(t.title)}" if t.title else "")
         + "</h2>",
         f'<p class="status">{h(status_line(t))}</p>',

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from trialwatch.model import Outcome, RunReport, TrialReport
+from trialwatch.sanitize import dumps
 
 SCHEMA = "trialwatch.report/1"
 
@@ -30,4 +30,4 @@ def report_json(report: RunReport) -> dict[str, Any]:
 
 
 def render_json(report: RunReport) -> str:
-    return json.dumps(report_json(report), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    return dumps(report_json(report), indent=2) + "\n"

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import re
-
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
     LIST_UNCHANGED_UP_TO,
     baseline_rows,
     category_title,
-    clean,
     grouped,
     ordered,
     status_line,
+    study_url,
     summary_line,
 )
-
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~])")
+from trialwatch.sanitize import markdown
 
 
 def md(text: object) -> str:
     """Registry text as inert Markdown: no markup, links, HTML or table breaks; one line."""
-    flat = " ".join(clean(text).split())
-    return _SPECIAL.sub(r"\\\1", flat).replace("@", "@\u200b")
+    return markdown(text)
 
 
 def trial_markdown(t: TrialReport) -> list[str]:
     title = f" — {md(t.title)}" if t.title else ""
-    lines = [f"### [{t.nct_id}](https://clinicaltrials.gov/study/{t.nct_id}){title}", ""]
+    url = study_url(t.nct_id)
+    name = f"[{t.nct_id}]({url})" if url else md(t.nct_id)
+    lines = [f"### {name}{title}", ""]
     lines.append(f"*{md(status_line(t))}*")
     lines.append("")
     for note in t.notes:
@@ -71,7 +69,7 @@ def _new_table(new: list[TrialReport]) -> list[str]:
     ]
     for t in sorted(new, key=lambda t: t.nct_id)[:NEW_TABLE_ROWS]:
         status = t.baseline.status if t.baseline and t.baseline.status else ""
-        lines.append(f"| {t.nct_id} | {md(status)} | {md(t.title or '')} |")
+        lines.append(f"| {md(t.nct_id)} | {md(status)} | {md(t.title or '')} |")
     if len(new) > NEW_TABLE_ROWS:
         lines.append(f"| … | | and {len(new) - NEW_TABLE_ROWS} more |")
     lines.append("")
@@ -108,7 +106,7 @@ def render_markdown(report: RunReport) -> str:
     if unchanged:
         lines.append(f"<details><summary>{len(unchanged)} unchanged</summary>")
         lines.append("")
-        lines.append(", ".join(unchanged))
+        lines.append(md(", ".join(unchanged)))
         lines.append("")
         lines.append("</details>")
         lines.append("")

@@ -35,7 +35,7 @@ def new_line(t: TrialReport) -> Line:
     status = f"{b.status}, " if b and b.status else ""
     title = f"  {clean(t.title)}" if t.title else ""
     return [
-        (t.nct_id, "bold"),
+        (clean(t.nct_id), "bold"),
         (f"  baseline recorded ({clean(status)}{t.snapshot})", "cyan"),
         (title, "dim"),
     ]
@@ -43,7 +43,7 @@ def new_line(t: TrialReport) -> Line:
 
 def trial_lines(t: TrialReport) -> list[Line]:
     lines: list[Line] = []
-    head: Line = [(t.nct_id, "bold")]
+    head: Line = [(clean(t.nct_id), "bold")]
     if t.title:
         head.append(("  " + clean(t.title), "bold"))
     lines.append(head)

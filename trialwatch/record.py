@@ -1,0 +1,48 @@
+"""A study record as fetched, and what every layer reads from one (its id, its aliases).
+
+Kept free of the HTTP client so that commands that never fetch (diff, history) start fast."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Fetched:
+    """A study record as the registry returned it."""
+
+    nct_id: str  # the id the record carries
+    record: dict[str, Any]
+    url: str
+    fetched_at: str  # UTC, ISO 8601
+    requested_id: str
+    alias_of: str | None = None  # set when the requested id redirected to nct_id
+    # sha256 of the record's bytes as served (the daily versionHolder masked): equal bytes
+    # mean an unchanged record without normalising it. None when not known.
+    fingerprint: str | None = None
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def record_id(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    ident = record.get("protocolSection", {})
+    if not isinstance(ident, dict):
+        return None
+    value = ident.get("identificationModule", {})
+    if not isinstance(value, dict):
+        return None
+    nct = value.get("nctId")
+    return nct if isinstance(nct, str) else None
+
+
+def record_aliases(record: dict[str, Any]) -> list[str]:
+    ident = record.get("protocolSection", {})
+    ident = ident.get("identificationModule", {}) if isinstance(ident, dict) else None
+    aliases = ident.get("nctIdAliases") if isinstance(ident, dict) else None
+    return [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []

@@ -1,0 +1,180 @@
+"""Registry text is untrusted. One place makes it safe, for storing and for every output.
+
+Records: lone surrogates (``\\ud800`` in the JSON) are replaced by U+FFFD, deterministically, so
+the same record always gives the same snapshot bytes; nesting deeper than any study record is
+refused before anything recursive sees it.
+
+Output: :func:`terminal` (C0, C1, escape sequences, bidi controls removed), :func:`markdown`
+(inert: no HTML, images, links, headings, comments or table breaks), :func:`html_text`
+(escaped), :func:`header` (one line, no CR/LF) and :func:`json_safe` (controls and bidi
+characters written as ``\\uXXXX``, as the README documents).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+# Study records nest about 8 levels deep; anything past this is not a study record.
+MAX_DEPTH = 64
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# C0 and C1 controls other than newline and tab, DEL, and the bidirectional formatting
+# characters that can make text read differently from what it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What json.dumps leaves raw inside strings (it escapes C0 itself).
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# An escape sequence (CSI, OSC, …) whose ESC was removed would leave its body behind as text;
+# remove whole sequences first.
+_ESCAPE_SEQ = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI … final byte
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC … BEL or ST
+    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC
+    r"|\x1b[@-Z\\-_]"  # two-byte escapes
+)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~&])")
+
+
+class RecordShapeError(ValueError):
+    """A record that cannot be a study record (too deeply nested)."""
+
+
+def has_surrogates(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+def repair_text(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def repair(value: Any) -> Any:
+    """value with every lone surrogate (in keys and strings) replaced by U+FFFD, and its nesting
+    checked against MAX_DEPTH; iterative, so no depth can overflow the stack."""
+    check_depth(value)
+    return repair_strings(value)
+
+
+def repair_strings(value: Any) -> Any:
+    """value with every lone surrogate replaced by U+FFFD (in place where it is a container)."""
+    stack: list[Any] = [value]
+    if isinstance(value, str):
+        return repair_text(value)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                item = node[key]
+                if isinstance(item, str):
+                    item = repair_text(item)
+                    node[key] = item
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+                if isinstance(key, str) and has_surrogates(key):
+                    node[repair_text(key)] = node.pop(key)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = repair_text(item)
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+    return value
+
+
+def needs_repair(json_text: str) -> bool:
+    """Could parsing this JSON text give a lone surrogate? (Only a ``\\uD8xx``-style escape can.)"""
+    return _SURROGATE_ESCAPE.search(json_text) is not None
+
+
+def depth(value: Any) -> int:
+    """How deeply containers nest in value, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            items: Any = node.values()
+        elif isinstance(node, list):
+            items = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        stack.extend((v, level + 1) for v in items if isinstance(v, dict | list))
+    return deepest
+
+
+def check_depth(value: Any) -> None:
+    level = depth(value)
+    if level > MAX_DEPTH:
+        raise RecordShapeError(
+            f"the record nests more than {MAX_DEPTH} levels deep, which no study record does"
+        )
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads, with surrogates repaired and depth bounded (RecordShapeError, ValueError)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise RecordShapeError(
+            f"the JSON nests more than {MAX_DEPTH} levels deep, which no study record does"
+        ) from None
+    check_depth(value)
+    return repair_strings(value) if needs_repair(text) else value
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def terminal(text: object) -> str:
+    """Text safe to print on a terminal: no escape sequences, controls or bidi overrides."""
+    s = repair_text(str(text))
+    if "\x1b" in s or "\x9b" in s or "\x9d" in s:
+        s = _ESCAPE_SEQ.sub("", s)
+    return _CONTROL.sub("", s)
+
+
+def one_line(text: object) -> str:
+    """terminal() text on one line (newlines and tabs become spaces)."""
+    return " ".join(terminal(text).split())
+
+
+def markdown(text: object) -> str:
+    """Registry text as inert Markdown on one line: every character that could start markup
+    (HTML, images, links, headings, emphasis, tables, comments, autolinks) is escaped."""
+    flat = one_line(text)
+    return _MD_SPECIAL.sub(r"\\\1", flat).replace("@", "@\u200b")
+
+
+def html_text(text: object) -> str:
+    return html.escape(terminal(text), quote=True)
+
+
+def header(text: object) -> str:
+    """A mail header value: one line, no CR or LF, no controls."""
+    return one_line(text)
+
+
+def json_safe(value: Any) -> Any:
+    """value with text repaired (no lone surrogates) for JSON output; controls are escaped by
+    :func:`dumps`."""
+    if isinstance(value, str):
+        return repair_text(value)
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """JSON text in which every control, C1 and bidi character is written as an escape, so no
+    consumer that prints a string raw can be tricked by it."""
+    text = json.dumps(json_safe(value), ensure_ascii=False, **kwargs)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

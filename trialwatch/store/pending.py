@@ -1,0 +1,153 @@
+"""Changes stored but not yet reported, and which run is reporting them.
+
+A change counts as reported for an output when that output has it: stdout when the report has
+been written and flushed, mail when the SMTP server accepted the message. Until then the trial
+has a pending file ``<store>/.trialwatch/pending/NCT….json``::
+
+    {"run": "4242-1764…", "outputs": {"stdout": "2026-11-24.json", "mail": "2026-11-24.json"}}
+
+Each output names the last snapshot it reported ("" for a trial never reported: a baseline). The
+file is written (durably) before the new snapshot, and an output's entry is dropped only once
+that output has the change, so a run killed at any instruction leaves the change pending, and
+the next run reports it. ``run`` names the run that is reporting it: while that run is alive,
+others leave the trial to it (no double report); once it has died, the next run adopts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from trialwatch.errors import StoreError
+from trialwatch.ids import is_nct_id
+from trialwatch.store.atomic import write_atomic
+from trialwatch.store.state import bookkeeping_dir
+
+OUTPUTS = ("stdout", "mail")
+
+
+class Pending:
+    """The pending files of one store."""
+
+    def __init__(self, root: Path) -> None:
+        self.folder = bookkeeping_dir(root) / "pending"
+        self.damaged: list[str] = []
+
+    def path(self, nct: str) -> Path:
+        if not is_nct_id(nct):
+            raise StoreError(f"refusing to use {nct!r} as a file name")
+        return self.folder / f"{nct}.json"
+
+    def trials(self) -> set[str]:
+        """Trials with a pending file (listed once per run: one directory read)."""
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.folder}: {exc.strerror or exc}") from None
+        return {n[:-5] for n in names if n.endswith(".json") and is_nct_id(n[:-5])}
+
+    def get(self, nct: str) -> dict[str, Any] | None:
+        path = self.path(nct)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return self._damaged(nct, path, exc)
+        outputs = data.get("outputs") if isinstance(data, dict) else None
+        if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+            return self._damaged(nct, path, ValueError("not a pending-change record"))
+        return {"run": str(data.get("run") or ""), "outputs": dict(outputs)}
+
+    def _damaged(self, nct: str, path: Path, exc: Exception) -> dict[str, Any]:
+        """A damaged pending file still means "something may be unreported": keep it aside and
+        report from the newest snapshot but one, rather than risk dropping a change."""
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        with contextlib.suppress(OSError):
+            os.replace(path, aside)
+        self.damaged.append(
+            f"{nct}: its pending-change file was damaged ({exc}); moved to {aside.name}, and the "
+            "latest change is reported again to be safe"
+        )
+        return {"run": "", "outputs": {o: "?" for o in OUTPUTS}}
+
+    def put(self, nct: str, run: str, outputs: dict[str, str]) -> None:
+        path = self.path(nct)
+        if not outputs:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        data = json.dumps({"outputs": outputs, "run": run}, sort_keys=True) + "\n"
+        try:
+            write_atomic(path, data.encode("utf-8"))
+        except OSError as exc:
+            raise StoreError(
+                f"could not record a pending change in {path}: {exc.strerror or exc}"
+            ) from None
+
+
+class RunRegistry:
+    """Which trialwatch runs are alive: each holds an exclusive flock on its own file."""
+
+    def __init__(self, root: Path) -> None:
+        self.folder = bookkeeping_dir(root) / "runs"
+        self.run_id = f"{os.getpid()}-{time.time_ns()}"
+        self._handle: IO[str] | None = None
+
+    def start(self) -> None:
+        if self._handle is not None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / f"{self.run_id}.lock", "w", encoding="utf-8")  # noqa: SIM115
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise StoreError(f"cannot register this run in {self.folder}: {exc}") from None
+        self._handle = handle
+
+    def stop(self) -> None:
+        if self._handle is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.folder / f"{self.run_id}.lock")
+        self._handle.close()
+        self._handle = None
+
+    def alive(self, run_id: str) -> bool:
+        if not run_id:
+            return False
+        if run_id == self.run_id:
+            return self._handle is not None
+        path = self.folder / f"{os.path.basename(run_id)}.lock"
+        try:
+            handle = open(path, encoding="utf-8")  # noqa: SIM115
+        except OSError:
+            return False
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            return exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+        # Nobody holds it: that run died. Tidy its file.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        handle.close()
+        return False
+
+    def tidy(self) -> None:
+        """Remove the files of runs that died (kill -9 leaves them)."""
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return
+        for name in names:
+            if name.endswith(".lock") and name[:-5] != self.run_id:
+                self.alive(name[:-5])

@@ -1,0 +1,415 @@
+"""The snapshot store: one folder per trial, one file per observed version of its record.
+
+Layout (documented in the README)::
+
+    snapshots/
+      NCT06224738/
+        2026-11-25.json      the record as fetched, in {"fetched": …, "study": …}
+        2026-11-25_2.json    a second version seen the same UTC day
+      .trialwatch/           bookkeeping, out of git (see state.py and pending.py)
+
+Only snapshots live in the trial folders, and a snapshot is written only when the record
+changed: an unchanged check modifies no file that git tracks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trialwatch.errors import CorruptSnapshotError, StoreError
+from trialwatch.ids import is_nct_id
+from trialwatch.normalize import NORMALIZER_VERSION, canonical_json
+from trialwatch.record import Fetched, record_id
+from trialwatch.sanitize import RecordShapeError
+from trialwatch.sanitize import loads as safe_loads
+from trialwatch.store.atomic import remove_temp_files, write_atomic
+from trialwatch.store.pending import Pending, RunRegistry
+from trialwatch.store.state import StateDB, bookkeeping_dir
+
+SNAPSHOT_FORMAT = 1
+_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_(\d+))?\.json$")
+
+
+@dataclass
+class Snapshot:
+    nct_id: str
+    path: Path
+    record: dict[str, Any]
+    fetched_at: str | None
+    url: str | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def snapshot_sort_key(name: str) -> tuple[str, int]:
+    match = _NAME.match(name)
+    if not match:
+        return ("", 0)
+    return (match.group(1), int(match.group(2) or 1))
+
+
+def study_of(data: Any, source: str) -> tuple[dict[str, Any], str | None, str | None]:
+    """The study record inside any file trialwatch reads: a stored snapshot
+    ``{fetched, study}``, a history version ``{studyVersion, study}``, ``{study}``, or a bare
+    API record. Returns (record, fetched_at, url)."""
+    if isinstance(data, dict) and isinstance(data.get("study"), dict):
+        fetched = data.get("fetched")
+        if not isinstance(fetched, dict):
+            fetched = {}
+        record = data["study"]
+        at, url = fetched.get("at"), fetched.get("url")
+    else:
+        record, at, url = data, None, None
+    if not isinstance(record, dict) or record_id(record) is None:
+        raise CorruptSnapshotError(
+            f"{source} is not a study record (no protocolSection.identificationModule.nctId)"
+        )
+    return record, at if isinstance(at, str) else None, url if isinstance(url, str) else None
+
+
+def read_record_file(path: Path) -> Snapshot:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = safe_loads(raw)
+    except RecordShapeError as exc:
+        raise CorruptSnapshotError(f"{path} is not a study record: {exc}") from None
+    except ValueError as exc:
+        raise CorruptSnapshotError(
+            f"{path} is not valid JSON ({exc}); restore it (for example with git checkout) "
+            "or move it aside, then check again"
+        ) from None
+    record, at, url = study_of(data, str(path))
+    nct = record_id(record) or path.parent.name
+    return Snapshot(nct, path, record, at, url)
+
+
+@dataclass
+class Trusted:
+    """The latest snapshot of a trial as the state knows it, checked against the file."""
+
+    name: str
+    digest: str
+    raw: str | None
+
+
+class SnapshotStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.db = StateDB(self.root)
+        self.pending = Pending(self.root)
+        self.runs = RunRegistry(self.root)
+        self._depth = 0
+        self._checks: list[tuple[str, str, str, str | None]] = []
+
+    @property
+    def run_id(self) -> str:
+        return self.runs.run_id
+
+    @property
+    def notes(self) -> list[str]:
+        """Things to tell the user about the store itself (a damaged state moved aside)."""
+        return [*self.db.notes, *self.pending.damaged]
+
+    # -- a run ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store for one run: registers the run (so others leave the changes it is
+        reporting to it), migrates an older store, and writes the run's checks once at the
+        end. Other runs may use the store at the same time: writes are short transactions.
+        Re-entrant within one store object."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(
+                f"the snapshot folder {self.root} is a file; point --store (or store in the "
+                "config) at a folder"
+            )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot use the snapshot folder {self.root}: {exc.strerror or exc}"
+            ) from None
+        self.runs.start()
+        self._depth = 1
+        try:
+            self.runs.tidy()
+            remove_temp_files(self.tmp_dir)
+            _migrate_legacy(self)
+            yield
+        finally:
+            self._depth = 0
+            try:
+                self.flush_checks()
+            finally:
+                self.runs.stop()
+                self.db.close()
+
+    @property
+    def tmp_dir(self) -> Path:
+        return bookkeeping_dir(self.root) / "tmp"
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def trial_dir(self, nct_id: str) -> Path:
+        """The folder of one trial. Only canonical ids become paths, so no id leaves the store."""
+        if not is_nct_id(nct_id):
+            raise StoreError(f"refusing to use {nct_id!r} as a snapshot folder name")
+        folder = self.root / nct_id
+        if folder.is_symlink() or folder.resolve().parent != self.root.resolve():
+            raise StoreError(f"{folder} is outside the snapshot folder {self.root}")
+        return folder
+
+    def snapshots(self, nct_id: str) -> list[Path]:
+        folder = self.trial_dir(nct_id)
+        try:
+            names = [n for n in os.listdir(folder) if _NAME.match(n)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot read {folder}: {exc.strerror or exc}") from None
+        return [folder / n for n in sorted(names, key=snapshot_sort_key)]
+
+    def trials(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_nct_id(p.name))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def latest(self, nct_id: str) -> Snapshot | None:
+        files = self.snapshots(nct_id)
+        return read_record_file(files[-1]) if files else None
+
+    def read(self, path: Path) -> Snapshot:
+        return read_record_file(path)
+
+    def snapshot_named(self, nct_id: str, name: str) -> Snapshot | None:
+        if not _NAME.match(name):
+            return None
+        path = self.trial_dir(nct_id) / name
+        return read_record_file(path) if path.exists() else None
+
+    def state(self, nct_id: str) -> dict[str, Any]:
+        """What the store knows of a trial: status, title, last checked / changed / error."""
+        return self.db.row(nct_id)
+
+    def rows(self, nct_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return self.db.rows(nct_ids)
+
+    def trusted(self, nct_id: str, row: dict[str, Any]) -> Trusted | None:
+        """The state's digests of the latest snapshot, when the file is the one they describe.
+        Costs two stat calls when nothing moved; lists the folder only when it changed."""
+        name, record_digest = row.get("latest"), row.get("digest")
+        if not isinstance(name, str) or not isinstance(record_digest, str):
+            return None
+        if row.get("normalizer") != NORMALIZER_VERSION:
+            return None
+        folder = self.trial_dir(nct_id)
+        try:
+            dir_mtime = os.stat(folder).st_mtime_ns
+        except OSError:
+            return None
+        if dir_mtime != row.get("dir_mtime"):
+            files = self.snapshots(nct_id)
+            if not files or files[-1].name != name:
+                return None
+        if not _same_file(row, folder / name):
+            return None
+        raw = row.get("raw")
+        return Trusted(name, record_digest, raw if isinstance(raw, str) else None)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def save(self, fetched: Fetched) -> Path:
+        """Store a new version of a record. Never replaces an existing snapshot file."""
+        folder = self.trial_dir(fetched.nct_id)
+        payload = {
+            "fetched": {
+                "at": fetched.fetched_at,
+                "url": fetched.url,
+                "requested_id": fetched.requested_id,
+            },
+            "format": SNAPSHOT_FORMAT,
+            "study": fetched.record,
+        }
+        data = canonical_json(payload).encode("utf-8")
+        day = fetched.fetched_at[:10]
+        taken = {p.name for p in self.snapshots(fetched.nct_id)}
+        n = 1
+        while True:
+            name = f"{day}.json" if n == 1 else f"{day}_{n}.json"
+            path = folder / name
+            if name not in taken and not path.exists():
+                try:
+                    write_atomic(path, data, exclusive=True, tmp_dir=self.tmp_dir)
+                    return path
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    raise StoreError(
+                        f"could not write {path}: {exc.strerror or exc}; "
+                        "the previous snapshot is intact"
+                    ) from None
+            n += 1
+
+    def remember(
+        self,
+        conn: Any,
+        nct_id: str,
+        *,
+        latest: str,
+        record_digest: str,
+        raw: str | None,
+        status: str | None = None,
+        title: str | None = None,
+        changed_at: str | None = None,
+    ) -> None:
+        """Record (inside a transaction) which snapshot is the latest and its digests."""
+        folder = self.trial_dir(nct_id)
+        path = folder / latest
+        try:
+            st = os.stat(path)
+            dir_mtime = os.stat(folder).st_mtime_ns
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+        fields: dict[str, Any] = {
+            "latest": latest,
+            "digest": record_digest,
+            "raw": raw,
+            "normalizer": NORMALIZER_VERSION,
+            "file_size": st.st_size,
+            "file_mtime": st.st_mtime_ns,
+            "file_sha256": _file_sha256(path),
+            "dir_mtime": dir_mtime,
+        }
+        if status is not None:
+            fields["status"] = status
+        if title is not None:
+            fields["title"] = title
+        if changed_at is not None:
+            fields["last_changed"] = changed_at
+        self.db.put(conn, nct_id, fields)
+
+    def note_check(self, nct_id: str, when: str, outcome: str, error: str | None = None) -> None:
+        """Remember that a check happened; written once for the whole run (flush_checks)."""
+        self._checks.append((nct_id, when, outcome, error))
+
+    def flush_checks(self) -> None:
+        checks, self._checks = self._checks, []
+        self.db.record_checks(checks)
+
+    def run_state(self) -> dict[str, Any]:
+        """What the last run over the watch list saw."""
+        data = self.db.meta("run")
+        return data if isinstance(data, dict) else {}
+
+    def save_run_state(self, state: dict[str, Any]) -> None:
+        self.db.set_meta("run", state)
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _same_file(row: dict[str, Any], path: Path) -> bool:
+    """Is path the very file the state describes? Size and mtime first (free); when only the
+    mtime moved (a fresh git checkout in CI), the file's hash decides."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if row.get("file_size") != st.st_size:
+        return False
+    if row.get("file_mtime") == st.st_mtime_ns:
+        return True
+    recorded = row.get("file_sha256")
+    return recorded is not None and recorded == _file_sha256(path)
+
+
+# -- migration from the layout of trialwatch 0.1 ------------------------------------------------
+
+
+def _migrate_legacy(store: SnapshotStore) -> None:
+    """Stores written by trialwatch 0.1 kept ``state.json`` and ``checks.log`` in every trial
+    folder, and ``.run.json`` / ``.lock`` at the top. Their contents move into the state (the
+    check logs included), a change stored but not yet reported becomes pending, and the old
+    files are removed: once, on first use."""
+    if store.db.meta("layout") == 2:
+        return
+    root = store.root
+    with store.db.transaction() as conn:
+        if store.db.meta("layout") == 2:
+            return
+        for nct in store.trials():
+            folder = root / nct
+            state_path, log_path = folder / "state.json", folder / "checks.log"
+            try:
+                state = json.loads(state_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                state = {}
+            if not isinstance(state, dict):
+                state = {}
+            files = store.snapshots(nct)
+            if state or log_path.exists():
+                fields = {
+                    k: state.get(k)
+                    for k in ("last_checked", "last_changed", "last_error", "status", "title")
+                    if isinstance(state.get(k), str)
+                }
+                fields["last_outcome"] = state.get("last_outcome")
+                fields["checks"] = int(state.get("checks") or 0)
+                store.db.put(conn, nct, fields)
+            try:
+                lines = log_path.read_text(encoding="utf-8").splitlines()
+            except OSError:
+                lines = []
+            for line in lines:
+                parts = line.split()
+                if len(parts) >= 2:
+                    snap = parts[2] if len(parts) > 2 and parts[2] != "-" else None
+                    conn.execute(
+                        "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, ?)",
+                        (parts[0], nct, parts[1], snap),
+                    )
+            reported = state.get("latest")
+            if files and isinstance(reported, str) and reported != files[-1].name:
+                # A 0.1 run stored this snapshot and stopped before reporting it.
+                store.pending.put(nct, "", {"stdout": reported})
+            for old in (state_path, log_path):
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
+            remove_temp_files(folder)
+        run = root / ".run.json"
+        try:
+            data = json.loads(run.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict):
+            store.db.set_meta("run", data, conn)
+        for old in (run, root / ".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+        store.db.set_meta("layout", 2, conn)

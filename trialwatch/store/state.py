@@ -1,0 +1,258 @@
+"""The store's bookkeeping, kept apart from the snapshots so that an unchanged check touches no
+file that git tracks::
+
+    <store>/.trialwatch/
+      .gitignore          "*": the folder keeps itself (and everything in it) out of git
+      state.db            SQLite: per trial the latest snapshot and its fingerprints, last
+                          checked / changed / error, status and title; the run log; run state
+      pending/NCT….json   changes stored but not yet reported, per output (see pending.py)
+      runs/ID.lock        held (flock) by each running trialwatch for its lifetime
+
+Everything in ``state.db`` can be rebuilt from the snapshots: a damaged one is moved aside
+(``state.db.damaged-…``) and started afresh, costing only a slower next check. What must never
+be lost (changes not yet reported) lives in the pending files, not here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from trialwatch.errors import StoreError
+
+log = logging.getLogger("trialwatch")
+
+BOOKKEEPING = ".trialwatch"
+# Seconds a run waits for another run's short write to the state before giving up.
+BUSY_TIMEOUT = 60.0
+
+COLUMNS = (
+    "latest",
+    "digest",
+    "raw",
+    "normalizer",
+    "file_size",
+    "file_mtime",
+    "file_sha256",
+    "dir_mtime",
+    "last_checked",
+    "last_changed",
+    "last_error",
+    "last_outcome",
+    "status",
+    "title",
+    "checks",
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS trials (nct TEXT PRIMARY KEY, {", ".join(COLUMNS)});
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS log (at TEXT, nct TEXT, outcome TEXT, snapshot TEXT);
+"""
+
+
+def bookkeeping_dir(root: Path) -> Path:
+    return Path(root) / BOOKKEEPING
+
+
+def ensure_bookkeeping(root: Path) -> Path:
+    """Create ``.trialwatch/`` with a ``.gitignore`` that keeps it out of git."""
+    folder = bookkeeping_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        with contextlib.suppress(OSError):
+            ignore.write_text(
+                "# trialwatch's bookkeeping: rebuilt when missing, never worth committing\n*\n",
+                encoding="utf-8",
+            )
+    return folder
+
+
+class StateDB:
+    """Per-trial bookkeeping in one SQLite file. Writes are short transactions, so two runs
+    (a long watch-list run and a one-trial check) can share the store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.path = bookkeeping_dir(root) / "state.db"
+        self.notes: list[str] = []  # said once to the user (a damaged state moved aside)
+        self._conn: sqlite3.Connection | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        conn.execute("SELECT count(*) FROM trials").fetchone()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            ensure_bookkeeping(self.root)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot use the snapshot folder {self.root}: {exc.strerror or exc}"
+            ) from None
+        try:
+            return self._connect()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"the store's state {self.path} stayed locked by another trialwatch run for "
+                    f"{BUSY_TIMEOUT:.0f}s; try again when it has finished"
+                ) from None
+            return self._quarantine(exc)
+        except sqlite3.DatabaseError as exc:
+            return self._quarantine(exc)
+
+    def _quarantine(self, exc: Exception) -> sqlite3.Connection:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        aside = self.path.with_name(f"state.db.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        self.notes.append(
+            f"the store's state {self.path} was damaged ({exc}); moved it to {aside.name} and "
+            "rebuilt it from the snapshots (no change is lost; this check is slower)"
+        )
+        log.warning("%s", self.notes[-1])
+        try:
+            return self._connect()
+        except sqlite3.Error as again:
+            raise StoreError(f"cannot create the store's state {self.path}: {again}") from None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: other runs wait (up to BUSY_TIMEOUT) while it is open."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"the store's state {self.path} is busy ({exc}); another trialwatch run held it "
+                f"for more than {BUSY_TIMEOUT:.0f}s. Try again later"
+            ) from None
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise StoreError(f"could not write the store's state {self.path}: {exc}") from None
+
+    # -- trials ---------------------------------------------------------------------------------
+
+    def row(self, nct: str) -> dict[str, Any]:
+        return self.rows([nct]).get(nct, {})
+
+    def rows(self, ncts: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(ncts)
+        out: dict[str, dict[str, Any]] = {}
+        cols = ", ".join(COLUMNS)
+        try:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cur = self.conn.execute(
+                    f"SELECT nct, {cols} FROM trials WHERE nct IN ({marks})", chunk
+                )
+                for values in cur:
+                    out[values[0]] = dict(zip(COLUMNS, values[1:], strict=True))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store's state {self.path}: {exc}") from None
+        return out
+
+    def put(self, conn: sqlite3.Connection, nct: str, fields: dict[str, Any]) -> None:
+        """Set some columns of one trial (inside a transaction)."""
+        names = [c for c in fields if c in COLUMNS]
+        conn.execute("INSERT OR IGNORE INTO trials (nct, checks) VALUES (?, 0)", (nct,))
+        if names:
+            sets = ", ".join(f"{c} = ?" for c in names)
+            conn.execute(
+                f"UPDATE trials SET {sets} WHERE nct = ?", [fields[c] for c in names] + [nct]
+            )
+
+    def record_checks(self, checks: list[tuple[str, str, str, str | None]]) -> None:
+        """Many checks at once: (nct, when, outcome, error). One transaction for a whole run."""
+        if not checks:
+            return
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO trials (nct, checks) VALUES (?, 0)",
+                [(c[0],) for c in checks],
+            )
+            conn.executemany(
+                "UPDATE trials SET last_checked = ?, last_outcome = ?, last_error = ?, "
+                "checks = coalesce(checks, 0) + 1 WHERE nct = ?",
+                [(when, outcome, error, nct) for nct, when, outcome, error in checks],
+            )
+            conn.executemany(
+                "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, NULL)",
+                [
+                    (when, nct, outcome)
+                    for nct, when, outcome, _e in checks
+                    if outcome != "unchanged"
+                ],
+            )
+
+    def log_line(
+        self, conn: sqlite3.Connection, at: str, nct: str, outcome: str, snap: str
+    ) -> None:
+        conn.execute(
+            "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, ?)",
+            (at, nct, outcome, snap),
+        )
+
+    def log_of(self, nct: str) -> list[tuple[str, str, str | None]]:
+        cur = self.conn.execute(
+            "SELECT at, outcome, snapshot FROM log WHERE nct = ? ORDER BY rowid", (nct,)
+        )
+        return [(str(a), str(o), s) for a, o, s in cur]
+
+    # -- run state ------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> Any:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return None
+
+    def set_meta(self, key: str, value: Any, conn: sqlite3.Connection | None = None) -> None:
+        text = json.dumps(value, sort_keys=True)
+        if conn is not None:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+            return
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
