@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ class Registry:
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     encoded: dict[str, bytes] = field(default_factory=dict)  # nct id -> its JSON, cached
+    # path -> (bytes a chunk, seconds between chunks): a slow server that drips its answer
+    drip: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def script(self, path: str, *responses: Response) -> None:
         self.scripted.setdefault(path, deque()).extend(responses)
@@ -65,7 +68,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        dripping = reg.drip.get(parts.path)
+        if dripping is None:
+            self.wfile.write(body)
+            return
+        size, pause = dripping
+        for start in range(0, len(body), size):  # bounded: the body's length
+            try:
+                self.wfile.write(body[start : start + size])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up
+            time.sleep(pause)
 
     def _route(self, path: str, query: dict[str, list[str]]) -> Response:
         reg = self.registry

@@ -7,7 +7,11 @@ import re
 from trialwatch.errors import InputError
 
 # The API's own pattern (OpenAPI 2.0.5: ^[Nn][Cc][Tt]0*[1-9]\d{0,7}$). Leading zeros may be dropped.
-_API_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
+_API_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9][0-9]{0,7})$")
+
+
+# ASCII digits only: \d would also accept other scripts' digits.
+_CANONICAL = re.compile(r"NCT[0-9]{8}")
 
 
 def normalize_nct_id(raw: str) -> str:
@@ -26,4 +30,4 @@ def normalize_nct_id(raw: str) -> str:
 
 def is_nct_id(value: str) -> bool:
     """True when value is already a canonical id (safe to use as a folder name)."""
-    return re.fullmatch(r"NCT\d{8}", value) is not None
+    return _CANONICAL.fullmatch(value) is not None

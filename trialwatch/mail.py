@@ -23,6 +23,7 @@ from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.common import summary_line
 from trialwatch.render.html import render_html
 from trialwatch.render.text import render_text
+from trialwatch.sanitize import header
 
 LEGACY_OUTBOX = ".outbox.json"  # trialwatch 0.1
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
@@ -131,7 +132,7 @@ def digest_report(pending: list[TrialReport], run: RunReport) -> RunReport:
 
 
 def _header_safe(text: str) -> str:
-    return " ".join(text.replace("\r", " ").replace("\n", " ").split())
+    return header(text)
 
 
 def subject(report: RunReport, prefix: str) -> str:
