@@ -239,8 +239,9 @@ def match_items(
     without a known identity) the leftovers in order.
 
     Returns pairs, unmatched old, unmatched new."""
-    free_old = list(range(len(old)))
-    free_new = list(range(len(new)))
+    # Sets, not lists: taking an item is O(1), so matching n items costs O(n log n) in all.
+    free_old = dict.fromkeys(range(len(old)))
+    free_new = dict.fromkeys(range(len(new)))
     pairs: list[tuple[int, int]] = []
 
     def take(keyfn: Callable[[Any], str | tuple[str, ...] | None]) -> None:
@@ -261,19 +262,20 @@ def match_items(
             # Equal keys that repeat are paired in order.
             for i, j in zip(olds, news, strict=False):
                 pairs.append((i, j))
-                free_old.remove(i)
-                free_new.remove(j)
+                del free_old[i]
+                del free_new[j]
 
     take(canon)  # identical items first: cheap and never wrong
     for keyset in keys:
         if not free_old or not free_new:
             break
         take(partial(_item_key, keys=keyset))
-    if pair_leftovers and free_old and free_new and len(free_old) == len(free_new):
-        pairs.extend(zip(free_old, free_new, strict=True))
-        free_old, free_new = [], []
+    gone, added = sorted(free_old), sorted(free_new)
+    if pair_leftovers and gone and added and len(gone) == len(added):
+        pairs.extend(zip(gone, added, strict=True))
+        gone, added = [], []
     pairs.sort(key=lambda p: p[1])
-    return pairs, free_old, free_new
+    return pairs, gone, added
 
 
 def _scalar_list(value: list[Any]) -> bool:
