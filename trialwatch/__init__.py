@@ -1,10 +1,7 @@
 """trialwatch: watch ClinicalTrials.gov records and report what changed."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("trialwatch")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
+# The one place the version is written (pyproject.toml reads it from here): no package
+# metadata is read at start-up.
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]

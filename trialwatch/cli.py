@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from trialwatch import __version__
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import Category, Outcome, RunReport, TrialReport
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from trialwatch.watchlist import Watched
 
 EXIT_OK, EXIT_CHANGED, EXIT_TROUBLE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,6 +51,8 @@ class Format(StrEnum):
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -166,6 +169,8 @@ def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
         report.notes,
         report.skipped,
     )
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     plain = fmt is Format.text or not out.is_terminal or os.environ.get("NO_COLOR")
     if plain:
@@ -529,6 +534,8 @@ def _print_rows(
         table.add_column(header)
     for row in cells:
         table.add_row(*(Text(clean(cell or "")) for cell in row))
+    from rich.console import Console
+
     Console(highlight=False).print(table)
 
 
@@ -626,14 +633,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    err = _stderr()
     try:
         result = app(args=argv, prog_name="trialwatch", standalone_mode=False)
     except KeyboardInterrupt:
-        err.print("trialwatch: interrupted", markup=False)
+        _stderr().print("trialwatch: interrupted", markup=False)
         return EXIT_INTERRUPTED
     except typer.Abort:
-        err.print("trialwatch: interrupted", markup=False)
+        _stderr().print("trialwatch: interrupted", markup=False)
         return EXIT_INTERRUPTED
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -642,12 +648,12 @@ def run(argv: list[str] | None = None) -> int:
         if callable(show):
             show(file=sys.stderr)
         else:
-            err.print(f"trialwatch: error: {exc.format_message()}", markup=False)
+            _stderr().print(f"trialwatch: error: {exc.format_message()}", markup=False)
         return EXIT_TROUBLE
     except TrialwatchError as exc:
         from trialwatch.sanitize import one_line
 
-        err.print(f"trialwatch: error: {one_line(exc)}", markup=False)
+        _stderr().print(f"trialwatch: error: {one_line(exc)}", markup=False)
         return EXIT_TROUBLE
     except BrokenPipeError:
         return EXIT_TROUBLE
@@ -655,14 +661,14 @@ def run(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) and exc.code != 1 else EXIT_TROUBLE
     except Exception as exc:  # a bug: say so briefly; -v shows the traceback
         log.debug("internal error", exc_info=True)
-        err.print(
+        _stderr().print(
             f"trialwatch: internal error: {type(exc).__name__}: {exc} "
             "(run again with -vv for details, and please report it)",
             markup=False,
         )
         return EXIT_TROUBLE
     if result == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
-        err.print("trialwatch: interrupted", markup=False)
+        _stderr().print("trialwatch: interrupted", markup=False)
     if isinstance(result, int):
         return result
     return EXIT_OK

@@ -1,0 +1,151 @@
+"""A watch list at scale, against the floor of merely parsing what the registry sends.
+
+Run: python benchmarks/bench_scale.py --sizes 10000 100000
+
+A local server on 127.0.0.1 serves N records made from the real samples in tests/fixtures (ids
+rewritten; the samples under 60 KB, about 17 KB on average as on the registry); the politeness
+delay is off. For each N, in one run: a first check of the watch list on an empty store, then a
+check after the registry's data timestamp moved with no record changed (unchanged run). For
+each it prints requests, bytes received, wall seconds, CPU seconds (user + system) and peak
+memory of the trialwatch process, the files it created or modified in the snapshot folder
+(snapshots, and separately the .trialwatch/ bookkeeping that git ignores), and beside it the
+floor: the CPU seconds of json.loads over the same pages' bytes in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import all_records  # noqa: E402
+from tests.registry_server import Registry, serve  # noqa: E402
+
+EXE = shutil.which("trialwatch") or str(Path(sys.executable).parent / "trialwatch")
+
+_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "sys.stderr.write(f'\\nPEAK_KB {u.ru_maxrss} CPU {u.ru_utime + u.ru_stime}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+def make_registry(n: int) -> tuple[Registry, list[str]]:
+    """N records as served bytes only (no parsed copies: 100,000 of them would not fit)."""
+    reg = Registry()
+    bodies = []
+    for record in all_records():
+        text = json.dumps(record, separators=(",", ":"))
+        if len(text) < 60_000:
+            nct = record["protocolSection"]["identificationModule"]["nctId"]
+            bodies.append((text.replace("nctIdAliases", "formerIdsNotUsed"), nct))
+    ids = []
+    for i in range(n):
+        text, old = bodies[i % len(bodies)]
+        nct = f"NCT{90000000 + i:08d}"
+        reg.studies[nct] = {}
+        reg.encoded[nct] = text.replace(f'"{old}"', f'"{nct}"').encode()
+        ids.append(nct)
+    return reg, ids
+
+
+def files_state(root: Path) -> Files:
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            out[str(path.relative_to(root))] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def written(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> tuple[int, int]:
+    changed = [p for p, s in after.items() if before.get(p) != s]
+    book = sum(1 for p in changed if p.startswith(".trialwatch"))
+    return len(changed) - book, book
+
+
+def floor_cpu(reg: Registry, ids: list[str], batch: int = 500) -> tuple[float, int]:
+    """CPU seconds of json.loads over the pages the check receives, and their bytes."""
+    total = 0
+    started = time.process_time()
+    for start in range(0, len(ids), batch):
+        page = b'{"studies":[' + b",".join(reg.encoded[i] for i in ids[start : start + batch])
+        page += b"]}"
+        total += len(page)
+        json.loads(page)
+        del page
+    return time.process_time() - started, total
+
+
+def run(args: list[str], cwd: Path) -> tuple[float, float, int]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, EXE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"trialwatch failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    tail = proc.stderr.rsplit("PEAK_KB ", 1)[1].split()
+    return wall, float(tail[2]), int(tail[0]) // 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
+    args = parser.parse_args()
+    print(
+        f"{'N':>7} {'run':10} {'requests':>8} {'MB recv':>8} {'wall s':>7} {'CPU s':>7} "
+        f"{'floor CPU s':>11} {'×floor':>7} {'peak MB':>8} {'snap files':>10} {'bookkeeping':>11}"
+    )
+    for n in args.sizes:
+        reg, ids = make_registry(n)
+        floor, size = floor_cpu(reg, ids)
+        work = Path(tempfile.mkdtemp(prefix="tw-scale-"))
+        try:
+            with serve(reg) as url:
+                (work / "trialwatch.toml").write_text(
+                    f'api_url = "{url}"\nrequest_interval = 0\n', encoding="utf-8"
+                )
+                (work / "watchlist.toml").write_text(
+                    "trials = [\n" + "".join(f'  "{i}",\n' for i in ids) + "]\n", encoding="utf-8"
+                )
+                for phase, stamp in (("first", "2026-11-25"), ("unchanged", "2026-11-26")):
+                    reg.data_timestamp = f"{stamp}T09:00:00"
+                    before = files_state(work / "snapshots")
+                    asked = len(reg.requests)
+                    wall, cpu, peak = run(["check", "--quiet"], work)
+                    snaps, book = written(before, files_state(work / "snapshots"))
+                    print(
+                        f"{n:>7} {phase:10} {len(reg.requests) - asked:>8} {size / 1e6:>8.0f} "
+                        f"{wall:>7.1f} {cpu:>7.1f} {floor:>11.1f} {cpu / floor:>7.1f} "
+                        f"{peak:>8} {snaps:>10} {book:>11}"
+                    )
+                    sys.stdout.flush()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
