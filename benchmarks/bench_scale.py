@@ -60,6 +60,9 @@ def make_registry(n: int) -> tuple[Registry, list[str]]:
     return reg, ids
 
 
+Files = dict[str, tuple[int, int]]
+
+
 def files_state(root: Path) -> Files:
     out = {}
     for dirpath, _dirs, files in os.walk(root):
