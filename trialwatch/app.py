@@ -124,7 +124,10 @@ def run_check(
                     observer=observer,
                 )
         report.notes.extend(store.notes)
-        store.flush_checks()
+        try:
+            store.flush_checks()
+        except TrialwatchError as exc:  # the report still goes out; only "last checked" waits
+            report.notes.append(f"could not record this run's checks: {exc}")
         if publish is not None:
             printed = publish(report)
             delivered(store, "stdout", printed)

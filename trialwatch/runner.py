@@ -417,16 +417,19 @@ def check_batched(
         complete = fetch_errors == 0 and not any(t.error for t in run.trials)
         if not watch_list:
             return run
-        store.save_run_state(
-            {
-                "complete": complete,
-                "data_timestamp": stamp,
-                "finished_at": utc_now(),
-                "ids": ids_digest,
-                "trials": len(nct_ids),
-                "bytes_per_record": client.bytes_per_record,
-            }
-        )
+        state = {
+            "complete": complete,
+            "data_timestamp": stamp,
+            "finished_at": utc_now(),
+            "ids": ids_digest,
+            "trials": len(nct_ids),
+            "bytes_per_record": client.bytes_per_record,
+        }
+        try:
+            store.save_run_state(state)
+        except StoreError as exc:
+            # The changes are reported all the same; only the next run cannot skip.
+            log.warning("could not record the run's state (%s); the next run checks again", exc)
     return run
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic
 from trialwatch.store.pending import Pending, RunRegistry
 from trialwatch.store.state import StateDB, bookkeeping_dir
+
+log = logging.getLogger("trialwatch")
 
 SNAPSHOT_FORMAT = 1
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_(\d+))?\.json$")
@@ -160,6 +163,8 @@ class SnapshotStore:
             self._depth = 0
             try:
                 self.flush_checks()
+            except StoreError as exc:
+                log.warning("could not record this run's checks: %s", exc)
             finally:
                 self.runs.stop()
                 self.db.close()
