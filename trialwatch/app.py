@@ -4,7 +4,6 @@ run one command's core. Returns reports; never prints."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +51,7 @@ def build_client(settings: Settings, http: httpx.Client | None = None) -> Regist
         retry=retry,
         limiter=RateLimiter(float(settings["request_interval"])),
         request_deadline=seconds,
+        run_limit=float(settings["run_deadline"]),
     )
 
 
@@ -106,10 +106,6 @@ def run_check(
         observer = Observer(store, options)
         with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
             options.progress = tick
-            limit = float(settings["run_deadline"])
-            if limit > 0:
-                client.run_limit = limit
-                client.run_deadline = time.monotonic() + limit
             if explicit_ids and (not batch or len(ids) == 1):
                 report = check_each(ids, client, store, options, observer)
             else:

@@ -527,7 +527,7 @@ def _print_rows(
     from rich.table import Table
     from rich.text import Text
 
-    from trialwatch.render.common import clean
+    from trialwatch.sanitize import terminal as clean
 
     table = Table(show_edge=False, pad_edge=False)
     for header in headers:

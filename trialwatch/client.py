@@ -166,6 +166,7 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         request_deadline: float = 60.0,
+        run_limit: float = 0.0,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.http = http or make_http_client()
@@ -173,12 +174,12 @@ class RegistryClient:
         self.limiter = limiter or RateLimiter(0.0)
         self.request_deadline = request_deadline
         self.requests = 0
-        self.bytes_received = 0
         # Average size of a record in the pages seen so far (None until one was seen).
         self.bytes_per_record: int | None = None
-        # Monotonic time after which no request starts (the run's deadline), or None.
-        self.run_deadline: float | None = None
-        self.run_limit = 0.0
+        # Seconds the run may spend asking (0: no limit), counted from now: no request starts
+        # after run_deadline (monotonic), or None.
+        self.run_limit = run_limit
+        self.run_deadline = time.monotonic() + run_limit if run_limit > 0 else None
 
     def close(self) -> None:
         self.http.close()
@@ -268,7 +269,6 @@ class RegistryClient:
                     )
             body = b"".join(chunks)
             del chunks
-        self.bytes_received += len(body)
         headers = [
             (k, v)
             for k, v in response.headers.multi_items()

@@ -98,9 +98,7 @@ def _legacy_outbox(store_root: Path) -> list[dict[str, Any]]:
     path = Path(store_root) / LEGACY_OUTBOX
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # none, or unreadable: nothing more to deliver from it
         return []
     entries = data.get("pending") if isinstance(data, dict) else None
     out = []
@@ -131,10 +129,6 @@ def digest_report(pending: list[TrialReport], run: RunReport) -> RunReport:
     )
 
 
-def _header_safe(text: str) -> str:
-    return header(text)
-
-
 def subject(report: RunReport, prefix: str) -> str:
     changed = sorted({t.nct_id for t in report.trials if t.outcome is Outcome.CHANGED})
     errors = len(report.errors)
@@ -147,13 +141,13 @@ def subject(report: RunReport, prefix: str) -> str:
         text = "no changes"
     if errors:
         text += f" ({errors} error{'s' if errors != 1 else ''})"
-    return _header_safe(f"{prefix} {text}".strip())
+    return header(f"{prefix} {text}".strip())
 
 
 def _message(settings: MailSettings, subject_line: str) -> EmailMessage:
     """A message with its headers; only header-safe text (no registry text) reaches them."""
     msg = EmailMessage()
-    msg["Subject"] = _header_safe(subject_line)
+    msg["Subject"] = header(subject_line)
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.to)
     msg["Date"] = formatdate(localtime=False, usegmt=True)

@@ -50,14 +50,13 @@ class Observer:
     """Compares fetched records with the store, within one run. Never raises for one trial's
     trouble: that becomes the trial's error report and the store keeps its last good snapshot.
 
-    The trials whose changes this run is reporting on stdout are kept in ``claimed``; once the
-    report is out, :func:`delivered` marks them reported."""
+    A change it reports is claimed for this run in the trial's pending file; once the report is
+    out, :func:`delivered` marks it reported."""
 
     def __init__(self, store: SnapshotStore, options: CheckOptions) -> None:
         self.store = store
         self.options = options
         self.pending_at_start = store.pending.trials()
-        self.claimed: list[str] = []
         self._rows: dict[str, dict[str, Any]] = {}
 
     def preload(self, nct_ids: Sequence[str]) -> None:
@@ -175,7 +174,6 @@ class Observer:
                 return
             if marker is None or marker["run"] != me:
                 store.pending.put(nct, me, outputs)  # this run reports it now
-            self.claimed.append(nct)
         describe(store, nct, base, latest_name, fetched.record, report, self.options)
 
 

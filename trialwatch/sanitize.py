@@ -50,15 +50,9 @@ def repair_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
-def repair(value: Any) -> Any:
-    """value with every lone surrogate (in keys and strings) replaced by U+FFFD, and its nesting
-    checked against MAX_DEPTH; iterative, so no depth can overflow the stack."""
-    check_depth(value)
-    return repair_strings(value)
-
-
 def repair_strings(value: Any) -> Any:
-    """value with every lone surrogate replaced by U+FFFD (in place where it is a container)."""
+    """value with every lone surrogate (in keys and strings) replaced by U+FFFD, in place where
+    it is a container; iterative, so no depth can overflow the stack."""
     stack: list[Any] = [value]
     if isinstance(value, str):
         return repair_text(value)

@@ -13,7 +13,7 @@ from trialwatch.model import (
     RunReport,
     TrialReport,
 )
-from trialwatch.sanitize import terminal
+from trialwatch.sanitize import terminal as clean
 
 # Past this many trials, unchanged ones are counted, not listed, and baselines are one line each.
 LIST_UNCHANGED_UP_TO = 10
@@ -25,11 +25,6 @@ OUTCOME_ORDER = {
     Outcome.NEW: 3,
     Outcome.UNCHANGED: 4,
 }
-
-
-def clean(text: object) -> str:
-    """Registry text made safe to show: no control characters or escape sequences."""
-    return terminal(text)
 
 
 def study_url(nct_id: str) -> str | None:

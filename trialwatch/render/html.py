@@ -12,7 +12,7 @@ from trialwatch.render.common import (
     study_url,
     summary_line,
 )
-from trialwatch.sanitize import html_text
+from trialwatch.sanitize import html_text as h
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328;max-width:60em;
@@ -26,10 +26,6 @@ ul{margin:.2em 0 .6em 1.2em;padding:0}.headline{font-weight:600}
 table{border-collapse:collapse}td{padding:.1em .8em .1em 0;vertical-align:top}
 .context{color:#57606a;font-size:.9em}
 """
-
-
-def h(text: object) -> str:
-    return html_text(text)
 
 
 def _trial(t: TrialReport) -> list[str]:

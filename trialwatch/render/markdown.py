@@ -13,12 +13,7 @@ from trialwatch.render.common import (
     study_url,
     summary_line,
 )
-from trialwatch.sanitize import markdown
-
-
-def md(text: object) -> str:
-    """Registry text as inert Markdown: no markup, links, HTML or table breaks; one line."""
-    return markdown(text)
+from trialwatch.sanitize import markdown as md
 
 
 def trial_markdown(t: TrialReport) -> list[str]:

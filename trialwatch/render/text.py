@@ -10,11 +10,11 @@ from trialwatch.render.common import (
     LIST_UNCHANGED_UP_TO,
     baseline_rows,
     category_title,
-    clean,
     grouped,
     ordered,
     status_line,
 )
+from trialwatch.sanitize import terminal as clean
 
 Segment = tuple[str, str]  # (text, rich style)
 Line = list[Segment]
