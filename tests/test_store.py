@@ -234,7 +234,7 @@ def test_unchanged_uses_the_stored_digest(tmp_path: Path, her2: dict[str, Any]) 
     report = observe(store, fetched(refreshed, "2026-11-26T06:00:00Z"))
     assert report.outcome is Outcome.UNCHANGED
     assert len(store.snapshots("NCT06224738")) == 1
-    assert [o for _at, o, _s in store.db.log_of("NCT06224738")] == ["new", "new"]
+    assert store.db.log_of("NCT06224738") == [("2026-11-25T06:00:00Z", "new", "2026-11-25.json")]
     assert store.state("NCT06224738")["checks"] == 2
 
 

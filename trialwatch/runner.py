@@ -56,7 +56,14 @@ class Observer:
     def __init__(self, store: SnapshotStore, options: CheckOptions) -> None:
         self.store = store
         self.options = options
-        self.pending_at_start = store.pending.trials()
+        # Trials with a change still to show on stdout (a run died first): checked in full, and
+        # they keep a watch-list run from being skipped. A change pending only for mail needs
+        # no fetch: the digest is built from the snapshots.
+        self.pending_at_start = {
+            nct
+            for nct in store.pending.trials()
+            if "stdout" in (store.pending.get(nct) or {"outputs": {}})["outputs"]
+        }
         self._rows: dict[str, dict[str, Any]] = {}
 
     def preload(self, nct_ids: Sequence[str]) -> None:

@@ -77,7 +77,10 @@ class Pending:
             f"{nct}: its pending-change file was damaged ({exc}); moved to {aside.name}, and the "
             "latest change is reported again to be safe"
         )
-        return {"run": "", "outputs": {o: "?" for o in OUTPUTS}}
+        safe = {o: "?" for o in OUTPUTS}
+        # Written back, so the change stays pending for whoever reads it next.
+        self.put(nct, "", safe)
+        return {"run": "", "outputs": safe}
 
     def put(self, nct: str, run: str, outputs: dict[str, str]) -> None:
         path = self.path(nct)

@@ -214,11 +214,8 @@ class StateDB:
             )
             conn.executemany(
                 "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, NULL)",
-                [
-                    (when, nct, outcome)
-                    for nct, when, outcome, _e in checks
-                    if outcome != "unchanged"
-                ],
+                # New and changed trials were logged with their snapshot when it was stored.
+                [(when, nct, outcome) for nct, when, outcome, _e in checks if outcome == "error"],
             )
 
     def log_line(
