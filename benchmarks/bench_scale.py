@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,18 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_watchlist import run  # noqa: E402
 from tests.conftest import all_records  # noqa: E402
 from tests.registry_server import Registry, serve  # noqa: E402
-
-EXE = shutil.which("trialwatch") or str(Path(sys.executable).parent / "trialwatch")
-
-_WRAPPER = (
-    "import resource, subprocess, sys\n"
-    "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
-    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "sys.stderr.write(f'\\nPEAK_KB {u.ru_maxrss} CPU {u.ru_utime + u.ru_stime}\\n')\n"
-    "sys.exit(code)\n"
-)
 
 
 def make_registry(n: int) -> tuple[Registry, list[str]]:
@@ -97,23 +87,6 @@ def floor_cpu(reg: Registry, ids: list[str], batch: int = 500) -> tuple[float, i
     return time.process_time() - started, total
 
 
-def run(args: list[str], cwd: Path) -> tuple[float, float, int]:
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, EXE, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-        check=False,
-    )
-    wall = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"trialwatch failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    tail = proc.stderr.rsplit("PEAK_KB ", 1)[1].split()
-    return wall, float(tail[2]), int(tail[0]) // 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
@@ -138,7 +111,7 @@ def main() -> None:
                     reg.data_timestamp = f"{stamp}T09:00:00"
                     before = files_state(work / "snapshots")
                     asked = len(reg.requests)
-                    wall, cpu, peak = run(["check", "--quiet"], work)
+                    wall, _code, peak, cpu = run(["check", "--quiet"], work)
                     snaps, book = written(before, files_state(work / "snapshots"))
                     print(
                         f"{n:>7} {phase:10} {len(reg.requests) - asked:>8} {size / 1e6:>8.0f} "

@@ -58,14 +58,15 @@ def make_registry(n: int) -> tuple[Registry, list[str]]:
 _WRAPPER = (
     "import resource, subprocess, sys\n"
     "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
-    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "sys.stderr.write(f'\\nPEAK_KB {peak}\\n')\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "sys.stderr.write(f'\\nPEAK_KB {u.ru_maxrss} CPU {u.ru_utime + u.ru_stime}\\n')\n"
     "sys.exit(code)\n"
 )
 
 
-def run(args: list[str], cwd: Path) -> tuple[float, int, int]:
-    """Wall seconds, exit code and peak RSS in MB of one trialwatch process."""
+def run(args: list[str], cwd: Path) -> tuple[float, int, int, float]:
+    """Wall seconds, exit code, peak RSS in MB and CPU seconds (user + system) of one
+    trialwatch process."""
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _WRAPPER, EXE, *args],
@@ -80,8 +81,8 @@ def run(args: list[str], cwd: Path) -> tuple[float, int, int]:
         raise SystemExit(
             f"trialwatch {' '.join(args[:3])} failed ({proc.returncode}): {proc.stderr[-2000:]}"
         )
-    peak_kb = int(proc.stderr.rsplit("PEAK_KB ", 1)[1].split()[0])
-    return wall, proc.returncode, peak_kb // 1024
+    tail = proc.stderr.rsplit("PEAK_KB ", 1)[1].split()
+    return wall, proc.returncode, int(tail[0]) // 1024, float(tail[2])
 
 
 def scenario(reg: Registry, url: str, ids: list[str], batched: bool, runs: int) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def scenario(reg: Registry, url: str, ids: list[str], batched: bool, runs: int) 
                 if phase == "unchanged":
                     reg.data_timestamp = f"2026-11-26T09:00:{r:02d}"
                 before = len(reg.requests)
-                wall, _code, rss = run(args, work)
+                wall, _code, rss, _cpu = run(args, work)
                 results[phase].append((len(reg.requests) - before, wall, rss))
         finally:
             shutil.rmtree(work, ignore_errors=True)

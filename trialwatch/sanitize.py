@@ -7,7 +7,7 @@ refused before anything recursive sees it.
 Output: :func:`terminal` (C0, C1, escape sequences, bidi controls removed), :func:`markdown`
 (inert: no HTML, images, links, headings, comments or table breaks), :func:`html_text`
 (escaped), :func:`header` (one line, no CR/LF) and :func:`json_safe` (controls and bidi
-characters written as ``\\uXXXX``, as the README documents).
+characters written as ``\\u`` escapes with four hex digits, as the README documents).
 """
 
 from __future__ import annotations
