@@ -259,12 +259,11 @@ class SnapshotStore:
         }
         data = canonical_json(payload).encode("utf-8")
         day = fetched.fetched_at[:10]
-        taken = {p.name for p in self.snapshots(fetched.nct_id)}
         n = 1
         while True:
             name = f"{day}.json" if n == 1 else f"{day}_{n}.json"
             path = folder / name
-            if name not in taken and not path.exists():
+            if not path.exists():
                 try:
                     write_atomic(path, data, exclusive=True, tmp_dir=self.tmp_dir)
                     return path
