@@ -24,9 +24,9 @@ from deepdiff import DeepDiff
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trialwatch.differ import diff_records  # noqa: E402
-from trialwatch.textnorm import display_text, text_key  # noqa: E402
-from trialwatch.walk import _quoted  # noqa: E402
+from trialwatch.changes.differ import diff_records  # noqa: E402
+from trialwatch.changes.match import _quoted  # noqa: E402
+from trialwatch.changes.textnorm import display_text, text_key  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

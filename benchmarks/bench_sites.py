@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trialwatch.differ import diff_records
+from trialwatch.changes.differ import diff_records
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "NCT02552212.json"
 

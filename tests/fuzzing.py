@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from trialwatch.client import parse_study
 from trialwatch.errors import FetchError
 from trialwatch.model import RunReport
 from trialwatch.record import Fetched
+from trialwatch.registry.client import parse_study
 from trialwatch.render.html import render_html
 from trialwatch.render.json_report import render_json
 from trialwatch.render.markdown import render_markdown

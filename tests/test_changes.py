@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import all_records, edited, load
-from trialwatch.differ import diff_records
+from trialwatch.changes.differ import diff_records
+from trialwatch.changes.match import schema_of
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.json_report import render_json
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text
-from trialwatch.walk import schema_of
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -579,7 +579,7 @@ def test_ignore_list() -> None:
 
 
 def test_criteria_headings_seen_in_real_records() -> None:
-    from trialwatch.criteria import heading, parse_criteria
+    from trialwatch.changes.criteria import heading, parse_criteria
 
     for line, which in [
         ("Inclusion Criteria:", "inclusion"),

@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import load
 from trialwatch import __version__
-from trialwatch.client import RegistryClient
 from trialwatch.errors import FetchError, NotInRegistryError
-from trialwatch.retry import RetryPolicy, parse_retry_after
+from trialwatch.registry.client import RegistryClient
+from trialwatch.registry.retry import RetryPolicy, parse_retry_after
 
 API = "https://registry.test/api/v2"
 
@@ -55,7 +55,7 @@ def test_fetch_ok_sends_user_agent(her2: dict[str, Any]) -> None:
 
 
 def test_default_http_client_has_timeouts_and_user_agent() -> None:
-    from trialwatch.client import make_http_client
+    from trialwatch.registry.client import make_http_client
 
     http = make_http_client()
     assert http.timeout.read == 30.0 and http.timeout.connect == 10.0

@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import all_records, load
-from trialwatch.client import Fetched
-from trialwatch.differ import diff_records
-from trialwatch.normalize import digest, normalize_record
+from trialwatch.changes.differ import diff_records
+from trialwatch.changes.match import IDENTITY, schema_of
+from trialwatch.changes.normalize import digest, normalize_record
+from trialwatch.changes.textnorm import display_text, text_key
+from trialwatch.registry.client import Fetched
 from trialwatch.store import SnapshotStore, read_record_file
-from trialwatch.textnorm import display_text, text_key
-from trialwatch.walk import IDENTITY, schema_of
 
 RECORDS = all_records()
 SMALL = [r for r in RECORDS if len(str(r)) < 120_000]

@@ -298,8 +298,8 @@ def test_hostile_text_is_inert_in_every_format(tmp_path: Path, text: str) -> Non
 
 
 def test_mail_headers_never_carry_registry_line_breaks() -> None:
-    from trialwatch.mail import subject
     from trialwatch.model import Outcome, RunReport, TrialReport
+    from trialwatch.notify.mail import subject
 
     report = RunReport(
         "2026-12-02T06:00:00Z",
@@ -311,7 +311,7 @@ def test_mail_headers_never_carry_registry_line_breaks() -> None:
 
 def test_ids_with_non_ascii_digits_are_refused() -> None:
     from trialwatch.errors import InputError
-    from trialwatch.ids import is_nct_id, normalize_nct_id
+    from trialwatch.registry.ids import is_nct_id, normalize_nct_id
 
     assert not is_nct_id("NCT٠٦٢٢٤٧٣٨")  # Arabic-Indic digits
     with pytest.raises(InputError):

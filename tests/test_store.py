@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import edited
-from trialwatch.client import Fetched
+from trialwatch.changes.normalize import canonical_json
 from trialwatch.errors import CorruptSnapshotError, StoreError
 from trialwatch.model import Outcome, TrialReport
-from trialwatch.normalize import canonical_json
+from trialwatch.registry.client import Fetched
 from trialwatch.runner import CheckOptions, Observer, delivered
 from trialwatch.store import SnapshotStore, atomic, read_record_file
 

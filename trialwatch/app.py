@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
-    from trialwatch.client import RegistryClient
+    from trialwatch.registry.client import RegistryClient
 
+from trialwatch.changes.baseline import title_of
+from trialwatch.changes.differ import diff_records
 from trialwatch.config import Settings, load_settings
-from trialwatch.differ import diff_records
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.history import Version, history
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.record import utc_now
-from trialwatch.retry import RateLimiter, RetryPolicy
+from trialwatch.registry.retry import RateLimiter, RetryPolicy
 from trialwatch.runner import (
     CheckOptions,
     Observer,
@@ -29,14 +30,13 @@ from trialwatch.runner import (
     pending_reports,
 )
 from trialwatch.store import SnapshotStore, read_record_file
-from trialwatch.summary import title_of
-from trialwatch.watchlist import Watched, parse_entries, watched_trials
+from trialwatch.store.watchlist import Watched, parse_entries, watched_trials
 
 
 def build_client(settings: Settings, http: httpx.Client | None = None) -> RegistryClient:
     import httpx
 
-    from trialwatch.client import RegistryClient, make_http_client
+    from trialwatch.registry.client import RegistryClient, make_http_client
 
     seconds = float(settings["timeout"])
     timeout = httpx.Timeout(seconds, connect=min(10.0, seconds))
@@ -95,7 +95,7 @@ def run_check(
     total = len(ids) if explicit_ids else len(watched)
     mail_on = bool(settings["email"].get("enabled", False)) if email is None else email
     if mail_on:
-        from trialwatch.mail import mail_settings
+        from trialwatch.notify.mail import mail_settings
 
         mail_settings(settings["email"])  # a broken [email] section stops before any fetch
     options = check_options(settings, extra_errors=bad)
@@ -129,7 +129,7 @@ def run_check(
             delivered(store, "stdout", printed)
         if not mail_on:
             return report, settings, None
-        from trialwatch.mail import deliver
+        from trialwatch.notify.mail import deliver
 
         digest_trials = pending_reports(store, "mail", options)
         try:
@@ -213,7 +213,7 @@ def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]
 
 
 def run_history(nct_id: str, flags: dict[str, Any], config: str | None) -> list[Version]:
-    from trialwatch.ids import normalize_nct_id
+    from trialwatch.registry.ids import normalize_nct_id
 
     nct = normalize_nct_id(nct_id)
     settings = load_settings(flags, config)

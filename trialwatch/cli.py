@@ -21,7 +21,7 @@ from trialwatch.model import Category, Outcome, RunReport, TrialReport
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from trialwatch.watchlist import Watched
+    from trialwatch.store.watchlist import Watched
 
 EXIT_OK, EXIT_CHANGED, EXIT_TROUBLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -200,7 +200,7 @@ def _summary(report: RunReport, quiet: bool) -> None:
 
 def parse_ids(raw_ids: list[str]) -> tuple[list[str], list[TrialReport]]:
     """Valid ids (normalised, in order, once each) and an error report for each bad one."""
-    from trialwatch.ids import normalize_nct_id
+    from trialwatch.registry.ids import normalize_nct_id
 
     good: list[str] = []
     bad: list[TrialReport] = []
@@ -440,7 +440,7 @@ def watch_add(
     """Add trials to the watch list."""
     from trialwatch.app import config_trials
     from trialwatch.config import load_settings
-    from trialwatch.watchlist import add
+    from trialwatch.store.watchlist import add
 
     settings = load_settings({}, config)
     raise typer.Exit(
@@ -460,7 +460,7 @@ def watch_remove(
     """Remove trials from the watch list (their snapshots are kept)."""
     from trialwatch.app import config_trials
     from trialwatch.config import load_settings
-    from trialwatch.watchlist import remove
+    from trialwatch.store.watchlist import remove
 
     settings = load_settings({}, config)
     raise typer.Exit(
@@ -550,7 +550,7 @@ def email_command(
     """Check the mail settings of the config's [email] section."""
     _setup_logging(verbose, False)
     from trialwatch.config import load_settings
-    from trialwatch.mail import send_test
+    from trialwatch.notify.mail import send_test
 
     if not test:
         raise InputError("say what to do: trialwatch email --test")

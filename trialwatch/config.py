@@ -170,7 +170,7 @@ def _validate_file(data: dict[str, Any], path: Path) -> None:
     if "email" in data:
         validate_email(data["email"], str(path))
     if "trials" in data:
-        from trialwatch.watchlist import parse_entries
+        from trialwatch.store.watchlist import parse_entries
 
         parse_entries(data["trials"], str(path))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trialwatch.differ import diff_records
+from trialwatch.changes.baseline import baseline
+from trialwatch.changes.differ import diff_records
 from trialwatch.store import SnapshotStore
-from trialwatch.summary import baseline
 
 
 @dataclass

@@ -10,7 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trialwatch.differ import diff_records
+from trialwatch.changes.baseline import baseline, title_of
+from trialwatch.changes.differ import diff_records
+from trialwatch.changes.normalize import digest
+from trialwatch.changes.sentences import get
 from trialwatch.errors import (
     FetchError,
     NotInRegistryError,
@@ -19,15 +22,12 @@ from trialwatch.errors import (
     TrialwatchError,
 )
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.normalize import digest
-from trialwatch.phrasing import get
 from trialwatch.record import Fetched, record_aliases, utc_now
 from trialwatch.sanitize import RecordShapeError, check_depth
 from trialwatch.store import SnapshotStore
-from trialwatch.summary import baseline, title_of
 
 if TYPE_CHECKING:
-    from trialwatch.client import RegistryClient
+    from trialwatch.registry.client import RegistryClient
 
 log = logging.getLogger("trialwatch")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from trialwatch.ids import is_nct_id
 from trialwatch.model import (
     CATEGORY_TITLES,
     Baseline,
@@ -13,6 +12,7 @@ from trialwatch.model import (
     RunReport,
     TrialReport,
 )
+from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import terminal as clean
 
 # Past this many trials, unchanged ones are counted, not listed, and baselines are one line each.

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from trialwatch.errors import StoreError
-from trialwatch.ids import is_nct_id
+from trialwatch.registry.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.state import bookkeeping_dir
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json
 from trialwatch.errors import CorruptSnapshotError, StoreError
-from trialwatch.ids import is_nct_id
-from trialwatch.normalize import NORMALIZER_VERSION, canonical_json
 from trialwatch.record import Fetched, record_id
+from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic

@@ -1,7 +1,7 @@
 """A structural diff of two JSON trees that matches list items by identity, not position.
 
 The walker knows nothing of sentences; it yields :class:`RawDiff` leaves that
-:mod:`trialwatch.differ` turns into :class:`~trialwatch.model.Change` records.
+:mod:`trialwatch.changes.differ` turns into :class:`~trialwatch.model.Change` records.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
+from trialwatch.changes.textnorm import one_line, text_key
 from trialwatch.model import Kind
-from trialwatch.textnorm import one_line, text_key
 
 Schema = tuple[str, ...]
 

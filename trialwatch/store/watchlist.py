@@ -22,7 +22,7 @@ from typing import Any
 import tomli_w
 
 from trialwatch.errors import ConfigError, InputError
-from trialwatch.ids import normalize_nct_id
+from trialwatch.registry.ids import normalize_nct_id
 from trialwatch.store.atomic import write_atomic
 
 HEADER = (

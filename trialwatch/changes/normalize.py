@@ -8,8 +8,8 @@ import hashlib
 import json
 from typing import Any
 
-from trialwatch.textnorm import display_text
-from trialwatch.walk import canon
+from trialwatch.changes.match import canon
+from trialwatch.changes.textnorm import display_text
 
 # Bump when normalisation changes, so stored digests are not trusted across versions.
 NORMALIZER_VERSION = 1

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from trialwatch.builder import ChangeBuilder, generic
-from trialwatch.criteria import SECTION_NAMES, diff_criteria
-from trialwatch.dates import parse_partial, shift
-from trialwatch.labels import DATE_FIELDS
+from trialwatch.changes.builder import ChangeBuilder, generic
+from trialwatch.changes.criteria import SECTION_NAMES, diff_criteria
+from trialwatch.changes.dates import parse_partial, shift
+from trialwatch.changes.labels import DATE_FIELDS
+from trialwatch.changes.match import IDENTITY, Schema, item_label, match_items, same, walk
+from trialwatch.changes.sentences import fmt, get, kind_word, line_details
+from trialwatch.changes.textnorm import display_text, one_line
 from trialwatch.model import Kind
-from trialwatch.phrasing import fmt, get, kind_word, line_details
-from trialwatch.textnorm import display_text, one_line
-from trialwatch.walk import IDENTITY, Schema, item_label, match_items, same, walk
 
 PS = "protocolSection"
 STATUS = (PS, "statusModule")

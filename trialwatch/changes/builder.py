@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from trialwatch.labels import LABELS, category_for, field_label, humanize, is_admin
+from trialwatch.changes.labels import LABELS, category_for, field_label, humanize, is_admin
+from trialwatch.changes.match import RawDiff, Schema, canon
+from trialwatch.changes.sentences import counted, dotted, fmt, line_details
 from trialwatch.model import Category, Change, Kind
-from trialwatch.phrasing import counted, dotted, fmt, line_details
-from trialwatch.walk import RawDiff, Schema, canon
 
 
 class ChangeBuilder:

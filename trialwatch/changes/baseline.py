@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialwatch.handlers import STATUS
+from trialwatch.changes.fields import STATUS
+from trialwatch.changes.sentences import get
 from trialwatch.model import Baseline, DateValue
-from trialwatch.phrasing import get
 
 
 def _date(record: dict[str, Any], field: str) -> DateValue | None:
     struct = get(record, *STATUS, field)
     if not isinstance(struct, dict) or not struct.get("date"):
         return None
-    return DateValue(str(struct.get("date")), struct.get("type"))
+    kind = struct.get("type")
+    return DateValue(str(struct.get("date")), kind if isinstance(kind, str) else None)
+
+
+def _text(value: Any) -> str | None:
+    """A field the baseline shows as text: a value of another shape (a registry format change,
+    a damaged record) is not shown rather than shown wrongly."""
+    return value if isinstance(value, str) and value else None
 
 
 def title_of(record: dict[str, Any]) -> str | None:
@@ -28,15 +35,15 @@ def baseline(record: dict[str, Any]) -> Baseline:
     phases = get(record, "protocolSection", "designModule", "phases") or []
     return Baseline(
         title=title_of(record),
-        status=get(record, *STATUS, "overallStatus"),
+        status=_text(get(record, *STATUS, "overallStatus")),
         phases=[str(p) for p in phases] if isinstance(phases, list) else [],
         start=_date(record, "startDateStruct"),
         primary_completion=_date(record, "primaryCompletionDateStruct"),
         completion=_date(record, "completionDateStruct"),
         enrollment=count if isinstance(count, int) else None,
-        enrollment_type=enrollment.get("type") if isinstance(enrollment, dict) else None,
-        lead_sponsor=get(
-            record, "protocolSection", "sponsorCollaboratorsModule", "leadSponsor", "name"
+        enrollment_type=_text(enrollment.get("type")) if isinstance(enrollment, dict) else None,
+        lead_sponsor=_text(
+            get(record, "protocolSection", "sponsorCollaboratorsModule", "leadSponsor", "name")
         ),
-        last_update_posted=get(record, *STATUS, "lastUpdatePostDateStruct", "date"),
+        last_update_posted=_text(get(record, *STATUS, "lastUpdatePostDateStruct", "date")),
     )

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from typing import Any
 
-from trialwatch.labels import humanize
-from trialwatch.textnorm import display_text, one_line
-from trialwatch.walk import is_empty, item_label
+from trialwatch.changes.labels import humanize
+from trialwatch.changes.match import is_empty, item_label
+from trialwatch.changes.textnorm import display_text, one_line
 
 
 def get(record: Any, *path: str) -> Any:

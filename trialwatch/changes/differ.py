@@ -1,8 +1,8 @@
 """Compare two study records and say what changed, as :class:`~trialwatch.model.Change` records.
 
-Known fields get sentences a person would write (:mod:`trialwatch.handlers`); everything else
-goes through the generic fallback (:mod:`trialwatch.builder`) that names the field and its old
-and new values, so nothing that changed goes unmentioned."""
+Known fields get sentences a person would write (:mod:`trialwatch.changes.fields`); everything
+else goes through the generic fallback (:mod:`trialwatch.changes.builder`) that names the field
+and its old and new values, so nothing that changed goes unmentioned."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from trialwatch.builder import ChangeBuilder, generic
-from trialwatch.handlers import STATUS, handlers
+from trialwatch.changes.builder import ChangeBuilder, generic
+from trialwatch.changes.fields import STATUS, handlers
+from trialwatch.changes.match import memoized, schema_of, walk
+from trialwatch.changes.normalize import VOLATILE, normalize_record
+from trialwatch.changes.sentences import get
 from trialwatch.model import Change
-from trialwatch.normalize import VOLATILE, normalize_record
-from trialwatch.phrasing import get
-from trialwatch.walk import memoized, schema_of, walk
 
 log = logging.getLogger("trialwatch")
 

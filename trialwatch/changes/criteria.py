@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from trialwatch.textnorm import display_text, text_key
+from trialwatch.changes.textnorm import display_text, text_key
 
 _WHICH = re.compile(r"\b(inclusion|exclusion)\b", re.IGNORECASE)
 

@@ -1,0 +1,1 @@
+"""The change model: normalise → match → field changes → events → sentences."""

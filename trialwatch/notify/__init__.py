@@ -1,0 +1,1 @@
+"""Notifications: the mail digest."""
