@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import all_records, edited, load
-from trialwatch.changes.differ import diff_records
+from trialwatch.changes.differ import compare, diff_records
 from trialwatch.changes.match import schema_of
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.json_report import render_json
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text
+from trialwatch.runner import fill
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -212,7 +213,7 @@ CASES = [
             "protocolSection.statusModule.completionDateStruct",
         },
         [
-            "Overall status ACTIVE_NOT_RECRUITING → TERMINATED — why stopped: “Sponsor decision "
+            "Overall status Active, not recruiting → Terminated — why stopped: “Sponsor decision "
             "to stop development of abexinostat”",
             "Study completion became actual and moved earlier by 4 months "
             "(2025-10-30 → 2025-06-30, estimated → actual)",
@@ -258,7 +259,7 @@ CASES = [
         "NCT02552212.json",
         _sites,
         {"protocolSection.contactsLocationsModule.locations"},
-        ["+3 sites, −1 site (As0006 120, Scottsdale, Arizona, United States)"],
+        ["Site removed: As0006 120, Scottsdale, Arizona, United States"],
     ),
     Case(
         "arms_interventions",
@@ -302,7 +303,7 @@ CASES = [
             "protocolSection.designModule.designInfo.maskingInfo.whoMasked",
             "protocolSection.designModule.designInfo.maskingInfo.maskingDescription",
         },
-        ["Phase: added PHASE2, PHASE3; removed NA"],
+        ["Phase: added Phase 2, Phase 3; removed Not applicable"],
     ),
     Case(
         "identification",
@@ -358,14 +359,14 @@ CASES = [
             "protocolSection.ipdSharingStatementModule.description",
             "protocolSection.oversightModule.oversightHasDmc",
         },
-        ["IPD sharing: NO → YES", "Data monitoring committee: no → yes"],
+        ["IPD sharing: no → yes", "Data monitoring committee: no → yes"],
     ),
     Case(
         "unknown_module",
         "NCT06171568.json",
         _unknown_module,
         {"protocolSection.fundingModule"},
-        ["Funding module added: funding source “Public grant ANR-23-0001”"],
+        ["Funding added: funding source: “Public grant ANR-23-0001”"],
     ),
     Case(
         "site_status",
@@ -389,17 +390,14 @@ def _record(fixture: str) -> dict[str, Any]:
 
 
 def _report(nct: str, old: dict[str, Any], new: dict[str, Any]) -> RunReport:
-    changes, context = diff_records(nct, old, new)
-    material = [c for c in changes if c.material]
     trial = TrialReport(
         nct_id=nct,
-        outcome=Outcome.CHANGED if material else Outcome.UNCHANGED,
+        outcome=Outcome.UNCHANGED,
         title=new["protocolSection"]["identificationModule"].get("briefTitle"),
-        changes=material,
-        context=context,
         snapshot="new.json",
         previous_snapshot="old.json",
     )
+    fill(trial, compare(nct, old, new), show_admin=False)
     return RunReport(generated_at="2026-11-25T00:00:00Z", trials=[trial])
 
 
@@ -477,16 +475,22 @@ def test_many_sites_closing_is_one_line() -> None:
         for site in ps(r)["contactsLocationsModule"]["locations"]:
             site.pop("status", None)
 
-    changes, _ = diff_records("NCT05147467", old, edited(old, close))
-    sentences = [c.sentence for c in changes]
-    assert sentences[0] == "Overall status RECRUITING → ACTIVE_NOT_RECRUITING"
-    site_lines = [s for s in sentences if "recruitment status" in s]
-    assert len(site_lines) <= 2, sentences  # grouped by (old, new), not one per site
-    assert site_lines == [
-        "10 sites: recruitment status NOT_YET_RECRUITING → not given",
+    found = compare("NCT05147467", old, edited(old, close))
+    # Each site's move is its own change (JSON keeps them all) ...
+    moves = [c for c in found.changes if c.label == "Site recruitment status"]
+    assert len(moves) == 11
+    assert len({c.pointer for c in moves}) == 11
+    # ... and the report says the ten alike once.
+    headlines = [e.headline for e in found.events]
+    assert headlines[0] == "Overall status Recruiting → Active, not recruiting"
+    assert "Recruitment status removed at 10 sites (was not yet recruiting)" in headlines
+    report = _report("NCT05147467", old, edited(old, close))
+    text = render_text(report)
+    assert len(text.splitlines()) <= 20, text  # the ten sites named once, under one line
+    assert (
         "Site Union Hospital medical college Huazhong University of Science and Technology, "
-        "Wuhan, Hubei, China: recruitment status RECRUITING → not given",
-    ]
+        "Wuhan, Hubei, China: recruitment status recruiting → not given"
+    ) in text
 
 
 # --- no false alarms -----------------------------------------------------------------------
@@ -628,7 +632,7 @@ def test_a_site_without_a_facility_name_is_known_by_its_place() -> None:
 
     changes, _ = diff_records(nct, record, edited(record, recruit))
     assert len(changes) == 1
-    assert "recruitment status not given → RECRUITING" in changes[0].sentence
+    assert "recruitment status not given → recruiting" in changes[0].sentence
 
 
 def test_a_nameless_site_contact_is_matched_by_role() -> None:

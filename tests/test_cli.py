@@ -44,7 +44,7 @@ def test_first_check_records_a_baseline(
     assert code == 0, err
     assert "NCT06224738  Human HER2-targeted Macrophages Therapy" in out
     assert "baseline recorded (" in out
-    assert "    Status: NOT_YET_RECRUITING" in out
+    assert "    Status: Not yet recruiting" in out
     assert "    Primary completion: 2026-03-01 (estimated)" in out
     assert "    Enrollment: 9 (estimated)" in out
     assert "    Lead sponsor: First People's Hospital of Hangzhou" in out
@@ -71,7 +71,7 @@ def test_no_change_then_change(
     code, out, _ = cli(capsys, "check", "NCT06224738")
     assert code == 1
     assert (
-        "Overall status NOT_YET_RECRUITING → TERMINATED — why stopped: "
+        "Overall status Not yet recruiting → Terminated — why stopped: "
         "“Sponsor decision: slow accrual”"
     ) in out
     assert "Enrollment became actual: 3 (67% below the target of 9)" in out
@@ -123,14 +123,14 @@ def test_trouble_wins_over_changes(
     )
     code, out, _ = cli(capsys, "check", "NCT06224738", "NCT99999999")
     assert code == 2
-    assert "Overall status NOT_YET_RECRUITING → RECRUITING" in out  # still reported
+    assert "Overall status Not yet recruiting → Recruiting" in out  # still reported
 
 
 def test_json_output(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "check", "NCT06224738", "--format", "json")
     assert code == 0
     data = json.loads(out)
-    assert data["schema"] == "trialwatch.report/1"
+    assert data["schema"] == "trialwatch.report/2"
     assert data["trials"][0]["outcome"] == "new"
     assert data["trials"][0]["baseline"]["enrollment"] == 9
 
@@ -187,7 +187,7 @@ def test_diff_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     b.write_text(json.dumps(new), encoding="utf-8")
     code, out, _ = cli(capsys, "diff", str(a), str(b))
     assert code == 1
-    assert "Overall status UNKNOWN → COMPLETED" in out
+    assert "Overall status Unknown status → Completed" in out
     code, out, _ = cli(capsys, "diff", str(a), str(a))
     assert code == 0
     code, _, err = cli(capsys, "diff", str(a), str(tmp_path / "missing.json"))
@@ -242,11 +242,11 @@ def test_history_shows_how_a_trial_moved(
     assert [v["status"] for v in versions] == ["NOT_YET_RECRUITING", "RECRUITING"]
     assert versions[1]["primary_completion"] == "2026-06-01 (estimated)"
     assert versions[1]["changes"] == [
-        "Overall status NOT_YET_RECRUITING → RECRUITING",
+        "Overall status Not yet recruiting → Recruiting",
         "Primary completion slipped 3 months (2026-03-01 → 2026-06-01, estimated)",
     ]
     code, out, _ = cli(capsys, "history", "NCT06224738")
-    assert code == 0 and "RECRUITING" in out and "(first seen)" in out
+    assert code == 0 and "Recruiting" in out and "(first seen)" in out
     code, _, err = cli(capsys, "history", "NCT03475563")
     assert code == 2 and "no snapshots of NCT03475563" in err
 

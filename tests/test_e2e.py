@@ -88,7 +88,7 @@ def test_baseline_then_no_change_then_change_in_colour(
     plain = changed.stdout
     for code in ("\x1b[0m", "\x1b[1m", "\x1b[33m", "\x1b[2m", "\x1b[1;4m", "\x1b[32m", "\x1b[31m"):
         plain = plain.replace(code, "")
-    assert "Overall status NOT_YET_RECRUITING → RECRUITING" in plain
+    assert "Overall status Not yet recruiting → Recruiting" in plain
     assert "Start date became actual (2024-03-01, unchanged; not a slip)" in plain
     assert "Primary completion slipped 3 months (2026-03-01 → 2026-06-01, estimated)" in plain
     assert "(registry record updated 2024-01-25 → 2024-03-05)" in plain
@@ -119,8 +119,8 @@ def test_each_core_kind_of_change(api: tuple[Registry, str]) -> None:
     trial = json.loads(proc.stdout)["trials"][0]
     sentences = [c["sentence"] for c in trial["changes"]]
     count = base["protocolSection"]["designModule"]["enrollmentInfo"]["count"]
-    assert "Overall status UNKNOWN → RECRUITING" in sentences
-    assert any(s.startswith("Last known status RECRUITING → none") for s in sentences)
+    assert "Overall status Unknown status → Recruiting" in sentences
+    assert any(s.startswith("Last known status Recruiting → none") for s in sentences)
     assert any(
         s.startswith(f"Enrollment target cut 40% ({count} → {round(count * 0.6)}")
         for s in sentences
@@ -215,7 +215,7 @@ def test_garbage_body_is_an_error_and_stores_nothing(
     reg.put(changed)
     proc = tw(url, "check", "NCT06224738")
     assert proc.returncode == 1
-    assert "Overall status NOT_YET_RECRUITING → RECRUITING" in proc.stdout
+    assert "Overall status Not yet recruiting → Recruiting" in proc.stdout
 
 
 def test_corrupt_snapshot_on_disk(api: tuple[Registry, str]) -> None:

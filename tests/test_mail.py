@@ -90,8 +90,8 @@ def test_one_digest_only_when_something_changed(
         assert msg.get_content_type() == "multipart/alternative"
         text = body(msg, "plain")
         html = body(msg, "html")
-        assert "Overall status NOT_YET_RECRUITING → RECRUITING" in text
-        assert "Overall status NOT_YET_RECRUITING → RECRUITING" in html
+        assert "Overall status Not yet recruiting → Recruiting" in text
+        assert "Overall status Not yet recruiting → Recruiting" in html
         assert "mailed" in err
         # Nothing changed: no mail, and --quiet prints nothing.
         reg.data_timestamp = "2026-11-27T09:00:00"
@@ -110,7 +110,7 @@ def test_smtp_outage_loses_no_change(
     change(reg, her2, "RECRUITING", "2026-11-26T09:00:00")
     code, out, err = cli(capsys, "check", "-q")
     assert code == 2
-    assert "Overall status NOT_YET_RECRUITING → RECRUITING" in out  # still reported here
+    assert "Overall status Not yet recruiting → Recruiting" in out  # still reported here
     assert f"could not connect to the mail server 127.0.0.1:{port}" in err
     assert "kept and will be in the next run's digest" in err
     # The server is up again; a second change is found: one mail holds both, once each.
@@ -121,8 +121,8 @@ def test_smtp_outage_loses_no_change(
         assert code == 1, err
         assert len(box.messages) == 1
         text = body(box.messages[0], "plain")
-        assert text.count("NOT_YET_RECRUITING → RECRUITING") == 1
-        assert text.count("RECRUITING → ACTIVE_NOT_RECRUITING") == 1
+        assert text.count("Not yet recruiting → Recruiting") == 1
+        assert text.count("Recruiting → Active, not recruiting") == 1
         assert "found by an earlier run" in text
         # Delivered: the outbox is empty, the next quiet run sends nothing.
         reg.data_timestamp = "2026-11-28T09:00:00"

@@ -69,7 +69,7 @@ def test_text_strips_control_characters_and_keeps_errors_apart() -> None:
 
 def test_json_keeps_the_text_exactly() -> None:
     data = json.loads(render_json(report()))
-    assert data["schema"] == "trialwatch.report/1"
+    assert data["schema"] == "trialwatch.report/2"
     assert data["trials"][0]["changes"][0]["new"] == EVIL
     assert data["summary"] == {
         "checked": 2,
@@ -100,8 +100,8 @@ def test_long_first_run_is_compact() -> None:
     text = render_text(run)
     assert len(text.splitlines()) == 12
     assert text.splitlines()[0] == (
-        "NCT00000001  baseline recorded (RECRUITING, 2026-11-25.json)  Trial 1"
+        "NCT00000001  baseline recorded (Recruiting, 2026-11-25.json)  Trial 1"
     )
     md = render_markdown(run)
     assert "### Baselines recorded (12)" in md
-    assert "| NCT00000012 | RECRUITING | Trial 12 |" in md
+    assert "| NCT00000012 | Recruiting | Trial 12 |" in md

@@ -230,7 +230,7 @@ def test_changes_errors_and_aliases_in_one_list(
     reg.requests.clear()
     code, out, err = cli(capsys, "check")
     assert code == 2  # trouble wins
-    assert f"{target}" in out and "SUSPENDED — why stopped: “Safety review”" in out
+    assert f"{target}" in out and "Suspended — why stopped: “Safety review”" in out
     assert f"trialwatch: error: {gone}: {gone} is not in the registry" in err
     assert f"{aliased} is now {moved['protocolSection']['identificationModule']['nctId']}" in out
     assert f"/api/v2/studies/{gone}" in reg.requests  # told apart one by one

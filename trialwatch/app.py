@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from trialwatch.registry.client import RegistryClient
 
 from trialwatch.changes.baseline import title_of
-from trialwatch.changes.differ import diff_records
+from trialwatch.changes.differ import compare
 from trialwatch.config import Settings, load_settings
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.history import Version, history
@@ -27,6 +27,7 @@ from trialwatch.runner import (
     check_batched,
     check_each,
     delivered,
+    fill,
     pending_reports,
 )
 from trialwatch.store import SnapshotStore, read_record_file
@@ -173,18 +174,14 @@ def run_diff(
 ) -> tuple[RunReport, Settings]:
     settings = load_settings(flags, config)
     a, b = read_record_file(old), read_record_file(new)
-    changes, context = diff_records(b.nct_id, a.record, b.record, settings["ignore"])
-    shown = changes if settings["show_admin"] else [c for c in changes if c.material]
-    outcome = Outcome.CHANGED if any(c.material for c in changes) else Outcome.UNCHANGED
     trial = TrialReport(
         nct_id=b.nct_id,
-        outcome=outcome,
+        outcome=Outcome.UNCHANGED,
         title=title_of(b.record),
-        changes=shown,
-        context=context,
         snapshot=str(new),
         previous_snapshot=str(old),
     )
+    fill(trial, compare(b.nct_id, a.record, b.record, settings["ignore"]), settings["show_admin"])
     if a.nct_id != b.nct_id:
         trial.notes.append(f"comparing two different trials: {a.nct_id} and {b.nct_id}")
     return RunReport(generated_at=utc_now(), trials=[trial]), settings

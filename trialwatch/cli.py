@@ -574,6 +574,7 @@ def history_command(
 ) -> None:
     """Show every stored version of a trial: status, dates, enrollment and what changed."""
     from trialwatch.app import run_history
+    from trialwatch.changes.words import status_words
 
     versions = run_history(nct_id, _flags(store=str(store) if store else None), config)
     _print_rows(
@@ -591,7 +592,7 @@ def history_command(
         [
             [
                 v.snapshot,
-                v.status,
+                status_words(v.status) if v.status else "",
                 v.start,
                 v.primary_completion,
                 v.completion,

@@ -7,6 +7,7 @@ from typing import Any
 
 from trialwatch.changes.baseline import baseline
 from trialwatch.changes.differ import diff_records
+from trialwatch.changes.sentences import kind_word
 from trialwatch.store import SnapshotStore
 
 
@@ -29,7 +30,7 @@ class Version:
 def _date(value: Any) -> str | None:
     if value is None or not value.date:
         return None
-    return f"{value.date} ({value.type.lower()})" if value.type else str(value.date)
+    return f"{value.date} ({kind_word(value.type)})" if value.type else str(value.date)
 
 
 def history(store: SnapshotStore, nct_id: str) -> list[Version]:
@@ -48,7 +49,7 @@ def history(store: SnapshotStore, nct_id: str) -> list[Version]:
             ][:3]
         enrollment = None
         if b.enrollment is not None:
-            kind = f" ({b.enrollment_type.lower()})" if b.enrollment_type else ""
+            kind = f" ({kind_word(b.enrollment_type)})" if b.enrollment_type else ""
             enrollment = f"{b.enrollment}{kind}"
         out.append(
             Version(

@@ -74,23 +74,34 @@ class Change:
     material: bool = True
     details: tuple[str, ...] = ()
     headline: bool = False
+    id: str = ""  # "c1", "c2"… unique within the trial's report; events refer to changes by it
+    pointer: str = ""  # RFC 6901 pointer into the new record (the old one for a removal)
+    item: str | None = None  # the identity of the list item the change is in (a site, an outcome)
+    words: tuple[str | None, str | None] | None = None  # old and new enum codes, in words
+    computed: dict[str, Any] = field(default_factory=dict)  # slip, percentages, flags
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "path": self.path,
+            "pointer": self.pointer,
+            "item": self.item,
             "label": self.label,
             "kind": self.kind.value,
             "old": self.old,
             "new": self.new,
+            "words": None if self.words is None else {"old": self.words[0], "new": self.words[1]},
             "sentence": self.sentence,
             "category": self.category.value,
             "material": self.material,
             "headline": self.headline,
             "details": list(self.details),
+            "computed": dict(self.computed),
         }
 
     @classmethod
     def from_json(cls, nct_id: str, data: dict[str, Any]) -> Change:
+        words = data.get("words")
         return cls(
             nct_id=nct_id,
             path=str(data["path"]),
@@ -103,6 +114,105 @@ class Change:
             material=bool(data.get("material", True)),
             details=tuple(str(d) for d in data.get("details", [])),
             headline=bool(data.get("headline", False)),
+            id=str(data.get("id") or ""),
+            pointer=str(data.get("pointer") or ""),
+            item=data.get("item"),
+            words=(words.get("old"), words.get("new")) if isinstance(words, dict) else None,
+            computed=dict(data.get("computed") or {}),
+        )
+
+
+class Attribution(StrEnum):
+    """Who made a change: the sponsor (a new submission), the registry (its own processes:
+    QC review, PubMed linking, the two-year UNKNOWN rule), or no way to tell."""
+
+    SPONSOR = "sponsor"
+    REGISTRY = "registry"
+    UNKNOWN = "unknown"
+
+
+class EventType(StrEnum):
+    """The small fixed vocabulary of what a reader watches for."""
+
+    STATUS_CHANGED = "status_changed"
+    STATUS_REGRESSION = "status_regression"
+    STATUS_UNKNOWN = "status_unknown"
+    RESULTS_SUBMITTED = "results_submitted"
+    RESULTS_RETURNED = "results_returned"
+    RESULTS_CANCELLED = "results_cancelled"
+    RESULTS_RESUBMITTED = "results_resubmitted"
+    RESULTS_DELAY_CERTIFIED = "results_delay_certified"
+    RESULTS_POSTED = "results_posted"
+    RESULTS_WITHDRAWN = "results_withdrawn"
+    OUTCOME_ADDED = "outcome_added"
+    OUTCOME_REMOVED = "outcome_removed"
+    OUTCOME_REPLACED = "outcome_replaced"
+    OUTCOME_MOVED = "outcome_moved"
+    OUTCOME_TIME_FRAME = "outcome_time_frame"
+    OUTCOME_REWORDED = "outcome_reworded"
+    OUTCOME_DESCRIPTION = "outcome_description"
+    OUTCOME_COSMETIC = "outcome_cosmetic"
+    DATE_MOVED = "date_moved"
+    DATE_BECAME_ACTUAL = "date_became_actual"
+    DATE_AFTER_THE_FACT = "date_after_the_fact"
+    ACTUAL_DATE_EDITED = "actual_date_edited"
+    DATE_REVERTED_TO_ESTIMATED = "date_reverted_to_estimated"
+    ENROLLMENT_CHANGED = "enrollment_changed"
+    ENROLLMENT_AFTER_CLOSE = "enrollment_after_close"
+    ELIGIBILITY_LOOSENED = "eligibility_loosened"
+    ELIGIBILITY_TIGHTENED = "eligibility_tightened"
+    SITES_CHANGED = "sites_changed"
+    SITE_RENAMED = "site_renamed"
+    PUBLICATION_LINKED = "publication_linked"
+    FIRST_POSTED_ACTUAL = "first_posted_actual"
+    GROUPED_EDIT = "grouped_edit"
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a reader watches for, above the field changes it explains."""
+
+    type: EventType
+    headline: str
+    rank: int  # reader importance: lower first (status, results, primary outcomes, dates…)
+    attribution: Attribution
+    clue: str  # why the attribution: "the sponsor submitted an update on 2024-03-01"
+    changes: tuple[str, ...]  # ids of the changes it explains
+    flags: tuple[str, ...] = ()  # after_the_fact, regression, likely_administrative…
+    details: tuple[str, ...] = ()
+    covers: bool = True  # the headline says all its changes say: not repeated in the details
+    silent: bool = False  # registry bookkeeping: shown only with --show-admin
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type.value,
+            "headline": self.headline,
+            "rank": self.rank,
+            "attribution": self.attribution.value,
+            "clue": self.clue,
+            "changes": list(self.changes),
+            "flags": list(self.flags),
+            "details": list(self.details),
+            "covers": self.covers,
+            "silent": self.silent,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        return cls(
+            type=EventType(data["type"]),
+            headline=str(data["headline"]),
+            rank=int(data.get("rank", 900)),
+            attribution=Attribution(data.get("attribution", "unknown")),
+            clue=str(data.get("clue", "")),
+            changes=tuple(str(c) for c in data.get("changes", [])),
+            flags=tuple(str(f) for f in data.get("flags", [])),
+            details=tuple(str(d) for d in data.get("details", [])),
+            covers=bool(data.get("covers", True)),
+            silent=bool(data.get("silent", False)),
+            data=dict(data.get("data") or {}),
         )
 
 
@@ -171,6 +281,7 @@ class TrialReport:
     outcome: Outcome
     title: str | None = None
     changes: list[Change] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
     baseline: Baseline | None = None
     error: str | None = None
@@ -193,6 +304,7 @@ class TrialReport:
             "warning": self.warning,
             "context": list(self.context),
             "baseline": self.baseline.to_json() if self.baseline else None,
+            "events": [e.to_json() for e in self.events],
             "changes": [c.to_json() for c in self.changes],
         }
 
@@ -205,6 +317,7 @@ class TrialReport:
             outcome=Outcome(data["outcome"]),
             title=data.get("title"),
             changes=[Change.from_json(nct, c) for c in data.get("changes", [])],
+            events=[Event.from_json(e) for e in data.get("events", []) if isinstance(e, dict)],
             context=list(data.get("context", [])),
             baseline=Baseline.from_json(baseline) if isinstance(baseline, dict) else None,
             error=data.get("error"),

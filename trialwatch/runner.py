@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from trialwatch.changes.baseline import baseline, title_of
-from trialwatch.changes.differ import diff_records
+from trialwatch.changes.differ import Comparison, compare
 from trialwatch.changes.normalize import digest
 from trialwatch.changes.sentences import get
 from trialwatch.errors import (
@@ -209,11 +209,20 @@ def describe(
         report.baseline = baseline(record)
         return
     report.previous_snapshot = previous.name
-    changes, context = diff_records(nct, previous.record, record, options.ignore)
-    report.context = context
-    material = [c for c in changes if c.material]
-    report.changes = changes if options.show_admin else material
-    report.outcome = Outcome.CHANGED if material else Outcome.UNCHANGED
+    fill(report, compare(nct, previous.record, record, options.ignore), options.show_admin)
+
+
+def fill(report: TrialReport, found: Comparison, show_admin: bool) -> None:
+    """Put what a comparison found into a trial's report: the events a reader should see
+    (registry bookkeeping only with ``show_admin``), every material change, and the
+    bookkeeping changes an event explains (a results QC step is only in bookkeeping fields)."""
+    events = [e for e in found.events if show_admin or not e.silent]
+    explained = {i for e in events for i in e.changes}
+    report.events = events
+    report.changes = [c for c in found.changes if show_admin or c.material or c.id in explained]
+    report.context = found.context
+    loud = any(c.material for c in found.changes) or any(not e.silent for e in events)
+    report.outcome = Outcome.CHANGED if loud else Outcome.UNCHANGED
 
 
 def pending_reports(store: SnapshotStore, output: str, options: CheckOptions) -> list[TrialReport]:

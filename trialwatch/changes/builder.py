@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from trialwatch.changes.labels import LABELS, category_for, field_label, humanize, is_admin
-from trialwatch.changes.match import RawDiff, Schema, canon
+from trialwatch.changes.match import RawDiff, Schema, canon, pointer
 from trialwatch.changes.sentences import counted, dotted, fmt, line_details
+from trialwatch.changes.words import ENUM_FIELDS, is_enum_code, words
 from trialwatch.model import Category, Change, Kind
 
 
@@ -33,8 +34,18 @@ class ChangeBuilder:
         material: bool | None = None,
         details: Sequence[str] = (),
         headline: bool = False,
+        at: str | None = None,
     ) -> None:
+        """Record one change. ``at`` is its JSON Pointer; by default the path's own (a path
+        through a list item must give it)."""
         sch = tuple(schema if schema is not None else [p for p in path if not p.startswith("[")])
+        if at is None:
+            at = pointer(path) if not any(p.startswith("[") for p in path) else ""
+        items = [p[1:-1] for p in path if p.startswith("[")]
+        field = sch[-1] if sch else ""
+        said = None
+        if field in ENUM_FIELDS and (_code(old) or _code(new)):
+            said = (_said(old, field), _said(new, field))
         self.changes.append(
             Change(
                 nct_id=self.nct_id,
@@ -48,8 +59,23 @@ class ChangeBuilder:
                 material=(not is_admin(sch)) if material is None else material,
                 details=tuple(details),
                 headline=headline,
+                pointer=at,
+                item=items[-1] if items else None,
+                words=said,
             )
         )
+
+
+def _code(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_code(v) for v in value)
+    return isinstance(value, str) and is_enum_code(value)
+
+
+def _said(value: Any, field: str) -> Any:
+    if isinstance(value, list):
+        return ", ".join(words(v, field) for v in value if isinstance(v, str)) or None
+    return words(value, field) if isinstance(value, str) else None
 
 
 def _is_long_text(value: Any) -> bool:
@@ -63,22 +89,34 @@ def generic(b: ChangeBuilder, raw: RawDiff, subject: str | None = None) -> None:
     prefix = subject or _owner(raw, len(raw.path) - 1 if is_item else len(raw.path))
     if is_item:
         name = raw.path[-1][1:-1]
+        if name.startswith("#"):  # an item with no name of its own: say what it holds
+            name = fmt(raw.new if raw.kind is Kind.ADDED else raw.old, 200)
         what = f"{prefix}: {label.lower()}" if prefix else label
         if raw.kind is Kind.ADDED:
             sentence = f"{what} added: {name}"
         else:
             sentence = f"{what} removed: {name}"
-        b.add(raw.path, raw.kind, raw.old, raw.new, sentence, schema=schema, label=label)
+        b.add(
+            raw.path,
+            raw.kind,
+            raw.old,
+            raw.new,
+            sentence,
+            schema=schema,
+            label=label,
+            at=raw.pointer,
+        )
         return
     leaf = label if prefix is None else f"{prefix}: {_leaf_label(schema)}"
     sep = ":" if prefix is None else ""
     details: list[str] = []
+    field = schema[-1] if schema else None
     if raw.kind is Kind.ADDED:
-        sentence = f"{leaf} added: {fmt(raw.new)}"
+        sentence = f"{leaf} added: {fmt(raw.new, field=field)}"
     elif raw.kind is Kind.REMOVED:
-        sentence = f"{leaf} removed (was {fmt(raw.old)})"
+        sentence = f"{leaf} removed (was {fmt(raw.old, field=field)})"
     elif isinstance(raw.old, list) and isinstance(raw.new, list):
-        sentence = _list_sentence(leaf, raw.old, raw.new)
+        sentence = _list_sentence(leaf, raw.old, raw.new, field)
     elif _is_long_text(raw.old) or _is_long_text(raw.new):
         details = line_details(str(raw.old), str(raw.new))
         removed = sum(1 for d in details if d.startswith("−"))
@@ -89,8 +127,17 @@ def generic(b: ChangeBuilder, raw: RawDiff, subject: str | None = None) -> None:
         elif not added:
             sentence = f"{leaf} edited ({counted(removed, 'passage')} removed)"
     else:
-        sentence = f"{leaf}{sep} {fmt(raw.old, 300)} → {fmt(raw.new, 300)}"
-    b.add(raw.path, raw.kind, raw.old, raw.new, sentence, schema=schema, details=details)
+        sentence = f"{leaf}{sep} {fmt(raw.old, 300, field)} → {fmt(raw.new, 300, field)}"
+    b.add(
+        raw.path,
+        raw.kind,
+        raw.old,
+        raw.new,
+        sentence,
+        schema=schema,
+        details=details,
+        at=raw.pointer,
+    )
 
 
 def _owner(raw: RawDiff, upto: int) -> str | None:
@@ -119,18 +166,18 @@ def _leaf_label(schema: Schema) -> str:
     return LABELS.get(last, humanize(last)).lower()
 
 
-def _list_sentence(label: str, old: list[Any], new: list[Any]) -> str:
+def _list_sentence(label: str, old: list[Any], new: list[Any], field: str | None) -> str:
     old_keys = [canon(v) for v in old]
     new_keys = [canon(v) for v in new]
     added = [v for v, k in zip(new, new_keys, strict=True) if k not in old_keys]
     removed = [v for v, k in zip(old, old_keys, strict=True) if k not in new_keys]
     if len(old) == 1 and len(new) == 1:
-        return f"{label}: {fmt(old[0])} → {fmt(new[0])}"
+        return f"{label}: {fmt(old[0], field=field)} → {fmt(new[0], field=field)}"
     parts = []
     if added:
-        parts.append("added " + ", ".join(fmt(v, 80) for v in added))
+        parts.append("added " + ", ".join(fmt(v, 80, field) for v in added))
     if removed:
-        parts.append("removed " + ", ".join(fmt(v, 80) for v in removed))
+        parts.append("removed " + ", ".join(fmt(v, 80, field) for v in removed))
     if not parts:
-        parts.append(f"{fmt(old)} → {fmt(new)}")
+        parts.append(f"{fmt(old, field=field)} → {fmt(new, field=field)}")
     return f"{label}: " + "; ".join(parts)

@@ -8,18 +8,49 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trialwatch.changes.builder import ChangeBuilder, generic
+from trialwatch.changes.events import detect_events
 from trialwatch.changes.fields import STATUS, handlers
 from trialwatch.changes.match import memoized, schema_of, walk
 from trialwatch.changes.normalize import VOLATILE, normalize_record
 from trialwatch.changes.sentences import get
-from trialwatch.model import Change
+from trialwatch.model import Change, Event
 
 log = logging.getLogger("trialwatch")
 
-__all__ = ["diff_records"]
+__all__ = ["Comparison", "compare", "diff_records"]
+
+
+@dataclass
+class Comparison:
+    """Everything found between two versions of a record."""
+
+    changes: list[Change]
+    events: list[Event]
+    context: list[str]
+
+
+def compare(
+    nct_id: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    ignore: Sequence[str] = (),
+) -> Comparison:
+    """The pipeline: normalise both records, match and diff them field by field, then find the
+    events a reader watches for among those field changes.
+
+    ``ignore`` holds dotted field paths (``protocolSection.contactsLocationsModule``); changes at
+    or below them are dropped, and events that would explain only those with them.
+    """
+    with memoized():
+        o, n = normalize_record(old), normalize_record(new)
+        changes, context = _diff(nct_id, o, n, ignore)
+        changes = [replace(c, id=f"c{i}") for i, c in enumerate(changes, 1)]
+        changes, events = detect_events(nct_id, o, n, changes)
+        return Comparison(changes, events, context)
 
 
 def diff_records(
@@ -28,13 +59,9 @@ def diff_records(
     new: dict[str, Any],
     ignore: Sequence[str] = (),
 ) -> tuple[list[Change], list[str]]:
-    """Every change from old to new, and context lines (registry bookkeeping that moved).
-
-    ``ignore`` holds dotted field paths (``protocolSection.contactsLocationsModule``); changes at
-    or below them are dropped.
-    """
-    with memoized():
-        return _diff(nct_id, normalize_record(old), normalize_record(new), ignore)
+    """Every change from old to new, and context lines (registry bookkeeping that moved)."""
+    found = compare(nct_id, old, new, ignore)
+    return found.changes, found.context
 
 
 def _diff(

@@ -11,9 +11,18 @@ from trialwatch.changes.builder import ChangeBuilder, generic
 from trialwatch.changes.criteria import SECTION_NAMES, diff_criteria
 from trialwatch.changes.dates import parse_partial, shift
 from trialwatch.changes.labels import DATE_FIELDS
-from trialwatch.changes.match import IDENTITY, Schema, item_label, match_items, same, walk
-from trialwatch.changes.sentences import fmt, get, kind_word, line_details
-from trialwatch.changes.textnorm import display_text, one_line
+from trialwatch.changes.match import (
+    IDENTITY,
+    Schema,
+    item_label,
+    match_items,
+    pointer,
+    same,
+    walk,
+)
+from trialwatch.changes.sentences import fmt, get, kind_word, line_details, word_change
+from trialwatch.changes.textnorm import display_text, one_line, text_key
+from trialwatch.changes.words import status_words, words
 from trialwatch.model import Kind
 
 PS = "protocolSection"
@@ -57,7 +66,7 @@ def _status(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     why_changed = not same(old_why, new_why)
     path = (*STATUS, "overallStatus")
     if old_s != new_s:
-        sentence = f"Overall status {old_s or 'none'} → {new_s or 'none'}"
+        sentence = f"Overall status {status_words(old_s)} → {status_words(new_s)}"
         if new_why and (why_changed or new_s in _STOPPED):
             sentence += f" — why stopped: {fmt(new_why, 200)}"
         kind = Kind.CHANGED if old_s and new_s else Kind.ADDED if new_s else Kind.REMOVED
@@ -87,7 +96,7 @@ def _status(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
             kind,
             old_l,
             new_l,
-            f"Last known status {old_l or 'none'} → {new_l or 'none'}",
+            f"Last known status {status_words(old_l)} → {status_words(new_l)}",
         )
 
 
@@ -311,7 +320,7 @@ def _criteria(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
             sentence = f"{label} moved from {was} criteria: {fmt(item.new, 300)}"
             kind = Kind.CHANGED
         else:
-            sentence = f"{label} reworded: {fmt(item.old, 300)} → {fmt(item.new, 300)}"
+            sentence = f"{label} reworded: {word_change(item.old or '', item.new or '')}"
             kind = Kind.CHANGED
         b.add(CRITERIA, kind, item.old, item.new, sentence, label=label)
     if not items:
@@ -334,6 +343,41 @@ def _site_name(site: dict[str, Any]) -> str:
     return ", ".join(one_line(str(p), 80) for p in parts if p) or "unnamed site"
 
 
+def _place(site: dict[str, Any]) -> tuple[str, ...] | None:
+    """Where a site is, without its name: a renamed facility keeps it."""
+    keys = [
+        text_key(str(site.get(k) or "")).casefold() for k in ("city", "state", "zip", "country")
+    ]
+    geo = site.get("geoPoint")
+    if isinstance(geo, dict) and geo.get("lat") is not None:
+        keys.append(f"{geo.get('lat')},{geo.get('lon')}")
+    elif not keys[2]:
+        return None  # a city alone does not tell two sites apart
+    return tuple(keys) if keys[0] and keys[3] else None
+
+
+def _renames(
+    old: list[Any], new: list[Any], gone: list[int], added: list[int]
+) -> list[tuple[int, int]]:
+    """Sites left unmatched on both sides that stand at the same place (same city, zip and
+    country, or the same map position): one facility under a new name."""
+    by_place: dict[tuple[str, ...], list[int]] = {}
+    for j in added:
+        key = _place(new[j]) if isinstance(new[j], dict) else None
+        if key is not None:
+            by_place.setdefault(key, []).append(j)
+    pairs = []
+    for i in gone:
+        key = _place(old[i]) if isinstance(old[i], dict) else None
+        if key is None:
+            continue
+        olds_here = [k for k in gone if isinstance(old[k], dict) and _place(old[k]) == key]
+        news_here = by_place.get(key, [])
+        if len(olds_here) == 1 and len(news_here) == 1:  # unambiguous: one left, one came
+            pairs.append((i, news_here[0]))
+    return pairs
+
+
 def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     old = get(o, *LOCATIONS) or []
     new = get(n, *LOCATIONS) or []
@@ -341,63 +385,74 @@ def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         return
     keys = IDENTITY["locations"]
     pairs, gone, added = match_items(old, new, keys, pair_leftovers=False)
-    if gone or added:
-        parts = []
-        if added:
-            parts.append(f"+{len(added)} site{'s' if len(added) != 1 else ''}")
-        if gone:
-            parts.append(f"−{len(gone)} site{'s' if len(gone) != 1 else ''}")
-        names = [_site_name(old[i]) for i in gone][:3] if gone else []
-        if not names:
-            names = [_site_name(new[j]) for j in added][:3]
-        more = (len(gone) if gone else len(added)) - len(names)
-        shown = "; ".join(names) + (f"; and {more} more" if more > 0 else "")
-        sentence = f"{', '.join(parts)} ({shown})"
-        details = [f"+ {_site_name(new[j])}" for j in added] + [
-            f"− {_site_name(old[i])}" for i in gone
-        ]
+    renamed = _renames(old, new, gone, added)
+    gone = [i for i in gone if i not in {a for a, _ in renamed}]
+    added = [j for j in added if j not in {c for _, c in renamed}]
+    # Each site that came or went is its own change; the event layer counts them.
+    for j in added:
+        name = _site_name(new[j])
         b.add(
-            LOCATIONS,
-            Kind.CHANGED,
-            [old[i] for i in gone] or None,
-            [new[j] for j in added] or None,
-            sentence,
-            label="Sites",
-            details=details,
-            headline=True,
+            (*LOCATIONS, f"[{name}]"),
+            Kind.ADDED,
+            None,
+            new[j],
+            f"Site added: {name}",
+            schema=LOCATIONS,
+            label="Site",
+            at=pointer((*LOCATIONS, str(j))),
         )
-    # Changes within a site that stayed: recruitment status grouped when many sites moved alike.
-    status_moves: dict[tuple[Any, Any], list[str]] = {}
-    for i, j in pairs:
+    for i in gone:
+        name = _site_name(old[i])
+        b.add(
+            (*LOCATIONS, f"[{name}]"),
+            Kind.REMOVED,
+            old[i],
+            None,
+            f"Site removed: {name}",
+            schema=LOCATIONS,
+            label="Site",
+            at=pointer((*LOCATIONS, str(i))),
+        )
+    for i, j in renamed:
+        was, now = old[i].get("facility"), new[j].get("facility")
+        place = ", ".join(
+            one_line(str(new[j][k]), 80) for k in ("city", "state", "country") if new[j].get(k)
+        )
+        b.add(
+            (*LOCATIONS, f"[{_site_name(new[j])}]", "facility"),
+            Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED,
+            was,
+            now,
+            f"Site renamed: {fmt(was)} → {fmt(now)} ({place})",
+            schema=(*LOCATIONS, "facility"),
+            label="Site name",
+            at=pointer((*LOCATIONS, str(j), "facility")),
+        )
+    # Changes within a site that stayed (or was renamed): its status, contacts, address.
+    for i, j in sorted([*pairs, *renamed], key=lambda p: p[1]):
         so, sn = old[i], new[j]
         name = _site_name(sn)
         label = f"[{item_label(sn, keys, j)}]"
+        at_old, at_new = (*LOCATIONS, str(i)), (*LOCATIONS, str(j))
         if so.get("status") != sn.get("status"):
-            status_moves.setdefault((so.get("status"), sn.get("status")), []).append(name)
+            was, now = so.get("status"), sn.get("status")
+            kind = Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED
+            was_w = words(was, "status").lower() if was else "not given"
+            now_w = words(now, "status").lower() if now else "not given"
+            b.add(
+                (*LOCATIONS, label, "status"),
+                kind,
+                was,
+                now,
+                f"Site {name}: recruitment status {was_w} → {now_w}",
+                schema=(*LOCATIONS, "status"),
+                label="Site recruitment status",
+                at=pointer((*(at_old if kind is Kind.REMOVED else at_new), "status")),
+            )
+        said = {(*LOCATIONS, "status")}
+        if (i, j) in renamed:
+            said.add((*LOCATIONS, "facility"))
         for raw in walk(
-            so, sn, (*LOCATIONS, label), LOCATIONS, skip=lambda s: s == (*LOCATIONS, "status")
+            so, sn, (*LOCATIONS, label), LOCATIONS, skip=said.__contains__, at=(at_old, at_new)
         ):
             generic(b, raw, subject=f"Site {name}")
-    for (was, now), names in status_moves.items():
-        kind = Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED
-        if len(names) == 1:
-            sentence = (
-                f"Site {names[0]}: recruitment status {was or 'not given'} → {now or 'not given'}"
-            )
-            path: tuple[str, ...] = (*LOCATIONS, f"[{names[0]}]", "status")
-        else:
-            sentence = (
-                f"{len(names)} sites: recruitment status {was or 'not given'} → "
-                f"{now or 'not given'}"
-            )
-            path = (*LOCATIONS, "status")
-        b.add(
-            path,
-            kind,
-            was,
-            now,
-            sentence,
-            schema=(*LOCATIONS, "status"),
-            label="Site recruitment status",
-            details=names if len(names) > 1 else (),
-        )

@@ -102,6 +102,61 @@ LABELS: dict[str, str] = {
     "measurements": "measurement",
     "limitationsAndCaveats": "Limitations and caveats",
     "pointOfContact": "Results point of contact",
+    "dispFirstSubmitDate": "Certification or extension request first submitted",
+    "dispFirstSubmitQcDate": "Certification or extension request first submitted (QC)",
+    "dispFirstPostDateStruct": "Certification or extension request first posted",
+    "resultsWaived": "Results waived",
+    "hasExpandedAccess": "Expanded access available",
+    "statusForNctId": "expanded access status",
+    "annotationSection": "Registry annotations",
+    "annotationModule": "Registry annotations",
+    "unpostedAnnotation": "Results under review",
+    "unpostedEvents": "results review event",
+    "unpostedResponsibleParty": "results submitted by",
+    "violationAnnotation": "FDAAA 801 violation",
+    "violationEvents": "violation event",
+    "fdaaa801Violation": "FDAAA 801 violation",
+    "submissionTracking": "Results submission tracking",
+    "submissionInfos": "results submission",
+    "releaseDate": "submitted",
+    "unreleaseDate": "cancelled",
+    "resetDate": "returned after QC review",
+    "estimatedResultsFirstSubmitDate": "estimated results first submitted",
+    "firstMcpInfo": "first QC review",
+    "referencesModule": "References",
+    "armsInterventionsModule": "Arms and interventions",
+    "outcomesModule": "Outcomes",
+    "eligibilityModule": "Eligibility",
+    "contactsLocationsModule": "Contacts and locations",
+    "sponsorCollaboratorsModule": "Sponsor and collaborators",
+    "oversightModule": "Oversight",
+    "descriptionModule": "Description",
+    "conditionsModule": "Conditions",
+    "designModule": "Design",
+    "identificationModule": "Identification",
+    "statusModule": "Status",
+    "largeDocumentModule": "Documents",
+    "documentSection": "Documents",
+    "resultsSection": "Results",
+    "derivedSection": "Registry-derived data",
+    "miscInfoModule": "Registry information",
+    "isUsExport": "Exported from the US",
+    "isUnapprovedDevice": "Unapproved device",
+    "isPpsd": "Pediatric postmarket surveillance of a device",
+    "pmid": "PubMed id",
+    "citation": "citation",
+    "infoTypes": "information shared",
+    "accessCriteria": "access criteria",
+    "phoneExt": "phone extension",
+    "investigatorFullName": "investigator",
+    "investigatorTitle": "investigator title",
+    "investigatorAffiliation": "investigator affiliation",
+    "patientRegistry": "Patient registry",
+    "targetDuration": "Target duration",
+    "bioSpec": "Biospecimens",
+    "retention": "retention",
+    "genderDescription": "Gender eligibility description",
+    "isFdaRegulatedDrugOrDevice": "FDA-regulated",
 }
 
 # Bookkeeping: the registry's own dates and NLM's computed data. Shown as context, or with
@@ -171,7 +226,9 @@ def category_for(schema: Schema) -> Category:
 
 
 def humanize(key: str) -> str:
-    """``investigatorFullName`` → ``investigator full name``."""
+    """``investigatorFullName`` → ``investigator full name``; the API's structural suffixes
+    (``…DateStruct``, ``…Module``, ``…Info``) are not words a reader needs."""
+    key = re.sub(r"(?<=[a-z])(DateStruct|Struct|Module|Section|Infos?|List)$", "", key) or key
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).replace("_", " ").split()
     return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
 
@@ -182,7 +239,7 @@ def field_label(schema: Schema) -> str:
     if not names:
         if not schema:
             return "Record"
-        return LABELS.get(schema[-1], humanize(schema[-1])).capitalize()
+        return _upper_first(LABELS.get(schema[-1], humanize(schema[-1])))
     last = names[-1]
     label = LABELS.get(last, humanize(last))
     module = next((k for k in reversed(schema[:-1]) if k.endswith("Module")), None)
@@ -196,4 +253,9 @@ def field_label(schema: Schema) -> str:
         ):
             parent_label = LABELS.get(parent, humanize(parent))
             label = f"{parent_label} {label}"
+    return _upper_first(label)
+
+
+def _upper_first(label: str) -> str:
+    """ "IPD sharing statement" stays as it is ("Ipd …" was str.capitalize)."""
     return label[0].upper() + label[1:] if label else label

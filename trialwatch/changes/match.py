@@ -24,6 +24,10 @@ Schema = tuple[str, ...]
 # same outcome when its measure is unchanged).
 IDENTITY: dict[str, list[tuple[str, ...]]] = {
     "locations": [
+        # Two sites of one name in one city are told apart by zip and status before position.
+        ("facility", "city", "state", "zip", "country", "status"),
+        ("facility", "city", "state", "zip", "country"),
+        ("facility", "city", "state", "country", "status"),
         ("facility", "city", "state", "country"),
         ("facility", "city", "country"),
         ("facility", "zip", "country"),
@@ -77,6 +81,19 @@ class RawDiff:
     kind: Kind
     old: Any
     new: Any
+    # Where the value is: RFC 6901 pointers into the old and the new record (list items by index).
+    old_at: tuple[str, ...] = ()
+    new_at: tuple[str, ...] = ()
+
+    @property
+    def pointer(self) -> str:
+        """Into the new record; into the old one for a removal."""
+        return pointer(self.old_at if self.kind is Kind.REMOVED else self.new_at)
+
+
+def pointer(parts: Sequence[str]) -> str:
+    """An RFC 6901 JSON Pointer: ``("a", "b/c", "0")`` → ``/a/b~1c/0``."""
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 def schema_of(path: str) -> Schema:
@@ -195,9 +212,14 @@ def item_label(item: Any, keys: Sequence[tuple[str, ...]], index: int) -> str:
     """How a list item is named in a path and a sentence."""
     if isinstance(item, dict):
         for keyset in keys:
-            # A role or type says what kind of item it is, not which one: left out of names.
+            # A role, type or status says what kind of item it is, not which one; a zip only
+            # tells two sites apart: left out of names.
             named = (
-                tuple(k for k in keyset if k not in ("role", "type") and not k.startswith("-"))
+                tuple(
+                    k
+                    for k in keyset
+                    if k not in ("role", "type", "status", "zip") and not k.startswith("-")
+                )
                 or keyset
             )
             values = [item.get(k) for k in named]
@@ -288,8 +310,12 @@ def walk(
     path: tuple[str, ...] = (),
     schema: Schema = (),
     skip: Callable[[Schema], bool] | None = None,
+    at: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> Iterator[RawDiff]:
-    """Yield every difference between old and new below path."""
+    """Yield every difference between old and new below path. ``at`` holds the pointer parts
+    of old and new (by default the path, when it holds no list items)."""
+    if at is None:
+        at = (path, path)
     if old is new or old == new:
         return
     if skip is not None and skip(schema):
@@ -299,25 +325,32 @@ def walk(
         return
     if old_empty:
         if canon(new) not in _EMPTY_CANON:
-            yield RawDiff(path, schema, Kind.ADDED, None, new)
+            yield RawDiff(path, schema, Kind.ADDED, None, new, *at)
         return
     if new_empty:
         if canon(old) not in _EMPTY_CANON:
-            yield RawDiff(path, schema, Kind.REMOVED, old, None)
+            yield RawDiff(path, schema, Kind.REMOVED, old, None, *at)
         return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
-            yield from walk(old.get(key), new.get(key), (*path, key), (*schema, key), skip)
+            yield from walk(
+                old.get(key),
+                new.get(key),
+                (*path, key),
+                (*schema, key),
+                skip,
+                ((*at[0], key), (*at[1], key)),
+            )
         return
     if isinstance(old, list) and isinstance(new, list):
         if _scalar_list(old) and _scalar_list(new):
             if Counter(map(canon, old)) != Counter(map(canon, new)):
-                yield RawDiff(path, schema, Kind.CHANGED, old, new)
+                yield RawDiff(path, schema, Kind.CHANGED, old, new, *at)
             return
-        yield from _walk_list(old, new, path, schema, skip)
+        yield from _walk_list(old, new, path, schema, skip, at)
         return
     if not same(old, new):
-        yield RawDiff(path, schema, Kind.CHANGED, old, new)
+        yield RawDiff(path, schema, Kind.CHANGED, old, new, *at)
 
 
 def identity_for(
@@ -336,12 +369,19 @@ def _walk_list(
     path: tuple[str, ...],
     schema: Schema,
     skip: Callable[[Schema], bool] | None,
+    at: tuple[tuple[str, ...], tuple[str, ...]],
 ) -> Iterator[RawDiff]:
     keys, pair_leftovers = identity_for(schema, old, new)
     pairs, gone, added = match_items(old, new, keys, pair_leftovers)
     for i in gone:
         yield RawDiff(
-            (*path, f"[{item_label(old[i], keys, i)}]"), schema, Kind.REMOVED, old[i], None
+            (*path, f"[{item_label(old[i], keys, i)}]"),
+            schema,
+            Kind.REMOVED,
+            old[i],
+            None,
+            (*at[0], str(i)),
+            at[1],
         )
     for i, j in pairs:
         if same(old[i], new[j]):
@@ -359,6 +399,16 @@ def _walk_list(
             else []
         )
         label = f"[{item_label(new[j], shared or keys, j)}]"
-        yield from walk(old[i], new[j], (*path, label), schema, skip)
+        yield from walk(
+            old[i], new[j], (*path, label), schema, skip, ((*at[0], str(i)), (*at[1], str(j)))
+        )
     for j in added:
-        yield RawDiff((*path, f"[{item_label(new[j], keys, j)}]"), schema, Kind.ADDED, None, new[j])
+        yield RawDiff(
+            (*path, f"[{item_label(new[j], keys, j)}]"),
+            schema,
+            Kind.ADDED,
+            None,
+            new[j],
+            at[0],
+            (*at[1], str(j)),
+        )

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from typing import Any
 
-from trialwatch.changes.labels import humanize
+from trialwatch.changes.labels import LABELS, humanize
 from trialwatch.changes.match import is_empty, item_label
 from trialwatch.changes.textnorm import display_text, one_line
+from trialwatch.changes.words import ENUM_FIELDS, is_enum_code, known_code, words
 
 
 def get(record: Any, *path: str) -> Any:
@@ -28,30 +29,41 @@ def dotted(path: Iterable[str]) -> str:
     return out
 
 
-def fmt(value: Any, limit: int = 120) -> str:
-    """A value as it reads in a sentence."""
+def fmt(value: Any, limit: int = 120, field: str | None = None) -> str:
+    """A value as it reads in a sentence. ``field`` (the field's name) lets an enum code be said
+    in words: ``ACTIVE_NOT_RECRUITING`` reads "Active, not recruiting"."""
     if value is None:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str):
         text = one_line(value, limit)
+        if is_enum_code(text) and (field in ENUM_FIELDS or (field is None and known_code(text))):
+            return words(text, field)
         return text if is_code(text) else f"“{text}”"
     if isinstance(value, int | float):
         return f"{value:,}" if isinstance(value, int) and abs(value) >= 10000 else str(value)
     if isinstance(value, list):
         if all(not isinstance(v, dict | list) for v in value):
-            return ", ".join(fmt(v, 60) for v in value) or "none"
+            return ", ".join(fmt(v, 60, field) for v in value) or "none"
         names = [item_label(v, [], i) for i, v in enumerate(value[:5])]
+        if any(n.startswith("#") for n in names):
+            return counted(len(value), "item")
         more = f" and {len(value) - 5} more" if len(value) > 5 else ""
         return ", ".join(names) + more
     if isinstance(value, dict):
-        parts = [
-            f"{humanize(k)} {fmt(v, 60)}"
-            for k, v in value.items()
-            if not isinstance(v, dict | list) and not is_empty(v)
-        ]
-        text = "; ".join(parts[:4]) or f"{len(value)} fields"
+        parts = []
+        for k, v in value.items():
+            if is_empty(v):
+                continue
+            name = LABELS.get(k, humanize(k)).lower()
+            if isinstance(v, list):
+                parts.append(f"{len(v)} × {name}")
+            elif isinstance(v, dict):
+                parts.append(name)
+            else:
+                parts.append(f"{name}: {fmt(v, 60, k)}")
+        text = "; ".join(parts[:4]) or "empty"
         return text if len(parts) <= 4 else text + "; …"
     return one_line(str(value), limit)
 
@@ -68,7 +80,7 @@ def is_code(text: str) -> bool:
 
 def kind_word(t: Any) -> str:
     """A date's or an enrollment's type, in words."""
-    return str(t).lower() if t else "type not given"
+    return words(str(t), "type").lower() if t else "type not given"
 
 
 def counted(n: int, word: str) -> str:
@@ -92,3 +104,36 @@ def line_details(old: str, new: str) -> list[str]:
         if tag in ("replace", "insert"):
             out.extend(f"+ {line}" for line in c[j1:j2])
     return out
+
+
+def word_change(old: str, new: str, context: int = 4) -> str:
+    """An edit of a text shown as the words that changed with a few words around them:
+    “…adults with [prior → previous] treatment for…”. Short or wholly rewritten texts are shown
+    whole (old → new)."""
+    a = one_line(old, 10**6).split()
+    b = one_line(new, 10**6).split()
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    if max(len(old), len(new)) <= 100 or matcher.ratio() < 0.5:
+        return f"{fmt(old, 200)} → {fmt(new, 200)}"
+    # Edits two words or less apart read as one: "[objective response rate → overall response]".
+    spans: list[list[int]] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if spans and i1 - spans[-1][1] <= 2 and j1 - spans[-1][3] <= 2:
+            spans[-1][1], spans[-1][3] = i2, j2
+        else:
+            spans.append([i1, i2, j1, j2])
+    pieces = []
+    for i1, i2, j1, j2 in spans:
+        was, now = " ".join(a[i1:i2]), " ".join(b[j1:j2])
+        change = f"[{was} → {now}]" if was and now else f"[+ {now}]" if now else f"[− {was}]"
+        left, right = a[max(0, i1 - context) : i1], a[i2 : i2 + context]
+        piece = " ".join([*left, change, *right])
+        pieces.append(
+            ("…" if i1 - context > 0 else "") + piece + ("…" if i2 + context < len(a) else "")
+        )
+    shown = " ".join(pieces[:4])
+    if len(pieces) > 4:
+        shown += f" (and {len(pieces) - 4} more edits)"
+    return f"“{one_line(shown, 600)}”"

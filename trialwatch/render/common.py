@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from trialwatch.changes.sentences import kind_word
+from trialwatch.changes.words import status_words, words
 from trialwatch.model import (
     CATEGORY_TITLES,
+    Attribution,
     Baseline,
     Category,
     Change,
     DateValue,
+    Event,
     Outcome,
     RunReport,
     TrialReport,
@@ -17,6 +21,8 @@ from trialwatch.sanitize import terminal as clean
 
 # Past this many trials, unchanged ones are counted, not listed, and baselines are one line each.
 LIST_UNCHANGED_UP_TO = 10
+# Lines under one change or event (sites added, criteria lines) before "… N more".
+DETAILS_SHOWN = 40
 
 OUTCOME_ORDER = {
     Outcome.ERROR: 0,
@@ -43,6 +49,25 @@ def grouped(changes: list[Change]) -> list[tuple[Category, list[Change]]]:
     return out
 
 
+def summary(t: TrialReport) -> list[Event]:
+    """The headline summary: the trial's events by reader importance."""
+    return sorted(t.events, key=lambda e: e.rank)
+
+
+def details(t: TrialReport) -> list[Change]:
+    """The field changes the summary does not already say (an event that covers its changes
+    says all they say)."""
+    said = {i for e in t.events if e.covers for i in e.changes}
+    return [c for c in t.changes if c.id not in said or not c.id]
+
+
+def who(e: Event) -> str:
+    """The attribution a reader needs to see: only when it is not the sponsor's own edit."""
+    if e.attribution is Attribution.REGISTRY:
+        return "by the registry"
+    return ""
+
+
 def category_title(category: Category) -> str:
     return CATEGORY_TITLES[category]
 
@@ -54,17 +79,17 @@ def ordered(report: RunReport) -> list[TrialReport]:
 def _date(d: DateValue | None) -> str:
     if d is None or not d.date:
         return "not given"
-    return f"{d.date} ({d.type.lower()})" if d.type else f"{d.date} (type not given)"
+    return f"{d.date} ({kind_word(d.type)})"
 
 
 def baseline_rows(b: Baseline) -> list[tuple[str, str]]:
     enrollment = "not given"
     if b.enrollment is not None:
-        kind = f" ({b.enrollment_type.lower()})" if b.enrollment_type else ""
+        kind = f" ({kind_word(b.enrollment_type)})" if b.enrollment_type else ""
         enrollment = f"{b.enrollment}{kind}"
     return [
-        ("Status", clean(b.status or "not given")),
-        ("Phase", clean(", ".join(b.phases) or "not given")),
+        ("Status", clean(status_words(b.status) if b.status else "not given")),
+        ("Phase", clean(", ".join(words(p, "phases") for p in b.phases) or "not given")),
         ("Start", clean(_date(b.start))),
         ("Primary completion", clean(_date(b.primary_completion))),
         ("Completion", clean(_date(b.completion))),

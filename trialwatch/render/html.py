@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from trialwatch.model import Kind, Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
+    DETAILS_SHOWN,
     baseline_rows,
     category_title,
+    details,
     grouped,
     ordered,
     status_line,
     study_url,
+    summary,
     summary_line,
+    who,
 )
 from trialwatch.sanitize import html_text as h
 
@@ -24,7 +28,8 @@ ul{margin:.2em 0 .6em 1.2em;padding:0}.headline{font-weight:600}
 .detail{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;list-style:none}
 .errors{background:#fff8f8;border:1px solid #cf222e;padding:.5em 1em}
 table{border-collapse:collapse}td{padding:.1em .8em .1em 0;vertical-align:top}
-.context{color:#57606a;font-size:.9em}
+.context{color:#57606a;font-size:.9em}.by{color:#57606a;font-weight:400}
+.summary{background:#f6f8fa;padding:.4em 1.6em;border-radius:6px}
 """
 
 
@@ -46,7 +51,19 @@ def _trial(t: TrialReport) -> list[str]:
         )
         out.append(f"<table>{rows}</table>")
     out.extend(f'<p class="context">({h(c)})</p>' for c in t.context)
-    for category, changes in grouped(t.changes):
+    events = summary(t)
+    if events:
+        out.append('<div class="cat">Summary</div><ul class="summary">')
+        for e in events:
+            by = f' <span class="by">({h(who(e))})</span>' if who(e) else ""
+            out.append(f'<li class="headline">{h(e.headline)}{by}')
+            out.extend(_detail_list(e.details))
+            out.append("</li>")
+        out.append("</ul>")
+    rest = details(t)
+    if events and rest:
+        out.append('<div class="cat">Details</div>')
+    for category, changes in grouped(rest):
         out.append(f'<div class="cat">{h(category_title(category))}</div><ul>')
         for c in changes:
             classes = []
@@ -60,16 +77,22 @@ def _trial(t: TrialReport) -> list[str]:
                 classes.append("admin")
             cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<li{cls}>{h(c.sentence)}")
-            if c.details:
-                out.append("<ul>")
-                for d in c.details[:40]:
-                    dc = "added" if d.startswith("+") else "removed"
-                    out.append(f'<li class="detail {dc}">{h(d)}</li>')
-                if len(c.details) > 40:
-                    out.append(f'<li class="detail">… {len(c.details) - 40} more</li>')
-                out.append("</ul>")
+            out.extend(_detail_list(c.details))
             out.append("</li>")
         out.append("</ul>")
+    return out
+
+
+def _detail_list(items: tuple[str, ...]) -> list[str]:
+    if not items:
+        return []
+    out = ["<ul>"]
+    for d in items[:DETAILS_SHOWN]:
+        dc = "added" if d.startswith("+") else "removed" if d.startswith("−") else "note"
+        out.append(f'<li class="detail {dc}">{h(d)}</li>')
+    if len(items) > DETAILS_SHOWN:
+        out.append(f'<li class="detail">… {len(items) - DETAILS_SHOWN} more</li>')
+    out.append("</ul>")
     return out
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.sanitize import dumps
 
-SCHEMA = "trialwatch.report/1"
+SCHEMA = "trialwatch.report/2"
 
 
 def trial_json(t: TrialReport) -> dict[str, Any]:

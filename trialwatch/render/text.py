@@ -5,14 +5,19 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from trialwatch.changes.words import status_words
 from trialwatch.model import Kind, Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
+    DETAILS_SHOWN,
     LIST_UNCHANGED_UP_TO,
     baseline_rows,
     category_title,
+    details,
     grouped,
     ordered,
     status_line,
+    summary,
+    who,
 )
 from trialwatch.sanitize import terminal as clean
 
@@ -32,7 +37,7 @@ _KIND_STYLE = {Kind.ADDED: "green", Kind.REMOVED: "red", Kind.CHANGED: ""}
 def new_line(t: TrialReport) -> Line:
     """One line for a baseline, when many trials are new at once (a first run of a long list)."""
     b = t.baseline
-    status = f"{b.status}, " if b and b.status else ""
+    status = f"{status_words(b.status)}, " if b and b.status else ""
     title = f"  {clean(t.title)}" if t.title else ""
     return [
         (clean(t.nct_id), "bold"),
@@ -55,23 +60,35 @@ def trial_lines(t: TrialReport) -> list[Line]:
             lines.append([(f"    {label}: ", "dim"), (value, "")])
     for line in t.context:
         lines.append([("  (" + clean(line) + ")", "dim")])
-    for category, changes in grouped(t.changes):
+    events = summary(t)
+    if events:
+        lines.append([("  ", ""), ("Summary", "bold underline")])
+        for e in events:
+            by = who(e)
+            lines.append(
+                [("    ▸ ", ""), (clean(e.headline), "bold"), (f" ({by})" if by else "", "dim")]
+            )
+            lines.extend(_detail_lines(e.details))
+    rest = details(t)
+    if events and rest:
+        lines.append([("  ", ""), ("Details", "bold underline")])
+    for category, changes in grouped(rest):
         lines.append([("  ", ""), (category_title(category), "bold underline")])
         for c in changes:
             style = "bold " + _KIND_STYLE[c.kind] if c.headline else _KIND_STYLE[c.kind]
             admin = "" if c.material else " [administrative]"
             lines.append([("    • ", ""), (clean(c.sentence), style.strip()), (admin, "dim")])
-            for detail in c.details[:40]:
-                d_style = (
-                    "green"
-                    if detail.startswith("+")
-                    else "red"
-                    if detail.startswith(("−", "-"))
-                    else "dim"
-                )
-                lines.append([("        " + clean(detail), d_style)])
-            if len(c.details) > 40:
-                lines.append([(f"        … {len(c.details) - 40} more", "dim")])
+            lines.extend(_detail_lines(c.details))
+    return lines
+
+
+def _detail_lines(items: tuple[str, ...]) -> list[Line]:
+    lines: list[Line] = []
+    for detail in items[:DETAILS_SHOWN]:
+        style = "green" if detail.startswith("+") else "red" if detail.startswith("−") else "dim"
+        lines.append([("        " + clean(detail), style)])
+    if len(items) > DETAILS_SHOWN:
+        lines.append([(f"        … {len(items) - DETAILS_SHOWN} more", "dim")])
     return lines
 
 

@@ -1,0 +1,610 @@
+"""The event layer on real records (tests/fixtures, copied from the shared samples): each edit
+below is one a sponsor or the registry makes, applied to a real record, and each must come out
+as its headline sentence, with the field changes it explains."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES, load
+from trialwatch.changes.differ import Comparison, compare
+from trialwatch.model import Attribution, EventType, Kind, Outcome, RunReport, TrialReport
+from trialwatch.render.markdown import render_markdown
+from trialwatch.render.text import render_text
+from trialwatch.runner import fill
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def ps(r: dict[str, Any]) -> dict[str, Any]:
+    section = r["protocolSection"]
+    assert isinstance(section, dict)
+    return section
+
+
+def status(r: dict[str, Any]) -> dict[str, Any]:
+    module = ps(r)["statusModule"]
+    assert isinstance(module, dict)
+    return module
+
+
+def from_download(nct: str) -> dict[str, Any]:
+    """One study of the 2026-04-09 website download (real, newest data in the samples)."""
+    studies = json.loads((FIXTURES / "download-ctg-studies-2026-04-09.json").read_text("utf-8"))
+    for study in studies:
+        if study["protocolSection"]["identificationModule"]["nctId"] == nct:
+            assert isinstance(study, dict)
+            return study
+    raise AssertionError(nct)
+
+
+def changed(record: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    new = copy.deepcopy(record)
+    edit(new)
+    return new
+
+
+def run(old: dict[str, Any], new: dict[str, Any]) -> Comparison:
+    nct = new["protocolSection"]["identificationModule"]["nctId"]
+    return compare(nct, old, new)
+
+
+def one(found: Comparison, type_: EventType) -> Any:
+    events = [e for e in found.events if e.type is type_]
+    assert len(events) == 1, [(e.type.value, e.headline) for e in found.events]
+    event = events[0]
+    ids = {c.id for c in found.changes}
+    assert event.changes and set(event.changes) <= ids
+    return event
+
+
+def sponsor_update(day: str) -> Edit:
+    def edit(r: dict[str, Any]) -> None:
+        status(r)["lastUpdateSubmitDate"] = day
+        status(r)["lastUpdatePostDateStruct"] = {"date": day, "type": "ACTUAL"}
+
+    return edit
+
+
+# --- outcome switching ------------------------------------------------------------------------
+
+
+def test_primary_outcome_moved_to_secondary_is_major_switching() -> None:
+    old = load("NCT03934567.json")
+
+    def demote(r: dict[str, Any]) -> None:
+        outcomes = ps(r)["outcomesModule"]
+        outcomes["secondaryOutcomes"].insert(0, outcomes["primaryOutcomes"].pop(0))
+        outcomes["primaryOutcomes"].append(
+            {"measure": "Progression-free survival", "timeFrame": "Up to 2 years"}
+        )
+        sponsor_update("2025-07-01")(r)
+
+    found = run(old, changed(old, demote))
+    moved = one(found, EventType.OUTCOME_MOVED)
+    assert moved.headline.startswith("Outcome moved from primary to secondary: “Clinical effect")
+    assert "major" in moved.flags
+    assert moved.attribution is Attribution.SPONSOR
+    assert "2025-07-01" in moved.clue
+    # The summary leads with it: primary outcomes come before dates and the rest.
+    assert found.events[0] is moved or found.events[0].rank <= moved.rank
+
+
+def test_primary_outcome_replaced_time_frame_and_reworded() -> None:
+    old = load("NCT03630471.json")
+    primary = old["protocolSection"]["outcomesModule"]["primaryOutcomes"]
+    assert primary[0]["measure"] == "Mental health symptoms"
+
+    def replace_it(r: dict[str, Any]) -> None:
+        ps(r)["outcomesModule"]["primaryOutcomes"][0] = {
+            "measure": "Remission of the presenting problem",
+            "description": "Rated by the participant on a four-point scale",
+            "timeFrame": "12 weeks",
+        }
+
+    found = run(old, changed(old, replace_it))
+    event = one(found, EventType.OUTCOME_REPLACED)
+    assert event.headline == (
+        "Primary outcome replaced: “Mental health symptoms” → “Remission of the presenting problem”"
+    )
+
+    def frame(r: dict[str, Any]) -> None:
+        ps(r)["outcomesModule"]["primaryOutcomes"][0]["timeFrame"] = "12 weeks"
+
+    found = run(old, changed(old, frame))
+    event = one(found, EventType.OUTCOME_TIME_FRAME)
+    assert event.headline.startswith("Primary outcome “Mental health symptoms”: time frame")
+    assert "→ “12 weeks”" in event.headline
+
+
+def test_reworded_measure_shows_the_words_that_changed() -> None:
+    old = load("NCT03934567.json")
+
+    def reword(r: dict[str, Any]) -> None:
+        first = ps(r)["outcomesModule"]["primaryOutcomes"][0]
+        first["measure"] = first["measure"].replace("objective response rate", "overall response")
+
+    event = one(run(old, changed(old, reword)), EventType.OUTCOME_REWORDED)
+    assert "[objective response rate → overall response]" in event.headline
+    assert "Primary outcome measure reworded" in event.headline
+
+
+def test_cosmetic_outcome_edit_is_called_cosmetic() -> None:
+    old = load("NCT03630471.json")
+
+    def retype(r: dict[str, Any]) -> None:
+        ps(r)["outcomesModule"]["primaryOutcomes"][0]["measure"] = "Mental Health Symptoms."
+
+    event = one(run(old, changed(old, retype)), EventType.OUTCOME_COSMETIC)
+    assert "case or punctuation only" in event.headline
+
+
+def test_assessor_change_in_the_description() -> None:
+    old = load("NCT03934567.json")
+    first = old["protocolSection"]["outcomesModule"]["primaryOutcomes"][0]
+    assert "independent" in first["measure"].lower() or first.get("description")
+
+    def assessor(r: dict[str, Any]) -> None:
+        item = ps(r)["outcomesModule"]["primaryOutcomes"][0]
+        item["description"] = (item.get("description") or "ORR") + " Assessed by the investigator."
+
+    event = one(run(old, changed(old, assessor)), EventType.OUTCOME_DESCRIPTION)
+    assert "assessor changed in the description" in event.headline
+
+
+def test_outcome_edits_with_results_entry_are_likely_administrative() -> None:
+    old = load("NCT03630471.json")
+
+    def with_results(r: dict[str, Any]) -> None:
+        ps(r)["outcomesModule"]["primaryOutcomes"][0]["timeFrame"] = "6 weeks post-randomisation"
+        status(r)["resultsFirstSubmitDate"] = "2024-02-01"
+
+    event = one(run(old, changed(old, with_results)), EventType.OUTCOME_TIME_FRAME)
+    assert "likely_administrative" in event.flags
+    assert "likely administrative" in event.headline
+
+
+def test_one_time_frame_edit_on_every_outcome_is_one_event() -> None:
+    old = load("NCT04431453.json")
+    outcomes = old["protocolSection"]["outcomesModule"]
+    total = sum(len(outcomes.get(k, [])) for k in ("primaryOutcomes", "secondaryOutcomes"))
+    assert total >= 3
+
+    def shorten(r: dict[str, Any]) -> None:
+        for key in ("primaryOutcomes", "secondaryOutcomes", "otherOutcomes"):
+            for item in ps(r)["outcomesModule"].get(key, []):
+                item["timeFrame"] = "Up to 58 months"
+
+    found = run(old, changed(old, shorten))
+    frames = [e for e in found.events if e.type is EventType.OUTCOME_TIME_FRAME]
+    assert len(frames) == 1, [e.headline for e in frames]
+    assert f"on all {total} outcomes" in frames[0].headline or "outcomes" in frames[0].headline
+
+
+# --- results lifecycle ------------------------------------------------------------------------
+
+
+def _before_submission(r: dict[str, Any]) -> None:
+    """NCT02753764 as it stood before its results went in (the real record has them under QC)."""
+    del r["derivedSection"]["miscInfoModule"]["submissionTracking"]
+
+
+def test_results_submitted_says_where_the_trial_stands() -> None:
+    new = from_download("NCT02753764")
+    old = changed(new, _before_submission)
+    event = one(run(old, new), EventType.RESULTS_SUBMITTED)
+    # Primary completion 2019-02-25 (actual): due a year later; submitted 2026-04-08.
+    assert event.headline.startswith("Results submitted for QC review (2026-04-08)")
+    assert "due 2020-02-25 (primary completion 2019-02-25, actual + 1 year)" in event.headline
+    assert "6 years 1 month after the deadline" in event.headline
+    assert event.attribution is Attribution.SPONSOR
+
+
+def test_results_returned_by_qc_then_resubmitted() -> None:
+    submitted = from_download("NCT02753764")
+
+    def returned(r: dict[str, Any]) -> None:
+        infos = r["derivedSection"]["miscInfoModule"]["submissionTracking"]["submissionInfos"]
+        infos[0]["resetDate"] = "2026-05-12"
+
+    old, new = submitted, changed(submitted, returned)
+    event = one(run(old, new), EventType.RESULTS_RETURNED)
+    assert event.headline == "Results returned by QC review (1st return, 2026-05-12)"
+    assert event.attribution is Attribution.REGISTRY
+
+    def resubmitted(r: dict[str, Any]) -> None:
+        infos = r["derivedSection"]["miscInfoModule"]["submissionTracking"]["submissionInfos"]
+        infos.append({"releaseDate": "2026-06-03"})
+
+    event = one(run(new, changed(new, resubmitted)), EventType.RESULTS_RESUBMITTED)
+    assert event.headline.startswith("Results re-submitted after the 1st QC return (2026-06-03)")
+
+
+def test_qc_events_from_the_annotation_section() -> None:
+    new = from_download("NCT02753764")
+
+    def annotated(events: list[dict[str, Any]]) -> Edit:
+        def edit(r: dict[str, Any]) -> None:
+            r["annotationSection"] = {
+                "annotationModule": {"unpostedAnnotation": {"unpostedEvents": events}}
+            }
+
+        return edit
+
+    first = changed(new, annotated([{"type": "RELEASE", "date": "2026-04-08"}]))
+    second = changed(
+        new,
+        annotated(
+            [
+                {"type": "RELEASE", "date": "2026-04-08"},
+                {"type": "RESET", "date": "2026-05-12"},
+                {"type": "RELEASE", "date": "2026-06-03"},
+                {"type": "RESET", "date": "2026-07-20"},
+            ]
+        ),
+    )
+    found = run(first, second)
+    returns = [e.headline for e in found.events if e.type is EventType.RESULTS_RETURNED]
+    assert returns == [
+        "Results returned by QC review (1st return, 2026-05-12)",
+        "Results returned by QC review (2nd return, 2026-07-20)",
+    ]
+    one(found, EventType.RESULTS_RESUBMITTED)
+    text = _text(first, second)
+    assert "Unposted" not in text and "#" not in text.split("\n", 1)[1]
+
+
+def test_submission_cancelled() -> None:
+    new = from_download("NCT02753764")
+
+    def cancel(r: dict[str, Any]) -> None:
+        infos = r["derivedSection"]["miscInfoModule"]["submissionTracking"]["submissionInfos"]
+        infos[0]["unreleaseDate"] = "2026-04-20"
+
+    event = one(run(new, changed(new, cancel)), EventType.RESULTS_CANCELLED)
+    assert event.headline == "Results submission cancelled by the sponsor (2026-04-20)"
+
+
+def test_certification_to_delay_results() -> None:
+    old = load("NCT03418623.json")
+
+    def certify(r: dict[str, Any]) -> None:
+        status(r)["dispFirstSubmitDate"] = "2019-03-01"
+        status(r)["dispFirstSubmitQcDate"] = "2019-03-01"
+        status(r)["dispFirstPostDateStruct"] = {"date": "2019-03-05", "type": "ACTUAL"}
+
+    found = run(old, changed(old, certify))
+    event = one(found, EventType.RESULTS_DELAY_CERTIFIED)
+    assert event.headline.startswith(
+        "Certification or extension request to delay results filed (2019-03-01)"
+    )
+    assert "+ 3 years (delay certified)" in event.headline
+    text = _text(old, changed(old, certify))
+    assert "Disp" not in text and "struct" not in text.lower()
+
+
+def test_results_posted_names_the_wait() -> None:
+    new = load("NCT03064438.json")
+
+    def unposted(r: dict[str, Any]) -> None:
+        del r["resultsSection"]
+        r["hasResults"] = False
+        for key in ("resultsFirstSubmitQcDate", "resultsFirstPostDateStruct"):
+            del status(r)[key]
+
+    found = run(changed(new, unposted), new)
+    event = one(found, EventType.RESULTS_POSTED)
+    assert event.headline.startswith("Results posted (2021-08-23); first submitted on 2021-08-17")
+    assert "2 years 2 months after the deadline" in event.headline
+    assert event.attribution is Attribution.REGISTRY
+
+
+# --- registry actions -------------------------------------------------------------------------
+
+
+def test_registry_sets_unknown_status_after_two_years_unverified() -> None:
+    new = load("NCT04207047.json")  # UNKNOWN, last known ACTIVE_NOT_RECRUITING, verified 2019-12
+
+    def before(r: dict[str, Any]) -> None:
+        status(r)["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+        del status(r)["lastKnownStatus"]
+
+    found = run(changed(new, before), new)
+    event = one(found, EventType.STATUS_UNKNOWN)
+    assert event.attribution is Attribution.REGISTRY
+    assert "not verified the record since 2019-12" in event.headline
+    assert "last known status: Active, not recruiting" in event.headline
+
+
+def test_publication_linked_from_pubmed() -> None:
+    new = from_download("NCT04650464")  # one DERIVED reference
+    ref = new["protocolSection"]["referencesModule"]["references"][0]
+
+    def unlinked(r: dict[str, Any]) -> None:
+        del r["protocolSection"]["referencesModule"]
+
+    event = one(run(changed(new, unlinked), new), EventType.PUBLICATION_LINKED)
+    assert event.attribution is Attribution.REGISTRY
+    assert f"(PMID {ref['pmid']})" in event.headline
+    assert ref["citation"][:40] in event.headline
+
+
+def test_first_posted_becoming_actual_is_silent_bookkeeping() -> None:
+    old = load("NCT06171568.json")  # first posted 2023-12-14, still ESTIMATED in this capture
+    assert old["protocolSection"]["statusModule"]["studyFirstPostDateStruct"]["type"] == "ESTIMATED"
+
+    def published(r: dict[str, Any]) -> None:
+        status(r)["studyFirstPostDateStruct"]["type"] = "ACTUAL"
+
+    new = changed(old, published)
+    found = run(old, new)
+    event = one(found, EventType.FIRST_POSTED_ACTUAL)
+    assert event.silent and event.attribution is Attribution.REGISTRY
+    assert not any(c.material for c in found.changes)
+    report = _report(old, new)
+    assert report.trials[0].outcome is Outcome.UNCHANGED
+
+
+# --- after the fact ---------------------------------------------------------------------------
+
+
+def test_date_pushed_back_after_it_had_passed() -> None:
+    old = load("NCT03475563.json")  # primary completion estimated, in the past of its update
+
+    def slip(r: dict[str, Any]) -> None:
+        status(r)["primaryCompletionDateStruct"] = {"date": "2021-06", "type": "ESTIMATED"}
+        sponsor_update("2020-11-02")(r)
+
+    before = old["protocolSection"]["statusModule"]["primaryCompletionDateStruct"]["date"]
+    found = run(old, changed(old, slip))
+    event = one(found, EventType.DATE_AFTER_THE_FACT)
+    assert "after_the_fact" in event.flags
+    assert f"({before} → 2021-06" in event.headline
+    assert "moved after the old date had passed (edited 2020-11-02)" in event.headline
+    change = next(c for c in found.changes if c.id in event.changes)
+    assert change.computed["after_the_fact"] is True
+    assert change.computed["slip_days"] > 0
+
+
+def test_actual_date_edited_and_reverted() -> None:
+    old = load("NCT03934567.json")  # primary completion ACTUAL 2025-01-29
+
+    def edit_actual(r: dict[str, Any]) -> None:
+        status(r)["primaryCompletionDateStruct"]["date"] = "2025-02-14"
+
+    one(run(old, changed(old, edit_actual)), EventType.ACTUAL_DATE_EDITED)
+
+    def revert(r: dict[str, Any]) -> None:
+        status(r)["primaryCompletionDateStruct"] = {"date": "2025-09-30", "type": "ESTIMATED"}
+
+    event = one(run(old, changed(old, revert)), EventType.DATE_REVERTED_TO_ESTIMATED)
+    assert "an actual date went back to an estimate" in event.headline
+
+
+def test_enrollment_changed_after_completion() -> None:
+    old = load("NCT03418623.json")  # COMPLETED, actual enrollment
+    assert old["protocolSection"]["designModule"]["enrollmentInfo"]["type"] == "ACTUAL"
+    count = old["protocolSection"]["designModule"]["enrollmentInfo"]["count"]
+
+    def recount(r: dict[str, Any]) -> None:
+        ps(r)["designModule"]["enrollmentInfo"]["count"] = count + 7
+
+    found = run(old, changed(old, recount))
+    event = one(found, EventType.ENROLLMENT_AFTER_CLOSE)
+    assert "after the trial was completed" in event.headline
+    change = next(c for c in found.changes if c.id in event.changes)
+    assert change.computed["enrollment_change"] == 7
+
+
+def test_status_regression() -> None:
+    old = load("NCT03418623.json")  # COMPLETED
+
+    def reopen(r: dict[str, Any]) -> None:
+        status(r)["overallStatus"] = "RECRUITING"
+
+    found = run(old, changed(old, reopen))
+    event = one(found, EventType.STATUS_REGRESSION)
+    assert event.headline == "Overall status went backwards: Completed → Recruiting"
+    assert found.events[0] is event
+    assert next(c for c in found.changes if c.id in event.changes).computed["regression"]
+
+
+# --- eligibility ------------------------------------------------------------------------------
+
+
+def test_eligibility_loosened_and_tightened() -> None:
+    old = load("NCT03418623.json")  # 21 Years minimum, no maximum, no healthy volunteers
+
+    def loosen(r: dict[str, Any]) -> None:
+        ps(r)["eligibilityModule"]["minimumAge"] = "18 Years"
+        ps(r)["eligibilityModule"]["healthyVolunteers"] = True
+
+    event = one(run(old, changed(old, loosen)), EventType.ELIGIBILITY_LOOSENED)
+    assert event.headline == (
+        "Eligibility loosened: minimum age 21 years → 18 years; healthy volunteers now accepted"
+    )
+
+    def tighten(r: dict[str, Any]) -> None:
+        ps(r)["eligibilityModule"]["maximumAge"] = "30 Years"
+        ps(r)["eligibilityModule"]["sex"] = "FEMALE"
+
+    event = one(run(old, changed(old, tighten)), EventType.ELIGIBILITY_TIGHTENED)
+    assert "maximum age 40 years → 30 years" in event.headline
+    assert "now women only (was all sexes)" in event.headline
+
+
+def test_criteria_item_reworded_shows_words() -> None:
+    old = load("NCT02552212.json")
+    text = old["protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
+    line = next(ln for ln in text.split("\n") if len(ln.split()) > 20)
+
+    def reword(r: dict[str, Any]) -> None:
+        words = line.split()
+        words[len(words) // 2] = "substantially"
+        ps(r)["eligibilityModule"]["eligibilityCriteria"] = text.replace(line, " ".join(words))
+
+    found = run(old, changed(old, reword))
+    sentences = [c.sentence for c in found.changes]
+    assert len(sentences) == 1 and "reworded" in sentences[0]
+    assert "→ substantially]" in sentences[0], sentences
+
+
+# --- sites ------------------------------------------------------------------------------------
+
+
+def test_site_renamed_at_the_same_place() -> None:
+    old = load("NCT02552212.json")
+    site = old["protocolSection"]["contactsLocationsModule"]["locations"][0]
+
+    def rename(r: dict[str, Any]) -> None:
+        ps(r)["contactsLocationsModule"]["locations"][0]["facility"] = "Renamed Research Center"
+
+    found = run(old, changed(old, rename))
+    event = one(found, EventType.SITE_RENAMED)
+    assert event.headline.startswith(f"Site renamed: “{site['facility']}” → “Renamed Research")
+    assert not [e for e in found.events if e.type is EventType.SITES_CHANGED]
+
+
+def test_same_named_sites_are_told_apart_by_zip_and_status() -> None:
+    old = load("page-2025-06-17T11-15-33-773Z.json".replace(".json", ".json"))["studies"][0]
+    sites = old["protocolSection"]["contactsLocationsModule"]["locations"]
+    twin = copy.deepcopy(sites[0])
+    twin["zip"], twin["status"] = "99999", "NOT_YET_RECRUITING"
+    sites.insert(1, twin)
+
+    def close_the_twin(r: dict[str, Any]) -> None:
+        locations = ps(r)["contactsLocationsModule"]["locations"]
+        locations[1]["status"] = "RECRUITING"
+        locations.reverse()  # order is not meaning
+
+    found = run(old, changed(old, close_the_twin))
+    moves = [c for c in found.changes if c.label == "Site recruitment status"]
+    assert len(moves) == 1, [c.sentence for c in found.changes]
+    assert moves[0].old == "NOT_YET_RECRUITING" and moves[0].new == "RECRUITING"
+    assert not [c for c in found.changes if "zip" in c.path]
+
+
+def test_sites_counted_with_countries() -> None:
+    old = load("NCT03934567.json")  # 26 sites in China
+
+    def grow(r: dict[str, Any]) -> None:
+        locations = ps(r)["contactsLocationsModule"]["locations"]
+        del locations[3]
+        locations.append(
+            {"facility": "Toronto General Hospital", "city": "Toronto", "country": "Canada"}
+        )
+        locations.append(
+            {"facility": "Vancouver General Hospital", "city": "Vancouver", "country": "Canada"}
+        )
+
+    found = run(old, changed(old, grow))
+    event = one(found, EventType.SITES_CHANGED)
+    assert event.headline.startswith("+2 sites, −1 site (net +1; now 27 sites)")
+    assert "first site in Canada" in event.headline
+    added = [c for c in found.changes if c.label == "Site" and c.kind is Kind.ADDED]
+    assert len(added) == 2 and all(c.pointer.startswith("/protocolSection/") for c in added)
+
+
+def test_one_contact_added_at_many_sites_is_one_line() -> None:
+    old = load("NCT02552212.json")
+    n = len(old["protocolSection"]["contactsLocationsModule"]["locations"])
+
+    def placeholder(r: dict[str, Any]) -> None:
+        for site in ps(r)["contactsLocationsModule"]["locations"]:
+            site.setdefault("contacts", []).append(
+                {"name": "Principal Investigator", "role": "PRINCIPAL_INVESTIGATOR"}
+            )
+
+    new = changed(old, placeholder)
+    found = run(old, new)
+    event = one(found, EventType.GROUPED_EDIT)
+    assert event.headline.startswith(f"Contact added at all {n} sites: ")
+    assert "Principal Investigator" in event.headline
+    assert len(event.changes) == n
+    text = _text(old, new)
+    assert len(text.splitlines()) < 50  # not one line per site
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def _report(old: dict[str, Any], new: dict[str, Any]) -> RunReport:
+    nct = new["protocolSection"]["identificationModule"]["nctId"]
+    trial = TrialReport(nct_id=nct, outcome=Outcome.UNCHANGED, previous_snapshot="old.json")
+    fill(trial, compare(nct, old, new), show_admin=False)
+    return RunReport(generated_at="2026-12-02T00:00:00Z", trials=[trial])
+
+
+def _text(old: dict[str, Any], new: dict[str, Any]) -> str:
+    return render_text(_report(old, new))
+
+
+def test_summary_leads_in_reader_order() -> None:
+    old = load("NCT03934567.json")
+
+    def many(r: dict[str, Any]) -> None:
+        ps(r)["descriptionModule"]["briefSummary"] += " Updated."
+        ps(r)["designModule"]["enrollmentInfo"]["count"] = 30
+        status(r)["completionDateStruct"] = {"date": "2026-06-30", "type": "ESTIMATED"}
+        ps(r)["outcomesModule"]["primaryOutcomes"][0]["timeFrame"] = "Up to 3 years"
+        status(r)["overallStatus"] = "TERMINATED"
+        status(r)["whyStopped"] = "Business decision"
+
+    text = _text(old, changed(old, many))
+    lines = text.splitlines()
+    summary = lines.index("  Summary")
+    order = [ln.strip() for ln in lines[summary + 1 :] if ln.startswith("    ▸")]
+    assert order[0].startswith("▸ Overall status Active, not recruiting → Terminated")
+    assert order[1].startswith("▸ Primary outcome")
+    assert order[2].startswith("▸ Study completion")
+    assert order[3].startswith("▸ Actual enrollment")
+    assert "Brief summary edited" in text.split("  Details", 1)[1]
+
+
+def test_markdown_summary_first_details_folded_and_capped() -> None:
+    old = load("NCT02552212.json")
+
+    def big(r: dict[str, Any]) -> None:
+        for site in ps(r)["contactsLocationsModule"]["locations"]:
+            site["facility"] = site.get("facility", "") + " " + "Research Institute " * 40
+        ps(r)["descriptionModule"]["briefSummary"] += " More."
+
+    report = _report(old, changed(old, big))
+    full = render_markdown(report, limit=None)
+    assert full.index("**Summary**") < full.index("<details><summary>Details")
+    many = RunReport(
+        generated_at="2026-12-02T00:00:00Z",
+        trials=[
+            TrialReport(
+                nct_id=f"NCT0000{i:04d}",
+                outcome=Outcome.CHANGED,
+                changes=report.trials[0].changes,
+                events=report.trials[0].events,
+            )
+            for i in range(30)
+        ],
+    )
+    capped = render_markdown(many)
+    assert len(capped) <= 65536
+    assert "Cut to fit GitHub's 65,536-character limit" in capped
+    assert "`--format json` has everything" in capped
+
+
+@pytest.mark.parametrize("fixture", ["NCT03934567.json", "NCT02552212.json", "NCT06171568.json"])
+def test_no_change_controls_stay_silent(fixture: str) -> None:
+    old = load(fixture)
+
+    def reorder(r: dict[str, Any]) -> None:
+        ps(r)["contactsLocationsModule"].get("locations", []).reverse()
+        outcomes = ps(r).get("outcomesModule", {})
+        for key in ("primaryOutcomes", "secondaryOutcomes"):
+            outcomes.get(key, []).reverse()
+        r["derivedSection"]["miscInfoModule"]["versionHolder"] = "2099-01-01"
+
+    found = run(old, changed(old, reorder))
+    assert found.events == [] and found.changes == []

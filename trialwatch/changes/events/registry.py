@@ -1,0 +1,71 @@
+"""What the registry itself does to a record, said as such: publications it links from PubMed
+and the "first posted" date turning from estimated to actual when a record is published (silent
+by default: bookkeeping)."""
+
+from __future__ import annotations
+
+from trialwatch.changes.events.scene import RANK_BOOKKEEPING, RANK_REST, STATUS, Scene
+from trialwatch.changes.match import canon, pointer
+from trialwatch.changes.sentences import get
+from trialwatch.changes.textnorm import one_line
+from trialwatch.model import Attribution, Event, EventType, Kind
+
+REFERENCES = ("protocolSection", "referencesModule", "references")
+
+
+def detect(scene: Scene) -> list[Event]:
+    events = []
+    old_refs = get(scene.old, *REFERENCES)
+    known = {canon(r) for r in old_refs} if isinstance(old_refs, list) else set()
+    new_refs = get(scene.new, *REFERENCES)
+    for k, ref in enumerate(new_refs if isinstance(new_refs, list) else []):
+        if not isinstance(ref, dict) or ref.get("type") != "DERIVED" or canon(ref) in known:
+            continue
+        found = [
+            c for c in scene.within(None, pointer((*REFERENCES, str(k)))) if c.kind is Kind.ADDED
+        ]
+        if not found:
+            continue
+        pmid = ref.get("pmid")
+        citation = one_line(str(ref.get("citation") or "no citation given"), 200)
+        headline = f"Publication linked from PubMed: {citation}"
+        if pmid:
+            headline += f" (PMID {one_line(str(pmid), 20)})"
+        events.append(
+            scene.event(
+                EventType.PUBLICATION_LINKED,
+                headline,
+                RANK_REST,
+                found,
+                attribution=(
+                    Attribution.REGISTRY,
+                    "reference of type “derived”: the registry links it from PubMed",
+                ),
+                data={"pmid": pmid},
+            )
+        )
+    first = (*STATUS, "studyFirstPostDateStruct")
+    old, new = get(scene.old, *first), get(scene.new, *first)
+    posted = scene.under(*first)
+    if (
+        posted
+        and isinstance(old, dict)
+        and isinstance(new, dict)
+        and old.get("type") == "ESTIMATED"
+        and new.get("type") == "ACTUAL"
+        and old.get("date") == new.get("date")
+    ):
+        events.append(
+            scene.event(
+                EventType.FIRST_POSTED_ACTUAL,
+                f"First posted date confirmed ({new.get('date')}): the record was published",
+                RANK_BOOKKEEPING,
+                posted,
+                attribution=(
+                    Attribution.REGISTRY,
+                    "set by the registry when it publishes a record",
+                ),
+                silent=True,
+            )
+        )
+    return events

@@ -1,0 +1,83 @@
+"""Sites: counted, not listed — sites added and removed with the net count, the countries a
+trial entered or left, how many sites recruit now; and renamed facilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trialwatch.changes.events.scene import PS, RANK_SITES, Scene
+from trialwatch.changes.sentences import get
+from trialwatch.changes.textnorm import one_line
+from trialwatch.model import Event, EventType, Kind
+
+LOCATIONS = (PS, "contactsLocationsModule", "locations")
+
+
+def _sites(record: dict[str, Any]) -> list[dict[str, Any]]:
+    items = get(record, *LOCATIONS)
+    return [s for s in items if isinstance(s, dict)] if isinstance(items, list) else []
+
+
+def _countries(sites: list[dict[str, Any]]) -> set[str]:
+    return {one_line(str(s["country"]), 60) for s in sites if s.get("country")}
+
+
+def _name(site: Any) -> str:
+    if not isinstance(site, dict):
+        return "unnamed site"
+    parts = [site.get(k) for k in ("facility", "city", "state", "country")]
+    return ", ".join(one_line(str(p), 80) for p in parts if p) or "unnamed site"
+
+
+def detect(scene: Scene) -> list[Event]:
+    site_level = [c for c in scene.under(*LOCATIONS) if c.label == "Site"]
+    renamed = [c for c in scene.under(*LOCATIONS) if c.label == "Site name"]
+    events = []
+    for c in renamed:
+        events.append(scene.event(EventType.SITE_RENAMED, c.sentence, RANK_SITES + 5, [c]))
+    if not site_level:
+        return events
+    added = [c for c in site_level if c.kind is Kind.ADDED]
+    gone = [c for c in site_level if c.kind is Kind.REMOVED]
+    old, new = _sites(scene.old), _sites(scene.new)
+    parts = []
+    if added:
+        parts.append(f"+{len(added)} site{'s' if len(added) != 1 else ''}")
+    if gone:
+        parts.append(f"−{len(gone)} site{'s' if len(gone) != 1 else ''}")
+    net = len(new) - len(old)
+    recruiting = sum(1 for s in new if s.get("status") == "RECRUITING")
+    now = f"now {len(new)} site{'s' if len(new) != 1 else ''}"
+    if recruiting or any(s.get("status") for s in new):
+        now += f", {recruiting} recruiting"
+    headline = (
+        f"{', '.join(parts)} (net {net:+d}; {now})"
+        if added and gone
+        else f"{', '.join(parts)} ({now})"
+    )
+    entered = sorted(_countries(new) - _countries(old))
+    left = sorted(_countries(old) - _countries(new))
+    if entered:
+        headline += f"; first site{'s' if len(entered) > 1 else ''} in {', '.join(entered)}"
+    if left:
+        headline += f"; no longer in {', '.join(left)}"
+    details = [f"+ {_name(c.new)}" for c in added] + [f"− {_name(c.old)}" for c in gone]
+    events.append(
+        scene.event(
+            EventType.SITES_CHANGED,
+            headline,
+            RANK_SITES,
+            site_level,
+            details=details,
+            data={
+                "added": len(added),
+                "removed": len(gone),
+                "net": net,
+                "sites": len(new),
+                "recruiting": recruiting,
+                "countries_entered": entered,
+                "countries_left": left,
+            },
+        )
+    )
+    return events
