@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -608,3 +609,89 @@ def test_no_change_controls_stay_silent(fixture: str) -> None:
 
     found = run(old, changed(old, reorder))
     assert found.events == [] and found.changes == []
+
+
+# --- properties over the sample corpus --------------------------------------------------------
+
+
+def _corpus() -> list[dict[str, Any]]:
+    records = [load(p.name) for p in sorted(FIXTURES.glob("NCT*.json"))]
+    for name in ("download-ctg-studies-2023-06-28.json", "download-ctg-studies-2026-04-09.json"):
+        records += json.loads((FIXTURES / name).read_text("utf-8"))
+    return records
+
+
+def _free_text_and_codes(records: list[dict[str, Any]]) -> tuple[str, set[str]]:
+    from trialwatch.changes.words import ENUM_FIELDS
+
+    codes: set[str] = set()
+    free: list[str] = []
+
+    def walk(value: Any, key: str | None = None) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str):
+            if key in ENUM_FIELDS and re.fullmatch(r"[A-Z][A-Z0-9_]+", value):
+                codes.add(value)
+            else:
+                free.append(value)
+
+    for r in records:
+        walk(r)
+    text = "\n".join(free)
+    # A code that is also a word in the registry's own text (an acronym) cannot be told apart.
+    return text, {c for c in codes if not re.search(rf"\b{c}\b", text)}
+
+
+def _resolve(record: Any, at: str) -> bool:
+    node = record
+    for part in at.split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def test_every_pair_of_sample_records_reads_in_words_and_hides_nothing() -> None:
+    """Each sample record against the next (different trials: every field differs, every
+    shape is met): no enum code, API field name or "#N" in the text or Markdown report; every
+    change has a pointer that resolves and a unique (pointer, item); every event points at
+    changes the JSON holds."""
+    records = _corpus()
+    free, codes = _free_text_and_codes(records)
+    camel = re.compile(r"\b[a-z]+[A-Z][A-Za-z]+\b")
+    leaks: dict[str, str] = {}
+    assert len(records) >= 30 and len(codes) >= 20
+    for i, old in enumerate(records):
+        new = records[(i + 1) % len(records)]
+        found = compare("NCT00000000", old, new)
+        ids = [c.id for c in found.changes]
+        assert len(ids) == len(set(ids))
+        keys = [(c.kind is Kind.REMOVED, c.pointer, c.item) for c in found.changes]
+        assert len(keys) == len(set(keys)), [k for k in keys if keys.count(k) > 1][:3]
+        for c in found.changes:
+            assert _resolve(old if c.kind is Kind.REMOVED else new, c.pointer), (c.pointer, c.path)
+        for e in found.events:
+            assert set(e.changes) <= set(ids)
+        trial = TrialReport(nct_id="NCT00000000", outcome=Outcome.UNCHANGED)
+        fill(trial, found, show_admin=True)
+        report = RunReport(generated_at="2026-12-02T00:00:00Z", trials=[trial])
+        shown = {c.id for c in trial.changes}
+        assert {c.id for c in found.changes if c.material} <= shown
+        for line in (render_text(report) + render_markdown(report, limit=None)).splitlines():
+            hits = [c for c in codes if re.search(rf"\b{c}\b", line)]
+            hits += [w for w in camel.findall(line) if w not in free]
+            hits += [
+                w for w in re.findall(r"\w*(?:Struct|Module|Section)\b|#\d+", line) if w not in free
+            ]
+            for hit in hits:
+                leaks.setdefault(hit, line[:160])
+    assert not leaks, leaks

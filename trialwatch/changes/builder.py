@@ -3,6 +3,7 @@ specialised handler does not speak for is said here, so nothing that changed goe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,13 +36,15 @@ class ChangeBuilder:
         details: Sequence[str] = (),
         headline: bool = False,
         at: str | None = None,
+        item: str | None = None,
     ) -> None:
         """Record one change. ``at`` is its JSON Pointer; by default the path's own (a path
         through a list item must give it)."""
         sch = tuple(schema if schema is not None else [p for p in path if not p.startswith("[")])
         if at is None:
             at = pointer(path) if not any(p.startswith("[") for p in path) else ""
-        items = [p[1:-1] for p in path if p.startswith("[")]
+        # An item with no name of its own is known by its place: "item 3" (never "#3").
+        items = [re.sub(r"^#(\d+)$", r"item \1", p[1:-1]) for p in path if p.startswith("[")]
         field = sch[-1] if sch else ""
         said = None
         if field in ENUM_FIELDS and (_code(old) or _code(new)):
@@ -60,7 +63,7 @@ class ChangeBuilder:
                 details=tuple(details),
                 headline=headline,
                 pointer=at,
-                item=items[-1] if items else None,
+                item=item if item is not None else items[-1] if items else None,
                 words=said,
             )
         )

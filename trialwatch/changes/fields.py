@@ -306,6 +306,7 @@ def _criteria(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         )
         return
     items = diff_criteria(str(old), str(new))
+    seen: dict[str, int] = {}
     for item in items:
         section = SECTION_NAMES.get(item.section, item.section.title())
         label = f"{section} criterion"
@@ -322,7 +323,15 @@ def _criteria(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         else:
             sentence = f"{label} reworded: {word_change(item.old or '', item.new or '')}"
             kind = Kind.CHANGED
-        b.add(CRITERIA, kind, item.old, item.new, sentence, label=label)
+        b.add(
+            CRITERIA,
+            kind,
+            item.old,
+            item.new,
+            sentence,
+            label=label,
+            item=_criterion_id(seen, f"{section}: {one_line(item.old or item.new or '', 200)}"),
+        )
     if not items:
         # Same items, other wording around them (headings, paragraphs): still say it.
         b.add(
@@ -333,6 +342,13 @@ def _criteria(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
             "Eligibility criteria text edited (same items)",
             details=line_details(str(old), str(new)),
         )
+
+
+def _criterion_id(seen: dict[str, int], name: str) -> str:
+    """A criterion's identity: its section and text; a text listed twice is told apart by its
+    occurrence."""
+    seen[name] = seen.get(name, 0) + 1
+    return name if seen[name] == 1 else f"{name} (occurrence {seen[name]})"
 
 
 # --- sites -------------------------------------------------------------------------------------

@@ -245,14 +245,18 @@ def field_label(schema: Schema) -> str:
     module = next((k for k in reversed(schema[:-1]) if k.endswith("Module")), None)
     if len(names) == 1 and last in _GENERIC_LEAVES and module:
         owner = LABELS.get(module, humanize(module.removesuffix("Module")))
-        return f"{owner} {label.lower()}"
+        return _upper_first(f"{owner} {label.lower()}")
     if len(names) >= 2:
         parent = names[-2]
         if parent not in ("designInfo", "maskingInfo", "statusModule") and last not in (
             "maskingInfo",
         ):
             parent_label = LABELS.get(parent, humanize(parent))
-            label = f"{parent_label} {label}"
+            # "Organization study id" › "id" is the organization study id, not its "id id".
+            if not parent_label.lower().endswith(label.lower()):
+                label = f"{parent_label} {label}"
+            else:
+                label = parent_label
     return _upper_first(label)
 
 

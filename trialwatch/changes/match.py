@@ -210,6 +210,12 @@ def _key_value(item: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...] |
 
 def item_label(item: Any, keys: Sequence[tuple[str, ...]], index: int) -> str:
     """How a list item is named in a path and a sentence."""
+    if isinstance(item, dict) and (not keys or keys[0][0] in ("id", "groupId")):
+        # A results group is known by its id (EG000) but named by its title.
+        for key in ("title", "label", "name"):
+            value = item.get(key)
+            if isinstance(value, str) and value.strip():
+                return one_line(value, 80)
     if isinstance(item, dict):
         for keyset in keys:
             # A role, type or status says what kind of item it is, not which one; a zip only

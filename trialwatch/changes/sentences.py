@@ -58,7 +58,7 @@ def fmt(value: Any, limit: int = 120, field: str | None = None) -> str:
                 continue
             name = LABELS.get(k, humanize(k)).lower()
             if isinstance(v, list):
-                parts.append(f"{len(v)} × {name}")
+                parts.append(f"{len(v)} {name}" + ("s" if len(v) != 1 else ""))
             elif isinstance(v, dict):
                 parts.append(name)
             else:

@@ -46,12 +46,13 @@ def detect(scene: Scene) -> list[Event]:
     if gone:
         parts.append(f"−{len(gone)} site{'s' if len(gone) != 1 else ''}")
     net = len(new) - len(old)
+    signed = f"{net:+d}".replace("-", "−")
     recruiting = sum(1 for s in new if s.get("status") == "RECRUITING")
     now = f"now {len(new)} site{'s' if len(new) != 1 else ''}"
     if recruiting or any(s.get("status") for s in new):
         now += f", {recruiting} recruiting"
     headline = (
-        f"{', '.join(parts)} (net {net:+d}; {now})"
+        f"{', '.join(parts)} (net {signed}; {now})"
         if added and gone
         else f"{', '.join(parts)} ({now})"
     )
