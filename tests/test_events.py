@@ -88,7 +88,9 @@ def test_primary_outcome_moved_to_secondary_is_major_switching() -> None:
 
     found = run(old, changed(old, demote))
     moved = one(found, EventType.OUTCOME_MOVED)
-    assert moved.headline.startswith("Outcome moved from primary to secondary: “Clinical effect")
+    assert moved.headline.startswith(
+        "Outcome moved from primary to secondary (outcome switching): “Clinical effect"
+    )
     assert "major" in moved.flags
     assert moved.attribution is Attribution.SPONSOR
     assert "2025-07-01" in moved.clue
@@ -111,7 +113,8 @@ def test_primary_outcome_replaced_time_frame_and_reworded() -> None:
     found = run(old, changed(old, replace_it))
     event = one(found, EventType.OUTCOME_REPLACED)
     assert event.headline == (
-        "Primary outcome replaced: “Mental health symptoms” → “Remission of the presenting problem”"
+        "Primary outcome replaced (outcome switching): “Mental health symptoms” → "
+        "“Remission of the presenting problem”"
     )
 
     def frame(r: dict[str, Any]) -> None:

@@ -42,6 +42,14 @@ def _plural(n: int, unit: str) -> str:
     return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
 
+def months_words(months: int) -> str:
+    """A number of months as people say it: a year or more in years and months."""
+    if months < 12:
+        return _plural(months, "month")
+    years, rest = divmod(months, 12)
+    return _plural(years, "year") + (f" {_plural(rest, 'month')}" if rest else "")
+
+
 def shift(old: PartialDate, new: PartialDate) -> tuple[int, str]:
     """How far new is from old, compared at the coarser of the two precisions.
 
@@ -53,16 +61,14 @@ def shift(old: PartialDate, new: PartialDate) -> tuple[int, str]:
         return (delta > 0) - (delta < 0), _plural(abs(delta), "year")
     if precision == MONTH:
         delta = (new.year - old.year) * 12 + ((new.month or 1) - (old.month or 1))
-        if abs(delta) >= 24 and delta % 12 == 0:
-            return (delta > 0) - (delta < 0), _plural(abs(delta) // 12, "year")
-        return (delta > 0) - (delta < 0), _plural(abs(delta), "month")
+        return (delta > 0) - (delta < 0), months_words(abs(delta))
     a = dt.date(old.year, old.month or 1, old.day or 1)
     b = dt.date(new.year, new.month or 1, new.day or 1)
     days = (b - a).days
     sign = (days > 0) - (days < 0)
     months = (b.year - a.year) * 12 + (b.month - a.month)
     if a.day == b.day and months != 0:
-        return sign, _plural(abs(months), "month")
+        return sign, months_words(abs(months))
     if abs(days) < 60:
         return sign, _plural(abs(days), "day")
-    return sign, f"about {_plural(round(abs(days) / 30.44), 'month')} ({abs(days)} days)"
+    return sign, f"about {months_words(int(abs(days) / 30.4375 + 0.5))} ({abs(days)} days)"

@@ -259,7 +259,7 @@ def _enrollment(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         return
     pct = ""
     if isinstance(oc, int | float) and isinstance(nc, int | float) and oc:
-        pct = f"{round(abs(nc - oc) / oc * 100)}%"
+        pct = f"{int(abs(nc - oc) / oc * 100 + 0.5)}%"  # half up: 12.5% reads 13%
     if ot != nt and nt == "ACTUAL":
         if nc == oc:
             sentence = f"Enrollment became actual: {nc} (target met exactly)"

@@ -147,7 +147,7 @@ def merge_time_frames(scene: Scene, events: list[Event]) -> list[Event]:
         if len(olds) == 1:
             change = f"{fmt(old_tf, 120)} → {fmt(new_tf, 120)}"
         elif key[0] == "set":
-            change = f"set to {fmt(new_tf, 120)} (was {counted(len(olds), 'other time frame')})"
+            change = f"set to {fmt(new_tf, 120)} (was {counted(len(olds), 'different time frame')})"
         else:
             change = f"moved alike (e.g. {fmt(old_tf, 120)} → {fmt(new_tf, 120)})"
         scope = f"all {len(group)}" if len(group) == total else str(len(group))

@@ -301,6 +301,8 @@ def _event(
     old, new = items
     changes = scene.within(old.at if old else None, new.at if new else None)
     flags = ["major"] if major else []
+    if major:  # Holst 2023: added, dropped, or moved to or from secondary
+        headline = headline.replace(":", " (outcome switching):", 1)
     if administrative:
         flags.append("likely_administrative")
         headline += " (likely administrative: made as results were entered)"
