@@ -80,7 +80,8 @@ def detect(scene: Scene) -> list[Event]:
                 headline,
                 rank,
                 changes,
-                details=[c.item or "" for c in changes],
+                # Which items, unless it is all of them.
+                details=[] if total == len(owners) else _owner_names(changes, schema[depth]),
                 data={"count": len(owners), "field": ".".join(schema)},
             )
         )
@@ -95,6 +96,22 @@ def _item_at(c: Change, list_key: str) -> str:
         at = parts.index(list_key)
         return "/".join(parts[: at + 2])
     return c.pointer
+
+
+def _owner_names(changes: list[Change], list_key: str) -> list[str]:
+    """The name of the item of the named list each change is in (the site, not its contact)."""
+    names = []
+    for c in changes:
+        at = c.path.find(list_key + "[")
+        if at < 0:
+            continue
+        start, depth = at + len(list_key), 0
+        for end in range(start, len(c.path)):
+            depth += {"[": 1, "]": -1}.get(c.path[end], 0)
+            if depth == 0:
+                names.append(c.path[start + 1 : end])
+                break
+    return list(dict.fromkeys(names))
 
 
 def _count(scene: Scene, schema: Sequence[str]) -> int:
