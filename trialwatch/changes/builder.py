@@ -95,16 +95,13 @@ def generic(b: ChangeBuilder, raw: RawDiff, subject: str | None = None) -> None:
         if name.startswith("#"):  # an item with no name of its own: say what it holds
             name = fmt(raw.new if raw.kind is Kind.ADDED else raw.old, 200)
         what = f"{prefix}: {label.lower()}" if prefix else label
-        if raw.kind is Kind.ADDED:
-            sentence = f"{what} added: {name}"
-        else:
-            sentence = f"{what} removed: {name}"
+        verb = "added" if raw.kind is Kind.ADDED else "removed"
         b.add(
             raw.path,
             raw.kind,
             raw.old,
             raw.new,
-            sentence,
+            f"{what} {verb}: {name}",
             schema=schema,
             label=label,
             at=raw.pointer,

@@ -23,6 +23,9 @@ _UNIT_DAYS = {
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(year|month|week|day|hour|minute)s?\s*$", re.IGNORECASE)
 
 
+_NAMES = {"minimumAge": "minimum age", "maximumAge": "maximum age"}
+
+
 def age_days(text: Any) -> float | None:
     """``"18 Years"`` → days; anything else None."""
     match = _AGE.match(str(text)) if isinstance(text, str) else None
@@ -50,24 +53,19 @@ def detect(scene: Scene) -> list[Event]:
             changes += scene.under(*MODULE, "stdAges")
         (looser if way > 0 else tighter).append((text, changes))
 
-    lo, ln = age_days(o.get("minimumAge")), age_days(n.get("minimumAge"))
-    if o.get("minimumAge") != n.get("minimumAge"):
-        text = f"minimum age {_age(o.get('minimumAge'))} → {_age(n.get('minimumAge'))}"
-        if lo is None and ln is not None:
-            said(-1, text, "minimumAge")
-        elif ln is None and lo is not None:
-            said(1, text, "minimumAge")
-        elif lo is not None and ln is not None and lo != ln:
-            said(1 if ln < lo else -1, text, "minimumAge")
-    hi_o, hi_n = age_days(o.get("maximumAge")), age_days(n.get("maximumAge"))
-    if o.get("maximumAge") != n.get("maximumAge"):
-        text = f"maximum age {_age(o.get('maximumAge'))} → {_age(n.get('maximumAge'))}"
-        if hi_o is None and hi_n is not None:
-            said(-1, text, "maximumAge")
-        elif hi_n is None and hi_o is not None:
-            said(1, text, "maximumAge")
-        elif hi_o is not None and hi_n is not None and hi_o != hi_n:
-            said(1 if hi_n > hi_o else -1, text, "maximumAge")
+    # A lower minimum or a higher maximum lets more people in; a limit added lets fewer.
+    for field, looser_if_lower in (("minimumAge", True), ("maximumAge", False)):
+        was, now = o.get(field), n.get(field)
+        if was == now:
+            continue
+        text = f"{_NAMES[field]} {_age(was)} → {_age(now)}"
+        before, after = age_days(was), age_days(now)
+        if before is None and after is not None:
+            said(-1, text, field)
+        elif after is None and before is not None:
+            said(1, text, field)
+        elif before is not None and after is not None and before != after:
+            said(1 if (after < before) == looser_if_lower else -1, text, field)
     so, sn = o.get("sex"), n.get("sex")
     if so != sn and so and sn:
         text = f"now {words(sn, 'sex')} (was {words(so, 'sex')})"

@@ -202,15 +202,6 @@ def _paired(scene: Scene, o: Outcome, n: Outcome, how: str, administrative: bool
             administrative,
             extra=parts,
         )
-    if how == "cosmetic" and not parts:
-        return _event(
-            scene,
-            EventType.OUTCOME_COSMETIC,
-            f"{_title(kind)} outcome {_name(n)}: measure retyped (case or punctuation only)",
-            kind,
-            (o, n),
-            administrative,
-        )
     frame_changed = not same(o.item.get("timeFrame"), n.item.get("timeFrame"))
     description_changed = not same(o.item.get("description"), n.item.get("description"))
     if frame_changed and not description_changed:
