@@ -281,7 +281,7 @@ CASES = [
         },
         [
             "Primary outcome “Mental health symptoms”: time frame “6 weeks” → “12 weeks”",
-            "Secondary outcome added: Quality of life (EQ-5D-5L), 12 weeks",
+            "Secondary outcome added: Quality of life (EQ-5D-5L)",
         ],
     ),
     Case(

@@ -698,3 +698,22 @@ def test_every_pair_of_sample_records_reads_in_words_and_hides_nothing() -> None
             for hit in hits:
                 leaks.setdefault(hit, line[:160])
     assert not leaks, leaks
+
+
+def test_one_word_edited_in_a_long_text_shows_the_words_around_it() -> None:
+    old = load("NCT03934567.json")
+    summary = old["protocolSection"]["descriptionModule"]["briefSummary"]
+    assert len(summary) > 200
+
+    def typo(r: dict[str, Any]) -> None:
+        ps(r)["descriptionModule"]["briefSummary"] = summary.replace(
+            "abexinostat", "Abexinostat", 1
+        )
+
+    found = run(old, changed(old, typo))
+    assert len(found.changes) == 1
+    change = found.changes[0]
+    assert change.sentence == "Brief summary edited (1 passage reworded)"
+    assert len(change.details) == 1 and change.details[0].startswith("~ “")
+    assert "[abexinostat, → Abexinostat,]" in change.details[0]
+    assert len(change.details[0]) < len(summary)

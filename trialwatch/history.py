@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialwatch.changes.baseline import baseline
-from trialwatch.changes.differ import diff_records
+from trialwatch.changes.differ import compare
 from trialwatch.changes.sentences import kind_word
 from trialwatch.store import SnapshotStore
 
@@ -42,9 +42,9 @@ def history(store: SnapshotStore, nct_id: str) -> list[Version]:
         b = baseline(snap.record)
         changes: list[str] = []
         if previous is not None:
-            found, _ = diff_records(nct_id, previous, snap.record)
-            material = [c for c in found if c.material]
-            changes = [c.sentence for c in material if c.headline] or [
+            found = compare(nct_id, previous, snap.record)
+            material = [c for c in found.changes if c.material]
+            changes = [e.headline for e in found.events if not e.silent] or [
                 c.sentence for c in material
             ][:3]
         enrollment = None

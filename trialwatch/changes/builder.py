@@ -121,8 +121,11 @@ def generic(b: ChangeBuilder, raw: RawDiff, subject: str | None = None) -> None:
         details = line_details(str(raw.old), str(raw.new))
         removed = sum(1 for d in details if d.startswith("−"))
         added = sum(1 for d in details if d.startswith("+"))
+        reworded = sum(1 for d in details if d.startswith("~"))
         sentence = f"{leaf} edited ({counted(removed, 'passage')} replaced by {added})"
-        if not removed:
+        if reworded and not removed and not added:
+            sentence = f"{leaf} edited ({counted(reworded, 'passage')} reworded)"
+        elif not removed:
             sentence = f"{leaf} edited ({counted(added, 'passage')} added)"
         elif not added:
             sentence = f"{leaf} edited ({counted(removed, 'passage')} removed)"

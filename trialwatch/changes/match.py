@@ -224,7 +224,8 @@ def item_label(item: Any, keys: Sequence[tuple[str, ...]], index: int) -> str:
                 tuple(
                     k
                     for k in keyset
-                    if k not in ("role", "type", "status", "zip") and not k.startswith("-")
+                    if k not in ("role", "type", "status", "zip", "timeFrame")
+                    and not k.startswith("-")
                 )
                 or keyset
             )

@@ -99,11 +99,25 @@ def line_details(old: str, new: str) -> list[str]:
     a, c = units(old), units(new)
     out: list[str] = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, c, autojunk=False).get_opcodes():
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            # A long passage edited in place: the words that changed, not both paragraphs.
+            pairs = list(zip(a[i1:i2], c[j1:j2], strict=True))
+            if all(_in_place(x, y) for x, y in pairs):
+                out.extend(f"~ {word_change(x, y)}" for x, y in pairs)
+                continue
         if tag in ("replace", "delete"):
             out.extend(f"− {line}" for line in a[i1:i2])
         if tag in ("replace", "insert"):
             out.extend(f"+ {line}" for line in c[j1:j2])
     return out
+
+
+def _in_place(old: str, new: str) -> bool:
+    """A long passage whose words mostly stayed: shown as its edit."""
+    if max(len(old), len(new)) <= 100:
+        return False
+    matcher = SequenceMatcher(None, old.split(), new.split(), autojunk=False)
+    return matcher.ratio() >= 0.8
 
 
 def word_change(old: str, new: str, context: int = 4) -> str:
