@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from trialwatch.history import Version
     from trialwatch.registry.client import RegistryClient
 
 from trialwatch.changes.baseline import title_of
 from trialwatch.changes.differ import compare
 from trialwatch.config import Settings, load_settings
 from trialwatch.errors import InputError, TrialwatchError
-from trialwatch.history import Version, history
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.record import utc_now
 from trialwatch.registry.retry import RateLimiter, RetryPolicy
@@ -210,6 +210,7 @@ def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]
 
 
 def run_history(nct_id: str, flags: dict[str, Any], config: str | None) -> list[Version]:
+    from trialwatch.history import history
     from trialwatch.registry.ids import normalize_nct_id
 
     nct = normalize_nct_id(nct_id)

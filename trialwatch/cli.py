@@ -19,8 +19,6 @@ from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import Category, Outcome, RunReport, TrialReport
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from trialwatch.store.watchlist import Watched
 
 EXIT_OK, EXIT_CHANGED, EXIT_TROUBLE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,10 +48,16 @@ class Format(StrEnum):
     html = "html"
 
 
-def _stderr() -> Console:
-    from rich.console import Console
+def _say(message: str) -> None:
+    """One line on stderr: plain text (messages are one line and carry no markup), so a
+    command that prints no table never imports rich."""
+    from trialwatch.sanitize import terminal
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        sys.stderr.write(terminal(message) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed: nothing left to tell
+        pass
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -112,15 +116,10 @@ def emit(report: RunReport, fmt: Format, quiet: bool) -> list[TrialReport]:
     from trialwatch.sanitize import one_line
 
     text = _render_isolated(report, fmt, quiet)
-    err = _stderr()
     for t in report.trials:
         problem = t.error or t.warning
         if problem:
-            err.print(
-                f"trialwatch: error: {one_line(t.nct_id)}: {one_line(problem)}",
-                markup=False,
-                highlight=False,
-            )
+            _say(f"trialwatch: error: {one_line(t.nct_id)}: {one_line(problem)}")
     if text:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -146,6 +145,16 @@ def _render_isolated(report: RunReport, fmt: Format, quiet: bool) -> str:
     return _render(report, fmt, quiet)
 
 
+def _plain(fmt: Format) -> bool:
+    """Plain text for ``--format text``, when piped, with NO_COLOR or TERM=dumb; FORCE_COLOR
+    asks for colour anyway."""
+    if fmt is Format.text or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return True
+    if os.environ.get("FORCE_COLOR"):
+        return False
+    return not sys.stdout.isatty()
+
+
 def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
     nothing = not report.changed and not report.by_outcome(Outcome.REMOVED)
     if quiet and nothing and fmt in (Format.auto, Format.text, Format.markdown, Format.html):
@@ -169,15 +178,15 @@ def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
         report.notes,
         report.skipped,
     )
-    from rich.console import Console
-
-    out = Console(highlight=False, soft_wrap=True)
-    plain = fmt is Format.text or not out.is_terminal or os.environ.get("NO_COLOR")
-    if plain:
+    if _plain(fmt):  # decided without importing rich: piped output never pays for it
         from trialwatch.render.text import render_text
 
         return render_text(shown, quiet=quiet)
+    from rich.console import Console
+
     from trialwatch.render.text import print_terminal
+
+    out = Console(highlight=False, soft_wrap=True, force_terminal=True)
 
     with out.capture() as captured:
         print_terminal(out, shown, quiet=quiet)
@@ -189,13 +198,12 @@ def _summary(report: RunReport, quiet: bool) -> None:
 
     if quiet and not report.changed and not report.errors:
         return
-    err = _stderr()
     for note in report.notes:
-        err.print(f"trialwatch: {note}", markup=False)
+        _say(f"trialwatch: {note}")
     if report.skipped:
         return
     if len(report.trials) > 1 or report.data_timestamp:
-        err.print(f"trialwatch: {summary_line(report)}", markup=False)
+        _say(f"trialwatch: {summary_line(report)}")
 
 
 def parse_ids(raw_ids: list[str]) -> tuple[list[str], list[TrialReport]]:
@@ -375,14 +383,14 @@ def check(
         force=force,
         batch=batch,
         email=email,
-        interactive=_stderr().is_terminal and not quiet,
+        interactive=sys.stderr.isatty() and not quiet,
         explicit_ids=bool(nct_ids),
         publish=publish,
     )
     _summary(report, quiet)
     code = exit_code(report, settings["fail_on"])
     if mail_error:
-        _stderr().print(f"trialwatch: error: {mail_error}", markup=False)
+        _say(f"trialwatch: error: {mail_error}")
         code = EXIT_TROUBLE
     raise typer.Exit(code)
 
@@ -474,16 +482,15 @@ def watch_remove(
 
 def _for_each_id(nct_ids: list[str], action: Callable[[str], Watched], done: str) -> int:
     """Apply a watch-list action to each id; a refused id is said and the others still go."""
-    err = _stderr()
     code = EXIT_OK
     for raw in nct_ids:
         try:
             watched = action(raw)
         except InputError as exc:
-            err.print(f"trialwatch: error: {exc}", markup=False)
+            _say(f"trialwatch: error: {exc}")
             code = EXIT_TROUBLE
             continue
-        err.print("trialwatch: " + done.format(watched.nct_id), markup=False)
+        _say("trialwatch: " + done.format(watched.nct_id))
     return code
 
 
@@ -498,10 +505,7 @@ def watch_list(
 
     rows = watch_rows(_flags(store=str(store) if store else None), config)
     if not rows and fmt is TableFormat.table:
-        _stderr().print(
-            "trialwatch: no trials watched; add some with `trialwatch watch add NCT06224738`",
-            markup=False,
-        )
+        _say("trialwatch: no trials watched; add some with `trialwatch watch add NCT06224738`")
         raise typer.Exit(EXIT_OK)
     _print_rows(
         fmt,
@@ -556,7 +560,7 @@ def email_command(
         raise InputError("say what to do: trialwatch email --test")
     settings = load_settings({}, config)
     reply = send_test(settings["email"])
-    _stderr().print(f"trialwatch: test message accepted: {reply}", markup=False)
+    _say(f"trialwatch: test message accepted: {reply}")
     raise typer.Exit(EXIT_OK)
 
 
@@ -637,10 +641,10 @@ def run(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="trialwatch", standalone_mode=False)
     except KeyboardInterrupt:
-        _stderr().print("trialwatch: interrupted", markup=False)
+        _say("trialwatch: interrupted")
         return EXIT_INTERRUPTED
     except typer.Abort:
-        _stderr().print("trialwatch: interrupted", markup=False)
+        _say("trialwatch: interrupted")
         return EXIT_INTERRUPTED
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -649,12 +653,12 @@ def run(argv: list[str] | None = None) -> int:
         if callable(show):
             show(file=sys.stderr)
         else:
-            _stderr().print(f"trialwatch: error: {exc.format_message()}", markup=False)
+            _say(f"trialwatch: error: {exc.format_message()}")
         return EXIT_TROUBLE
     except TrialwatchError as exc:
         from trialwatch.sanitize import one_line
 
-        _stderr().print(f"trialwatch: error: {one_line(exc)}", markup=False)
+        _say(f"trialwatch: error: {one_line(exc)}")
         return EXIT_TROUBLE
     except BrokenPipeError:
         return EXIT_TROUBLE
@@ -662,14 +666,13 @@ def run(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) and exc.code != 1 else EXIT_TROUBLE
     except Exception as exc:  # a bug: say so briefly; -v shows the traceback
         log.debug("internal error", exc_info=True)
-        _stderr().print(
+        _say(
             f"trialwatch: internal error: {type(exc).__name__}: {exc} "
-            "(run again with -vv for details, and please report it)",
-            markup=False,
+            "(run again with -vv for details, and please report it)"
         )
         return EXIT_TROUBLE
     if result == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
-        _stderr().print("trialwatch: interrupted", markup=False)
+        _say("trialwatch: interrupted")
     if isinstance(result, int):
         return result
     return EXIT_OK

@@ -4,7 +4,6 @@ registry refresh is set apart; the digest ignores list order."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -55,13 +54,19 @@ def digest(record: dict[str, Any]) -> str:
     """A fingerprint of what the record says: equal for records that differ only in markup,
     whitespace, list order or registry refresh bookkeeping."""
     key = canon(normalize_record(_without_volatile(record)))
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return _sha256(key)
 
 
 def raw_hash(record: dict[str, Any]) -> str:
     """A cheap fingerprint of the record's exact content (the daily versionHolder aside): when
     it matches the stored one, the record is unchanged without normalising it."""
     text = json.dumps(_without_volatile(record), sort_keys=True, ensure_ascii=False)
+    return _sha256(text)
+
+
+def _sha256(text: str) -> str:
+    import hashlib  # a comparison of two files never hashes: `diff` does not pay for it
+
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import threading
@@ -42,6 +41,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value.isdigit():
         return float(value)
     try:
+        import email.utils  # only a Retry-After given as a date needs the mail package
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from trialwatch.changes.words import status_words
 from trialwatch.model import Kind, Outcome, RunReport, TrialReport
@@ -20,6 +19,9 @@ from trialwatch.render.common import (
     who,
 )
 from trialwatch.sanitize import terminal as clean
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 Segment = tuple[str, str]  # (text, rich style)
 Line = list[Segment]
@@ -122,6 +124,8 @@ def render_text(report: RunReport, quiet: bool = False) -> str:
 
 
 def print_terminal(console: Console, report: RunReport, quiet: bool = False) -> None:
+    from rich.text import Text  # only a terminal pays for rich
+
     for line in report_lines(report, quiet):
         text = Text()
         for seg, style in line:
