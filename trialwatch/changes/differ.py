@@ -13,13 +13,16 @@ from typing import Any
 
 from trialwatch.changes.builder import ChangeBuilder, generic
 from trialwatch.changes.events import detect_events
-from trialwatch.changes.fields import STATUS, handlers
+from trialwatch.changes.fields import LOCATIONS, STATUS, handlers
 from trialwatch.changes.match import memoized, schema_of, walk
 from trialwatch.changes.normalize import VOLATILE, normalize_record
 from trialwatch.changes.sentences import get
 from trialwatch.model import Change, Event
 
 log = logging.getLogger("trialwatch")
+
+# Long lists the handler for them normalises item by item, only where they differ.
+AS_SERVED = (LOCATIONS,)
 
 __all__ = ["Comparison", "compare", "diff_records"]
 
@@ -46,7 +49,7 @@ def compare(
     or below them are dropped, and events that would explain only those with them.
     """
     with memoized():
-        o, n = normalize_record(old), normalize_record(new)
+        o, n = normalize_record(old, AS_SERVED), normalize_record(new, AS_SERVED)
         changes, context = _diff(nct_id, o, n, ignore)
         changes = [replace(c, id=f"c{i}") for i, c in enumerate(changes, 1)]
         changes, events = detect_events(nct_id, o, n, changes)

@@ -20,6 +20,7 @@ from trialwatch.changes.match import (
     same,
     walk,
 )
+from trialwatch.changes.normalize import normalize_value
 from trialwatch.changes.sentences import fmt, get, kind_word, line_details, word_change
 from trialwatch.changes.textnorm import display_text, one_line, text_key
 from trialwatch.changes.words import status_words, words
@@ -394,13 +395,79 @@ def _renames(
     return pairs
 
 
+_PLACE_KEYS = ("facility", "city", "state", "zip", "country")
+
+
+def _by_place(old: list[Any], new: list[Any]) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Sites paired on their fields as served (facility, city, state, zip, country): the cheap
+    first pass that leaves a long list's unchanged sites untouched (not even normalised). A place
+    listed twice on a side is paired only with an identical site; the rest is left over."""
+
+    def place(site: Any) -> tuple[Any, ...] | None:
+        if not isinstance(site, dict):
+            return None
+        key = tuple(site.get(k) for k in _PLACE_KEYS)
+        return key if all(isinstance(v, str | None) for v in key) else None
+
+    old_at: dict[Any, list[int]] = {}
+    for i, site in enumerate(old):
+        old_at.setdefault(place(site), []).append(i)
+    new_at: dict[Any, list[int]] = {}
+    for j, site in enumerate(new):
+        new_at.setdefault(place(site), []).append(j)
+    pairs: list[tuple[int, int]] = []
+    taken_old: set[int] = set()
+    taken_new: set[int] = set()
+    for key, olds in old_at.items():
+        news = new_at.get(key)
+        if key is None or not news:
+            continue
+        if len(olds) == 1 and len(news) == 1:
+            pairs.append((olds[0], news[0]))
+            taken_old.add(olds[0])
+            taken_new.add(news[0])
+            continue
+        free = list(news)
+        for i in olds:
+            twin = next((j for j in free if old[i] == new[j]), None)
+            if twin is not None:
+                free.remove(twin)
+                pairs.append((i, twin))
+                taken_old.add(i)
+                taken_new.add(twin)
+    rest_old = [i for i in range(len(old)) if i not in taken_old]
+    rest_new = [j for j in range(len(new)) if j not in taken_new]
+    return pairs, rest_old, rest_new
+
+
 def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
-    old = get(o, *LOCATIONS) or []
-    new = get(n, *LOCATIONS) or []
-    if same(old, new):
+    # The comparison leaves this list as served (see differ.compare): sites are normalised
+    # here, and only those that differ.
+    raw_old = get(o, *LOCATIONS) or []
+    raw_new = get(n, *LOCATIONS) or []
+    if raw_old == raw_new:
         return
     keys = IDENTITY["locations"]
-    pairs, gone, added = match_items(old, new, keys, pair_leftovers=False)
+    old, new = list(raw_old), list(raw_new)
+    fast, rest_old, rest_new = _by_place(raw_old, raw_new)
+    pairs = []
+    for i, j in fast:
+        if raw_old[i] == raw_new[j]:
+            continue
+        old[i], new[j] = normalize_value(raw_old[i]), normalize_value(raw_new[j])
+        pairs.append((i, j))
+    for i in rest_old:
+        old[i] = normalize_value(raw_old[i])
+    for j in rest_new:
+        new[j] = normalize_value(raw_new[j])
+    more, gone_at, added_at = match_items(
+        [old[i] for i in rest_old], [new[j] for j in rest_new], keys, pair_leftovers=False
+    )
+    pairs += [(rest_old[a], rest_new[c]) for a, c in more]
+    gone = [rest_old[a] for a in gone_at]
+    added = [rest_new[c] for c in added_at]
+    if not pairs and not gone and not added:
+        return
     renamed = _renames(old, new, gone, added)
     gone = [i for i in gone if i not in {a for a, _ in renamed}]
     added = [j for j in added if j not in {c for _, c in renamed}]
@@ -447,6 +514,8 @@ def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     # Changes within a site that stayed (or was renamed): its status, contacts, address.
     for i, j in sorted([*pairs, *renamed], key=lambda p: p[1]):
         so, sn = old[i], new[j]
+        if same(so, sn):
+            continue
         name = _site_name(sn)
         label = f"[{item_label(sn, keys, j)}]"
         at_old, at_new = (*LOCATIONS, str(i)), (*LOCATIONS, str(j))

@@ -27,11 +27,27 @@ def normalize_value(value: Any) -> Any:
     return value
 
 
-def normalize_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A copy of record with display-normalised text. Idempotent."""
-    result = normalize_value(record)
-    assert isinstance(result, dict)
-    return result
+def normalize_record(
+    record: dict[str, Any], as_served: tuple[tuple[str, ...], ...] = ()
+) -> dict[str, Any]:
+    """A copy of record with display-normalised text. Idempotent.
+
+    Fields at the paths in ``as_served`` are left as they are (the comparison of a long list
+    normalises only the items that differ)."""
+    if not as_served:
+        result = normalize_value(record)
+        assert isinstance(result, dict)
+        return result
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        inner = tuple(p[1:] for p in as_served if p and p[0] == key)
+        if any(not p for p in inner):
+            out[key] = value
+        elif inner and isinstance(value, dict):
+            out[key] = normalize_record(value, inner)
+        else:
+            out[key] = normalize_value(value)
+    return out
 
 
 def _without_volatile(record: dict[str, Any]) -> dict[str, Any]:
