@@ -1,5 +1,12 @@
 """A local stand-in for the ClinicalTrials.gov API v2, on 127.0.0.1, for end-to-end tests and
-benchmarks. It serves real records (from tests/fixtures) and can be scripted to fail."""
+benchmarks. It serves real records (from tests/fixtures) and can be scripted to fail.
+
+Under /api/int it also serves the registry's version history as the website's internal API
+does: ``/studies/{id}/history`` (the index), ``/studies/{id}?history=true`` (the index wrapped
+with the current record), ``/studies/{id}/history/{v}`` (``{studyVersion, study}``, HTML-encoded
+text; 403 for a version it does not have), and ``No study {id} history summary`` for a trial
+without history. A request with a search parameter gets ``<mark>`` highlighting in its text,
+as the real one does."""
 
 from __future__ import annotations
 
@@ -28,6 +35,11 @@ class Registry:
     encoded: dict[str, bytes] = field(default_factory=dict)  # nct id -> its JSON, cached
     # path -> (bytes a chunk, seconds between chunks): a slow server that drips its answer
     drip: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # nct id -> its versions, oldest first: (index entry {version, date, status, moduleLabels},
+    # the version's study as the history endpoint serves it)
+    versions: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = field(default_factory=dict)
+    original: dict[str, dict[str, Any]] = field(default_factory=dict)  # nct id -> originalData
+    unserved: set[tuple[str, int]] = field(default_factory=set)  # versions answered with 403
 
     def script(self, path: str, *responses: Response) -> None:
         self.scripted.setdefault(path, deque()).extend(responses)
@@ -83,6 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, path: str, query: dict[str, list[str]]) -> Response:
         reg = self.registry
+        if path.startswith("/api/int/studies/"):
+            return self._history(path[len("/api/int/studies/") :], query)
         if not path.startswith(self.prefix):
             return 404, {"Content-Type": "text/html"}, b"<html><body>Not here</body></html>"
         rest = path[len(self.prefix) :]
@@ -98,6 +112,34 @@ class _Handler(BaseHTTPRequestHandler):
             if nct in reg.studies:
                 return 200, {"Content-Type": "application/json"}, reg.body(nct)
             return 404, {"Content-Type": "text/plain"}, f"NCT number {nct} not found".encode()
+        return 404, {"Content-Type": "text/plain"}, b"Not found"
+
+    def _history(self, rest: str, query: dict[str, list[str]]) -> Response:
+        reg = self.registry
+        parts = rest.split("/")
+        nct = parts[0].upper()
+        versions = reg.versions.get(nct)
+        if versions is None:
+            return 404, {"Content-Type": "text/plain"}, f"No study {nct} history summary".encode()
+        summary = {
+            "changes": [entry for entry, _ in versions],
+            "originalData": reg.original.get(nct, {}),
+            "lastUpdateVersions": {},
+            "outcomesUpdateCount": 0,
+        }
+        if len(parts) == 1 and query.get("history") == ["true"]:
+            return _json(200, {"study": versions[-1][1], "history": summary})
+        if len(parts) == 2 and parts[1] == "history":
+            return _json(200, summary)
+        if len(parts) == 3 and parts[1] == "history" and parts[2].isdigit():
+            number = int(parts[2])
+            if number >= len(versions) or (nct, number) in reg.unserved:
+                return 403, {"Content-Type": "text/html"}, b"<html><body>Forbidden</body></html>"
+            study = versions[number][1]
+            if any(k.startswith("query.") for k in query):  # highlighting leaks into the text
+                text = json.dumps(study).replace("Study", '<mark class=\\"hl-term\\">Study</mark>')
+                study = json.loads(text)
+            return _json(200, {"studyVersion": number, "study": study})
         return 404, {"Content-Type": "text/plain"}, b"Not found"
 
     def _page(self, query: dict[str, list[str]]) -> Response:

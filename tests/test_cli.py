@@ -238,17 +238,19 @@ def test_history_shows_how_a_trial_moved(
     cli(capsys, "check", "NCT06224738")
     code, out, _ = cli(capsys, "history", "nct06224738", "--format", "json")
     assert code == 0
-    versions = json.loads(out)
+    data = json.loads(out)
+    assert data["schema"] == "trialwatch.history/1"
+    versions = data["steps"]
     assert [v["status"] for v in versions] == ["NOT_YET_RECRUITING", "RECRUITING"]
-    assert versions[1]["primary_completion"] == "2026-06-01 (estimated)"
-    assert versions[1]["changes"] == [
+    assert versions[1]["primary_completion"] == {"date": "2026-06-01", "type": "ESTIMATED"}
+    assert versions[1]["events"] == [
         "Overall status Not yet recruiting → Recruiting",
         "Primary completion slipped 3 months (2026-03-01 → 2026-06-01, estimated)",
     ]
     code, out, _ = cli(capsys, "history", "NCT06224738")
     assert code == 0 and "Recruiting" in out and "(first seen)" in out
     code, _, err = cli(capsys, "history", "NCT03475563")
-    assert code == 2 and "no snapshots of NCT03475563" in err
+    assert code == 2 and "no snapshots or registry versions of NCT03475563" in err
 
 
 def test_several_ids_go_in_one_request_unless_told_otherwise(

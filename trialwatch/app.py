@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
-    from trialwatch.history import Version
     from trialwatch.registry.client import RegistryClient
+    from trialwatch.registry.history import HistoryClient
+    from trialwatch.timeline.backfill import Backfilled
+    from trialwatch.timeline.render import Story
 
 from trialwatch.changes.baseline import title_of
 from trialwatch.changes.differ import compare
@@ -150,7 +152,9 @@ def config_trials(settings: Settings) -> list[Watched]:
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool, total: int) -> Iterator[Callable[[str], None] | None]:
+def progress_bar(
+    enabled: bool, total: int, doing: str = "checking"
+) -> Iterator[Callable[[str], None] | None]:
     """A progress bar on stderr, only for people (stderr a terminal) and lists of some size."""
     if not enabled or total < 2:
         yield None
@@ -159,7 +163,7 @@ def progress_bar(enabled: bool, total: int) -> Iterator[Callable[[str], None] | 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(
-        TextColumn("checking"),
+        TextColumn(doing),
         BarColumn(),
         MofNCompleteColumn(),
         console=Console(stderr=True),
@@ -209,15 +213,81 @@ def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]
     return rows
 
 
-def run_history(nct_id: str, flags: dict[str, Any], config: str | None) -> list[Version]:
-    from trialwatch.history import history
+def run_history(
+    nct_id: str,
+    flags: dict[str, Any],
+    config: str | None,
+    *,
+    since: str | None = None,
+    original: bool = False,
+) -> Story:
+    """The story of one trial from what the store holds: the registry's versions (after a
+    backfill) and the snapshots `check` took."""
     from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.store.versions import VersionStore
+    from trialwatch.timeline.render import tell
+    from trialwatch.timeline.story import steps
 
     nct = normalize_nct_id(nct_id)
     settings = load_settings(flags, config)
-    versions = history(SnapshotStore(settings.store), nct)
-    if not versions:
+    store = SnapshotStore(settings.store)
+    found = steps(store, nct)
+    if not found:
         raise InputError(
-            f"no snapshots of {nct} in {settings.store}; check it first (trialwatch check {nct})"
+            f"no snapshots or registry versions of {nct} in {settings.store}; check it first "
+            f"(trialwatch check {nct}) or fetch its history (trialwatch backfill {nct})"
         )
-    return versions
+    index = VersionStore(store).index(nct)
+    return tell(
+        nct,
+        found,
+        index.original if index else None,
+        since=since,
+        with_original=original,
+    )
+
+
+def history_client(settings: Settings) -> HistoryClient:
+    from trialwatch.registry.history import HistoryClient
+
+    return HistoryClient(build_client(settings), settings["history_url"])
+
+
+def run_backfill(
+    nct_ids: list[str],
+    flags: dict[str, Any],
+    config: str | None,
+    *,
+    every_watched: bool = False,
+    interactive: bool = False,
+    client: HistoryClient | None = None,
+) -> list[Backfilled]:
+    """Store the registry's versions of each trial (all watched trials with ``every_watched``).
+    One trial's unavailable history never stops the others."""
+    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.store.versions import VersionStore
+    from trialwatch.timeline.backfill import backfill
+
+    settings = load_settings(flags, config)
+    ids = [normalize_nct_id(i) for i in nct_ids]
+    if every_watched:
+        ids += [w.nct_id for w in watched_trials(settings.watchlist, config_trials(settings))]
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise InputError(
+            "say which trials: trialwatch backfill NCT06224738, or --all for every watched trial"
+        )
+    store = SnapshotStore(settings.store)
+    versions = VersionStore(store)
+    hc = client or history_client(settings)
+    results = []
+    try:
+        with store.locked(), progress_bar(interactive, len(ids), "backfilling") as advance:
+            for nct in ids:
+                results.append(backfill(hc, versions, nct))
+                if advance is not None:
+                    advance(nct)
+    finally:
+        if client is None:
+            hc.client.close()
+    return results

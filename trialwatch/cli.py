@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -569,44 +570,104 @@ def _when(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else "never"
 
 
+class HistoryFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+HistoryUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--history-url",
+        metavar="URL",
+        help="Version history base URL [env TRIALWATCH_HISTORY_URL; "
+        "default https://clinicaltrials.gov/api/int]",
+    ),
+]
+
+
 @app.command("history")
 def history_command(
     nct_id: Annotated[str, typer.Argument(metavar="NCT_ID", help="A trial with snapshots.")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    fmt: TableFormatOpt = TableFormat.table,
+    fmt: Annotated[
+        HistoryFormat, typer.Option("--format", "-f", help="text, json, markdown or html")
+    ] = HistoryFormat.text,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help="Only versions made on or after DATE."),
+    ] = None,
+    original: Annotated[
+        bool,
+        typer.Option("--original", help="Also compare the original registration with now."),
+    ] = False,
 ) -> None:
-    """Show every stored version of a trial: status, dates, enrollment and what changed."""
+    """Tell a trial's whole life: every version (the registry's, after backfill, and the
+    snapshots check took), what changed at each, and how its dates and status moved."""
     from trialwatch.app import run_history
-    from trialwatch.changes.words import status_words
 
-    versions = run_history(nct_id, _flags(store=str(store) if store else None), config)
-    _print_rows(
-        fmt,
-        [v.to_json() for v in versions],
-        [
-            "snapshot",
-            "status",
-            "start",
-            "primary completion",
-            "completion",
-            "enrollment",
-            "changes",
-        ],
-        [
-            [
-                v.snapshot,
-                status_words(v.status) if v.status else "",
-                v.start,
-                v.primary_completion,
-                v.completion,
-                v.enrollment,
-                "; ".join(v.changes) if v.changes else "(first seen)" if i == 0 else "",
-            ]
-            for i, v in enumerate(versions)
-        ],
+    if since is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
+        raise InputError(f"--since wants a date like 2024-01-31, not {since!r}")
+    story = run_history(
+        nct_id, _flags(store=str(store) if store else None), config, since=since, original=original
     )
+    if fmt is HistoryFormat.json:
+        from trialwatch.timeline.render import render_json as render
+    elif fmt is HistoryFormat.markdown:
+        from trialwatch.timeline.render import render_markdown as render
+    elif fmt is HistoryFormat.html:
+        import datetime as dt
+        from functools import partial
+
+        from trialwatch.timeline.svg import render_html
+
+        render = partial(render_html, today=dt.date.today())  # the current status runs to today
+    else:
+        from trialwatch.timeline.render import render_text as render
+    sys.stdout.write(render(story))
     raise typer.Exit(EXIT_OK)
+
+
+@app.command("backfill")
+def backfill_command(
+    nct_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[NCT_ID]...", help="Trials to backfill.")
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every trial on the watch list and in the config.")
+    ] = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    history_url: HistoryUrl = None,
+    fmt: TableFormatOpt = TableFormat.table,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Store every version the registry keeps of a trial (its history since registration).
+    Safe to run again: only the versions not yet stored are fetched."""
+    _setup_logging(verbose, quiet)
+    from trialwatch.app import run_backfill
+
+    results = run_backfill(
+        list(nct_ids or []),
+        _flags(store=str(store) if store else None, history_url=history_url),
+        config,
+        every_watched=every,
+        interactive=sys.stderr.isatty() and not quiet,
+    )
+    if fmt is TableFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+    elif not quiet or any(not r.ok for r in results):
+        from trialwatch.sanitize import terminal
+
+        for r in results:
+            sys.stdout.write(terminal(r.line()) + "\n")
+    raise typer.Exit(EXIT_OK if all(r.ok for r in results) else EXIT_TROUBLE)
 
 
 @app.command("config")

@@ -20,6 +20,8 @@ from trialwatch.model import Category
 
 ENV_PREFIX = "TRIALWATCH_"
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
+# The registry's own (undocumented) version history lives beside the website, not in API v2.
+DEFAULT_HISTORY_URL = "https://clinicaltrials.gov/api/int"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,18 @@ KEYS: dict[str, Key] = {
     k.name: k
     for k in [
         Key("api_url", str, DEFAULT_API_URL, "base URL of the ClinicalTrials.gov API v2"),
+        Key(
+            "history_url",
+            str,
+            DEFAULT_HISTORY_URL,
+            "base URL of the registry's version history (undocumented; used by backfill)",
+        ),
+        Key(
+            "backfill",
+            bool,
+            False,
+            "on a trial's first check, store the registry's earlier versions first",
+        ),
         Key("store", str, "snapshots", "folder of stored snapshots", path=True),
         Key(
             "watchlist", str, "watchlist.toml", "file of watched trials (machine-edited)", path=True
@@ -251,6 +265,11 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
     def where(k: str) -> str:
         return sources.get(k, k)
 
+    if not str(values["history_url"]).startswith(("http://", "https://")):
+        raise ConfigError(
+            f"history_url ({where('history_url')}) must start with http:// or https://, "
+            f"got {values['history_url']!r}"
+        )
     if not str(values["api_url"]).startswith(("http://", "https://")):
         raise ConfigError(
             f"api_url ({where('api_url')}) must start with http:// or https://, "

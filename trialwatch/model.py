@@ -59,7 +59,7 @@ class Outcome(StrEnum):
     ERROR = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One thing that changed in one trial, said as a sentence."""
 
@@ -168,7 +168,7 @@ class EventType(StrEnum):
     GROUPED_EDIT = "grouped_edit"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """What a reader watches for, above the field changes it explains."""
 
@@ -216,13 +216,13 @@ class Event:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DateValue:
     date: str | None
     type: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Baseline:
     """What a person wants to see the first time a trial is recorded."""
 
@@ -273,7 +273,7 @@ class Baseline:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class TrialReport:
     """The outcome of checking (or diffing) one trial."""
 
@@ -329,7 +329,7 @@ class TrialReport:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class RunReport:
     """Everything one run found: what renderers and notifiers receive."""
 

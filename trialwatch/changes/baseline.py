@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from trialwatch.changes.fields import STATUS
@@ -13,14 +14,15 @@ def _date(record: dict[str, Any], field: str) -> DateValue | None:
     struct = get(record, *STATUS, field)
     if not isinstance(struct, dict) or not struct.get("date"):
         return None
-    kind = struct.get("type")
-    return DateValue(str(struct.get("date")), kind if isinstance(kind, str) else None)
+    return DateValue(sys.intern(str(struct.get("date"))), _text(struct.get("type")))
 
 
 def _text(value: Any) -> str | None:
     """A field the baseline shows as text: a value of another shape (a registry format change,
-    a damaged record) is not shown rather than shown wrongly."""
-    return value if isinstance(value, str) and value else None
+    a damaged record) is not shown rather than shown wrongly. Interned: a first run of a long
+    list holds one baseline per trial until it reports, and statuses, types, dates and sponsors
+    repeat across trials."""
+    return sys.intern(value) if isinstance(value, str) and value else None
 
 
 def title_of(record: dict[str, Any]) -> str | None:
@@ -36,7 +38,7 @@ def baseline(record: dict[str, Any]) -> Baseline:
     return Baseline(
         title=title_of(record),
         status=_text(get(record, *STATUS, "overallStatus")),
-        phases=[str(p) for p in phases] if isinstance(phases, list) else [],
+        phases=[sys.intern(str(p)) for p in phases] if isinstance(phases, list) else [],
         start=_date(record, "startDateStruct"),
         primary_completion=_date(record, "primaryCompletionDateStruct"),
         completion=_date(record, "completionDateStruct"),

@@ -73,7 +73,12 @@ def text_key(text: str) -> str:
     words: list[str] = []
     for line in display_text(text).split("\n"):
         line = _HEADING.sub("", line)
-        line = _LIST_MARKER.sub("", line)
+        # "* c) Cohort 5" in markdown is "<li>c) Cohort 5" in HTML: every marker goes.
+        for _ in range(3):
+            bare = _LIST_MARKER.sub("", line)
+            if bare == line:
+                break
+            line = bare
         line = _EMPHASIS.sub(r"\2", line)
         if line:
             words.extend(line.split())

@@ -192,10 +192,16 @@ class RegistryClient:
 
     # -- transport --------------------------------------------------------------------------
 
-    def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
-        """GET with bounded retries on transport errors, 403, 429 and 5xx. Each attempt has an
-        overall deadline (connect, headers and body: a server that drips its answer is cut
-        off), and no attempt starts after the run's deadline."""
+    def get(
+        self,
+        url: str,
+        params: dict[str, str] | None = None,
+        no_retry: frozenset[int] = frozenset(),
+    ) -> httpx.Response:
+        """GET with bounded retries on transport errors, 403, 429 and 5xx (but the statuses in
+        ``no_retry``). Each attempt has an overall deadline (connect, headers and body: a
+        server that drips its answer is cut off), and no attempt starts after the run's
+        deadline."""
         waited = 0.0
         last = ""
         for attempt in range(1, self.retry.attempts + 1):
@@ -208,7 +214,7 @@ class RegistryClient:
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
-                if response.status_code not in RETRY_STATUSES:
+                if response.status_code not in RETRY_STATUSES or response.status_code in no_retry:
                     return response
                 last = f"HTTP {response.status_code}"
                 retry_after = parse_retry_after(response.headers.get("retry-after"))

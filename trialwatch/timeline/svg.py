@@ -1,0 +1,218 @@
+"""`trialwatch history --format html`: the story as one self-contained page with its picture.
+
+The picture is inline SVG (no script, no network): time runs left to right, from the first
+version to the last. At the top, one band per status. Below, the key dates as registered at
+each version, drawn as staircases against a date axis: a date that slips climbs. Then the
+enrollment as registered, and a mark at every version, with its events as the mark's title
+(a tooltip in a browser). All registry text is escaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from trialwatch.changes.dates import parse_partial
+from trialwatch.changes.events.scene import day_of, first_day
+from trialwatch.changes.words import status_words
+from trialwatch.sanitize import html_text
+from trialwatch.timeline.render import HEADERS, Story, _summary_lines, _value, rows
+from trialwatch.timeline.story import KEY_DATES
+
+WIDTH, LEFT, RIGHT = 960, 150, 20
+BAND_Y, BAND_H = 30, 22
+DATES_Y, DATES_H = 80, 220
+ENROL_Y, ENROL_H = 340, 70
+MARKS_Y = 440
+HEIGHT = 470
+
+_STATUS_COLOURS = {
+    "NOT_YET_RECRUITING": "#d0d7de",
+    "RECRUITING": "#2da44e",
+    "ENROLLING_BY_INVITATION": "#6cc644",
+    "ACTIVE_NOT_RECRUITING": "#218bff",
+    "SUSPENDED": "#d4a72c",
+    "COMPLETED": "#8250df",
+    "TERMINATED": "#cf222e",
+    "WITHDRAWN": "#6e7781",
+    "UNKNOWN": "#afb8c1",
+}
+_DATE_COLOURS = {
+    "startDateStruct": "#57606a",
+    "primaryCompletionDateStruct": "#cf222e",
+    "completionDateStruct": "#8250df",
+}
+
+
+def _t(value: str) -> str:
+    """Registry text as XML/HTML text: escaped, control characters removed."""
+    return html_text(value)
+
+
+def _ordinal(day: dt.date) -> float:
+    return float(day.toordinal())
+
+
+def timeline_svg(story: Story, today: dt.date | None = None) -> str:
+    steps = [s for s in story.steps if day_of(s.date) is not None]
+    if not steps:
+        return ""
+    days = [day_of(s.date) for s in steps]
+    x0 = _ordinal(min(d for d in days if d))
+    end = max(d for d in days if d)
+    x1 = max(_ordinal(today or end), _ordinal(end)) + 1
+
+    def x(day: dt.date) -> float:
+        return LEFT + (_ordinal(day) - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{WIDTH}" '
+        f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{_t(story.nct_id)} timeline" font-family="sans-serif" font-size="11">',
+        f"<title>{_t(story.nct_id)}: status, key dates and enrollment at each version</title>",
+    ]
+    # Status bands.
+    out.append(f'<text x="8" y="{BAND_Y + 15}">Status</text>')
+    for i, step in enumerate(steps):
+        start = day_of(step.date)
+        stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
+        assert start is not None
+        right = x(stop) if stop else WIDTH - RIGHT
+        status = step.status() or "UNKNOWN"
+        words = status_words(status)
+        out.append(
+            f'<rect class="status" data-status="{_t(status)}" x="{x(start):.1f}" y="{BAND_Y}" '
+            f'width="{max(right - x(start), 1):.1f}" height="{BAND_H}" '
+            f'fill="{_STATUS_COLOURS.get(status, "#afb8c1")}"><title>{_t(words)} from '
+            f"{_t(step.date)}</title></rect>"
+        )
+        previous = steps[i - 1].status() if i else None
+        if status != previous and right - x(start) > 8 * len(words):  # named where it begins
+            dark = status in ("NOT_YET_RECRUITING", "UNKNOWN")
+            out.append(
+                f'<text class="status-name" x="{x(start) + 4:.1f}" y="{BAND_Y + 15}" '
+                f'fill="{"#1f2328" if dark else "#ffffff"}">{_t(words)}</text>'
+            )
+    # Key dates as registered: staircases.
+    registered = []
+    for field_name in KEY_DATES:
+        for step in steps:
+            value = parse_partial(step.key_date(field_name)[0])
+            if value is not None:
+                registered.append(first_day(value))
+    if registered:
+        low, high = min(registered), max(registered)
+        if low == high:
+            high = low + dt.timedelta(days=30)
+
+        def y(day: dt.date) -> float:
+            return DATES_Y + DATES_H - (day - low).days / (high - low).days * DATES_H
+
+        out.append(f'<text x="8" y="{DATES_Y + 12}">Key dates as</text>')
+        out.append(f'<text x="8" y="{DATES_Y + 26}">registered</text>')
+        out.append(f'<text x="{LEFT - 6}" y="{DATES_Y + 4}" text-anchor="end">{high}</text>')
+        out.append(f'<text x="{LEFT - 6}" y="{DATES_Y + DATES_H}" text-anchor="end">{low}</text>')
+        for row, (field_name, name) in enumerate(KEY_DATES.items()):
+            points = []
+            for i, step in enumerate(steps):
+                value = parse_partial(step.key_date(field_name)[0])
+                if value is None:
+                    continue
+                start = day_of(step.date)
+                stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
+                assert start is not None
+                right = x(stop) if stop else WIDTH - RIGHT
+                level = y(first_day(value))
+                points.append(f"{x(start):.1f},{level:.1f}")
+                points.append(f"{right:.1f},{level:.1f}")
+            if points:
+                colour = _DATE_COLOURS[field_name]
+                out.append(
+                    f'<polyline class="key-date" data-field="{field_name}" fill="none" '
+                    f'stroke="{colour}" stroke-width="2" points="{" ".join(points)}">'
+                    f"<title>{_t(name)}</title></polyline>"
+                )
+                out.append(
+                    f'<text x="{LEFT + 8 + row * 150}" y="{DATES_Y + DATES_H + 16}" '
+                    f'fill="{colour}">— {_t(name)}</text>'
+                )
+    # Enrollment as registered.
+    counts = [(s, s.enrollment()[0]) for s in steps]
+    known = [c for _, c in counts if c is not None]
+    if known:
+        top = max(known) or 1
+        out.append(f'<text x="8" y="{ENROL_Y + 14}">Enrollment</text>')
+        points = []
+        for i, (step, count) in enumerate(counts):
+            if count is None:
+                continue
+            start = day_of(step.date)
+            stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
+            assert start is not None
+            right = x(stop) if stop else WIDTH - RIGHT
+            level = ENROL_Y + ENROL_H - count / top * ENROL_H
+            points.append(f"{x(start):.1f},{level:.1f}")
+            points.append(f"{right:.1f},{level:.1f}")
+        out.append(
+            f'<polyline class="enrollment" fill="none" stroke="#0969da" stroke-width="2" '
+            f'points="{" ".join(points)}"><title>enrollment, {min(known)} to {max(known)}'
+            "</title></polyline>"
+        )
+    # One mark per version; its events are its title.
+    out.append(f'<text x="8" y="{MARKS_Y + 4}">Versions</text>')
+    for step in steps:
+        day = day_of(step.date)
+        assert day is not None
+        said = "; ".join(step.events) or ("registered" if step is steps[0] else "no event")
+        flagged = any(t.startswith("outcome_") or "after" in t for t in step.event_types)
+        out.append(
+            f'<circle class="version{" flagged" if flagged else ""}" data-label="'
+            f'{_t(step.label)}" cx="{x(day):.1f}" cy="{MARKS_Y}" r="{5 if flagged else 3.5}" '
+            f'fill="{"#cf222e" if flagged else "#57606a"}"><title>{_t(step.label)} '
+            f"({_t(step.date)}): {_t(said)}</title></circle>"
+        )
+    out.append(
+        f'<text x="{LEFT}" y="{HEIGHT - 6}">{steps[0].date}</text>'
+        f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
+        f"{(today or end).isoformat()}</text>"
+    )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+_CSS = (
+    "body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328;"
+    "max-width:62em;margin:1em auto;padding:0 1em}table{border-collapse:collapse;font-size:.9em}"
+    "td,th{padding:.2em .6em;border-bottom:1px solid #d0d7de;vertical-align:top;text-align:left}"
+    ".note{color:#57606a}svg{max-width:100%;height:auto}"
+)
+
+
+def render_html(story: Story, today: dt.date | None = None) -> str:
+    body = [f"<h1>{_t(story.nct_id)} — {_t(story.title or '')}</h1>"]
+    body += [f'<p class="note">{_t(note)}</p>' for note in story.notes]
+    body.append(timeline_svg(story, today))
+    body.append("<h2>Versions</h2><table><tr>")
+    body.append("".join(f"<th>{_t(h)}</th>" for h in [*HEADERS, "what changed"]) + "</tr>")
+    for step, row in zip(story.shown, rows(story), strict=True):
+        cells = [_t(c) for c in row[:-1]]
+        what = "<br>".join(_t(e) for e in step.events) or _t(row[-1])
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in [*cells, what]) + "</tr>")
+    body.append("</table><h2>Ledger</h2><ul>")
+    body += [f"<li>{_t(line)}</li>" for line in _summary_lines(story)]
+    body += [f"<li>{_t(at)}: {_t(text)}</li>" for at, text in story.outcomes_after_start]
+    body.append("</ul>")
+    if story.original is not None:
+        body.append("<h2>Original and current</h2><table>")
+        body.append("<tr><th>field</th><th>original</th><th>current</th></tr>")
+        for r in story.original:
+            current = "unchanged" if r["same"] else _t(_value(r["current"]))
+            body.append(
+                f"<tr><td>{_t(r['name'])}</td><td>{_t(_value(r['original']))}</td>"
+                f"<td>{current}</td></tr>"
+            )
+        body.append("</table>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_t(story.nct_id)} history</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
