@@ -276,3 +276,23 @@ def test_history_without_registry_versions_says_how_to_get_them(
     assert tw(url, tmp_path, "check", NCT).returncode == 0
     out = tw(url, tmp_path, "history", NCT).stdout
     assert f"trialwatch backfill {NCT}" in out and "(first seen)" in out
+
+
+def test_first_check_with_backfill_says_what_the_history_holds(
+    registry: tuple[Registry, str], tmp_path: Path
+) -> None:
+    _reg, url = registry
+    proc = tw(url, tmp_path, "check", NCT, "NCT06171568", "--backfill")
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "since registration (2019-04-29): 6 versions; primary completion moved 3 times, "
+        "2021-12-31 → 2025-01-29 in all (later by 3 years 1 month); enrollment 120 → 87; "
+        "1 outcome change after the start"
+    ) in proc.stdout
+    assert "history unavailable: the registry keeps no version history" in proc.stdout
+    assert len(stored(tmp_path)) == 6
+    assert list((tmp_path / "snapshots" / NCT).glob("*.json"))  # and the baseline
+    # Only a first check backfills: the next one asks the history endpoint nothing.
+    before = len(_reg.requests)
+    assert tw(url, tmp_path, "check", NCT, "--backfill").returncode == 0
+    assert not [p for p in _reg.requests[before:] if "/api/int/" in p]

@@ -103,6 +103,9 @@ def run_check(
         mail_settings(settings["email"])  # a broken [email] section stops before any fetch
     options = check_options(settings, extra_errors=bad)
     options.outputs = ("stdout", "mail") if mail_on else ("stdout",)
+    if settings["backfill"]:
+        first = [i for i in (ids if explicit_ids else [w.nct_id for w in watched])]
+        options.first_notes = first_history(settings, store, first, interactive)
     # The run stays registered until its report is out and mailed: other runs at the same
     # time leave the changes it is reporting to it.
     with store.locked():
@@ -245,6 +248,38 @@ def run_history(
         since=since,
         with_original=original,
     )
+
+
+def first_history(
+    settings: Settings, store: SnapshotStore, nct_ids: list[str], interactive: bool
+) -> dict[str, list[str]]:
+    """Backfill the trials seen for the first time (no snapshot yet), before their baseline is
+    recorded, and say in one line what their history holds. A history that cannot be read is
+    said too; the check goes on."""
+    from trialwatch.store.versions import VersionStore
+    from trialwatch.timeline.backfill import backfill
+    from trialwatch.timeline.render import since_registration
+    from trialwatch.timeline.story import steps
+
+    new = [n for n in nct_ids if not store.snapshots(n)]
+    if not new:
+        return {}
+    versions = VersionStore(store)
+    hc = history_client(settings)
+    notes: dict[str, list[str]] = {}
+    try:
+        with store.locked(), progress_bar(interactive, len(new), "backfilling") as advance:
+            for nct in new:
+                result = backfill(hc, versions, nct)
+                if result.error:
+                    notes[nct] = [f"history unavailable: {result.error}"]
+                elif result.versions:
+                    notes[nct] = [since_registration(steps(store, nct))]
+                if advance is not None:
+                    advance(nct)
+    finally:
+        hc.client.close()
+    return notes
 
 
 def history_client(settings: Settings) -> HistoryClient:

@@ -235,6 +235,17 @@ ApiUrl = Annotated[
         help="API base URL [env TRIALWATCH_API_URL; default https://clinicaltrials.gov/api/v2]",
     ),
 ]
+HistoryUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--history-url",
+        metavar="URL",
+        help="Version history base URL [env TRIALWATCH_HISTORY_URL; "
+        "default https://clinicaltrials.gov/api/int]",
+    ),
+]
+
+
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
@@ -354,6 +365,15 @@ def check(
             help="Mail a digest of the changes (settings in the config's [email] section).",
         ),
     ] = None,
+    backfill: Annotated[
+        bool | None,
+        typer.Option(
+            "--backfill/--no-backfill",
+            help="Before a trial's first baseline, store its registry versions and say what "
+            "they hold [config backfill; default off].",
+        ),
+    ] = None,
+    history_url: HistoryUrl = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Fetch trials, store a snapshot when a record changed, and report what changed."""
@@ -366,6 +386,8 @@ def check(
         store=str(store) if store else None,
         show_admin=show_admin,
         run_deadline=deadline,
+        backfill=backfill,
+        history_url=history_url,
     )
     if ignore:
         flags["ignore"] = list(ignore)
@@ -575,17 +597,6 @@ class HistoryFormat(StrEnum):
     json = "json"
     markdown = "markdown"
     html = "html"
-
-
-HistoryUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--history-url",
-        metavar="URL",
-        help="Version history base URL [env TRIALWATCH_HISTORY_URL; "
-        "default https://clinicaltrials.gov/api/int]",
-    ),
-]
 
 
 @app.command("history")

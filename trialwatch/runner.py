@@ -44,6 +44,8 @@ class CheckOptions:
     # The outputs this run delivers ("stdout", and "mail" when mail is on): a change stays
     # pending for each of them until that output has it.
     outputs: tuple[str, ...] = ("stdout",)
+    # Said of a trial seen for the first time (its registry history, when backfilled first).
+    first_notes: dict[str, list[str]] = field(default_factory=dict)
 
 
 class Observer:
@@ -207,6 +209,7 @@ def describe(
     if previous is None:
         report.outcome = Outcome.NEW
         report.baseline = baseline(record)
+        report.notes.extend(options.first_notes.get(nct, []))
         return
     report.previous_snapshot = previous.name
     fill(report, compare(nct, previous.record, record, options.ignore), options.show_admin)

@@ -90,6 +90,26 @@ def tell(
     )
 
 
+def since_registration(steps: list[Step]) -> str:
+    """One line for a trial's first report: "since registration (2019-04-29): 6 versions;
+    primary completion moved 3 times, 2021-12-31 → 2025-01-29 in all (later by …)"."""
+    registry = [s for s in steps if s.source == "registry"]
+    if not registry:
+        return "the registry holds no earlier version"
+    parts = [f"since registration ({registry[0].date}): {len(registry)} versions"]
+    for ledger in date_ledgers(registry):
+        if ledger.field == "primaryCompletionDateStruct" and ledger.first:
+            sentence = ledger.sentence()
+            parts.append(sentence[0].lower() + sentence[1:])
+    first, last = registry[0].enrollment(), registry[-1].enrollment()
+    if first[0] is not None and last[0] is not None and first[0] != last[0]:
+        parts.append(f"enrollment {first[0]} → {last[0]}")
+    _start, after = outcome_changes_after_start(registry)
+    if after:
+        parts.append(f"{len(after)} outcome change{'s' if len(after) != 1 else ''} after the start")
+    return "; ".join(parts)
+
+
 def _date(step: Step, field_name: str) -> str:
     date, kind = step.key_date(field_name)
     if not date:
