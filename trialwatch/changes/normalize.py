@@ -86,6 +86,11 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def compact_json(value: Any) -> str:
+    """Deterministic JSON on one line (sorted keys, UTF-8, trailing newline): C-speed."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON text: sorted keys, indent 2, UTF-8, trailing newline."""
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
