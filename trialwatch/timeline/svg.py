@@ -9,13 +9,14 @@ enrollment as registered, and a mark at every version, with its events as the ma
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from trialwatch.changes.dates import parse_partial
 from trialwatch.changes.events.scene import day_of, first_day
 from trialwatch.changes.words import status_words
 from trialwatch.sanitize import html_text
 from trialwatch.timeline.render import HEADERS, Story, _summary_lines, _value, rows
-from trialwatch.timeline.story import KEY_DATES
+from trialwatch.timeline.story import KEY_DATES, Step
 
 WIDTH, LEFT, RIGHT = 960, 150, 20
 BAND_Y, BAND_H = 30, 22
@@ -111,18 +112,12 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
         out.append(f'<text x="{LEFT - 6}" y="{DATES_Y + 4}" text-anchor="end">{high}</text>')
         out.append(f'<text x="{LEFT - 6}" y="{DATES_Y + DATES_H}" text-anchor="end">{low}</text>')
         for row, (field_name, name) in enumerate(KEY_DATES.items()):
-            points = []
-            for i, step in enumerate(steps):
+
+            def registered_at(step: Step, field_name: str = field_name) -> float | None:
                 value = parse_partial(step.key_date(field_name)[0])
-                if value is None:
-                    continue
-                start = day_of(step.date)
-                stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
-                assert start is not None
-                right = x(stop) if stop else WIDTH - RIGHT
-                level = y(first_day(value))
-                points.append(f"{x(start):.1f},{level:.1f}")
-                points.append(f"{right:.1f},{level:.1f}")
+                return None if value is None else y(first_day(value))
+
+            points = _stairs(steps, x, registered_at)
             if points:
                 colour = _DATE_COLOURS[field_name]
                 out.append(
@@ -140,17 +135,12 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
     if known:
         top = max(known) or 1
         out.append(f'<text x="8" y="{ENROL_Y + 14}">Enrollment</text>')
-        points = []
-        for i, (step, count) in enumerate(counts):
-            if count is None:
-                continue
-            start = day_of(step.date)
-            stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
-            assert start is not None
-            right = x(stop) if stop else WIDTH - RIGHT
-            level = ENROL_Y + ENROL_H - count / top * ENROL_H
-            points.append(f"{x(start):.1f},{level:.1f}")
-            points.append(f"{right:.1f},{level:.1f}")
+
+        def enrolled(step: Step) -> float | None:
+            count = step.enrollment()[0]
+            return None if count is None else ENROL_Y + ENROL_H - count / top * ENROL_H
+
+        points = _stairs(steps, x, enrolled)
         out.append(
             f'<polyline class="enrollment" fill="none" stroke="#0969da" stroke-width="2" '
             f'points="{" ".join(points)}"><title>enrollment, {min(known)} to {max(known)}'
@@ -176,6 +166,23 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
     )
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _stairs(
+    steps: list[Step], x: Callable[[dt.date], float], level: Callable[[Step], float | None]
+) -> list[str]:
+    """Polyline points of a value as registered at each version, held until the next one."""
+    points = []
+    for i, step in enumerate(steps):
+        height = level(step)
+        start = day_of(step.date)
+        if height is None or start is None:
+            continue
+        stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
+        right = x(stop) if stop else WIDTH - RIGHT
+        points.append(f"{x(start):.1f},{height:.1f}")
+        points.append(f"{right:.1f},{height:.1f}")
+    return points
 
 
 _CSS = (
