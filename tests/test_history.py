@@ -296,3 +296,26 @@ def test_first_check_with_backfill_says_what_the_history_holds(
     before = len(_reg.requests)
     assert tw(url, tmp_path, "check", NCT, "--backfill").returncode == 0
     assert not [p for p in _reg.requests[before:] if "/api/int/" in p]
+
+
+def test_original_uses_the_registrys_original_data_where_it_speaks(
+    registry: tuple[Registry, str], tmp_path: Path
+) -> None:
+    reg, url = registry
+    # The index's originalData holds an original value only where it differs from now, and a
+    # "…Same" flag where it does not (the one real capture's shape).
+    reg.original[NCT] = {
+        "enrollmentInfo": {"count": 150, "type": "ESTIMATED"},
+        "leadSponsorSame": True,
+        "secondaryOutcomesSame": True,
+    }
+    assert tw(url, tmp_path, "backfill", NCT).returncode == 0
+    out = tw(url, tmp_path, "history", NCT, "--original").stdout
+    assert (
+        "Enrollment: 150 (estimated) → 87 (actual) (original from the registry's original data)"
+        in out
+    )
+    assert "Lead sponsor: unchanged since registration" in out
+    assert (
+        "Primary completion: 2021-12-31 (estimated) → 2025-01-29 (actual) (original from v0" in out
+    )
