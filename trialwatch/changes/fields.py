@@ -395,9 +395,6 @@ def _renames(
     return pairs
 
 
-_PLACE_KEYS = ("facility", "city", "state", "zip", "country")
-
-
 def _by_place(old: list[Any], new: list[Any]) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Sites paired on their fields as served (facility, city, state, zip, country): the cheap
     first pass that leaves a long list's unchanged sites untouched (not even normalised). A place
@@ -406,8 +403,13 @@ def _by_place(old: list[Any], new: list[Any]) -> tuple[list[tuple[int, int]], li
     def place(site: Any) -> tuple[Any, ...] | None:
         if not isinstance(site, dict):
             return None
-        key = tuple(site.get(k) for k in _PLACE_KEYS)
-        return key if all(isinstance(v, str | None) for v in key) else None
+        get_ = site.get
+        key = (get_("facility"), get_("city"), get_("state"), get_("zip"), get_("country"))
+        try:
+            hash(key)  # a list or a table where a text should be: left to the full match
+        except TypeError:
+            return None
+        return key
 
     old_at: dict[Any, list[int]] = {}
     for i, site in enumerate(old):

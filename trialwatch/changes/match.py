@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from trialwatch.changes.textnorm import one_line, text_key
+from trialwatch.changes.textnorm import CACHED_TEXTS, one_line, text_key
 from trialwatch.model import Kind
 
 Schema = tuple[str, ...]
@@ -156,7 +156,7 @@ def canon(value: Any) -> str:
     return _canon_uncached(value)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHED_TEXTS)
 def _quoted(text: str) -> str:
     return json.dumps(text_key(text))
 

@@ -13,6 +13,11 @@ import re
 import unicodedata
 from functools import lru_cache
 
+# Texts whose normal forms are remembered (per function): enough for the repeated strings of a
+# diff (city names, roles, statuses); a first run of a long list passes each text once, and a
+# bigger cache would only hold memory (16,384 entries are a few MB).
+CACHED_TEXTS = 16384
+
 _TAG = re.compile(
     r"</?(?:p|br|li|ol|ul|b|i|em|strong|sup|sub|div|span|a|u|table|tbody|thead|tr|td|th|h[1-6]"
     r"|pre|code|blockquote|hr|mark)\b[^<>]*>",
@@ -56,7 +61,7 @@ def _once(text: str) -> str:
     return unicodedata.normalize("NFC", "\n".join(out))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHED_TEXTS)
 def display_text(text: str) -> str:
     """Unescape markdown, turn HTML into lines, normalise spaces and line endings. Idempotent."""
     for _ in range(6):
@@ -67,7 +72,7 @@ def display_text(text: str) -> str:
     return text
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHED_TEXTS)
 def text_key(text: str) -> str:
     """What two texts are compared by: no markup, no list numbering, no emphasis, one space."""
     words: list[str] = []

@@ -19,7 +19,8 @@ def _sites(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _countries(sites: list[dict[str, Any]]) -> set[str]:
-    return {one_line(str(s["country"]), 60) for s in sites if s.get("country")}
+    served = {s.get("country") for s in sites}
+    return {one_line(str(c), 60) for c in served if c and isinstance(c, str)}
 
 
 def _name(site: Any) -> str:
@@ -56,8 +57,8 @@ def detect(scene: Scene) -> list[Event]:
         if added and gone
         else f"{', '.join(parts)} ({now})"
     )
-    entered = sorted(_countries(new) - _countries(old))
-    left = sorted(_countries(old) - _countries(new))
+    before, after = _countries(old), _countries(new)
+    entered, left = sorted(after - before), sorted(before - after)
     if entered:
         headline += f"; first site{'s' if len(entered) > 1 else ''} in {', '.join(entered)}"
     if left:
