@@ -1,6 +1,7 @@
 """A watch list at scale, against the floor of merely parsing what the registry sends.
 
 Run: python benchmarks/bench_scale.py --sizes 10000 100000
+     python benchmarks/bench_scale.py --sizes 5000 --min-kb 100 --max-kb 1000   (large records)
 
 A local server on 127.0.0.1 serves N records made from the real samples in tests/fixtures (ids
 rewritten; the samples under 60 KB, about 17 KB on average as on the registry); the politeness
@@ -31,13 +32,14 @@ from tests.conftest import all_records  # noqa: E402
 from tests.registry_server import Registry, serve  # noqa: E402
 
 
-def make_registry(n: int) -> tuple[Registry, list[str]]:
-    """N records as served bytes only (no parsed copies: 100,000 of them would not fit)."""
+def make_registry(n: int, min_kb: int = 0, max_kb: int = 60) -> tuple[Registry, list[str]]:
+    """N records as served bytes only (no parsed copies: 100,000 of them would not fit), made
+    from the samples of min_kb to max_kb kilobytes."""
     reg = Registry()
     bodies = []
     for record in all_records():
         text = json.dumps(record, separators=(",", ":"))
-        if len(text) < 60_000:
+        if min_kb * 1000 <= len(text) < max_kb * 1000:
             nct = record["protocolSection"]["identificationModule"]["nctId"]
             bodies.append((text.replace("nctIdAliases", "formerIdsNotUsed"), nct))
     ids = []
@@ -90,13 +92,24 @@ def floor_cpu(reg: Registry, ids: list[str], batch: int = 500) -> tuple[float, i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument(
+        "--min-kb", type=int, default=0, help="only samples of at least this size (KB)"
+    )
+    parser.add_argument(
+        "--max-kb",
+        type=int,
+        default=60,
+        help="only samples under this size (KB); --min-kb 100 --max-kb 1000 serves the two "
+        "largest samples (128 and 224 KB, with full results): pages must shrink to keep "
+        "memory bounded",
+    )
     args = parser.parse_args()
     print(
         f"{'N':>7} {'run':10} {'requests':>8} {'MB recv':>8} {'wall s':>7} {'CPU s':>7} "
         f"{'floor CPU s':>11} {'×floor':>7} {'peak MB':>8} {'snap files':>10} {'bookkeeping':>11}"
     )
     for n in args.sizes:
-        reg, ids = make_registry(n)
+        reg, ids = make_registry(n, args.min_kb, args.max_kb)
         floor, size = floor_cpu(reg, ids)
         work = Path(tempfile.mkdtemp(prefix="tw-scale-"))
         try:
