@@ -717,3 +717,28 @@ def test_one_word_edited_in_a_long_text_shows_the_words_around_it() -> None:
     assert len(change.details) == 1 and change.details[0].startswith("~ “")
     assert "[abexinostat, → Abexinostat,]" in change.details[0]
     assert len(change.details[0]) < len(summary)
+
+
+def test_the_first_qc_return_arrives_with_a_new_annotation_section() -> None:
+    """A record that had no annotations gets its first: the whole annotationSection is new."""
+    submitted = from_download("NCT02753764")
+    assert "annotationSection" not in submitted
+
+    def returned(r: dict[str, Any]) -> None:
+        r["annotationSection"] = {
+            "annotationModule": {
+                "unpostedAnnotation": {
+                    "unpostedResponsibleParty": "Sponsor",
+                    "unpostedEvents": [
+                        {"type": "RELEASE", "date": "2026-04-08"},
+                        {"type": "RESET", "date": "2026-05-12"},
+                    ],
+                }
+            }
+        }
+
+    found = run(submitted, changed(submitted, returned))
+    event = one(found, EventType.RESULTS_RETURNED)
+    assert event.headline == "Results returned by QC review (1st return, 2026-05-12)"
+    assert [c.path for c in found.changes if c.id in event.changes] == ["annotationSection"]
+    assert not [e for e in found.events if e.type is EventType.RESULTS_SUBMITTED]

@@ -84,8 +84,8 @@ def standing(record: dict[str, Any], when: dt.date | None) -> str:
 
 def detect(scene: Scene) -> list[Event]:
     covered = [
-        *scene.under(*UNPOSTED),
-        *scene.under(*TRACKING),
+        *scene.touching(*UNPOSTED),
+        *scene.touching(*TRACKING),
         *scene.under(*STATUS, "resultsFirstSubmitDate"),
         *scene.under(*STATUS, "resultsFirstSubmitQcDate"),
     ]
@@ -97,14 +97,19 @@ def detect(scene: Scene) -> list[Event]:
         steps.setdefault(key, []).extend(changes)
         rounds[key] = max(rounds.get(key, 0), n)
 
-    unposted = scene.under(*UNPOSTED, "unpostedEvents")
-    old_keys = {canon(e) for e in _events(scene.old)}
+    unposted = scene.touching(*UNPOSTED, "unpostedEvents")
+    # Steps the old record showed already, in its annotations or its submission tracking.
+    seen = {(e.get("type"), e.get("date")) for e in _events(scene.old)}
+    for info in _infos(scene.old):
+        for field_name, code in (("releaseDate", "RELEASE"), ("resetDate", "RESET")):
+            if info.get(field_name):
+                seen.add((code, info[field_name]))
     resets = 0
     for event in sorted(_events(scene.new), key=lambda e: str(e.get("date") or "")):
         kind, date = event.get("type"), str(event.get("date") or "date not given")
         if kind == "RESET":
             resets += 1
-        if canon(event) in old_keys:
+        if (kind, event.get("date")) in seen:
             continue
         if kind == "RESET":
             step(EventType.RESULTS_RETURNED, date, unposted, resets)
@@ -114,7 +119,7 @@ def detect(scene: Scene) -> list[Event]:
         elif kind == "UNRELEASE":
             step(EventType.RESULTS_CANCELLED, date, unposted)
 
-    tracking = scene.under(*TRACKING)
+    tracking = scene.touching(*TRACKING)
     old_infos = {canon(i) for i in _infos(scene.old)}
     resets = 0
     for info in sorted(_infos(scene.new), key=lambda i: str(i.get("releaseDate") or "")):

@@ -47,6 +47,17 @@ class Scene:
         n = len(schema)
         return [c for c in self.changes if schema_of(c.path)[:n] == schema]
 
+    def touching(self, *schema: str) -> list[Change]:
+        """Changes at or below a field, and a whole section added or removed that holds it
+        (the first QC event of a record arrives as a new ``annotationSection``)."""
+        n = len(schema)
+        out = []
+        for c in self.changes:
+            own = schema_of(c.path)
+            if own[:n] == schema or (c.kind is not Kind.CHANGED and schema[: len(own)] == own):
+                out.append(c)
+        return out
+
     def within(self, old_at: str | None, new_at: str | None) -> list[Change]:
         """Changes inside one thing found at old_at in the old record and new_at in the new
         one (a list item), by their JSON Pointers: a removal points into the old record."""
