@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import html
-import json
 import re
 from typing import Any
 
@@ -161,7 +160,3 @@ def serve_series(registry: Any, nct: str = "NCT03934567") -> list[dict[str, Any]
     registry.versions[nct] = [(entry, as_history(record)) for entry, record in versions]
     registry.put(versions[-1][1])
     return [record for _, record in versions]
-
-
-def dumped(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

@@ -95,7 +95,8 @@ def run_check(
             "no trials to check: give NCT ids (trialwatch check NCT06224738) or watch some "
             f"(trialwatch watch add NCT06224738; the list is {settings.watchlist})"
         )
-    total = len(ids) if explicit_ids else len(watched)
+    targets = ids if explicit_ids else [w.nct_id for w in watched]
+    total = len(targets)
     mail_on = bool(settings["email"].get("enabled", False)) if email is None else email
     if mail_on:
         from trialwatch.notify.mail import mail_settings
@@ -104,8 +105,7 @@ def run_check(
     options = check_options(settings, extra_errors=bad)
     options.outputs = ("stdout", "mail") if mail_on else ("stdout",)
     if settings["backfill"]:
-        first = [i for i in (ids if explicit_ids else [w.nct_id for w in watched])]
-        options.first_notes = first_history(settings, store, first, interactive)
+        options.first_notes = first_history(settings, store, targets, interactive)
     # The run stays registered until its report is out and mailed: other runs at the same
     # time leave the changes it is reporting to it.
     with store.locked():
@@ -116,7 +116,7 @@ def run_check(
                 report = check_each(ids, client, store, options, observer)
             else:
                 report = check_batched(
-                    ids if explicit_ids else [w.nct_id for w in watched],
+                    targets,
                     client,
                     store,
                     options,

@@ -38,6 +38,56 @@ def parse_partial(text: object) -> PartialDate | None:
     return PartialDate(year, month, day, text.strip())
 
 
+def day_of(value: object) -> dt.date | None:
+    """A full date (``2024-03-01``) as a date; partial or malformed dates give None."""
+    date = parse_partial(value)
+    if date is None or date.day is None or date.month is None:
+        return None
+    return dt.date(date.year, date.month, date.day)
+
+
+def first_day(date: PartialDate) -> dt.date:
+    """The first day a partial date can mean: ``2024-03`` → 2024-03-01."""
+    return dt.date(date.year, date.month or 1, date.day or 1)
+
+
+def last_day(date: PartialDate) -> dt.date:
+    """The last day a partial date can mean: ``2024-03`` → 2024-03-31."""
+    if date.day is not None and date.month is not None:
+        return dt.date(date.year, date.month, date.day)
+    if date.month is not None:
+        following = dt.date(date.year + (date.month == 12), date.month % 12 + 1, 1)
+        return following - dt.timedelta(days=1)
+    return dt.date(date.year, 12, 31)
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def months_in(days: int) -> int:
+    """A number of days in whole months, rounded half up."""
+    return int(abs(days) / 30.4375 + 0.5)
+
+
+def months_between(a: dt.date, b: dt.date) -> int:
+    """Whole months from a to b, rounded half up (negative when b is earlier)."""
+    days = (b - a).days
+    return -months_in(days) if days < 0 else months_in(days)
+
+
+def span_words(days: int) -> str:
+    """A length of time as people say it: days under two months, then months, then years and
+    months."""
+    days = abs(days)
+    if days < 60:
+        return _plural(days, "day")
+    return months_words(months_in(days))
+
+
 def _plural(n: int, unit: str) -> str:
     return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
@@ -71,4 +121,4 @@ def shift(old: PartialDate, new: PartialDate) -> tuple[int, str]:
         return sign, months_words(abs(months))
     if abs(days) < 60:
         return sign, _plural(abs(days), "day")
-    return sign, f"about {months_words(int(abs(days) / 30.4375 + 0.5))} ({abs(days)} days)"
+    return sign, f"about {months_words(months_in(days))} ({abs(days)} days)"

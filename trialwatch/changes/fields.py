@@ -21,7 +21,14 @@ from trialwatch.changes.match import (
     walk,
 )
 from trialwatch.changes.normalize import normalize_value
-from trialwatch.changes.sentences import fmt, get, kind_word, line_details, word_change
+from trialwatch.changes.sentences import (
+    fmt,
+    get,
+    kind_word,
+    line_details,
+    percent,
+    word_change,
+)
 from trialwatch.changes.textnorm import display_text, one_line, text_key
 from trialwatch.changes.words import status_words, words
 from trialwatch.model import Kind
@@ -260,7 +267,7 @@ def _enrollment(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         return
     pct = ""
     if isinstance(oc, int | float) and isinstance(nc, int | float) and oc:
-        pct = f"{int(abs(nc - oc) / oc * 100 + 0.5)}%"  # half up: 12.5% reads 13%
+        pct = f"{percent(nc - oc, oc)}%"
     if ot != nt and nt == "ACTUAL":
         if nc == oc:
             sentence = f"Enrollment became actual: {nc} (target met exactly)"
@@ -524,8 +531,8 @@ def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         if so.get("status") != sn.get("status"):
             was, now = so.get("status"), sn.get("status")
             kind = Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED
-            was_w = words(was, "status").lower() if was else "not given"
-            now_w = words(now, "status").lower() if now else "not given"
+            was_w = words(was, "status") if was else "not given"  # lower case in this field
+            now_w = words(now, "status") if now else "not given"
             b.add(
                 (*LOCATIONS, label, "status"),
                 kind,

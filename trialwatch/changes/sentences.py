@@ -83,6 +83,12 @@ def kind_word(t: Any) -> str:
     return words(str(t), "type").lower() if t else "type not given"
 
 
+def percent(part: float, whole: float) -> int:
+    """``part`` as a percentage of ``whole``, rounded half up (round() rounds half to even:
+    12.5% would read 12%)."""
+    return int(abs(part) / whole * 100 + 0.5)
+
+
 def counted(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 

@@ -50,25 +50,13 @@ class VersionInfo:
     module_labels: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # reviewNotPassed, unpostedEvents…
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "date": self.date,
-            "status": self.status,
-            "moduleLabels": list(self.module_labels),
-            **self.extra,
-        }
-
 
 @dataclass
 class HistoryIndex:
     nct_id: str
     versions: list[VersionInfo]
     original: dict[str, Any]  # originalData: original values where they differ, "…Same" flags
-    raw: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return self.raw
+    raw: dict[str, Any]  # as served: stored as the index
 
 
 def parse_index(data: Any, nct_id: str) -> HistoryIndex:
@@ -128,8 +116,9 @@ class HistoryClient:
 
     def _get(self, url: str, what: str) -> Any:
         response = self.client.get(url, no_retry=NOT_RETRIED)
-        if response.status_code != 200 or _NO_HISTORY.search(response.text[:300]):
-            raise HistoryUnavailable(_refusal(response, what))
+        none = bool(_NO_HISTORY.search(response.text[:300]))
+        if response.status_code != 200 or none:
+            raise HistoryUnavailable(_refusal(response, what, none))
         try:
             return safe_loads(response.content)
         except (ValueError, RecordShapeError) as exc:
@@ -166,9 +155,9 @@ class HistoryClient:
         return study, url, utc_now()
 
 
-def _refusal(response: httpx.Response, what: str) -> str:
+def _refusal(response: httpx.Response, what: str, no_history: bool) -> str:
     status = response.status_code
-    if _NO_HISTORY.search(response.text[:300]):
+    if no_history:
         return f"the registry keeps no version history for {what.split()[-1]}"
     if status == 403:
         return (

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialwatch.changes.baseline import title_of
-from trialwatch.changes.events.scene import span_words
+from trialwatch.changes.dates import span_words
 from trialwatch.changes.sentences import fmt, kind_word
 from trialwatch.changes.words import status_words
 from trialwatch.sanitize import markdown as md

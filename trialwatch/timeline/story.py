@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from trialwatch.changes.dates import months_words, parse_partial
+from trialwatch.changes.dates import day_of, first_day, months_words, parse_partial
 from trialwatch.changes.differ import compare
-from trialwatch.changes.events.scene import day_of, first_day
+from trialwatch.changes.match import canon
 from trialwatch.changes.normalize import digest
 from trialwatch.changes.sentences import get
 from trialwatch.model import EventType
@@ -146,17 +146,17 @@ def steps(store: SnapshotStore, nct_id: str) -> list[Step]:
         )
     )
     merged: list[Step] = []
-    by_key: dict[str, Step] = {}
+    last_key = None
     for step in found:
         key = _content_key(step.record)
-        twin = by_key.get(key)
-        if twin is not None and step.source == "snapshot" and twin is merged[-1]:
-            twin.also.append(step.label)  # the same content, seen again: folded
+        if merged and key == last_key and step.source == "snapshot":
+            twin = merged[-1]  # the same content as the step before, seen again: folded
+            twin.also.append(step.label)
             if twin.source == "snapshot":
                 twin.record = step.record
             continue
         merged.append(step)
-        by_key[key] = step
+        last_key = key
     previous: Step | None = None
     for step in merged:
         if previous is not None:
@@ -255,9 +255,8 @@ def status_time(story: list[Step], today: dt.date | None = None) -> list[tuple[s
 def outcome_changes_after_start(story: list[Step]) -> tuple[str | None, list[tuple[str, str]]]:
     """Outcome events made after the trial started, measured against the start date as first
     registered (moving the start date later cannot hide a change)."""
-    first_start = next(
-        (s.key_date("startDateStruct")[0] for s in story if s.key_date("startDateStruct")[0]), None
-    )
+    starts = (s.key_date("startDateStruct")[0] for s in story)
+    first_start = next((d for d in starts if d), None)
     start = parse_partial(first_start)
     if start is None:
         return None, []
@@ -317,14 +316,8 @@ def original_vs_current(
                 "name": name,
                 "original": original,
                 "current": current,
-                "same": _content(original) == _content(current),
+                "same": canon(original) == canon(current),
                 "source": source,
             }
         )
     return rows
-
-
-def _content(value: Any) -> str:
-    from trialwatch.changes.match import canon
-
-    return canon(value)

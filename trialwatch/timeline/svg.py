@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from trialwatch.changes.dates import parse_partial
-from trialwatch.changes.events.scene import day_of, first_day
+from trialwatch.changes.dates import day_of, first_day, parse_partial
 from trialwatch.changes.words import status_words
 from trialwatch.sanitize import html_text
 from trialwatch.timeline.render import HEADERS, Story, _summary_lines, _value, rows
@@ -53,16 +52,22 @@ def _ordinal(day: dt.date) -> float:
 
 
 def timeline_svg(story: Story, today: dt.date | None = None) -> str:
-    steps = [s for s in story.steps if day_of(s.date) is not None]
-    if not steps:
+    dated = [(s, d) for s in story.steps if (d := day_of(s.date)) is not None]
+    if not dated:
         return ""
-    days = [day_of(s.date) for s in steps]
-    x0 = _ordinal(min(d for d in days if d))
-    end = max(d for d in days if d)
+    steps = [s for s, _ in dated]
+    days = [d for _, d in dated]
+    x0 = _ordinal(min(days))
+    end = max(days)
     x1 = max(_ordinal(today or end), _ordinal(end)) + 1
 
     def x(day: dt.date) -> float:
         return LEFT + (_ordinal(day) - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT)
+
+    # Where each version holds on the time axis: from its day to the next version's day (the
+    # last one to the right edge). Bands and staircases are drawn over these.
+    ends = [x(d) for d in days[1:]] + [WIDTH - RIGHT]
+    spans = [(x(d), right) for d, right in zip(days, ends, strict=True)]
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{WIDTH}" '
@@ -72,24 +77,20 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
     ]
     # Status bands.
     out.append(f'<text x="8" y="{BAND_Y + 15}">Status</text>')
-    for i, step in enumerate(steps):
-        start = day_of(step.date)
-        stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
-        assert start is not None
-        right = x(stop) if stop else WIDTH - RIGHT
+    for i, (step, (left, right)) in enumerate(zip(steps, spans, strict=True)):
         status = step.status() or "UNKNOWN"
         words = status_words(status)
         out.append(
-            f'<rect class="status" data-status="{_t(status)}" x="{x(start):.1f}" y="{BAND_Y}" '
-            f'width="{max(right - x(start), 1):.1f}" height="{BAND_H}" '
+            f'<rect class="status" data-status="{_t(status)}" x="{left:.1f}" y="{BAND_Y}" '
+            f'width="{max(right - left, 1):.1f}" height="{BAND_H}" '
             f'fill="{_STATUS_COLOURS.get(status, "#afb8c1")}"><title>{_t(words)} from '
             f"{_t(step.date)}</title></rect>"
         )
         previous = steps[i - 1].status() if i else None
-        if status != previous and right - x(start) > 8 * len(words):  # named where it begins
+        if status != previous and right - left > 8 * len(words):  # named where it begins
             dark = status in ("NOT_YET_RECRUITING", "UNKNOWN")
             out.append(
-                f'<text class="status-name" x="{x(start) + 4:.1f}" y="{BAND_Y + 15}" '
+                f'<text class="status-name" x="{left + 4:.1f}" y="{BAND_Y + 15}" '
                 f'fill="{"#1f2328" if dark else "#ffffff"}">{_t(words)}</text>'
             )
     # Key dates as registered: staircases.
@@ -117,7 +118,7 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
                 value = parse_partial(step.key_date(field_name)[0])
                 return None if value is None else y(first_day(value))
 
-            points = _stairs(steps, x, registered_at)
+            points = _stairs(steps, spans, registered_at)
             if points:
                 colour = _DATE_COLOURS[field_name]
                 out.append(
@@ -140,7 +141,7 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
             count = step.enrollment()[0]
             return None if count is None else ENROL_Y + ENROL_H - count / top * ENROL_H
 
-        points = _stairs(steps, x, enrolled)
+        points = _stairs(steps, spans, enrolled)
         out.append(
             f'<polyline class="enrollment" fill="none" stroke="#0969da" stroke-width="2" '
             f'points="{" ".join(points)}"><title>enrollment, {min(known)} to {max(known)}'
@@ -148,14 +149,12 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
         )
     # One mark per version; its events are its title.
     out.append(f'<text x="8" y="{MARKS_Y + 4}">Versions</text>')
-    for step in steps:
-        day = day_of(step.date)
-        assert day is not None
+    for step, (left, _right) in zip(steps, spans, strict=True):
         said = "; ".join(step.events) or ("registered" if step is steps[0] else "no event")
         flagged = any(t.startswith("outcome_") or "after" in t for t in step.event_types)
         out.append(
             f'<circle class="version{" flagged" if flagged else ""}" data-label="'
-            f'{_t(step.label)}" cx="{x(day):.1f}" cy="{MARKS_Y}" r="{5 if flagged else 3.5}" '
+            f'{_t(step.label)}" cx="{left:.1f}" cy="{MARKS_Y}" r="{5 if flagged else 3.5}" '
             f'fill="{"#cf222e" if flagged else "#57606a"}"><title>{_t(step.label)} '
             f"({_t(step.date)}): {_t(said)}</title></circle>"
         )
@@ -169,19 +168,17 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
 
 
 def _stairs(
-    steps: list[Step], x: Callable[[dt.date], float], level: Callable[[Step], float | None]
+    steps: list[Step],
+    spans: list[tuple[float, float]],
+    level: Callable[[Step], float | None],
 ) -> list[str]:
     """Polyline points of a value as registered at each version, held until the next one."""
     points = []
-    for i, step in enumerate(steps):
+    for step, (left, right) in zip(steps, spans, strict=True):
         height = level(step)
-        start = day_of(step.date)
-        if height is None or start is None:
-            continue
-        stop = day_of(steps[i + 1].date) if i + 1 < len(steps) else None
-        right = x(stop) if stop else WIDTH - RIGHT
-        points.append(f"{x(start):.1f},{height:.1f}")
-        points.append(f"{right:.1f},{height:.1f}")
+        if height is not None:
+            points.append(f"{left:.1f},{height:.1f}")
+            points.append(f"{right:.1f},{height:.1f}")
     return points
 
 

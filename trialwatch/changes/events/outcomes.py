@@ -13,12 +13,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from trialwatch.changes.events.scene import (
-    PS,
-    RANK_OTHER_OUTCOMES,
-    RANK_PRIMARY_OUTCOMES,
-    Scene,
-)
+from trialwatch.changes.events.scene import PS, RANK_OTHER_OUTCOMES, RANK_PRIMARY_OUTCOMES, Scene
 from trialwatch.changes.match import pointer, same
 from trialwatch.changes.sentences import fmt, get, word_change
 from trialwatch.changes.textnorm import text_key

@@ -11,16 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from trialwatch.changes.dates import parse_partial
-from trialwatch.changes.events.scene import (
-    RANK_RESULTS,
-    STATUS,
-    Scene,
-    add_years,
-    day_of,
-    last_day,
-    span_words,
-)
+from trialwatch.changes.dates import add_years, day_of, last_day, parse_partial, span_words
+from trialwatch.changes.events.scene import RANK_RESULTS, STATUS, Scene
 from trialwatch.changes.match import canon
 from trialwatch.changes.sentences import get
 from trialwatch.model import Attribution, Change, Event, EventType
@@ -175,7 +167,8 @@ def detect(scene: Scene) -> list[Event]:
                 kind,
                 headline,
                 RANK_RESULTS,
-                [*changes, *[c for c in covered if c not in changes]] if not out else changes,
+                # The first step also explains the bookkeeping around it (ids are deduplicated).
+                [*changes, *covered] if not out else changes,
                 attribution=who,
                 data={"date": date, "round": n or None},
             )

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialwatch.changes.dates import PartialDate, parse_partial
+from trialwatch.changes.dates import day_of
 from trialwatch.changes.match import schema_of
 from trialwatch.changes.sentences import get
 from trialwatch.model import Attribution, Change, Event, EventType, Kind
@@ -134,60 +134,3 @@ class Scene:
             silent=silent,
             data=dict(data or {}),
         )
-
-
-def day_of(value: Any) -> dt.date | None:
-    """A full date (``2024-03-01``) as a date; partial or malformed dates give None."""
-    date = parse_partial(value)
-    if date is None or date.day is None or date.month is None:
-        return None
-    return dt.date(date.year, date.month, date.day)
-
-
-def last_day(date: PartialDate) -> dt.date:
-    """The last day a partial date can mean: ``2024-03`` → 2024-03-31."""
-    if date.day is not None and date.month is not None:
-        return dt.date(date.year, date.month, date.day)
-    if date.month is not None:
-        following = dt.date(date.year + (date.month == 12), date.month % 12 + 1, 1)
-        return following - dt.timedelta(days=1)
-    return dt.date(date.year, 12, 31)
-
-
-def first_day(date: PartialDate) -> dt.date:
-    return dt.date(date.year, date.month or 1, date.day or 1)
-
-
-def add_years(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
-def months_between(a: dt.date, b: dt.date) -> int:
-    """Whole months from a to b, rounded half up (negative when b is earlier)."""
-    days = (b - a).days
-    sign = -1 if days < 0 else 1
-    return sign * int(abs(days) / 30.4375 + 0.5)
-
-
-def span_words(days: int) -> str:
-    """A length of time as people say it: days under two months, months under a year, then
-    years and months."""
-    days = abs(days)
-    if days < 60:
-        return f"{days} day{'s' if days != 1 else ''}"
-    months = int(days / 30.4375 + 0.5)
-    if months < 12:
-        return f"{months} months"
-    years, rest = divmod(months, 12)
-    text = f"{years} year{'s' if years != 1 else ''}"
-    if rest:
-        text += f" {rest} month{'s' if rest != 1 else ''}"
-    return text
-
-
-def percent(part: float, whole: float) -> int:
-    """A percentage rounded half up (Python's round() rounds half to even)."""
-    return int(abs(part) / whole * 100 + 0.5)

@@ -5,15 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from trialwatch.changes.dates import parse_partial
-from trialwatch.changes.events.scene import (
-    RANK_STATUS,
-    STATUS,
-    Scene,
-    add_years,
-    day_of,
-    last_day,
-)
+from trialwatch.changes.dates import add_years, day_of, last_day, parse_partial
+from trialwatch.changes.events.scene import RANK_STATUS, STATUS, Scene
 from trialwatch.changes.sentences import fmt
 from trialwatch.changes.words import status_words
 from trialwatch.model import Attribution, Change, Event, EventType
@@ -29,7 +22,6 @@ _STAGE = {
     "COMPLETED": 4,
     "TERMINATED": 4,
 }
-_OPEN = {"RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION"}
 _CLOSED = {"COMPLETED", "TERMINATED", "WITHDRAWN"}
 
 

@@ -7,19 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialwatch.changes.dates import parse_partial
-from trialwatch.changes.events.scene import (
-    PS,
-    RANK_DATES,
-    RANK_ENROLLMENT,
-    STATUS,
-    Scene,
-    first_day,
-    last_day,
-    months_between,
-    percent,
-)
-from trialwatch.changes.sentences import get
+from trialwatch.changes.dates import first_day, last_day, months_between, parse_partial
+from trialwatch.changes.events.scene import PS, RANK_DATES, RANK_ENROLLMENT, STATUS, Scene
+from trialwatch.changes.sentences import get, percent
 from trialwatch.model import Change, Event, EventType
 
 DATES = {
