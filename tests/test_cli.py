@@ -174,7 +174,7 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_fail_on(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "check", "NCT06224738", "--fail-on", "status,colour")
     assert code == 2
-    assert "unknown category 'colour'" in err
+    assert "unknown category or signal 'colour'" in err
 
 
 def test_diff_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

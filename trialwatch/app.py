@@ -4,6 +4,8 @@ run one command's core. Returns reports; never prints."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from trialwatch.audit.report import AuditReport
+    from trialwatch.audit.transitions import SignalWatch
     from trialwatch.registry.client import RegistryClient
     from trialwatch.registry.history import HistoryClient
     from trialwatch.timeline.backfill import Backfilled
@@ -21,7 +25,7 @@ from trialwatch.changes.differ import compare
 from trialwatch.config import Settings, load_settings
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.record import utc_now
+from trialwatch.record import record_id, utc_now
 from trialwatch.registry.retry import RateLimiter, RetryPolicy
 from trialwatch.runner import (
     CheckOptions,
@@ -34,6 +38,8 @@ from trialwatch.runner import (
 )
 from trialwatch.store import SnapshotStore, read_record_file
 from trialwatch.store.watchlist import Watched, parse_entries, watched_trials
+
+log = logging.getLogger("trialwatch")
 
 
 def build_client(settings: Settings, http: httpx.Client | None = None) -> RegistryClient:
@@ -106,6 +112,7 @@ def run_check(
     options.outputs = ("stdout", "mail") if mail_on else ("stdout",)
     if settings["backfill"]:
         options.first_notes = first_history(settings, store, targets, interactive)
+    watch = signal_watch(settings, store, options) if settings["signals"] else None
     # The run stays registered until its report is out and mailed: other runs at the same
     # time leave the changes it is reporting to it.
     with store.locked():
@@ -130,23 +137,93 @@ def run_check(
             store.flush_checks()
         except TrialwatchError as exc:  # the report still goes out; only "last checked" waits
             report.notes.append(f"could not record this run's checks: {exc}")
+        if watch is not None:
+            owe_signals(watch, "stdout", report.trials)
         if publish is not None:
             printed = publish(report)
             delivered(store, "stdout", printed)
+            if watch is not None:
+                told(store, watch, "stdout", printed)
         if not mail_on:
             return report, settings, None
         from trialwatch.notify.mail import deliver
 
         digest_trials = pending_reports(store, "mail", options)
+        if watch is not None:
+            titles = {t.nct_id: t.title for t in report.trials}
+            owe_signals(watch, "mail", digest_trials, titles)
         try:
             done = deliver(report, digest_trials, settings["email"], settings.store)
         except TrialwatchError as exc:
             kept = "the changes are kept and will be in the next run's digest"
             return report, settings, f"{exc}; {kept}"
         delivered(store, "mail", digest_trials)
+        if watch is not None:
+            told(store, watch, "mail", digest_trials)
     if done:
         report.notes.append(done)
     return report, settings, None
+
+
+def signal_watch(settings: Settings, store: SnapshotStore, options: CheckOptions) -> SignalWatch:
+    """Read the transparency signals of every record the run sees, against what each output
+    was last told."""
+    from trialwatch.audit.transitions import SignalWatch
+    from trialwatch.store.signals import SignalLedger
+
+    ledger = SignalLedger(store.db)
+    watch = SignalWatch(
+        {o: ledger.told(o) for o in options.outputs},
+        dt.date.today(),
+        int(settings["grace_days"]),
+    )
+    options.on_record = watch.see
+    return watch
+
+
+def owe_signals(
+    watch: SignalWatch,
+    output: str,
+    trials: list[TrialReport],
+    titles: dict[str, str | None] | None = None,
+) -> None:
+    """Put the signal events ``output`` is owed into its reports: a trial seen for the first
+    time gets the signals in force as a note; a trial with no other change becomes changed; a
+    trial the reports do not hold gets a report of its own (in a digest)."""
+    owed = watch.owed.get(output, {})
+    last: dict[str, TrialReport] = {}
+    for t in trials:
+        if t.outcome is not Outcome.ERROR:
+            last[t.nct_id] = t
+        if t.outcome is Outcome.NEW and t.nct_id in watch.first:
+            names = "; ".join(s.name for s in watch.first[t.nct_id])
+            t.notes.append(f"Transparency signals in force: {names} (trialwatch audit explains)")
+    for nct, events in owed.items():
+        if not events:
+            continue
+        found = last.get(nct)
+        if found is None:
+            if titles is None:
+                continue
+            found = TrialReport(nct, Outcome.CHANGED, title=titles.get(nct))
+            trials.append(found)
+        t = found
+        if t.outcome is Outcome.NEW:
+            continue
+        t.events = sorted([*t.events, *events], key=lambda e: e.rank)
+        if t.outcome is Outcome.UNCHANGED:
+            t.outcome = Outcome.CHANGED
+
+
+def told(store: SnapshotStore, watch: SignalWatch, output: str, shown: list[TrialReport]) -> None:
+    """Remember what ``output`` now knows; a failure only means the signals are said again."""
+    from trialwatch.store.signals import SignalLedger
+
+    ncts = {t.nct_id for t in shown if t.outcome is not Outcome.ERROR}
+    try:
+        SignalLedger(store.db).tell(output, watch.told_now(output, ncts))
+    except TrialwatchError as exc:
+        log.warning("could not record the signals told (%s); they are said again next time", exc)
 
 
 def config_trials(settings: Settings) -> list[Watched]:
@@ -326,3 +403,57 @@ def run_backfill(
         if client is None:
             hc.client.close()
     return results
+
+
+def run_audit(
+    nct_ids: list[str],
+    files: list[Path],
+    flags: dict[str, Any],
+    config: str | None,
+    *,
+    today: dt.date | None = None,
+    fetch: bool = False,
+    http: httpx.Client | None = None,
+) -> AuditReport:
+    """Transparency signals of trials: the given ids (from their latest snapshots), the records
+    in ``files``, or, given neither, every watched trial. Offline unless ``fetch``, which checks
+    the trials first (what changed stays pending for the next check's report)."""
+    from trialwatch.audit.report import AuditedTrial, AuditReport
+    from trialwatch.audit.sources import audited, from_store, records_in_file
+    from trialwatch.registry.ids import normalize_nct_id
+
+    settings = load_settings(flags, config)
+    day = today or dt.date.today()
+    grace = int(settings["grace_days"])
+    report = AuditReport(generated_at=utc_now(), today=day.isoformat(), grace_days=grace)
+    ids = [normalize_nct_id(i) for i in nct_ids]
+    labels: dict[str, str | None] = {}
+    if not ids and not files:
+        watched = watched_trials(settings.watchlist, config_trials(settings))
+        if not watched:
+            raise InputError(
+                "nothing to audit: give NCT ids or --file, or watch some trials "
+                f"(trialwatch watch add NCT06224738; the list is {settings.watchlist})"
+            )
+        ids = [w.nct_id for w in watched]
+        labels = {w.nct_id: w.label for w in watched}
+    ids = list(dict.fromkeys(ids))
+    if fetch and ids:
+        run, _, _ = run_check(ids, [], flags, config, explicit_ids=True, email=False, http=http)
+        for t in run.errors:
+            report.notes.append(
+                f"{t.nct_id} could not be fetched ({t.error}); its last snapshot is used"
+            )
+    store = SnapshotStore(settings.store)
+    for nct in ids:
+        trial = from_store(store, nct, day, grace)
+        trial.label = labels.get(nct)
+        report.trials.append(trial)
+    for path in files:
+        try:
+            for record, source in records_in_file(path):
+                nct = str(record_id(record))
+                report.trials.append(audited(nct, record, day, grace, source=source))
+        except TrialwatchError as exc:
+            report.trials.append(AuditedTrial(str(path), error=str(exc)))
+    return report

@@ -17,7 +17,7 @@ import typer
 
 from trialwatch import __version__
 from trialwatch.errors import InputError, TrialwatchError
-from trialwatch.model import Category, Outcome, RunReport, TrialReport
+from trialwatch.model import FAIL_ON_SIGNALS, Category, EventType, Outcome, RunReport, TrialReport
 
 if TYPE_CHECKING:
     from trialwatch.store.watchlist import Watched
@@ -106,6 +106,11 @@ def exit_code(report: RunReport, fail_on: list[str] | None = None) -> int:
         if not fail_on:
             return EXIT_CHANGED
         if any(c.category.value in fail_on for c in t.changes if c.material):
+            return EXIT_CHANGED
+        signals = {s.value for f in fail_on for s in FAIL_ON_SIGNALS.get(f, ())}
+        if any(
+            e.type is EventType.SIGNAL_STARTED and e.data.get("signal") in signals for e in t.events
+        ):
             return EXIT_CHANGED
     return EXIT_OK
 
@@ -297,7 +302,8 @@ FailOnOpt = Annotated[
     typer.Option(
         "--fail-on",
         metavar="CATEGORIES",
-        help="Comma-separated categories that make the exit code 1, e.g. status,dates,enrollment",
+        help="Comma-separated categories (status,dates,enrollment…) or signals (overdue, "
+        "status_stale…) that make the exit code 1",
     ),
 ]
 
@@ -310,11 +316,12 @@ def _fail_on(value: str | None) -> list[str] | None:
     if value is None:
         return None
     cats = [c.strip() for c in value.split(",") if c.strip()]
-    valid = {c.value for c in Category}
+    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS)
     for c in cats:
         if c not in valid:
             raise InputError(
-                f"--fail-on: unknown category {c!r}; choose from {', '.join(sorted(valid))}"
+                f"--fail-on: unknown category or signal {c!r}; choose from "
+                f"{', '.join(sorted(valid))}"
             )
     return cats
 
@@ -679,6 +686,136 @@ def backfill_command(
         for r in results:
             sys.stdout.write(terminal(r.line()) + "\n")
     raise typer.Exit(EXIT_OK if all(r.ok for r in results) else EXIT_TROUBLE)
+
+
+class AuditFormat(StrEnum):
+    auto = "auto"
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    html = "html"
+    csv = "csv"
+
+
+def _audit_fail_on(value: str | None) -> set[str] | None:
+    """The signal types that make ``audit`` exit 1 (None: any signal)."""
+    if value is None:
+        return None
+    from trialwatch.model import FAIL_ON_SIGNALS
+
+    wanted: set[str] = set()
+    for name in (v.strip() for v in value.split(",") if v.strip()):
+        if name not in FAIL_ON_SIGNALS:
+            raise InputError(
+                f"--fail-on: unknown signal {name!r}; choose from "
+                f"{', '.join(sorted(FAIL_ON_SIGNALS))}"
+            )
+        wanted |= {s.value for s in FAIL_ON_SIGNALS[name]}
+    return wanted
+
+
+@app.command("audit")
+def audit_command(
+    nct_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NCT_ID]...", help="Trials to audit; none audits every watched trial."
+        ),
+    ] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file",
+            metavar="FILE",
+            help="Audit the records in a JSON file (a record, a snapshot, a list or a page of "
+            "search results) instead of the store. Repeatable.",
+        ),
+    ] = None,
+    fetch: Annotated[
+        bool, typer.Option("--fetch", help="Check the trials against the registry first.")
+    ] = False,
+    today: Annotated[
+        str | None,
+        typer.Option("--today", metavar="DATE", help="Audit as of DATE (default: today)."),
+    ] = None,
+    grace: Annotated[
+        int | None,
+        typer.Option(
+            "--grace", metavar="DAYS", help="Days past a deadline before overdue [default 30]."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="SIGNALS",
+            help="Only these signals make the exit code 1, e.g. overdue,status_stale.",
+        ),
+    ] = None,
+    brief: Annotated[
+        bool, typer.Option("--brief", help="Text: one line a signal, without evidence.")
+    ] = False,
+    fmt: Annotated[
+        AuditFormat,
+        typer.Option("--format", "-f", help="auto, text, markdown, json, html or csv"),
+    ] = AuditFormat.auto,
+    api_url: ApiUrl = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Where each trial stands against its obligations by the public record: results probably
+    due or overdue, a stale status, estimated dates in the past, verification overdue, results
+    in QC review, a late certification, a posted FDAAA 801 violation, implausible enrollment.
+    Reads the latest snapshots: no network unless --fetch. Exit 0 no signal, 1 signals, 2
+    trouble."""
+    import datetime as dt
+
+    _setup_logging(verbose, quiet)
+    from trialwatch.app import run_audit
+    from trialwatch.audit import render
+
+    day = None
+    if today is not None:
+        try:
+            day = dt.date.fromisoformat(today)
+        except ValueError:
+            raise InputError(f"--today wants a date like 2026-03-31, not {today!r}") from None
+    if grace is not None and not 0 <= grace <= 3650:
+        raise InputError(f"--grace wants a number of days from 0 to 3650, not {grace}")
+    wanted = _audit_fail_on(fail_on)
+    report = run_audit(
+        list(nct_ids or []),
+        list(files or []),
+        _flags(
+            api_url=api_url,
+            store=str(store) if store else None,
+            grace_days=grace,
+        ),
+        config,
+        today=day,
+        fetch=fetch,
+    )
+    if fmt is AuditFormat.json:
+        text = render.render_json(report)
+    elif fmt is AuditFormat.csv:
+        text = render.render_csv(report)
+    elif fmt is AuditFormat.markdown:
+        text = render.render_markdown(report)
+    elif fmt is AuditFormat.html:
+        text = render.render_html(report)
+    elif _plain(Format.text if fmt is AuditFormat.text else Format.auto):
+        text = render.render_text(report, verbose=not brief)
+    else:
+        text = render.render_terminal(report, verbose=not brief)
+    flagged = [s for s in report.signals() if wanted is None or s.type.value in wanted]
+    if not (quiet and not flagged and not report.errors):
+        sys.stdout.write(text)
+    for t in report.errors:
+        _say(f"trialwatch: error: {t.nct_id}: {t.error}")
+    code = EXIT_TROUBLE if report.errors else EXIT_CHANGED if flagged else EXIT_OK
+    raise typer.Exit(code)
 
 
 @app.command("config")

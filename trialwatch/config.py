@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trialwatch.errors import ConfigError
-from trialwatch.model import Category
+from trialwatch.model import FAIL_ON_SIGNALS, Category
 
 ENV_PREFIX = "TRIALWATCH_"
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
@@ -75,6 +75,13 @@ KEYS: dict[str, Key] = {
         Key("show_admin", bool, False, "also report registry bookkeeping changes"),
         Key("fail_on", list, [], "categories that make check exit 1 (empty: all)", env=False),
         Key("email", dict, {}, "mail settings (see [email])", env=False),
+        Key(
+            "grace_days",
+            int,
+            30,
+            "days past a results deadline before results are called overdue (audit, check)",
+        ),
+        Key("signals", bool, True, "check reports transparency signals starting or stopping"),
         Key("trials", list, [], "watched trials written by hand (ids or tables)", env=False),
     ]
 }
@@ -281,7 +288,9 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
         raise ConfigError(f"max_retries ({where('max_retries')}) must be from 0 to 20")
     if not 1 <= values["batch_size"] <= 500:
         raise ConfigError(f"batch_size ({where('batch_size')}) must be from 1 to 500")
-    valid = {c.value for c in Category}
+    if not 0 <= values["grace_days"] <= 3650:
+        raise ConfigError(f"grace_days ({where('grace_days')}) must be from 0 to 3650")
+    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS)
     for cat in values["fail_on"]:
         if cat not in valid:
             raise ConfigError(

@@ -166,6 +166,32 @@ class EventType(StrEnum):
     PUBLICATION_LINKED = "publication_linked"
     FIRST_POSTED_ACTUAL = "first_posted_actual"
     GROUPED_EDIT = "grouped_edit"
+    SIGNAL_STARTED = "signal_started"
+    SIGNAL_ENDED = "signal_ended"
+
+
+class SignalType(StrEnum):
+    """Transparency signals: where a trial stands against its obligations (``audit``)."""
+
+    RESULTS_OVERDUE = "results_overdue"
+    RESULTS_DUE = "results_due"
+    RESULTS_LATE = "results_late"
+    STATUS_STALE = "status_stale"
+    ESTIMATED_DATE_PAST = "estimated_date_past"
+    VERIFICATION_OVERDUE = "verification_overdue"
+    RESULTS_IN_QC = "results_in_qc"
+    RESULTS_RETURNED = "results_returned"
+    RESULTS_CANCELLED = "results_cancelled"
+    LATE_CERTIFICATION = "late_certification"
+    FDAAA_VIOLATION = "fdaaa_violation"
+    IMPLAUSIBLE_ENROLLMENT = "implausible_enrollment"
+
+
+# What --fail-on accepts besides categories: a signal starting to apply.
+FAIL_ON_SIGNALS: dict[str, frozenset[SignalType]] = {
+    "overdue": frozenset({SignalType.RESULTS_OVERDUE}),
+    **{s.value: frozenset({s}) for s in SignalType},
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,8 @@ class CheckOptions:
     outputs: tuple[str, ...] = ("stdout",)
     # Said of a trial seen for the first time (its registry history, when backfilled first).
     first_notes: dict[str, list[str]] = field(default_factory=dict)
+    # Given every record this run reads (the transparency signals are read from it).
+    on_record: Callable[[str, dict[str, Any]], None] | None = None
 
 
 class Observer:
@@ -89,6 +91,8 @@ class Observer:
                     report.title = row.get("title") or title_of(fetched.record)
                     report.previous_snapshot = trusted.name
                     self.store.note_check(nct, fetched.fetched_at, Outcome.UNCHANGED.value)
+                    if self.options.on_record is not None:
+                        self.options.on_record(nct, fetched.record)
                     return report
             report.title = title_of(fetched.record)
             self._compare(fetched, report)
@@ -114,6 +118,8 @@ class Observer:
                 self.store.note_check(nct, fetched.fetched_at, "error", report.error)
         else:
             self.store.note_check(nct, fetched.fetched_at, report.outcome.value)
+            if self.options.on_record is not None:
+                self.options.on_record(nct, fetched.record)
         return report
 
     def _compare(self, fetched: Fetched, report: TrialReport) -> None:

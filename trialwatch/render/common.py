@@ -108,6 +108,8 @@ def status_line(t: TrialReport) -> str:
     if t.outcome is Outcome.CHANGED:
         n = len(t.changes)
         since = f" since {t.previous_snapshot}" if t.previous_snapshot else ""
+        if n == 0 and t.events:
+            return f"record unchanged{since}; a transparency signal started or stopped"
         return f"{n} change{'s' if n != 1 else ''}{since}"
     if t.outcome is Outcome.REMOVED:
         return "no longer in the registry"

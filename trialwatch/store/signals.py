@@ -1,0 +1,44 @@
+"""Which transparency signals each output was last told about, per trial, so that ``check``
+says a signal once when it starts and once when it stops. Kept in the state database: losing it
+costs only a repeat of the signals in force."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from trialwatch.store.state import StateDB
+
+_PREFIX = "signals:"
+
+
+class SignalLedger:
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+
+    def told(self, output: str) -> dict[str, set[str]]:
+        """Per trial, the signal keys ``output`` was last told were in force."""
+        like = f"{_PREFIX}{output}:%"
+        try:
+            rows = self.db.conn.execute(
+                "SELECT key, value FROM meta WHERE key LIKE ?", (like,)
+            ).fetchall()
+        except sqlite3.Error:
+            return {}
+        found: dict[str, set[str]] = {}
+        start = len(_PREFIX) + len(output) + 1
+        for key, value in rows:
+            try:
+                keys = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(keys, list):
+                found[str(key)[start:]] = {str(k) for k in keys}
+        return found
+
+    def tell(self, output: str, told: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """Record what ``output`` has now been told, in one transaction."""
+        with self.db.transaction() as conn:
+            for nct, keys in told:
+                self.db.set_meta(f"{_PREFIX}{output}:{nct}", sorted(keys), conn)
