@@ -165,6 +165,11 @@ def run_check(
     return report, settings, None
 
 
+def today() -> dt.date:
+    """The day signals are read for (one place, so that tests can fix it)."""
+    return dt.date.today()
+
+
 def signal_watch(settings: Settings, store: SnapshotStore, options: CheckOptions) -> SignalWatch:
     """Read the transparency signals of every record the run sees, against what each output
     was last told."""
@@ -174,7 +179,7 @@ def signal_watch(settings: Settings, store: SnapshotStore, options: CheckOptions
     ledger = SignalLedger(store.db)
     watch = SignalWatch(
         {o: ledger.told(o) for o in options.outputs},
-        dt.date.today(),
+        today(),
         int(settings["grace_days"]),
     )
     options.on_record = watch.see
@@ -411,7 +416,7 @@ def run_audit(
     flags: dict[str, Any],
     config: str | None,
     *,
-    today: dt.date | None = None,
+    as_of: dt.date | None = None,
     fetch: bool = False,
     http: httpx.Client | None = None,
 ) -> AuditReport:
@@ -423,7 +428,7 @@ def run_audit(
     from trialwatch.registry.ids import normalize_nct_id
 
     settings = load_settings(flags, config)
-    day = today or dt.date.today()
+    day = as_of or today()
     grace = int(settings["grace_days"])
     report = AuditReport(generated_at=utc_now(), today=day.isoformat(), grace_days=grace)
     ids = [normalize_nct_id(i) for i in nct_ids]

@@ -794,7 +794,7 @@ def audit_command(
             grace_days=grace,
         ),
         config,
-        today=day,
+        as_of=day,
         fetch=fetch,
     )
     if fmt is AuditFormat.json:

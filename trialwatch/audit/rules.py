@@ -8,6 +8,7 @@ Dates given as a month count as the month's last day; estimated and actual dates
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +70,16 @@ def date_struct(record: dict[str, Any], name: str) -> tuple[dt.date, dt.date, st
     struct = get(record, *STATUS, name)
     if not isinstance(struct, dict):
         return None
-    date = parse_partial(struct.get("date"))
+    kind = struct.get("type")
+    return _span(struct.get("date"), kind if isinstance(kind, str) else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _span(text: Any, kind: str) -> tuple[dt.date, dt.date, str, str] | None:
+    date = parse_partial(text)
     if date is None:
         return None
-    kind = struct.get("type")
-    return first_day(date), last_day(date), date.text, kind if isinstance(kind, str) else ""
+    return first_day(date), last_day(date), date.text, kind
 
 
 def us_site(record: dict[str, Any]) -> bool:

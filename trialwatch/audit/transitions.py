@@ -141,5 +141,10 @@ class SignalWatch:
                 self.owed[output][nct] = signal_events(before, found, record)
 
     def told_now(self, output: str, ncts: set[str]) -> list[tuple[str, set[str]]]:
-        """What ``output`` knows once these trials' events are out."""
-        return [(n, self.now[n]) for n in self.owed[output] if n in ncts and n in self.now]
+        """What ``output`` knows once the events of these trials are out (a trial it was owed
+        nothing for knows it already)."""
+        return [
+            (n, self.now[n])
+            for n, events in self.owed[output].items()
+            if (n in ncts or not events) and n in self.now
+        ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -26,6 +27,11 @@ class PartialDate:
 def parse_partial(text: object) -> PartialDate | None:
     if not isinstance(text, str):
         return None
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)  # records repeat the same few thousand dates
+def _parse(text: str) -> PartialDate | None:
     match = _PARTIAL.match(text.strip())
     if not match:
         return None
