@@ -298,7 +298,7 @@ def _stale(record: dict[str, Any], today: dt.date, grace: int) -> list[Signal]:
             Level.WARNING,
             f"Status still “{status_words(status)}” though the completion date "
             f"{_dated(text, kind)} passed {_ago(today, end)} ago",
-            (f"completion date {_dated(text, kind)}", f"status {status_words(status)}"),
+            (f"completion date {_dated(text, kind)}", f"status: {status_words(status)}"),
             "the status should be updated within 30 days of a change (42 CFR 11.64); the "
             "FDAAA TrialsTracker's date-and-status discrepancy test",
             dates={"completion": text},
@@ -374,7 +374,7 @@ def _verification(record: dict[str, Any], today: dt.date, grace: int) -> list[Si
             SignalType.VERIFICATION_OVERDUE,
             level,
             headline,
-            (f"record last verified {verified}", f"status {status_words(status)}"),
+            (f"record last verified {verified}", f"status: {status_words(status)}"),
             "a record is to be verified at least every 12 months (42 CFR 11.64); an open "
             "status not verified for 2 years is shown as Unknown by the registry",
             dates={"verified": verified if isinstance(verified, str) else None},
