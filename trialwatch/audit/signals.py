@@ -135,6 +135,8 @@ def audit_record(
 
 def _act_evidence(act: Applicability, record: dict[str, Any]) -> list[str]:
     lines = [f"probable applicable clinical trial: {', '.join(n for n, _ in act.tests)}"]
+    if any("United States" in name for name, _ in act.tests):
+        return lines  # the location was one of the tests
     lines.append(
         "a site in the United States or a US territory"
         if us_site(record)
