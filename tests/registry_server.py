@@ -11,6 +11,7 @@ as the real one does."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -40,20 +41,119 @@ class Registry:
     versions: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = field(default_factory=dict)
     original: dict[str, dict[str, Any]] = field(default_factory=dict)  # nct id -> originalData
     unserved: set[tuple[str, int]] = field(default_factory=set)  # versions answered with 403
+    # Search watches: the members of each query (query_key of its parameters), in the order
+    # the search returns them; called after each page of a search is served (page index, the
+    # query's key), to refresh the data between pages.
+    queries: dict[str, list[str]] = field(default_factory=dict)
+    on_page: Any = None
+    bytes_served: int = 0
 
     def script(self, path: str, *responses: Response) -> None:
         self.scripted.setdefault(path, deque()).extend(responses)
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: dict[str, Any], posted: bool = True) -> None:
+        """Serve this record. Like the registry, a changed record is posted with a new
+        last-update-posted date (``posted=False``: an edit the registry made without one)."""
         nct = record["protocolSection"]["identificationModule"]["nctId"]
+        before = self.encoded.get(nct)  # the record as served (callers may edit theirs in place)
+        encoded = json.dumps(record).encode()
+        if posted and before is not None and before != encoded:
+            record = _posted(json.loads(before), record, self.data_timestamp[:10])
+            encoded = json.dumps(record).encode()
         self.studies[nct] = record
-        self.encoded[nct] = json.dumps(record).encode()
+        self.encoded[nct] = encoded
         # The API matches ids against NCTIdAlias too, and redirects an alias to the study.
         for alias in record["protocolSection"]["identificationModule"].get("nctIdAliases", []):
             self.aliases[alias] = nct
 
     def body(self, nct: str) -> bytes:
         return self.encoded.get(nct) or json.dumps(self.studies[nct]).encode()
+
+
+# Search parameters that choose the members; the rest shape the answer.
+_SHAPE = {"pageSize", "pageToken", "countTotal", "fields", "format", "markupFormat", "sort"}
+# Pieces a fields= projection may ask for, and where each is in a record.
+PIECES: dict[str, tuple[str, ...]] = {
+    "NCTId": ("protocolSection", "identificationModule", "nctId"),
+    "NCTIdAlias": ("protocolSection", "identificationModule", "nctIdAliases"),
+    "BriefTitle": ("protocolSection", "identificationModule", "briefTitle"),
+    "OverallStatus": ("protocolSection", "statusModule", "overallStatus"),
+    "LastUpdatePostDate": ("protocolSection", "statusModule", "lastUpdatePostDateStruct", "date"),
+    "StudyFirstPostDate": ("protocolSection", "statusModule", "studyFirstPostDateStruct", "date"),
+    "Phase": ("protocolSection", "designModule", "phases"),
+    "LeadSponsorName": ("protocolSection", "sponsorCollaboratorsModule", "leadSponsor", "name"),
+}
+_RANGE = re.compile(r"AREA\[(\w+)\]RANGE\[([^,\]]*),([^\]]*)\]")
+
+
+def query_key(params: dict[str, str]) -> str:
+    """The key of a query's members in ``Registry.queries``: its member-choosing parameters
+    (not filter.advanced, which the stand-in evaluates itself)."""
+    chosen = {k: v for k, v in params.items() if k not in _SHAPE and k != "filter.advanced"}
+    return "&".join(f"{k}={v}" for k, v in sorted(chosen.items()))
+
+
+def project(record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in fields:
+        path = PIECES[name]
+        node: Any = record
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        target = out
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = node
+    return out
+
+
+def _advanced_ok(record: dict[str, Any], expression: str) -> bool:
+    """filter.advanced's date ranges (AREA[LastUpdatePostDate]RANGE[a,b] AND …)."""
+    for area, low, high in _RANGE.findall(expression):
+        path = PIECES.get(area)
+        if path is None:
+            continue
+        node: Any = record
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, str):
+            return False
+        low, high = low.strip(), high.strip()
+        if low not in ("", "MIN") and node < low:
+            return False
+        if high not in ("", "MAX") and node > high:
+            return False
+    return True
+
+
+def _posted(old: dict[str, Any], new: dict[str, Any], today: str) -> dict[str, Any]:
+    """``new`` with its last-update-posted date moved on, unless the edit already moved it."""
+    import copy
+    import datetime as dt
+
+    def struct(r: dict[str, Any]) -> Any:
+        return r.get("protocolSection", {}).get("statusModule", {}).get("lastUpdatePostDateStruct")
+
+    before, after = struct(old), struct(new)
+    if not isinstance(before, dict) or "date" not in before:
+        return new
+    if isinstance(after, dict) and str(after.get("date", "")) > str(before["date"]):
+        return new  # the edit moved it on itself
+    day = today if today > str(before["date"]) else None
+    if day is None:
+        try:
+            day = (dt.date.fromisoformat(str(before["date"])) + dt.timedelta(days=1)).isoformat()
+        except ValueError:
+            return new
+    out = copy.deepcopy(new)
+    out["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
+        **before,
+        "date": day,
+        "type": "ACTUAL",
+    }
+    return out
 
 
 def _json(status: int, data: Any) -> Response:
@@ -144,20 +244,44 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _page(self, query: dict[str, list[str]]) -> Response:
         reg = self.registry
-        raw = query.get("filter.ids", [""])[0]
+        params = {k: v[0] for k, v in query.items()}
+        raw = params.get("filter.ids", "")
         ids = [i.strip().upper() for i in raw.replace(",", "|").split("|") if i.strip()]
-        size = min(int(query.get("pageSize", ["10"])[0] or 10), 1000)
-        start = int(query.get("pageToken", ["0"])[0] or 0)
+        size = min(int(params.get("pageSize") or 10), 1000)
+        start = int(params.get("pageToken") or 0)
+        fields = [f for f in params.get("fields", "").replace("|", ",").split(",") if f]
+        unknown = [f for f in fields if f not in PIECES]
+        if unknown:
+            return 400, {"Content-Type": "text/plain"}, f"unknown field {unknown[0]}".encode()
         found: list[str] = []
-        for i in ids:
-            target = i if i in reg.studies else reg.aliases.get(i)
-            if target is not None and target in reg.studies and target not in found:
-                found.append(target)
+        key = query_key(params)
+        if ids:
+            for i in ids:
+                target = i if i in reg.studies else reg.aliases.get(i)
+                if target is not None and target in reg.studies and target not in found:
+                    found.append(target)
+        else:
+            found = [n for n in reg.queries.get(key, []) if n in reg.studies]
+        advanced = params.get("filter.advanced")
+        if advanced:
+            found = [n for n in found if _advanced_ok(reg.studies[n], advanced)]
         chunk = found[start : start + size]
-        body = b'{"studies":[' + b",".join(reg.body(n) for n in chunk) + b"]"
-        if start + size < len(found):
+        if fields:
+            bodies = [json.dumps(project(reg.studies[n], fields)).encode() for n in chunk]
+        else:
+            bodies = [reg.body(n) for n in chunk]
+        body = b'{"studies":[' + b",".join(bodies) + b"]"
+        if params.get("countTotal") == "true" and start == 0:
+            body += b',"totalCount":' + str(len(found)).encode()
+        # As the real API does: a next page whenever this one is full, even if it is the last.
+        if len(chunk) == size:
             body += b',"nextPageToken":' + json.dumps(str(start + size)).encode()
-        return 200, {"Content-Type": "application/json"}, body + b"}"
+        body += b"}"
+        with reg.lock:
+            reg.bytes_served += len(body)
+        if not ids and reg.on_page is not None:
+            reg.on_page(start // max(size, 1), key)
+        return 200, {"Content-Type": "application/json"}, body
 
 
 @contextmanager

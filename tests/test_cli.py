@@ -226,12 +226,14 @@ def test_history_shows_how_a_trial_moved(
     registry: Registry, her2: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(capsys, "check", "NCT06224738")
+    # The sponsor's update, posted before the old primary completion date had passed.
     registry.put(
         edited(
             her2,
             lambda r: r["protocolSection"]["statusModule"].update(
                 overallStatus="RECRUITING",
                 primaryCompletionDateStruct={"date": "2026-06-01", "type": "ESTIMATED"},
+                lastUpdatePostDateStruct={"date": "2025-12-01", "type": "ACTUAL"},
             ),
         )
     )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from trialwatch.audit.transitions import SignalWatch
     from trialwatch.registry.client import RegistryClient
     from trialwatch.registry.history import HistoryClient
+    from trialwatch.search.run import ListRun
     from trialwatch.timeline.backfill import Backfilled
     from trialwatch.timeline.render import Story
 
@@ -24,7 +25,7 @@ from trialwatch.changes.baseline import title_of
 from trialwatch.changes.differ import compare
 from trialwatch.config import Settings, load_settings
 from trialwatch.errors import InputError, TrialwatchError
-from trialwatch.model import Outcome, RunReport, TrialReport
+from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
 from trialwatch.record import record_id, utc_now
 from trialwatch.registry.retry import RateLimiter, RetryPolicy
 from trialwatch.runner import (
@@ -37,7 +38,7 @@ from trialwatch.runner import (
     pending_reports,
 )
 from trialwatch.store import SnapshotStore, read_record_file
-from trialwatch.store.watchlist import Watched, parse_entries, watched_trials
+from trialwatch.store.watchlist import Watched, load_queries, parse_entries, watched_trials
 
 log = logging.getLogger("trialwatch")
 
@@ -77,6 +78,7 @@ def run_check(
     config: str | None,
     *,
     force: bool = False,
+    full: bool = False,
     batch: bool = True,
     email: bool | None = None,
     interactive: bool = False,
@@ -96,7 +98,8 @@ def run_check(
             publish(report)
         return report, settings, None
     watched = [] if explicit_ids else watched_trials(settings.watchlist, config_trials(settings))
-    if not explicit_ids and not watched:
+    queries = [] if explicit_ids else load_queries(settings.watchlist)
+    if not explicit_ids and not watched and not queries:
         raise InputError(
             "no trials to check: give NCT ids (trialwatch check NCT06224738) or watch some "
             f"(trialwatch watch add NCT06224738; the list is {settings.watchlist})"
@@ -113,6 +116,7 @@ def run_check(
     if settings["backfill"]:
         options.first_notes = first_history(settings, store, targets, interactive)
     watch = signal_watch(settings, store, options) if settings["signals"] else None
+    listed: ListRun | None = None
     # The run stays registered until its report is out and mailed: other runs at the same
     # time leave the changes it is reporting to it.
     with store.locked():
@@ -121,6 +125,27 @@ def run_check(
             options.progress = tick
             if explicit_ids and (not batch or len(ids) == 1):
                 report = check_each(ids, client, store, options, observer)
+            elif not explicit_ids and (queries or settings["two_phase"]):
+                from trialwatch.search.run import ListOptions, check_list
+
+                listed = check_list(
+                    targets,
+                    queries,
+                    client,
+                    store,
+                    options,
+                    ListOptions(
+                        two_phase=bool(settings["two_phase"]),
+                        full_every_days=float(settings["full_check_days"]),
+                        max_query_results=int(settings["max_query_results"]),
+                        force=force,
+                        full=full,
+                        batch_size=int(settings["batch_size"]),
+                        wants_record=watch.due if watch is not None else None,
+                    ),
+                    observer,
+                )
+                report = listed.report
             else:
                 report = check_batched(
                     targets,
@@ -139,9 +164,14 @@ def run_check(
             report.notes.append(f"could not record this run's checks: {exc}")
         if watch is not None:
             owe_signals(watch, "stdout", report.trials)
+        if listed is not None:
+            report.queries = query_news(listed, store, "stdout", report.trials)
         if publish is not None:
             printed = publish(report)
             delivered(store, "stdout", printed)
+            if listed is not None:
+                delivered(store, "stdout", listed.member_reports)  # said in the query's news
+                tell_queries(listed, store, "stdout")
             if watch is not None:
                 told(store, watch, "stdout", printed)
         if not mail_on:
@@ -152,12 +182,17 @@ def run_check(
         if watch is not None:
             titles = {t.nct_id: t.title for t in report.trials}
             owe_signals(watch, "mail", digest_trials, titles)
+        mail_queries = query_news(listed, store, "mail", digest_trials) if listed else []
         try:
-            done = deliver(report, digest_trials, settings["email"], settings.store)
+            done = deliver(
+                report, digest_trials, settings["email"], settings.store, queries=mail_queries
+            )
         except TrialwatchError as exc:
             kept = "the changes are kept and will be in the next run's digest"
             return report, settings, f"{exc}; {kept}"
         delivered(store, "mail", digest_trials)
+        if listed is not None:
+            tell_queries(listed, store, "mail")
         if watch is not None:
             told(store, watch, "mail", digest_trials)
     if done:
@@ -181,6 +216,7 @@ def signal_watch(settings: Settings, store: SnapshotStore, options: CheckOptions
         {o: ledger.told(o) for o in options.outputs},
         today(),
         int(settings["grace_days"]),
+        ledger.next_days(),
     )
     options.on_record = watch.see
     return watch
@@ -226,9 +262,36 @@ def told(store: SnapshotStore, watch: SignalWatch, output: str, shown: list[Tria
 
     ncts = {t.nct_id for t in shown if t.outcome is not Outcome.ERROR}
     try:
-        SignalLedger(store.db).tell(output, watch.told_now(output, ncts))
+        ledger = SignalLedger(store.db)
+        ledger.tell(output, watch.told_now(output, ncts))
+        if watch.new_next:
+            ledger.set_next_days(watch.new_next.items())
+            watch.next_days.update(watch.new_next)
+            watch.new_next = {}
     except TrialwatchError as exc:
         log.warning("could not record the signals told (%s); they are said again next time", exc)
+
+
+def query_news(
+    listed: ListRun, store: SnapshotStore, output: str, trials: list[TrialReport]
+) -> list[QueryReport]:
+    from trialwatch.search.run import news_for
+
+    changed = {t.nct_id for t in trials if t.outcome is Outcome.CHANGED}
+    try:
+        return news_for(listed, store, output, changed)
+    except TrialwatchError as exc:
+        log.warning("could not compare the queries with what was reported (%s)", exc)
+        return [q for q in listed.report.queries]
+
+
+def tell_queries(listed: ListRun, store: SnapshotStore, output: str) -> None:
+    from trialwatch.search.run import told as queries_told
+
+    try:
+        queries_told(listed, store, output)
+    except TrialwatchError as exc:
+        log.warning("could not record what the queries reported (%s); said again next time", exc)
 
 
 def config_trials(settings: Settings) -> list[Watched]:
@@ -293,6 +356,23 @@ def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]
                 "last_checked": state.get("last_checked"),
                 "last_changed": state.get("last_changed"),
                 "last_error": state.get("last_error"),
+            }
+        )
+    from trialwatch.store.queries import QueryStore
+
+    members = QueryStore(store.root, store.db)
+    for q in load_queries(settings.watchlist):
+        try:
+            seen = members.members(q.id)
+        except TrialwatchError:
+            seen = None
+        rows.append(
+            {
+                "query": q.describe(),
+                "id": q.id,
+                "label": q.label,
+                "params": q.as_params(),
+                "members": "not checked yet" if seen is None else str(len(seen)),
             }
         )
     return rows

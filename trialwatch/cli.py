@@ -17,7 +17,15 @@ import typer
 
 from trialwatch import __version__
 from trialwatch.errors import InputError, TrialwatchError
-from trialwatch.model import FAIL_ON_SIGNALS, Category, EventType, Outcome, RunReport, TrialReport
+from trialwatch.model import (
+    FAIL_ON_QUERIES,
+    FAIL_ON_SIGNALS,
+    Category,
+    EventType,
+    Outcome,
+    RunReport,
+    TrialReport,
+)
 
 if TYPE_CHECKING:
     from trialwatch.store.watchlist import Watched
@@ -96,8 +104,13 @@ def _root(
 
 
 def exit_code(report: RunReport, fail_on: list[str] | None = None) -> int:
-    if report.errors or report.warnings:
+    if report.errors or report.warnings or any(q.error for q in report.queries):
         return EXIT_TROUBLE
+    for q in report.queries:
+        if (q.new and (not fail_on or "new" in fail_on)) or (
+            q.left and (not fail_on or "left" in fail_on)
+        ):
+            return EXIT_CHANGED
     for t in report.trials:
         if t.outcome is Outcome.REMOVED:
             return EXIT_CHANGED
@@ -162,7 +175,11 @@ def _plain(fmt: Format) -> bool:
 
 
 def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
-    nothing = not report.changed and not report.by_outcome(Outcome.REMOVED)
+    nothing = (
+        not report.changed
+        and not report.by_outcome(Outcome.REMOVED)
+        and not any(q.news or q.error for q in report.queries)
+    )
     if quiet and nothing and fmt in (Format.auto, Format.text, Format.markdown, Format.html):
         return ""
     if fmt is Format.json:
@@ -183,6 +200,7 @@ def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
         report.data_timestamp,
         report.notes,
         report.skipped,
+        report.queries,
     )
     if _plain(fmt):  # decided without importing rich: piped output never pays for it
         from trialwatch.render.text import render_text
@@ -202,7 +220,8 @@ def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
 def _summary(report: RunReport, quiet: bool) -> None:
     from trialwatch.render.common import summary_line
 
-    if quiet and not report.changed and not report.errors:
+    news = any(q.news or q.error for q in report.queries)
+    if quiet and not report.changed and not report.errors and not news:
         return
     for note in report.notes:
         _say(f"trialwatch: {note}")
@@ -316,7 +335,7 @@ def _fail_on(value: str | None) -> list[str] | None:
     if value is None:
         return None
     cats = [c.strip() for c in value.split(",") if c.strip()]
-    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS)
+    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS) | FAIL_ON_QUERIES
     for c in cats:
         if c not in valid:
             raise InputError(
@@ -347,6 +366,13 @@ def check(
         typer.Option(
             "--force",
             help="Check even when the registry data has not changed since the last complete run.",
+        ),
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Fetch every whole record, not only those whose last-update date moved.",
         ),
     ] = False,
     batch: Annotated[
@@ -411,6 +437,7 @@ def check(
         flags,
         config,
         force=force,
+        full=full,
         batch=batch,
         email=email,
         interactive=sys.stderr.isatty() and not quiet,
@@ -468,19 +495,47 @@ watch_app = typer.Typer(
 app.add_typer(watch_app, name="watch")
 
 
+QueryOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--query",
+        metavar="NAME=VALUE|URL",
+        help="Watch a search instead of ids: cond=…, term=…, intr=…, status=…, or a URL copied "
+        "from the registry's search page. Repeatable.",
+    ),
+]
+
+
 @watch_app.command("add")
 def watch_add(
-    nct_ids: Annotated[list[str], typer.Argument(metavar="NCT_ID...", help="Trials to watch.")],
+    nct_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[NCT_ID]...", help="Trials to watch.")
+    ] = None,
+    query: QueryOpt = None,
     label: Annotated[str | None, typer.Option("--label", help="A short name of your own.")] = None,
     note: Annotated[str | None, typer.Option("--note", help="A note of your own.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Add trials to the watch list."""
+    """Add trials, or a search (--query), to the watch list."""
     from trialwatch.app import config_trials
     from trialwatch.config import load_settings
     from trialwatch.store.watchlist import add
 
     settings = load_settings({}, config)
+    if query:
+        from trialwatch.search.query import from_args
+        from trialwatch.store.watchlist import add_query
+
+        if nct_ids:
+            raise InputError("give either NCT ids or --query, not both")
+        added = add_query(settings.watchlist, from_args(query, label))
+        _say(
+            f"trialwatch: watching the search {added.name!r} ({added.describe()}; id {added.id}) "
+            f"in {settings.watchlist}; its first check records its members"
+        )
+        raise typer.Exit(EXIT_OK)
+    if not nct_ids:
+        raise InputError("say what to watch: NCT ids, or --query 'cond=…'")
     raise typer.Exit(
         _for_each_id(
             nct_ids,
@@ -492,15 +547,29 @@ def watch_add(
 
 @watch_app.command("remove")
 def watch_remove(
-    nct_ids: Annotated[list[str], typer.Argument(metavar="NCT_ID...", help="Trials to drop.")],
+    nct_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[NCT_ID]...", help="Trials to drop.")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option("--query", metavar="LABEL|ID", help="Stop watching this search."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Remove trials from the watch list (their snapshots are kept)."""
+    """Remove trials, or a search (--query LABEL), from the watch list (snapshots are kept)."""
     from trialwatch.app import config_trials
     from trialwatch.config import load_settings
     from trialwatch.store.watchlist import remove
 
     settings = load_settings({}, config)
+    if query:
+        from trialwatch.store.watchlist import remove_query
+
+        gone = remove_query(settings.watchlist, query)
+        _say(f"trialwatch: no longer watching the search {gone.name!r}")
+        raise typer.Exit(EXIT_OK)
+    if not nct_ids:
+        raise InputError("say what to stop watching: NCT ids, or --query LABEL")
     raise typer.Exit(
         _for_each_id(
             nct_ids,
@@ -534,8 +603,22 @@ def watch_list(
     from trialwatch.app import watch_rows
 
     rows = watch_rows(_flags(store=str(store) if store else None), config)
-    if not rows and fmt is TableFormat.table:
+    queries = [r for r in rows if r.get("query")]
+    rows = [r for r in rows if not r.get("query")]
+    if fmt is TableFormat.json:
+        _print_rows(fmt, rows + queries, [], [])
+        raise typer.Exit(EXIT_OK)
+    if not rows and not queries:
         _say("trialwatch: no trials watched; add some with `trialwatch watch add NCT06224738`")
+        raise typer.Exit(EXIT_OK)
+    if queries:
+        _print_rows(
+            fmt,
+            queries,
+            ["search", "id", "parameters", "members"],
+            [[q["label"], q["id"], q["query"], q["members"]] for q in queries],
+        )
+    if not rows:
         raise typer.Exit(EXIT_OK)
     _print_rows(
         fmt,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trialwatch.errors import ConfigError
-from trialwatch.model import FAIL_ON_SIGNALS, Category
+from trialwatch.model import FAIL_ON_QUERIES, FAIL_ON_SIGNALS, Category
 
 ENV_PREFIX = "TRIALWATCH_"
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
@@ -82,6 +82,19 @@ KEYS: dict[str, Key] = {
             "days past a results deadline before results are called overdue (audit, check)",
         ),
         Key("signals", bool, True, "check reports transparency signals starting or stopping"),
+        Key(
+            "two_phase",
+            bool,
+            True,
+            "watch-list checks ask for last-update dates first, whole records only when moved",
+        ),
+        Key(
+            "full_check_days",
+            (int, float),
+            7,
+            "days between checks that fetch every whole record anyway (0: every run)",
+        ),
+        Key("max_query_results", int, 10000, "most trials a search watch may match"),
         Key("trials", list, [], "watched trials written by hand (ids or tables)", env=False),
     ]
 }
@@ -256,16 +269,18 @@ NUMBER_RANGES: tuple[tuple[str, float, float, bool], ...] = (
 )
 
 
-def check_number(value: Any, where: str, low: float, high: float, zero_ok: bool) -> None:
+def check_number(
+    value: Any, where: str, low: float, high: float, zero_ok: bool, unit: str = "seconds"
+) -> None:
     import math
 
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where} must be a number, not {value!r}")
     if not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number of seconds, not {value!r}")
+        raise ConfigError(f"{where} must be a finite number of {unit}, not {value!r}")
     smallest = "0" if zero_ok else "more than 0"
     if value < low or value > high or (value == 0 and not zero_ok):
-        raise ConfigError(f"{where} must be from {smallest} to {high:g} seconds, not {value!r}")
+        raise ConfigError(f"{where} must be from {smallest} to {high:g} {unit}, not {value!r}")
 
 
 def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
@@ -288,9 +303,21 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
         raise ConfigError(f"max_retries ({where('max_retries')}) must be from 0 to 20")
     if not 1 <= values["batch_size"] <= 500:
         raise ConfigError(f"batch_size ({where('batch_size')}) must be from 1 to 500")
+    if not 1 <= values["max_query_results"] <= 1_000_000:
+        raise ConfigError(
+            f"max_query_results ({where('max_query_results')}) must be from 1 to 1000000"
+        )
+    check_number(
+        values["full_check_days"],
+        f"full_check_days ({where('full_check_days')})",
+        0,
+        3650,
+        True,
+        "days",
+    )
     if not 0 <= values["grace_days"] <= 3650:
         raise ConfigError(f"grace_days ({where('grace_days')}) must be from 0 to 3650")
-    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS)
+    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS) | FAIL_ON_QUERIES
     for cat in values["fail_on"]:
         if cat not in valid:
             raise ConfigError(

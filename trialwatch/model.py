@@ -187,7 +187,9 @@ class SignalType(StrEnum):
     IMPLAUSIBLE_ENROLLMENT = "implausible_enrollment"
 
 
-# What --fail-on accepts besides categories: a signal starting to apply.
+# What --fail-on accepts besides categories: a search watch gaining ("new") or losing ("left")
+# a trial, and a signal starting to apply.
+FAIL_ON_QUERIES = frozenset({"new", "left"})
 FAIL_ON_SIGNALS: dict[str, frozenset[SignalType]] = {
     "overdue": frozenset({SignalType.RESULTS_OVERDUE}),
     **{s.value: frozenset({s}) for s in SignalType},
@@ -355,6 +357,66 @@ class TrialReport:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A trial a search watch gained or lost, in one line."""
+
+    nct_id: str
+    title: str | None = None
+    phases: tuple[str, ...] = ()
+    status: str | None = None
+    sponsor: str | None = None
+    first_posted: str | None = None
+    why: str | None = None  # for a departure: what changed in its record, or that it is gone
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "title": self.title,
+            "phases": list(self.phases),
+            "status": self.status,
+            "lead_sponsor": self.sponsor,
+            "first_posted": self.first_posted,
+            "why": self.why,
+        }
+
+
+@dataclass(slots=True)
+class QueryReport:
+    """What one search watch found: trials new to it, its members updated, trials that left."""
+
+    id: str
+    label: str | None
+    params: dict[str, str]
+    matches: int = 0  # members now
+    baseline: bool = False  # the first check of this query: its members recorded, not news
+    new: list[Match] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)  # ids; their reports are in trials
+    left: list[Match] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or ", ".join(f"{k}={v}" for k, v in self.params.items())
+
+    @property
+    def news(self) -> bool:
+        return bool(self.new or self.updated or self.left)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "params": dict(self.params),
+            "matches": self.matches,
+            "baseline": self.baseline,
+            "error": self.error,
+            "new": [m.to_json() for m in self.new],
+            "updated": list(self.updated),
+            "left": [m.to_json() for m in self.left],
+        }
+
+
 @dataclass(slots=True)
 class RunReport:
     """Everything one run found: what renderers and notifiers receive."""
@@ -364,6 +426,7 @@ class RunReport:
     data_timestamp: str | None = None
     notes: list[str] = field(default_factory=list)
     skipped: bool = False
+    queries: list[QueryReport] = field(default_factory=list)
 
     def by_outcome(self, outcome: Outcome) -> list[TrialReport]:
         return [t for t in self.trials if t.outcome is outcome]

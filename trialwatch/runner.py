@@ -90,7 +90,12 @@ class Observer:
                     # Byte for byte the record last stored: nothing to normalise or write.
                     report.title = row.get("title") or title_of(fetched.record)
                     report.previous_snapshot = trusted.name
-                    self.store.note_check(nct, fetched.fetched_at, Outcome.UNCHANGED.value)
+                    self.store.note_check(
+                        nct,
+                        fetched.fetched_at,
+                        Outcome.UNCHANGED.value,
+                        last_update=last_update(fetched.record),
+                    )
                     if self.options.on_record is not None:
                         self.options.on_record(nct, fetched.record)
                     return report
@@ -117,7 +122,12 @@ class Observer:
             with contextlib.suppress(StoreError):
                 self.store.note_check(nct, fetched.fetched_at, "error", report.error)
         else:
-            self.store.note_check(nct, fetched.fetched_at, report.outcome.value)
+            self.store.note_check(
+                nct,
+                fetched.fetched_at,
+                report.outcome.value,
+                last_update=last_update(fetched.record),
+            )
             if self.options.on_record is not None:
                 self.options.on_record(nct, fetched.record)
         return report
@@ -190,6 +200,12 @@ class Observer:
             if marker is None or marker["run"] != me:
                 store.pending.put(nct, me, outputs)  # this run reports it now
         describe(store, nct, base, latest_name, fetched.record, report, self.options)
+
+
+def last_update(record: dict[str, Any]) -> str | None:
+    """The record's last-update-posted date."""
+    date = get(record, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
+    return date if isinstance(date, str) else None
 
 
 def describe(
@@ -342,7 +358,7 @@ def check_each(
     return run
 
 
-def _ids_digest(nct_ids: Sequence[str]) -> str:
+def ids_digest_of(nct_ids: Sequence[str]) -> str:
     import hashlib
 
     return hashlib.sha256("|".join(sorted(nct_ids)).encode()).hexdigest()
@@ -370,27 +386,15 @@ def check_batched(
     run.trials.extend(options.extra_errors)
     with store.locked():
         observer = observer or Observer(store, options)
-        stamp = client.data_timestamp() if watch_list else None
-        run.data_timestamp = stamp
-        ids_digest = _ids_digest(nct_ids)
-        last = store.run_state()
-        size = last.get("bytes_per_record")
-        if client.bytes_per_record is None and isinstance(size, int) and size > 0:
-            client.bytes_per_record = size  # right-sized pages from the first request
-        if (
-            not force
-            and stamp is not None
-            and last.get("complete") is True
-            and last.get("data_timestamp") == stamp
-            and last.get("ids") == ids_digest
-            and not observer.pending_at_start  # a change a killed run left unreported
-        ):
-            run.skipped = True
-            run.notes.append(
-                f"registry data unchanged since the last complete run (data as of {stamp}); "
-                "nothing fetched. Use --force to check anyway"
-            )
-            return run
+        ids_digest = ids_digest_of(nct_ids)
+        stamp = None
+        if watch_list:
+            stamp, skip = unchanged_since_last_run(store, client, observer, ids_digest, force)
+            run.data_timestamp = stamp
+            if skip:
+                run.skipped = True
+                run.notes.append(skipped_note(stamp))
+                return run
         wanted = set(nct_ids)
         fetch_errors = 0
         failing: FetchError | None = None
@@ -438,22 +442,67 @@ def check_batched(
                 if options.progress:
                     options.progress(nct)
         complete = fetch_errors == 0 and not any(t.error for t in run.trials)
-        if not watch_list:
-            return run
-        state = {
-            "complete": complete,
-            "data_timestamp": stamp,
-            "finished_at": utc_now(),
-            "ids": ids_digest,
-            "trials": len(nct_ids),
-            "bytes_per_record": client.bytes_per_record,
-        }
-        try:
-            store.save_run_state(state)
-        except StoreError as exc:
-            # The changes are reported all the same; only the next run cannot skip.
-            log.warning("could not record the run's state (%s); the next run checks again", exc)
+        if watch_list:
+            record_run(store, client, complete, stamp, ids_digest, len(nct_ids))
     return run
+
+
+def unchanged_since_last_run(
+    store: SnapshotStore,
+    client: RegistryClient,
+    observer: Observer,
+    ids_digest: str,
+    force: bool,
+) -> tuple[str | None, bool]:
+    """The registry's data timestamp, and whether nothing needs fetching: the same timestamp as
+    the last complete run over the same list, and no change a killed run left unreported."""
+    stamp = client.data_timestamp()
+    last = store.run_state()
+    size = last.get("bytes_per_record")
+    if client.bytes_per_record is None and isinstance(size, int) and size > 0:
+        client.bytes_per_record = size  # right-sized pages from the first request
+    skip = (
+        not force
+        and stamp is not None
+        and last.get("complete") is True
+        and last.get("data_timestamp") == stamp
+        and last.get("ids") == ids_digest
+        and not observer.pending_at_start
+    )
+    return stamp, skip
+
+
+def skipped_note(stamp: str | None) -> str:
+    return (
+        f"registry data unchanged since the last complete run (data as of {stamp}); "
+        "nothing fetched. Use --force to check anyway"
+    )
+
+
+def record_run(
+    store: SnapshotStore,
+    client: RegistryClient,
+    complete: bool,
+    stamp: str | None,
+    ids_digest: str,
+    trials: int,
+    **extra: Any,
+) -> None:
+    """What this run over the watch list saw, for the next run to decide whether to skip."""
+    state = {
+        "complete": complete,
+        "data_timestamp": stamp,
+        "finished_at": utc_now(),
+        "ids": ids_digest,
+        "trials": trials,
+        "bytes_per_record": client.bytes_per_record,
+        **extra,
+    }
+    try:
+        store.save_run_state(state)
+    except StoreError as exc:
+        # The changes are reported all the same; only the next run cannot skip.
+        log.warning("could not record the run's state (%s); the next run checks again", exc)
 
 
 def _requested(fetched: Fetched, wanted: set[str], batch: list[str]) -> str | None:

@@ -133,6 +133,27 @@ def audit_record(
     return found
 
 
+def next_change(record: dict[str, Any], today: dt.date, grace_days: int = GRACE_DAYS) -> str | None:
+    """The first day after ``today`` on which the calendar alone could change this record's
+    signals (a date passing, a deadline or grace period ending, a verification turning 12 or
+    24 months old), as ISO text; None when no such day is ahead."""
+    days: list[dt.date] = []
+    for name in ("startDateStruct", "primaryCompletionDateStruct", "completionDateStruct"):
+        found = date_struct(record, name)
+        if found is not None:
+            days.append(found[1] + dt.timedelta(days=1))
+    due = deadline(record)
+    if due is not None:
+        days += [due.due + dt.timedelta(days=1), due.due + dt.timedelta(days=grace_days + 1)]
+    verified = parse_partial(get(record, *STATUS, "statusVerifiedDate"))
+    if verified is not None and verified.month is not None:
+        for months in (13, 25):
+            total = verified.year * 12 + verified.month - 1 + months
+            days.append(dt.date(total // 12, total % 12 + 1, 1))
+    ahead = [d for d in days if d > today]
+    return min(ahead).isoformat() if ahead else None
+
+
 def _act_evidence(act: Applicability, record: dict[str, Any]) -> list[str]:
     lines = [f"probable applicable clinical trial: {', '.join(n for n, _ in act.tests)}"]
     if any("United States" in name for name, _ in act.tests):

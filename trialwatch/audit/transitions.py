@@ -3,11 +3,12 @@ became probably overdue", "No longer: results probably overdue (results submitte
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
 from trialwatch.audit.rules import applicability, date_struct, results_submitted
-from trialwatch.audit.signals import SIGNAL_NAMES, Signal, audit_record
+from trialwatch.audit.signals import SIGNAL_NAMES, Signal, audit_record, next_change
 from trialwatch.changes.events.scene import RANK_RESULTS, RANK_STATUS
 from trialwatch.changes.sentences import get
 from trialwatch.changes.words import status_words
@@ -115,8 +116,13 @@ class SignalWatch:
         told: dict[str, dict[str, set[str]]],
         today: dt.date,
         grace_days: int,
+        next_days: dict[str, str | None] | None = None,
     ) -> None:
         self.told = told  # output -> trial -> keys
+        # Per trial, the next day the calendar could change its signals (as last stored), and
+        # those this run worked out anew.
+        self.next_days = next_days or {}
+        self.new_next: dict[str, str | None] = {}
         self.today = today
         self.grace_days = grace_days
         self.now: dict[str, set[str]] = {}
@@ -129,6 +135,10 @@ class SignalWatch:
         except Exception:  # a signal is never worth a trial's report
             return
         self.now[nct] = {s.key for s in found}
+        with contextlib.suppress(Exception):
+            day = next_change(record, self.today, self.grace_days)
+            if self.next_days.get(nct, "?") != day:
+                self.new_next[nct] = day
         for output, told in self.told.items():
             before = told.get(nct)
             if before is None:
@@ -139,6 +149,18 @@ class SignalWatch:
                     self.first[nct] = found
             elif before != self.now[nct]:
                 self.owed[output][nct] = signal_events(before, found, record)
+
+    def due(self, nct: str) -> bool:
+        """Whether a trial whose record was not fetched should be read from its snapshot: its
+        signals were never worked out, an output has yet to hear what another heard (a mail that
+        did not go out), or the calendar may have changed them since."""
+        if nct not in self.next_days:
+            return True
+        heard = {frozenset(told.get(nct, ())) for told in self.told.values()}
+        if len(heard) > 1:
+            return True
+        day = self.next_days[nct]
+        return day is not None and day <= self.today.isoformat()
 
     def told_now(self, output: str, ncts: set[str]) -> list[tuple[str, set[str]]]:
         """What ``output`` knows once the events of these trials are out (a trial it was owed

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trialwatch.errors import ConfigError, NotifyError
-from trialwatch.model import Outcome, RunReport, TrialReport
+from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
 from trialwatch.render.common import summary_line
 from trialwatch.render.html import render_html
 from trialwatch.render.text import render_text
@@ -111,7 +111,9 @@ def _legacy_outbox(store_root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def digest_report(pending: list[TrialReport], run: RunReport) -> RunReport:
+def digest_report(
+    pending: list[TrialReport], run: RunReport, queries: list[QueryReport] | None = None
+) -> RunReport:
     """One report for the mail: every undelivered change (this run's and earlier runs'), and
     this run's errors."""
     this_run = {(t.nct_id, t.snapshot) for t in run.trials if t.outcome is Outcome.CHANGED}
@@ -125,7 +127,10 @@ def digest_report(pending: list[TrialReport], run: RunReport) -> RunReport:
     seen = {t.nct_id for t in trials}
     trials.extend(t for t in run.errors if t.nct_id not in seen)
     return RunReport(
-        generated_at=run.generated_at, trials=trials, data_timestamp=run.data_timestamp
+        generated_at=run.generated_at,
+        trials=trials,
+        data_timestamp=run.data_timestamp,
+        queries=list(queries or []),
     )
 
 
@@ -139,6 +144,12 @@ def subject(report: RunReport, prefix: str) -> str:
         text = f"{len(changed)} trial{'s' if len(changed) != 1 else ''} changed: {shown}"
     else:
         text = "no changes"
+    new = sum(len(q.new) for q in report.queries)
+    left = sum(len(q.left) for q in report.queries)
+    if new or left:
+        parts = [f"{new} new" if new else "", f"{left} left" if left else ""]
+        searches = f"searches: {', '.join(p for p in parts if p)}"
+        text = searches if not changed else f"{text}; {searches}"
     if errors:
         text += f" ({errors} error{'s' if errors != 1 else ''})"
     return header(f"{prefix} {text}".strip())
@@ -262,6 +273,7 @@ def deliver(
     email: Mapping[str, Any],
     store_root: Path,
     env: Mapping[str, str] | None = None,
+    queries: list[QueryReport] | None = None,
 ) -> str | None:
     """Mail the digest of everything undelivered (``pending``). Returns what was done (for the
     log), or None when there was nothing to send. Raises NotifyError when the mail could not go
@@ -272,8 +284,10 @@ def deliver(
         trial = entry["trial"]
         trial.notes.append(f"found by an earlier run ({entry['run_at']}); not delivered until now")
     changes = [*[e["trial"] for e in legacy], *pending]
-    report = digest_report(changes, run)
-    if not any(t.outcome is Outcome.CHANGED for t in report.trials) and not settings.heartbeat:
+    report = digest_report(changes, run, queries)
+    news = any(q.new or q.left or q.error for q in report.queries)
+    changed = any(t.outcome is Outcome.CHANGED for t in report.trials)
+    if not changed and not news and not settings.heartbeat:
         return None
     msg = build_message(report, settings)
     reply = send(msg, settings, env)

@@ -45,7 +45,7 @@ def make_http_client(timeout: httpx.Timeout = TIMEOUT) -> httpx.Client:
     )
 
 
-def _describe_body(response: httpx.Response) -> str:
+def describe_body(response: httpx.Response) -> str:
     text = response.text.strip()
     if not text:
         return "an empty body"
@@ -174,6 +174,7 @@ class RegistryClient:
         self.limiter = limiter or RateLimiter(0.0)
         self.request_deadline = request_deadline
         self.requests = 0
+        self.bytes_received = 0  # bodies as decoded, for the benchmarks and -v
         # Average size of a record in the pages seen so far (None until one was seen).
         self.bytes_per_record: int | None = None
         # Seconds the run may spend asking (0: no limit), counted from now: no request starts
@@ -275,6 +276,7 @@ class RegistryClient:
                     )
             body = b"".join(chunks)
             del chunks
+        self.bytes_received += len(body)
         headers = [
             (k, v)
             for k, v in response.headers.multi_items()
@@ -314,7 +316,7 @@ class RegistryClient:
             if status != 200:
                 raise FetchError(
                     f"the registry answered HTTP {status} for {current} with "
-                    f"{_describe_body(response)}; nothing was stored"
+                    f"{describe_body(response)}; nothing was stored"
                 )
             record, print_ = parse_study(response, f"the registry ({url})")
             got = record_id(record)
@@ -360,9 +362,9 @@ class RegistryClient:
             if response.status_code != 200:
                 raise FetchError(
                     f"the registry answered HTTP {response.status_code} for a batch of "
-                    f"{len(nct_ids)} ids with {_describe_body(response)}"
+                    f"{len(nct_ids)} ids with {describe_body(response)}"
                 )
-            text = _page_text(response, url)
+            text = page_text(response, url)
             del response  # the page's bytes are not needed once decoded
             fetched_at = utc_now()
             page: dict[str, Any] = {}
@@ -422,7 +424,7 @@ class RegistryClient:
         return stamp if isinstance(stamp, str) else None
 
 
-def _page_text(response: httpx.Response, url: str) -> str:
+def page_text(response: httpx.Response, url: str) -> str:
     head = response.content[:512].lstrip().lower()
     if head.startswith(b"<"):
         raise FetchError(f"{url} answered with an HTML page, not a page of studies")

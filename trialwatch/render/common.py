@@ -12,7 +12,9 @@ from trialwatch.model import (
     Change,
     DateValue,
     Event,
+    Match,
     Outcome,
+    QueryReport,
     RunReport,
     TrialReport,
 )
@@ -129,6 +131,62 @@ def summary_line(report: RunReport) -> str:
         parts.append(f"{counts[Outcome.REMOVED]} removed")
     parts.append(f"{counts[Outcome.ERROR]} error{'s' if counts[Outcome.ERROR] != 1 else ''}")
     line = f"{n} trial{'s' if n != 1 else ''}: " + ", ".join(parts)
+    if report.queries:
+        line += f"; {query_summary(report)}"
     if report.data_timestamp:
         line += f"; registry data as of {report.data_timestamp}"
     return line
+
+
+# New or departed trials listed per search watch before "… and N more" (JSON has them all).
+MATCHES_SHOWN = 100
+
+
+def match_facts(m: Match) -> str:
+    """ "Phase 2, Recruiting, Acme Inc.; first posted 2024-01-05" """
+    parts = []
+    if m.phases:
+        parts.append(", ".join(words(p, "phases") for p in m.phases))
+    if m.status:
+        parts.append(status_words(m.status))
+    if m.sponsor:
+        parts.append(m.sponsor)
+    text = ", ".join(parts)
+    if m.first_posted:
+        text += ("; " if text else "") + f"first posted {m.first_posted}"
+    return text
+
+
+def match_line(m: Match) -> str:
+    text = m.nct_id + (f" — {m.title}" if m.title else "")
+    facts = match_facts(m)
+    if facts:
+        text += f" ({facts})"
+    if m.why:
+        text += f": {m.why}"
+    return text
+
+
+def query_heading(q: QueryReport) -> str:
+    return f"Search “{q.name}”: {q.matches:,} matching trial{'s' if q.matches != 1 else ''}"
+
+
+def query_status(q: QueryReport) -> str | None:
+    """One line for a query without news to list (first check, error, nothing new)."""
+    if q.error:
+        return f"not checked: {q.error}"
+    if q.baseline:
+        return (
+            "first check: its members are recorded; from now on trials that join it, are "
+            "updated or leave it are reported"
+        )
+    if not q.news:
+        return "no new, updated or departed trials"
+    return None
+
+
+def query_summary(report: RunReport) -> str:
+    new = sum(len(q.new) for q in report.queries)
+    left = sum(len(q.left) for q in report.queries)
+    n = len(report.queries)
+    return f"{n} search{'es' if n != 1 else ''}: {new} new, {left} left"

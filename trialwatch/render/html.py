@@ -5,11 +5,15 @@ from __future__ import annotations
 from trialwatch.model import Kind, Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
     DETAILS_SHOWN,
+    MATCHES_SHOWN,
     baseline_rows,
     category_title,
     details,
     grouped,
+    match_line,
     ordered,
+    query_heading,
+    query_status,
     status_line,
     study_url,
     summary,
@@ -96,9 +100,38 @@ def _detail_list(items: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _queries(report: RunReport) -> list[str]:
+    out: list[str] = []
+    for q in report.queries:
+        out.append(f"<h2>{h(query_heading(q))}</h2>")
+        status = query_status(q)
+        if status is not None:
+            out.append(f'<p class="{"errors" if q.error else "context"}">{h(status)}</p>')
+            continue
+        for name, items, cls in (("New", q.new, "added"), ("Left the search", q.left, "removed")):
+            if not items:
+                continue
+            out.append(f'<div class="cat">{h(name)} ({len(items)})</div><ul>')
+            for m in items[:MATCHES_SHOWN]:
+                url = study_url(m.nct_id)
+                link = f'<a href="{h(url)}">{h(m.nct_id)}</a>' if url else h(m.nct_id)
+                rest = match_line(m)[len(m.nct_id) :]
+                out.append(f'<li class="{cls}">{link}{h(rest)}</li>')
+            if len(items) > MATCHES_SHOWN:
+                out.append(f"<li>… and {len(items) - MATCHES_SHOWN} more</li>")
+            out.append("</ul>")
+        if q.updated:
+            out.append(
+                f'<p><span class="cat">Updated ({len(q.updated)}):</span> '
+                f"{h(', '.join(q.updated))}</p>"
+            )
+    return out
+
+
 def render_html(report: RunReport, title: str = "trialwatch report") -> str:
     body = [f"<h1>{h(title)}</h1>", f"<p>{h(summary_line(report))}</p>"]
     body.extend(f"<p>{h(note)}</p>" for note in report.notes)
+    body.extend(_queries(report))
     if report.errors:
         body.append('<div class="errors"><b>Errors (not checked this run)</b><ul>')
         body.extend(f"<li><b>{h(t.nct_id)}</b>: {h(t.error or '')}</li>" for t in report.errors)

@@ -15,7 +15,7 @@ def trial_json(t: TrialReport) -> dict[str, Any]:
 
 
 def report_json(report: RunReport) -> dict[str, Any]:
-    return {
+    data = {
         "schema": SCHEMA,
         "generated_at": report.generated_at,
         "data_timestamp": report.data_timestamp,
@@ -27,6 +27,9 @@ def report_json(report: RunReport) -> dict[str, Any]:
         },
         "trials": [trial_json(t) for t in report.trials],
     }
+    if report.queries:  # only for a watch list with searches: id-only reports stay as they were
+        data["queries"] = [q.to_json() for q in report.queries]
+    return data
 
 
 def render_json(report: RunReport) -> str:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from trialwatch.changes.sentences import counted
-from trialwatch.changes.words import status_words
+from trialwatch.changes.words import status_words, words
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
     DETAILS_SHOWN,
     LIST_UNCHANGED_UP_TO,
+    MATCHES_SHOWN,
     baseline_rows,
     category_title,
     details,
     grouped,
+    match_line,
     ordered,
+    query_heading,
+    query_status,
     status_line,
     study_url,
     summary,
@@ -121,6 +125,45 @@ def _new_table(new: list[TrialReport]) -> list[str]:
     return lines
 
 
+def query_markdown(report: RunReport) -> list[str]:
+    """Each search watch: a table of new trials, the trials that left it, the updated ones."""
+    lines: list[str] = []
+    for q in report.queries:
+        lines += [f"### {md(query_heading(q))}", ""]
+        status = query_status(q)
+        if status is not None:
+            lines += [md(status), ""]
+            continue
+        if q.new:
+            lines += [
+                f"**New ({len(q.new)})**",
+                "",
+                "| Trial | Title | Phase | Status | Sponsor | First posted |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            for m in q.new[:MATCHES_SHOWN]:
+                phase = ", ".join(words(p, "phases") for p in m.phases)
+                status_text = status_words(m.status) if m.status else ""
+                url = study_url(m.nct_id)
+                trial = f"[{md(m.nct_id)}]({url})" if url else md(m.nct_id)
+                lines.append(
+                    f"| {trial} | {md(m.title or '')} | {md(phase)} | {md(status_text)} | "
+                    f"{md(m.sponsor or '')} | {md(m.first_posted or '')} |"
+                )
+            if len(q.new) > MATCHES_SHOWN:
+                lines.append(f"| … | and {len(q.new) - MATCHES_SHOWN} more | | | | |")
+            lines.append("")
+        if q.left:
+            lines += [f"**Left the search ({len(q.left)})**", ""]
+            lines += [f"- {md(match_line(m))}" for m in q.left[:MATCHES_SHOWN]]
+            if len(q.left) > MATCHES_SHOWN:
+                lines.append(f"- … and {len(q.left) - MATCHES_SHOWN} more")
+            lines.append("")
+        if q.updated:
+            lines += [f"**Updated ({len(q.updated)}):** {md(', '.join(q.updated))}", ""]
+    return lines
+
+
 def render_markdown(report: RunReport, limit: int | None = COMMENT_LIMIT) -> str:
     """The report; with ``limit``, cut to at most that many characters (GitHub refuses a
     comment over 65,536): trials that do not fit lose their details, then their place, and the
@@ -132,6 +175,7 @@ def render_markdown(report: RunReport, limit: int | None = COMMENT_LIMIT) -> str
     for note in report.notes:
         lines.append(f"> {md(note)}")
         lines.append("")
+    lines.extend(query_markdown(report))
     if report.errors:
         lines.append("### Errors (not checked this run)")
         lines.append("")
@@ -160,7 +204,8 @@ def render_markdown(report: RunReport, limit: int | None = COMMENT_LIMIT) -> str
         tail.append("")
         tail.append("</details>")
         tail.append("")
-    if not changed and not report.errors and not report.by_outcome(Outcome.NEW):
+    news = any(q.news for q in report.queries)
+    if not changed and not report.errors and not report.by_outcome(Outcome.NEW) and not news:
         tail.append("No changes.")
         tail.append("")
     return _fit(lines, blocks, tail, limit)

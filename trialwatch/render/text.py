@@ -9,11 +9,15 @@ from trialwatch.model import Kind, Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
     DETAILS_SHOWN,
     LIST_UNCHANGED_UP_TO,
+    MATCHES_SHOWN,
     baseline_rows,
     category_title,
     details,
     grouped,
+    match_line,
     ordered,
+    query_heading,
+    query_status,
     status_line,
     summary,
     who,
@@ -94,9 +98,40 @@ def _detail_lines(items: tuple[str, ...]) -> list[Line]:
     return lines
 
 
-def report_lines(report: RunReport, quiet: bool = False) -> list[Line]:
+def query_lines(report: RunReport, quiet: bool = False) -> list[Line]:
     lines: list[Line] = []
+    for q in report.queries:
+        status = query_status(q)
+        if quiet and status is not None and not q.error:
+            continue
+        if lines:
+            lines.append([])
+        lines.append([(clean(query_heading(q)), "bold")])
+        if status is not None:
+            lines.append([("  " + clean(status), "bold red" if q.error else "dim")])
+            continue
+        for title, items, style in (
+            ("New", q.new, "green"),
+            ("Left the search", q.left, "magenta"),
+        ):
+            if not items:
+                continue
+            lines.append([(f"  {title} ({len(items)})", f"bold {style}")])
+            for m in items[:MATCHES_SHOWN]:
+                lines.append([("    • ", ""), (clean(match_line(m)), "")])
+            if len(items) > MATCHES_SHOWN:
+                lines.append([(f"    … and {len(items) - MATCHES_SHOWN} more", "dim")])
+        if q.updated:
+            ids = ", ".join(q.updated)
+            lines.append([(f"  Updated ({len(q.updated)}): ", "bold yellow"), (clean(ids), "")])
+    return lines
+
+
+def report_lines(report: RunReport, quiet: bool = False) -> list[Line]:
+    lines: list[Line] = query_lines(report, quiet)
     errors = report.errors
+    if errors and lines:
+        lines.append([])
     if errors:  # kept apart from changes: a gap in monitoring, not a change
         lines.append([("Errors (not checked this run)", "bold red")])
         for t in errors:

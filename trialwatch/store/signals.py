@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from trialwatch.store.state import StateDB
 
 _PREFIX = "signals:"
+_NEXT = "signals-next:"
 
 
 class SignalLedger:
@@ -42,3 +43,25 @@ class SignalLedger:
         with self.db.transaction() as conn:
             for nct, keys in told:
                 self.db.set_meta(f"{_PREFIX}{output}:{nct}", sorted(keys), conn)
+
+    def next_days(self) -> dict[str, str | None]:
+        """Per trial, the next day its signals could change with the calendar alone."""
+        try:
+            rows = self.db.conn.execute(
+                "SELECT key, value FROM meta WHERE key LIKE ?", (f"{_NEXT}%",)
+            ).fetchall()
+        except sqlite3.Error:
+            return {}
+        out: dict[str, str | None] = {}
+        for key, value in rows:
+            try:
+                day = json.loads(value)
+            except ValueError:
+                continue
+            out[str(key)[len(_NEXT) :]] = day if isinstance(day, str) else None
+        return out
+
+    def set_next_days(self, days: Iterable[tuple[str, str | None]]) -> None:
+        with self.db.transaction() as conn:
+            for nct, day in days:
+                self.db.set_meta(f"{_NEXT}{nct}", day, conn)

@@ -115,7 +115,7 @@ class SnapshotStore:
         self.pending = Pending(self.root)
         self.runs = RunRegistry(self.root)
         self._depth = 0
-        self._checks: list[tuple[str, str, str, str | None]] = []
+        self._checks: list[tuple[str, str, str, str | None, str | None]] = []
 
     @property
     def run_id(self) -> str:
@@ -314,9 +314,17 @@ class SnapshotStore:
             fields["last_changed"] = changed_at
         self.db.put(conn, nct_id, fields)
 
-    def note_check(self, nct_id: str, when: str, outcome: str, error: str | None = None) -> None:
-        """Remember that a check happened; written once for the whole run (flush_checks)."""
-        self._checks.append((nct_id, when, outcome, error))
+    def note_check(
+        self,
+        nct_id: str,
+        when: str,
+        outcome: str,
+        error: str | None = None,
+        last_update: str | None = None,
+    ) -> None:
+        """Remember that a check happened (and the record's last-update date, when read);
+        written once for the whole run (flush_checks)."""
+        self._checks.append((nct_id, when, outcome, error, last_update))
 
     def flush_checks(self) -> None:
         checks, self._checks = self._checks, []

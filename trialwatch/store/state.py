@@ -49,6 +49,7 @@ COLUMNS = (
     "status",
     "title",
     "checks",
+    "last_update",  # the record's last-update-posted date (two-phase checks compare it)
 )
 
 _SCHEMA = f"""
@@ -99,6 +100,10 @@ class StateDB:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+        for column in COLUMNS:
+            if column not in have:  # a state from an earlier version: add what it lacks
+                conn.execute(f"ALTER TABLE trials ADD COLUMN {column}")
         conn.execute("SELECT count(*) FROM trials").fetchone()
         return conn
 
@@ -198,8 +203,9 @@ class StateDB:
                 f"UPDATE trials SET {sets} WHERE nct = ?", [fields[c] for c in names] + [nct]
             )
 
-    def record_checks(self, checks: list[tuple[str, str, str, str | None]]) -> None:
-        """Many checks at once: (nct, when, outcome, error). One transaction for a whole run."""
+    def record_checks(self, checks: list[tuple[str, str, str, str | None, str | None]]) -> None:
+        """Many checks at once: (nct, when, outcome, error, last update posted). One
+        transaction for a whole run."""
         if not checks:
             return
         with self.transaction() as conn:
@@ -209,13 +215,18 @@ class StateDB:
             )
             conn.executemany(
                 "UPDATE trials SET last_checked = ?, last_outcome = ?, last_error = ?, "
-                "checks = coalesce(checks, 0) + 1 WHERE nct = ?",
-                [(when, outcome, error, nct) for nct, when, outcome, error in checks],
+                "checks = coalesce(checks, 0) + 1, last_update = coalesce(?, last_update) "
+                "WHERE nct = ?",
+                [(when, outcome, error, lu, nct) for nct, when, outcome, error, lu in checks],
             )
             conn.executemany(
                 "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, NULL)",
                 # New and changed trials were logged with their snapshot when it was stored.
-                [(when, nct, outcome) for nct, when, outcome, _e in checks if outcome == "error"],
+                [
+                    (when, nct, outcome)
+                    for nct, when, outcome, _e, _u in checks
+                    if outcome == "error"
+                ],
             )
 
     def log_line(

@@ -6,6 +6,9 @@ Trials are listed in two places, both read by ``trialwatch check``:
   only by ``trialwatch watch add/remove``, atomically, with tomli-w. It holds nothing else, so
   rewriting it loses no comment of yours.
 - ``trials = [...]`` in your hand-written config: read, never written.
+
+The watch list also keeps search watches: ``[[queries]]`` tables with a ``label`` and the
+search's API ``params``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tomli_w
 
 from trialwatch.errors import ConfigError, InputError
 from trialwatch.registry.ids import normalize_nct_id
+from trialwatch.search.query import Query, from_toml
 from trialwatch.store.atomic import write_atomic
 
 HEADER = (
@@ -79,24 +83,72 @@ def parse_entries(entries: Any, where: str) -> list[Watched]:
     return out
 
 
-def load_watchlist(path: Path) -> list[Watched]:
+def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
-        return []
+        return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"watch list {path} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read watch list {path}: {exc}") from None
-    unknown = set(data) - {"trials"}
+    unknown = set(data) - {"trials", "queries"}
     if unknown:
         raise ConfigError(f"watch list {path}: unknown key(s) {', '.join(sorted(unknown))}")
-    return parse_entries(data.get("trials", []), str(path))
+    return data
 
 
-def save_watchlist(path: Path, items: list[Watched]) -> None:
-    body = tomli_w.dumps({"trials": [w.to_toml() for w in items]})
-    write_atomic(path, (HEADER + body).encode("utf-8"))
+def load_watchlist(path: Path) -> list[Watched]:
+    return parse_entries(_read(path).get("trials", []), str(path))
+
+
+def load_queries(path: Path) -> list[Query]:
+    """The search watches in the watch list."""
+    entries = _read(path).get("queries", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"watch list {path}: queries must be a list of tables")
+    out: list[Query] = []
+    for n, entry in enumerate(entries, 1):
+        try:
+            query = from_toml(entry, f"watch list {path}, query {n}")
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+        if all(q.id != query.id for q in out):
+            out.append(query)
+    return out
+
+
+def save_watchlist(path: Path, items: list[Watched], queries: list[Query] | None = None) -> None:
+    if queries is None:
+        queries = load_queries(path)
+    data: dict[str, Any] = {"trials": [w.to_toml() for w in items]}
+    if queries:
+        data["queries"] = [q.to_toml() for q in queries]
+    write_atomic(path, (HEADER + tomli_w.dumps(data)).encode("utf-8"))
+
+
+def add_query(path: Path, query: Query) -> Query:
+    with _editing(path):
+        queries = load_queries(path)
+        same = next((q for q in queries if q.id == query.id), None)
+        if same is not None:
+            raise InputError(f"this query is already watched, as {same.name!r}")
+        if query.label and any(q.label == query.label for q in queries):
+            raise InputError(f"a query is already labelled {query.label!r}; choose another label")
+        save_watchlist(path, load_watchlist(path), [*queries, query])
+    return query
+
+
+def remove_query(path: Path, which: str) -> Query:
+    """Stop watching the query with this label or id."""
+    with _editing(path):
+        queries = load_queries(path)
+        found = [q for q in queries if which in (q.label, q.id)]
+        if not found:
+            known = ", ".join(repr(q.label or q.id) for q in queries) or "none"
+            raise InputError(f"no watched query has the label or id {which!r} (watched: {known})")
+        save_watchlist(path, load_watchlist(path), [q for q in queries if q not in found])
+    return found[0]
 
 
 @contextlib.contextmanager

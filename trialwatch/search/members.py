@@ -1,0 +1,168 @@
+"""What the registry's own search says, without whole records: the members of a query, or the
+last-update dates of a list of ids, from ``GET /studies`` with ``fields=`` (about a hundred
+bytes a trial instead of a whole record). The search is never re-implemented here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialwatch.errors import FetchError, InputError
+from trialwatch.record import record_aliases, record_id
+from trialwatch.registry.client import RegistryClient, describe_body, iter_page, page_text
+from trialwatch.sanitize import RecordShapeError
+
+FIELDS = "NCTId,NCTIdAlias,LastUpdatePostDate"
+PAGE = 1000  # the API's largest page
+IDS_PER_REQUEST = 500
+REFRESH_RETRIES = 2  # runs of a query again when the registry's data changed mid-way
+
+
+class QueryTooLarge(InputError):
+    """A query matching more trials than the watch allows."""
+
+
+@dataclass
+class Listing:
+    """Trials and their last-update-posted dates, as one consistent read of the registry."""
+
+    dates: dict[str, str | None] = field(default_factory=dict)  # nct -> last update posted
+    aliases: dict[str, str] = field(default_factory=dict)  # old id -> current id
+    total: int | None = None
+    data_timestamp: str | None = None
+    reruns: int = 0
+
+
+def last_update(study: dict[str, Any]) -> str | None:
+    status = study.get("protocolSection", {}).get("statusModule", {})
+    struct = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
+    date = struct.get("date") if isinstance(struct, dict) else None
+    return date if isinstance(date, str) else None
+
+
+def _pages(
+    client: RegistryClient, params: dict[str, str], what: str, count_total: bool
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each projected study with the extra keys of its page so far (``totalCount`` on the
+    first). An empty last page is normal: the API offers a next page whenever a page is full."""
+    url = f"{client.api_url}/studies"
+    token: str | None = None
+    seen: set[str] = set()
+    first = True
+    while True:
+        query = {**params, "fields": FIELDS, "pageSize": str(PAGE)}
+        if first and count_total:
+            query["countTotal"] = "true"
+        if token:
+            query["pageToken"] = token
+        response = client.get(url, params=query)
+        if response.status_code != 200:
+            raise FetchError(
+                f"the registry answered HTTP {response.status_code} for {what} with "
+                f"{describe_body(response)}"
+            )
+        text = page_text(response, url)
+        extra: dict[str, Any] = {}
+        try:
+            for study, _ in iter_page(text, extra):
+                if isinstance(study, dict):
+                    yield study, extra
+        except (ValueError, RecordShapeError) as exc:
+            raise FetchError(
+                f"{url} answered {what} with invalid or truncated JSON ({exc})"
+            ) from None
+        if first and count_total and "totalCount" in extra:
+            yield {}, extra  # the total, even for a query with no match
+        first = False
+        token = extra.get("nextPageToken")
+        if not isinstance(token, str) or not token:
+            return
+        if token in seen:
+            raise FetchError(f"{url} returned the same nextPageToken twice for {what}; stopping")
+        seen.add(token)
+
+
+def _read(
+    client: RegistryClient,
+    params: dict[str, str],
+    what: str,
+    limit: int | None,
+    hint: str = "",
+) -> Listing:
+    listing = Listing()
+    for study, extra in _pages(client, params, what, count_total=limit is not None):
+        total = extra.get("totalCount")
+        if isinstance(total, int):
+            listing.total = total
+            if limit is not None and total > limit:
+                raise QueryTooLarge(
+                    f"{what} matches {total:,} trials, more than the {limit:,} a watch may hold "
+                    f"(max_query_results); nothing was stored. Narrow it{hint}"
+                )
+        nct = record_id(study)
+        if nct is None:
+            continue
+        listing.dates[nct] = last_update(study)
+        for alias in record_aliases(study):
+            listing.aliases[alias] = nct
+        if limit is not None and len(listing.dates) > limit:
+            raise QueryTooLarge(
+                f"{what} matches more than {limit:,} trials (max_query_results); nothing was "
+                f"stored. Narrow it{hint}"
+            )
+    return listing
+
+
+def _consistent(client: RegistryClient, read: Any, before: str | None = None) -> Listing:
+    """Run ``read`` between two looks at the registry's data timestamp (``before``: one just
+    taken); when the data was refreshed mid-way (pages from two versions of the data), run it
+    again."""
+    for attempt in range(REFRESH_RETRIES + 1):
+        if attempt or before is None:
+            before = client.data_timestamp()
+        listing: Listing = read()
+        after = client.data_timestamp()
+        listing.data_timestamp = after
+        listing.reruns = attempt
+        if before == after:
+            return listing
+    raise FetchError(
+        f"the registry's data changed while it was being read, {REFRESH_RETRIES + 1} times in a "
+        "row; nothing was stored, try again later"
+    )
+
+
+def members(
+    client: RegistryClient,
+    params: dict[str, str],
+    name: str,
+    limit: int,
+    stamp: str | None = None,
+) -> Listing:
+    """Every trial a query matches now, with its last-update date, read between two looks at
+    the data timestamp (``stamp``: the first, if just taken)."""
+    hint = (
+        ": add a condition, an intervention, a status (status=RECRUITING) or a date range "
+        "(lastUpdPost=2025-01-01_), or raise max_query_results"
+    )
+    return _consistent(
+        client, lambda: _read(client, params, f"the query {name!r}", limit, hint), stamp
+    )
+
+
+def last_updates(client: RegistryClient, ids: list[str]) -> Listing:
+    """The last-update dates of these trials (500 ids a request). Ids the registry did not
+    return are not in ``dates`` (unknown, or aliases whose study came back under its own id:
+    see ``aliases``).
+
+    No second look at the data timestamp: a date read before a refresh is only compared with
+    the date stored with the last snapshot, never stored itself, and the run records the
+    timestamp it started from, so a trial a refresh changed mid-way is fetched next run."""
+    out = Listing()
+    for start in range(0, len(ids), IDS_PER_REQUEST):
+        batch = ids[start : start + IDS_PER_REQUEST]
+        part = _read(client, {"filter.ids": "|".join(batch)}, f"{len(batch)} ids", None)
+        out.dates.update(part.dates)
+        out.aliases.update(part.aliases)
+    return out

@@ -1,0 +1,327 @@
+"""Check a watch list — ids and search watches — in two phases.
+
+Phase one asks the registry only for ids and last-update dates: a query's members come with
+theirs (``members``), the other watched ids in batches of 500 (``last_updates``). Phase two
+fetches whole records only for the trials that need it: no snapshot yet, a last-update date
+that moved (or was never recorded), a change a killed run left unreported, a trial new to a
+query or gone from it (to say why), and everything at the periodic full re-check, which catches
+the registry's own edits that leave the last-update date alone. The rest are unchanged without
+their records crossing the network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialwatch.changes.baseline import baseline
+from trialwatch.errors import FetchError, InputError, StoreError
+from trialwatch.model import Match, Outcome, QueryReport, RunReport, TrialReport
+from trialwatch.record import utc_now
+from trialwatch.registry.client import RegistryClient
+from trialwatch.runner import (
+    CheckOptions,
+    Observer,
+    check_batched,
+    error_report,
+    ids_digest_of,
+    record_run,
+    skipped_note,
+    unchanged_since_last_run,
+)
+from trialwatch.search.members import Listing, last_updates, members
+from trialwatch.search.query import Query
+from trialwatch.store import SnapshotStore
+from trialwatch.store.queries import QueryStore
+
+log = logging.getLogger("trialwatch")
+
+
+@dataclass
+class ListOptions:
+    two_phase: bool = True
+    full_every_days: float = 7.0  # 0: every run fetches every record
+    max_query_results: int = 10_000
+    force: bool = False  # check even when the registry's data did not change
+    full: bool = False  # fetch every record this run
+    batch_size: int = 500
+    # Whether the record of a trial skipped by phase one is still wanted (its transparency
+    # signals may have changed with the calendar): read from its latest snapshot.
+    wants_record: Callable[[str], bool] | None = None
+
+
+@dataclass
+class ListRun:
+    """A run over the watch list, with what the search watches need to tell each output."""
+
+    report: RunReport
+    queries: list[Query] = field(default_factory=list)
+    memberships: dict[str, set[str]] = field(default_factory=dict)  # query id -> members now
+    before: dict[str, set[str] | None] = field(default_factory=dict)  # as last seen
+    summaries: dict[str, Match] = field(default_factory=dict)  # one line per trial read
+    member_reports: list[TrialReport] = field(default_factory=list)  # query-only members
+    full: bool = False
+    fetched: int = 0
+
+
+def full_check_due(state: dict[str, Any], every_days: float, now: dt.datetime) -> bool:
+    if every_days <= 0:
+        return True
+    last = state.get("last_full_check")
+    if not isinstance(last, str):
+        return True
+    try:
+        when = dt.datetime.fromisoformat(last.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return now - when >= dt.timedelta(days=every_days)
+
+
+def summary(nct: str, record: dict[str, Any]) -> Match:
+    b = baseline(record)
+    posted = record.get("protocolSection", {}).get("statusModule", {})
+    posted = posted.get("studyFirstPostDateStruct") if isinstance(posted, dict) else None
+    return Match(
+        nct,
+        title=b.title,
+        phases=tuple(b.phases),
+        status=b.status,
+        sponsor=b.lead_sponsor,
+        first_posted=posted.get("date") if isinstance(posted, dict) else None,
+    )
+
+
+def _needs_record(row: dict[str, Any] | None, date: str | None) -> bool:
+    if not row or not row.get("latest"):
+        return True  # no snapshot (or a state that lost it): fetch and see
+    stored = row.get("last_update")
+    return stored is None or date is None or stored != date
+
+
+def check_list(
+    ids: list[str],
+    queries: list[Query],
+    client: RegistryClient,
+    store: SnapshotStore,
+    options: CheckOptions,
+    lo: ListOptions,
+    observer: Observer | None = None,
+) -> ListRun:
+    run = RunReport(generated_at=utc_now())
+    run.trials.extend(options.extra_errors)
+    result = ListRun(run, list(queries))
+    qstore = QueryStore(store.root, store.db)
+    with store.locked():
+        observer = observer or Observer(store, options)
+        digest = ids_digest_of([*ids, *(q.id for q in queries)])
+        stamp, skip = unchanged_since_last_run(store, client, observer, digest, lo.force)
+        run.data_timestamp = stamp
+        if skip:
+            run.skipped = True
+            run.notes.append(skipped_note(stamp))
+            return result
+        state = store.run_state()
+        now = dt.datetime.now(dt.UTC)
+        full = lo.full or not lo.two_phase or full_check_due(state, lo.full_every_days, now)
+        result.full = full
+        known: dict[str, str | None] = {}
+        troubles = 0
+        for q in queries:
+            report = QueryReport(q.id, q.label, q.as_params())
+            run.queries.append(report)
+            try:
+                result.before[q.id] = qstore.members(q.id)
+                listing: Listing = members(
+                    client, q.as_params(), q.name, lo.max_query_results, stamp
+                )
+            except (FetchError, InputError, StoreError) as exc:
+                report.error = str(exc)
+                troubles += 1
+                continue
+            result.memberships[q.id] = set(listing.dates)
+            report.matches = len(listing.dates)
+            report.baseline = result.before[q.id] is None
+            known.update(listing.dates)
+            if listing.reruns:
+                run.notes.append(
+                    f"the registry's data changed while {q.name!r} was read; read again"
+                )
+        # Phase one only for trials with a last-update date on record to compare with.
+        id_rows = store.rows(ids)
+        rest = [
+            n
+            for n in ids
+            if n not in known and id_rows.get(n, {}).get("latest") and id_rows[n].get("last_update")
+        ]
+        if rest and not full:
+            try:
+                dates = last_updates(client, rest)
+                known.update(dates.dates)
+            except FetchError as exc:
+                # The registry is failing (retries already spent): a gap, never "unchanged".
+                run.trials.extend(error_report(n, exc, store) for n in ids)
+                record_run(store, client, False, stamp, digest, len(ids))
+                return result
+        watched = set(ids)
+        entered: set[str] = set()
+        departed: set[str] = set()
+        for qid, now_members in result.memberships.items():
+            before = result.before.get(qid) or set()
+            if result.before.get(qid) is not None:
+                entered |= now_members - before
+                departed |= before - now_members
+        everyone = list(
+            dict.fromkeys([*ids, *(n for m in result.memberships.values() for n in sorted(m))])
+        )
+        rows = store.rows(everyone)
+        pending = observer.pending_at_start
+        fetch = [
+            n
+            for n in everyone
+            if full
+            or n in pending
+            or n in entered
+            or n not in known
+            or _needs_record(rows.get(n), known.get(n))
+        ]
+        fetch += sorted(departed - set(fetch))
+        result.fetched = len(fetch)
+        wanted_summaries = entered | departed
+        inner = options.on_record
+
+        def on_record(nct: str, record: dict[str, Any]) -> None:
+            if nct in wanted_summaries:
+                result.summaries[nct] = summary(nct, record)
+            if inner is not None:
+                inner(nct, record)
+
+        options.on_record = on_record
+        try:
+            part = check_batched(
+                fetch,
+                client,
+                store,
+                options,
+                batch_size=lo.batch_size,
+                watch_list=False,
+                observer=observer,
+            )
+        finally:
+            options.on_record = inner
+        reports = part.trials[len(options.extra_errors) :]
+        fetched_ids = set(fetch)
+        for t in reports:
+            key = t.alias_of or t.nct_id
+            if key in watched:
+                run.trials.append(t)
+            elif key in departed and t.outcome is Outcome.ERROR:
+                why = f"its record could not be read ({t.error})"
+                if "is not in the registry" in (t.error or ""):
+                    why = "not found in the registry any more"
+                result.summaries[key] = Match(key, why=why)
+            elif t.outcome in (Outcome.CHANGED, Outcome.ERROR, Outcome.REMOVED):
+                run.trials.append(t)
+                result.member_reports.append(t)
+            else:
+                result.member_reports.append(t)
+            if key in departed and t.outcome is not Outcome.ERROR:
+                result.summaries[key] = _departure(result.summaries.get(key), t)
+        checked_at = utc_now()
+        for n in everyone:
+            if n in fetched_ids:
+                continue
+            row = rows.get(n) or {}
+            store.note_check(n, checked_at, Outcome.UNCHANGED.value, last_update=known.get(n))
+            if lo.wants_record is not None and options.on_record is not None and lo.wants_record(n):
+                try:
+                    snap = store.latest(n)
+                except StoreError:
+                    snap = None
+                if snap is not None:
+                    options.on_record(n, snap.record)
+            if n in watched:
+                run.trials.append(
+                    TrialReport(
+                        n,
+                        Outcome.UNCHANGED,
+                        title=row.get("title"),
+                        previous_snapshot=row.get("latest"),
+                    )
+                )
+        for q in queries:
+            if q.id in result.memberships:
+                try:
+                    qstore.save(q, result.memberships[q.id])
+                except StoreError as exc:
+                    run.notes.append(f"could not record the members of {q.name!r}: {exc}")
+        complete = troubles == 0 and not any(t.error for t in part.trials)
+        extra: dict[str, Any] = {}
+        if full and complete:
+            extra["last_full_check"] = now.isoformat().replace("+00:00", "Z")
+        elif isinstance(state.get("last_full_check"), str):
+            extra["last_full_check"] = state["last_full_check"]
+        record_run(store, client, complete, stamp, digest, len(everyone), **extra)
+    return result
+
+
+def _departure(known: Match | None, t: TrialReport) -> Match:
+    """A trial that left a query, and what in its record most likely took it out."""
+    base = known or Match(t.nct_id, title=t.title)
+    headlines = [e.headline for e in t.events if not e.silent][:2]
+    if not headlines:
+        headlines = [c.sentence for c in t.changes if c.material][:2]
+    if headlines:
+        why = "its record changed: " + "; ".join(headlines)
+    else:
+        why = "its record did not change since the last check: the registry's search changed"
+    return Match(
+        base.nct_id,
+        title=base.title or t.title,
+        phases=base.phases,
+        status=base.status,
+        sponsor=base.sponsor,
+        first_posted=base.first_posted,
+        why=why,
+    )
+
+
+def news_for(
+    result: ListRun, store: SnapshotStore, output: str, changed: set[str]
+) -> list[QueryReport]:
+    """Each query's news for one output, against what that output was last told (a mail that
+    did not go out keeps its news for the next digest). ``changed``: the trials whose change
+    reports this output carries."""
+    qstore = QueryStore(store.root, store.db)
+    out: list[QueryReport] = []
+    for qr in result.report.queries:
+        news = QueryReport(qr.id, qr.label, qr.params, qr.matches, error=qr.error)
+        out.append(news)
+        now = result.memberships.get(qr.id)
+        if qr.error or now is None:
+            continue
+        told = qstore.told(qr.id, output)
+        if told is None:
+            told = result.before.get(qr.id)
+        if told is None:
+            news.baseline = True
+            continue
+        gained, lost = sorted(now - told), sorted(told - now)
+        rows = store.rows([*gained, *lost]) if gained or lost else {}
+        news.new = [result.summaries.get(n) or _from_row(n, rows.get(n)) for n in gained]
+        news.left = [result.summaries.get(n) or _from_row(n, rows.get(n)) for n in lost]
+        news.updated = sorted(n for n in now & changed if n not in gained)
+    return out
+
+
+def told(result: ListRun, store: SnapshotStore, output: str) -> None:
+    """Remember that ``output`` now knows each query's members."""
+    QueryStore(store.root, store.db).tell(
+        [(qid, output, members) for qid, members in result.memberships.items()]
+    )
+
+
+def _from_row(nct: str, row: dict[str, Any] | None) -> Match:
+    row = row or {}
+    return Match(nct, title=row.get("title"), status=row.get("status"))

@@ -1,0 +1,72 @@
+"""The members of each search watch, as last seen: ``<store>/queries/<id>.json``, one sorted
+file per query, written atomically and only when the membership changed (so git shows when a
+query gained or lost a trial). What each output was told lives in the state database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from trialwatch.errors import StoreError
+from trialwatch.search.query import Query
+from trialwatch.store.atomic import write_atomic
+from trialwatch.store.state import StateDB
+
+FOLDER = "queries"
+_TOLD = "query:"
+
+
+class QueryStore:
+    def __init__(self, root: Path, db: StateDB) -> None:
+        self.folder = Path(root) / FOLDER
+        self.db = db
+
+    def path(self, query_id: str) -> Path:
+        if not query_id.isalnum():  # ids are ours ("q" + hex); never a path from outside
+            raise StoreError(f"not a query id: {query_id!r}")
+        return self.folder / f"{query_id}.json"
+
+    def members(self, query_id: str) -> set[str] | None:
+        """The members last seen, or None for a query never checked."""
+        path = self.path(query_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{path} is damaged ({exc}); move it aside and check again (the query's next "
+                "check is then its first)"
+            ) from None
+        found = data.get("members") if isinstance(data, dict) else None
+        if not isinstance(found, list):
+            raise StoreError(f"{path} holds no member list; move it aside and check again")
+        return {str(n) for n in found}
+
+    def save(self, query: Query, members: set[str]) -> None:
+        if self.members(query.id) == members:
+            return
+        body: dict[str, Any] = {
+            "query": query.to_toml(),
+            "id": query.id,
+            "members": sorted(members),
+        }
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path(query.id), (json.dumps(body, indent=1) + "\n").encode())
+
+    def told(self, query_id: str, output: str) -> set[str] | None:
+        value = self.db.meta(f"{_TOLD}{query_id}:{output}")
+        return {str(n) for n in value} if isinstance(value, list) else None
+
+    def tell(self, told: list[tuple[str, str, set[str]]]) -> None:
+        """Record what outputs were told: (query id, output, members)."""
+        if not told:
+            return
+        try:
+            with self.db.transaction() as conn:
+                for query_id, output, members in told:
+                    self.db.set_meta(f"{_TOLD}{query_id}:{output}", sorted(members), conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not record what was reported: {exc}") from None
