@@ -18,7 +18,6 @@ from tests.conftest import FIXTURES, edited, load
 from tests.registry_server import Registry, serve
 from trialwatch.audit.signals import Level, Signal, audit_record
 from trialwatch.cli import run
-from trialwatch.model import SignalType
 
 D = dt.date
 
