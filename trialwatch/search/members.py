@@ -64,16 +64,17 @@ def _pages(
             )
         text = page_text(response, url)
         extra: dict[str, Any] = {}
-        try:
-            for study, _ in iter_page(text, extra):
-                if isinstance(study, dict):
-                    yield study, extra
+        try:  # a page of projections is small: read it whole, so the total comes first
+            studies = [s for s, _ in iter_page(text, extra) if isinstance(s, dict)]
         except (ValueError, RecordShapeError) as exc:
             raise FetchError(
                 f"{url} answered {what} with invalid or truncated JSON ({exc})"
             ) from None
+        del text
         if first and count_total and "totalCount" in extra:
-            yield {}, extra  # the total, even for a query with no match
+            yield {}, extra  # the total, before any member (and for a query with no match)
+        for study in studies:
+            yield study, extra
         first = False
         token = extra.get("nextPageToken")
         if not isinstance(token, str) or not token:

@@ -116,7 +116,8 @@ def check_list(
     with store.locked():
         observer = observer or Observer(store, options)
         digest = ids_digest_of([*ids, *(q.id for q in queries)])
-        stamp, skip = unchanged_since_last_run(store, client, observer, digest, lo.force)
+        force = lo.force or lo.full  # a full check is asked for: never skipped
+        stamp, skip = unchanged_since_last_run(store, client, observer, digest, force)
         run.data_timestamp = stamp
         if skip:
             run.skipped = True
