@@ -46,7 +46,7 @@ class Registry:
     # query's key), to refresh the data between pages.
     queries: dict[str, list[str]] = field(default_factory=dict)
     on_page: Any = None
-    bytes_served: int = 0
+    bytes_served: int = 0  # response bodies, every endpoint
 
     def script(self, path: str, *responses: Response) -> None:
         self.scripted.setdefault(path, deque()).extend(responses)
@@ -175,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             queue = reg.scripted.get(parts.path)
             scripted = queue.popleft() if queue else None
         status, headers, body = scripted or self._route(parts.path, parse_qs(parts.query))
+        with reg.lock:
+            reg.bytes_served += len(body)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -277,8 +279,6 @@ class _Handler(BaseHTTPRequestHandler):
         if len(chunk) == size:
             body += b',"nextPageToken":' + json.dumps(str(start + size)).encode()
         body += b"}"
-        with reg.lock:
-            reg.bytes_served += len(body)
         if not ids and reg.on_page is not None:
             reg.on_page(start // max(size, 1), key)
         return 200, {"Content-Type": "application/json"}, body
