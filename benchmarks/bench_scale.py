@@ -115,7 +115,10 @@ def main() -> None:
         try:
             with serve(reg) as url:
                 (work / "trialwatch.toml").write_text(
-                    f'api_url = "{url}"\nrequest_interval = 0\n', encoding="utf-8"
+                    f'api_url = "{url}"\nrequest_interval = 0\n'
+                    # Whole records every run: this measures fetching and comparing them.
+                    "two_phase = false\n",
+                    encoding="utf-8",
                 )
                 (work / "watchlist.toml").write_text(
                     "trials = [\n" + "".join(f'  "{i}",\n' for i in ids) + "]\n", encoding="utf-8"

@@ -54,7 +54,7 @@ def prepare(url: str, ids: list[str], search: bool) -> Path:
 def measure(reg: Registry, work: Path, two_phase: bool, stamp: str) -> tuple[int, int, float, int]:
     reg.data_timestamp = stamp
     requests, sent = len(reg.requests), reg.bytes_served
-    os.environ["TRIALWATCH_TWO_PHASE"] = "true" if two_phase else "false"
+    os.environ["TRIALWATCH_TWO_PHASE"] = "true" if two_phase else "false"  # over the file
     try:
         wall, _code, rss, _cpu = run(["check", "--quiet"], work)
     finally:

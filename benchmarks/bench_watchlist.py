@@ -90,7 +90,9 @@ def scenario(reg: Registry, url: str, ids: list[str], batched: bool, runs: int) 
     for r in range(runs):
         work = Path(tempfile.mkdtemp(prefix="tw-bench-"))
         try:
-            config = [f'api_url = "{url}"', "request_interval = 0"]
+            # Whole records every run (batched against one by one); bench_search.py measures
+            # the two-phase check.
+            config = [f'api_url = "{url}"', "request_interval = 0", "two_phase = false"]
             if batched:
                 (work / "watchlist.toml").write_text(
                     "trials = [\n" + "".join(f'  "{i}",\n' for i in ids) + "]\n", encoding="utf-8"
