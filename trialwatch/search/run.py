@@ -195,7 +195,7 @@ def check_list(
         def on_record(nct: str, record: dict[str, Any]) -> None:
             if nct in wanted_summaries:
                 result.summaries[nct] = summary(nct, record)
-            if inner is not None:
+            if inner is not None and nct in watched:  # signals: watched trials, not members
                 inner(nct, record)
 
         options.on_record = on_record
@@ -235,7 +235,12 @@ def check_list(
                 continue
             row = rows.get(n) or {}
             store.note_check(n, checked_at, Outcome.UNCHANGED.value, last_update=known.get(n))
-            if lo.wants_record is not None and options.on_record is not None and lo.wants_record(n):
+            if (
+                n in watched
+                and lo.wants_record is not None
+                and options.on_record is not None
+                and lo.wants_record(n)
+            ):
                 try:
                     snap = store.latest(n)
                 except StoreError:
