@@ -601,6 +601,7 @@ def watch_list(
 ) -> None:
     """Show watched trials: id, label, status, last checked, last change."""
     from trialwatch.app import watch_rows
+    from trialwatch.changes.words import status_words
 
     rows = watch_rows(_flags(store=str(store) if store else None), config)
     queries = [r for r in rows if r.get("query")]
@@ -625,7 +626,13 @@ def watch_list(
         rows,
         ["id", "label", "status", "last checked", "last change"],
         [
-            [r["id"], r["label"], r["status"], _when(r["last_checked"]), _when(r["last_changed"])]
+            [
+                r["id"],
+                r["label"],
+                status_words(r["status"]) if r["status"] else "",
+                _when(r["last_checked"]),
+                _when(r["last_changed"]),
+            ]
             for r in rows
         ],
     )

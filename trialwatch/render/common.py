@@ -145,8 +145,9 @@ MATCHES_SHOWN = 100
 def match_facts(m: Match) -> str:
     """ "Phase 2, Recruiting, Acme Inc.; first posted 2024-01-05" """
     parts = []
-    if m.phases:
-        parts.append(", ".join(words(p, "phases") for p in m.phases))
+    phases = [p for p in m.phases if p != "NA"]  # "not applicable": nothing worth a word
+    if phases:
+        parts.append(", ".join(words(p, "phases") for p in phases))
     if m.status:
         parts.append(status_words(m.status))
     if m.sponsor:
