@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from trialwatch.audit.report import AuditReport
     from trialwatch.audit.transitions import SignalWatch
+    from trialwatch.notify.channels import Channel
     from trialwatch.registry.client import RegistryClient
     from trialwatch.registry.history import HistoryClient
     from trialwatch.search.run import ListRun
@@ -81,6 +82,7 @@ def run_check(
     full: bool = False,
     batch: bool = True,
     email: bool | None = None,
+    notify_on: bool = True,
     interactive: bool = False,
     explicit_ids: bool = True,
     http: httpx.Client | None = None,
@@ -112,7 +114,14 @@ def run_check(
 
         mail_settings(settings["email"])  # a broken [email] section stops before any fetch
     options = check_options(settings, extra_errors=bad)
-    options.outputs = ("stdout", "mail") if mail_on else ("stdout",)
+    from trialwatch.notify.channels import channels
+
+    chans = channels(settings["notify"], "notify") if notify_on else []
+    options.outputs = (
+        "stdout",
+        *(("mail",) if mail_on else ()),
+        *(c.output for c in chans),
+    )
     if settings["backfill"]:
         options.first_notes = first_history(settings, store, targets, interactive)
     watch = signal_watch(settings, store, options) if settings["signals"] else None
@@ -157,6 +166,9 @@ def run_check(
                     watch_list=not explicit_ids,
                     observer=observer,
                 )
+        labels = {w.nct_id: w.label for w in watched if w.label}
+        for t in report.trials:
+            t.label = labels.get(t.nct_id)
         report.notes.extend(store.notes)
         try:
             store.flush_checks()
@@ -174,30 +186,53 @@ def run_check(
                 tell_queries(listed, store, "stdout")
             if watch is not None:
                 told(store, watch, "stdout", printed)
-        if not mail_on:
-            return report, settings, None
-        from trialwatch.notify.mail import deliver
+        problems: list[str] = []
+        titles = {t.nct_id: t.title for t in report.trials}
+        for output in options.outputs[1:]:
+            digest_trials = pending_reports(store, output, options)
+            for t in digest_trials:
+                t.label = labels.get(t.nct_id)
+            if watch is not None:
+                owe_signals(watch, output, digest_trials, titles)
+            news = query_news(listed, store, output, digest_trials) if listed else []
+            try:
+                if output == "mail":
+                    from trialwatch.notify.mail import deliver
 
-        digest_trials = pending_reports(store, "mail", options)
-        if watch is not None:
-            titles = {t.nct_id: t.title for t in report.trials}
-            owe_signals(watch, "mail", digest_trials, titles)
-        mail_queries = query_news(listed, store, "mail", digest_trials) if listed else []
-        try:
-            done = deliver(
-                report, digest_trials, settings["email"], settings.store, queries=mail_queries
-            )
-        except TrialwatchError as exc:
-            kept = "the changes are kept and will be in the next run's digest"
-            return report, settings, f"{exc}; {kept}"
-        delivered(store, "mail", digest_trials)
-        if listed is not None:
-            tell_queries(listed, store, "mail")
-        if watch is not None:
-            told(store, watch, "mail", digest_trials)
-    if done:
-        report.notes.append(done)
-    return report, settings, None
+                    done = deliver(
+                        report, digest_trials, settings["email"], settings.store, queries=news
+                    )
+                else:
+                    channel = next(c for c in chans if c.output == output)
+                    done = notify_channel(channel, report, digest_trials, news)
+            except TrialwatchError as exc:
+                kept = "the changes are kept and will be in its next digest"
+                problems.append(f"{exc}; {kept}")
+                continue
+            delivered(store, output, digest_trials)
+            if listed is not None:
+                tell_queries(listed, store, output)
+            if watch is not None:
+                told(store, watch, output, digest_trials)
+            if done:
+                report.notes.append(done)
+    return report, settings, "; ".join(problems) or None
+
+
+def notify_channel(
+    channel: Channel,
+    run: RunReport,
+    pending: list[TrialReport],
+    queries: list[QueryReport],
+) -> str | None:
+    """One channel's digest of what it has not been sent yet (None: nothing it wants)."""
+    from trialwatch.notify.channels import narrowed, send, worth_sending
+    from trialwatch.notify.mail import digest_report, subject
+
+    digest = narrowed(digest_report(pending, run, queries), channel.only)
+    if not worth_sending(digest):
+        return None
+    return send(channel, digest, subject(digest, "trialwatch:"))
 
 
 def today() -> dt.date:

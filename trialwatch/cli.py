@@ -663,6 +663,44 @@ def _print_rows(
     Console(highlight=False).print(table)
 
 
+@app.command("notify")
+def notify_command(
+    test: Annotated[
+        bool, typer.Option("--test", help="Send a test message to every notification channel.")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Check the notification channels (the notify setting): --test sends each a message."""
+    from trialwatch.config import load_settings
+    from trialwatch.model import RunReport
+    from trialwatch.notify.channels import channels, send
+    from trialwatch.record import utc_now
+
+    settings = load_settings({}, config)
+    chans = channels(settings["notify"], "notify")
+    if not chans:
+        raise InputError(
+            'no notification channels: add notify = ["ntfy://ntfy.sh/my-topic"] (or '
+            '{ url_env = "VARIABLE" } for a URL with a secret) to the config file'
+        )
+    if not test:
+        for c in chans:
+            only = f" (only {', '.join(c.only)})" if c.only else ""
+            sys.stdout.write(f"{c.name}{only}\n")
+        raise typer.Exit(EXIT_OK)
+    code = EXIT_OK
+    report = RunReport(generated_at=utc_now(), notes=["a test message from trialwatch"])
+    for c in chans:
+        try:
+            done = send(c, report, "trialwatch: test message")
+        except TrialwatchError as exc:
+            _say(f"trialwatch: error: {exc}")
+            code = EXIT_TROUBLE
+            continue
+        _say(f"trialwatch: {done}")
+    raise typer.Exit(code)
+
+
 @app.command("email")
 def email_command(
     test: Annotated[

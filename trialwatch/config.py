@@ -76,6 +76,13 @@ KEYS: dict[str, Key] = {
         Key("fail_on", list, [], "categories that make check exit 1 (empty: all)", env=False),
         Key("email", dict, {}, "mail settings (see [email])", env=False),
         Key(
+            "notify",
+            list,
+            [],
+            "notification channels (Apprise URLs, or { url_env, only } tables)",
+            env=False,
+        ),
+        Key(
             "grace_days",
             int,
             30,
@@ -109,6 +116,7 @@ EMAIL_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "username": (str, ""),
     "password_env": (str, ""),
     "heartbeat": (bool, False),
+    "only": (list, []),
     "timeout": ((int, float), 30.0),
     "subject_prefix": (str, "[trialwatch]"),
 }
@@ -303,6 +311,10 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
         raise ConfigError(f"max_retries ({where('max_retries')}) must be from 0 to 20")
     if not 1 <= values["batch_size"] <= 500:
         raise ConfigError(f"batch_size ({where('batch_size')}) must be from 1 to 500")
+    from trialwatch.notify.channels import channels, parse_only
+
+    channels(values["notify"], f"notify ({where('notify')})")
+    parse_only(values["email"].get("only"), f"email.only ({where('email')})")
     if not 1 <= values["max_query_results"] <= 1_000_000:
         raise ConfigError(
             f"max_query_results ({where('max_query_results')}) must be from 1 to 1000000"

@@ -318,9 +318,10 @@ class TrialReport:
     alias_of: str | None = None
     notes: list[str] = field(default_factory=list)
     warning: str | None = None  # trouble that did not stop this trial's report (exit code 2)
+    label: str | None = None  # the user's own name for a watched trial
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "nct_id": self.nct_id,
             "outcome": self.outcome.value,
             "title": self.title,
@@ -335,6 +336,9 @@ class TrialReport:
             "events": [e.to_json() for e in self.events],
             "changes": [c.to_json() for c in self.changes],
         }
+        if self.label:  # a watched trial's own name: only when it has one
+            data["label"] = self.label
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrialReport:
@@ -354,6 +358,7 @@ class TrialReport:
             alias_of=data.get("alias_of"),
             notes=list(data.get("notes", [])),
             warning=data.get("warning"),
+            label=data.get("label"),
         )
 
 

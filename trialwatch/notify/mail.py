@@ -20,7 +20,8 @@ from typing import Any
 
 from trialwatch.errors import ConfigError, NotifyError
 from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
-from trialwatch.render.common import summary_line
+from trialwatch.notify.channels import narrowed, worth_sending
+from trialwatch.render.common import summary_line, top_headline
 from trialwatch.render.html import render_html
 from trialwatch.render.text import render_text
 from trialwatch.sanitize import header
@@ -41,6 +42,7 @@ class MailSettings:
     heartbeat: bool
     timeout: float
     subject_prefix: str
+    only: tuple[str, ...] = ()
 
 
 def mail_settings(email: Mapping[str, Any]) -> MailSettings:
@@ -68,6 +70,7 @@ def mail_settings(email: Mapping[str, Any]) -> MailSettings:
         heartbeat=bool(email.get("heartbeat", False)),
         timeout=float(email.get("timeout", 30.0)),
         subject_prefix=str(email.get("subject_prefix", "[trialwatch]")),
+        only=tuple(str(o) for o in email.get("only") or ()),
     )
 
 
@@ -137,7 +140,10 @@ def digest_report(
 def subject(report: RunReport, prefix: str) -> str:
     changed = sorted({t.nct_id for t in report.trials if t.outcome is Outcome.CHANGED})
     errors = len(report.errors)
-    if changed:
+    top = top_headline(report)
+    if top:
+        text = top
+    elif changed:
         shown = ", ".join(changed[:5]) + (
             f" and {len(changed) - 5} more" if len(changed) > 5 else ""
         )
@@ -284,10 +290,8 @@ def deliver(
         trial = entry["trial"]
         trial.notes.append(f"found by an earlier run ({entry['run_at']}); not delivered until now")
     changes = [*[e["trial"] for e in legacy], *pending]
-    report = digest_report(changes, run, queries)
-    news = any(q.new or q.left or q.error for q in report.queries)
-    changed = any(t.outcome is Outcome.CHANGED for t in report.trials)
-    if not changed and not news and not settings.heartbeat:
+    report = narrowed(digest_report(changes, run, queries), settings.only)
+    if not worth_sending(report) and not settings.heartbeat:
         return None
     msg = build_message(report, settings)
     reply = send(msg, settings, env)

@@ -191,3 +191,39 @@ def query_summary(report: RunReport) -> str:
     left = sum(len(q.left) for q in report.queries)
     n = len(report.queries)
     return f"{n} search{'es' if n != 1 else ''}: {new} new, {left} left"
+
+
+# Events whose headlines are trialwatch's own words, dates and numbers (no registry text):
+# safe in a mail subject or a notification title.
+_TITLE_SAFE = (
+    "status_",
+    "results_",
+    "date_",
+    "actual_date_",
+    "enrollment_",
+    "signal_",
+    "first_posted_",
+)
+
+
+def top_headline(report: RunReport) -> str | None:
+    """ "NCT06224738 (HER2 CAR-M): Overall status Not yet recruiting → Recruiting; +2 more":
+    the most important event of the most important changed trial, and how many more trials
+    changed. None when no changed trial has a headline fit for a subject line."""
+    changed = [t for t in report.trials if t.outcome is Outcome.CHANGED]
+    best: tuple[int, TrialReport, Event] | None = None
+    for t in changed:
+        for e in t.events:
+            if e.silent or not e.type.value.startswith(_TITLE_SAFE):
+                continue
+            if best is None or e.rank < best[0]:
+                best = (e.rank, t, e)
+    if best is None:
+        return None
+    _, trial, event = best
+    who = f" ({clean(trial.label)})" if trial.label else ""
+    text = f"{trial.nct_id}{who}: {event.headline}"
+    if len(text) > 120:
+        text = text[:119] + "…"
+    more = len({t.nct_id for t in changed}) - 1
+    return text + (f"; +{more} more" if more else "")

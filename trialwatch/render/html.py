@@ -44,6 +44,7 @@ def _trial(t: TrialReport) -> list[str]:
             if study_url(t.nct_id)
             else f"<h2>{h(t.nct_id)}"
         )
+        + (f" ({h(t.label)})" if t.label else "")
         + (f" — {h(t.title)}" if t.title else "")
         + "</h2>",
         f'<p class="status">{h(status_line(t))}</p>',

@@ -30,6 +30,8 @@ def trial_markdown(t: TrialReport, with_details: bool = True) -> list[str]:
     title = f" — {md(t.title)}" if t.title else ""
     url = study_url(t.nct_id)
     name = f"[{t.nct_id}]({url})" if url else md(t.nct_id)
+    if t.label:
+        name += f" ({md(t.label)})"
     lines = [f"### {name}{title}", ""]
     lines.append(f"*{md(status_line(t))}*")
     lines.append("")

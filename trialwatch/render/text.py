@@ -55,6 +55,8 @@ def new_line(t: TrialReport) -> Line:
 def trial_lines(t: TrialReport) -> list[Line]:
     lines: list[Line] = []
     head: Line = [(clean(t.nct_id), "bold")]
+    if t.label:
+        head.append((f" ({clean(t.label)})", "bold cyan"))
     if t.title:
         head.append(("  " + clean(t.title), "bold"))
     lines.append(head)

@@ -1,0 +1,210 @@
+"""Notifications through Apprise (Slack, Teams, Discord, Matrix, ntfy, Telegram, webhooks…), an
+optional extra: ``pip install 'trialwatch[notify]'``.
+
+Each entry of ``notify`` in the config is a channel: one digest per run in the format the
+service renders (Markdown where it renders Markdown, else plain text), with the same outbox
+guarantee as mail — a change stays queued for a channel until that channel accepted it. A URL
+that carries a secret comes from an environment variable (``url_env``), never from the file.
+``only`` limits a channel to some categories, event types or signals."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trialwatch.errors import ConfigError, NotifyError
+from trialwatch.model import (
+    FAIL_ON_QUERIES,
+    FAIL_ON_SIGNALS,
+    Category,
+    EventType,
+    Outcome,
+    RunReport,
+    TrialReport,
+)
+
+# userinfo with a password ("user:secret@host") in a URL written in the file
+_CREDENTIALS = re.compile(r"^[a-z0-9+.-]+://[^/@\s]*:[^/@\s]+@", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    name: str  # what the user sees: the URL's scheme and host, or the variable's name
+    output: str  # the outbox key: "notify:<hash>"
+    url: str | None  # written in the file (no secret in it)
+    url_env: str | None  # or read from this variable at send time
+    only: tuple[str, ...] = ()
+
+    def resolve(self, env: Mapping[str, str] | None = None) -> str:
+        env = os.environ if env is None else env
+        if self.url:
+            return self.url
+        value = env.get(self.url_env or "", "")
+        if not value:
+            raise NotifyError(
+                f"notification channel {self.name}: the variable {self.url_env} is empty or "
+                "not set; export the channel's URL in it"
+            )
+        return value
+
+
+def valid_only() -> set[str]:
+    return (
+        {c.value for c in Category}
+        | {e.value for e in EventType}
+        | set(FAIL_ON_SIGNALS)
+        | FAIL_ON_QUERIES
+    )
+
+
+def parse_only(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: only must be a list of categories or event types")
+    known = valid_only()
+    for v in value:
+        if v not in known:
+            raise ConfigError(
+                f"{where}: only: unknown category or event {v!r}; choose from categories "
+                f"({', '.join(c.value for c in Category)}), event types, signals, new, left"
+            )
+    return tuple(value)
+
+
+def channels(entries: Any, where: str) -> list[Channel]:
+    """The channels of the ``notify`` setting: URLs, or tables ``{url | url_env, only}``."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: notify must be a list of URLs or tables")
+    out: list[Channel] = []
+    for n, entry in enumerate(entries, 1):
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: notify entry {n} must be a URL or a table")
+        unknown = set(entry) - {"url", "url_env", "only"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: notify entry {n} has unknown key(s) {', '.join(sorted(unknown))}; "
+                "use url, url_env, only"
+            )
+        url, url_env = entry.get("url"), entry.get("url_env")
+        if (url is None) == (url_env is None):
+            raise ConfigError(f"{where}: notify entry {n} needs either url or url_env")
+        if url is not None:
+            if not isinstance(url, str) or "://" not in url:
+                raise ConfigError(f"{where}: notify entry {n}: {url!r} is not a URL")
+            if _CREDENTIALS.match(url):
+                raise ConfigError(
+                    f"{where}: notify entry {n} has a password in its URL; put the URL in an "
+                    'environment variable and write { url_env = "THAT_VARIABLE" } instead'
+                )
+            name = re.sub(r"^([a-z0-9+.-]+://[^/?#]*).*$", r"\1", url, flags=re.I)
+        else:
+            if not isinstance(url_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", url_env):
+                raise ConfigError(f"{where}: notify entry {n}: url_env must name a variable")
+            name = f"${url_env}"
+        key = hashlib.sha256((url or f"env:{url_env}").encode()).hexdigest()[:10]
+        only = parse_only(entry.get("only"), f"{where}: notify entry {n}")
+        out.append(Channel(name, f"notify:{key}", url, url_env, only))
+    return out
+
+
+def wanted(t: TrialReport, only: tuple[str, ...]) -> bool:
+    """Whether a trial's report holds anything this channel wants."""
+    if not only:
+        return True
+    if t.outcome is Outcome.ERROR:
+        return True  # trouble is always worth saying
+    if any(c.category.value in only for c in t.changes if c.material):
+        return True
+    for e in t.events:
+        if e.type.value in only:
+            return True
+        signal = e.data.get("signal")
+        if signal and any(signal in {s.value for s in FAIL_ON_SIGNALS.get(o, ())} for o in only):
+            return True
+    return False
+
+
+def narrowed(report: RunReport, only: tuple[str, ...]) -> RunReport:
+    """The digest as this channel wants it: only the trials (and search news) it cares for."""
+    if not only:
+        return report
+    queries = []
+    for q in report.queries:
+        q2 = type(q)(q.id, q.label, q.params, q.matches, q.baseline, error=q.error)
+        q2.new = list(q.new) if "new" in only else []
+        q2.left = list(q.left) if "left" in only else []
+        q2.updated = list(q.updated)
+        queries.append(q2)
+    return RunReport(
+        report.generated_at,
+        [t for t in report.trials if wanted(t, only)],
+        report.data_timestamp,
+        report.notes,
+        report.skipped,
+        queries,
+    )
+
+
+def worth_sending(report: RunReport) -> bool:
+    return bool(
+        report.changed or report.errors or any(q.new or q.left or q.error for q in report.queries)
+    )
+
+
+def _format(plugin: Any) -> str:
+    fmt = plugin.notify_format
+    if isinstance(fmt, tuple | list):
+        fmt = fmt[0]
+    return str(getattr(fmt, "value", fmt))
+
+
+def send(
+    channel: Channel, report: RunReport, title: str, env: Mapping[str, str] | None = None
+) -> str:
+    """Send one digest; NotifyError (with the service's reason) when it was not accepted."""
+    try:
+        import apprise
+    except ImportError:
+        raise NotifyError("notifications need Apprise: pip install 'trialwatch[notify]'") from None
+    url = channel.resolve(env)
+    client = apprise.Apprise()
+    if not client.add(url):
+        raise NotifyError(
+            f"notification channel {channel.name}: Apprise does not know this URL; see "
+            "https://github.com/caronc/apprise/wiki for the URL of each service"
+        )
+    plugin = client[0]
+    fmt = _format(plugin)
+    limit = int(getattr(plugin, "body_maxlen", 32768) or 32768)
+    if fmt == "markdown":
+        from trialwatch.render.markdown import render_markdown
+
+        body, body_format = render_markdown(report, limit=limit), apprise.NotifyFormat.MARKDOWN
+    elif fmt == "html":
+        from trialwatch.render.html import render_html
+
+        body, body_format = render_html(report, title), apprise.NotifyFormat.HTML
+    else:
+        from trialwatch.render.common import summary_line
+        from trialwatch.render.text import render_text
+
+        head = "\n".join([summary_line(report), *report.notes])
+        body, body_format = f"{head}\n\n{render_text(report)}", apprise.NotifyFormat.TEXT
+        if len(body) > limit:
+            cut = "\n… cut to fit the service's limit; trialwatch check --format json has all.\n"
+            body = body[: limit - len(cut)] + cut
+    with apprise.LogCapture(level=apprise.logging.WARNING) as logs:  # type: ignore[no-untyped-call]
+        result = client.notify(body=body, title=title, body_format=body_format)
+    if not result:
+        reason = " ".join(str(logs.getvalue()).split())[-300:] or "no reason given"
+        raise NotifyError(
+            f"notification channel {channel.name} did not accept the digest: {reason}"
+        )
+    return f"notified {channel.name}"
