@@ -19,6 +19,17 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for name in list(os.environ):
         if name.startswith("TRIALWATCH_") or name in ("FORCE_COLOR", "NO_COLOR", "TERM"):
             monkeypatch.delenv(name, raising=False)
+    # `watch add` looks a trial up in the registry: only ever in a local server a test started.
+    from trialwatch import app
+
+    real_title_check = app.title_check
+
+    def local_only(settings: Any, raw: str) -> str | None:
+        if str(settings["api_url"]).startswith("http://127.0.0.1:"):
+            return real_title_check(settings, raw)
+        return None
+
+    monkeypatch.setattr(app, "title_check", local_only)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -108,13 +110,39 @@ def test_403_and_transport_errors_are_retried(her2: dict[str, Any]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         calls["n"] += 1
         if calls["n"] == 1:
-            raise httpx.ConnectError("refused", request=request)
+            raise httpx.ReadError("connection reset by peer", request=request)
         if calls["n"] == 2:
             return httpx.Response(403, text="Forbidden")
         return study_response(her2)
 
     make_client(handler).fetch_study("NCT06224738")
     assert calls["n"] == 3
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "refused the connection"),
+        (socket.gaierror(-2, "Name or service not known"), "could not be resolved"),
+        (
+            ssl.SSLCertVerificationError("certificate verify failed"),
+            "certificate of registry.test could not be verified",
+        ),
+    ],
+)
+def test_hopeless_connection_errors_are_said_at_once(error: Exception, said: str) -> None:
+    """A refused connection, an unknown host name or a bad certificate: no retries (they
+    would only delay the message by half a minute)."""
+    calls = {"n": 0}
+    sleeps: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        raise httpx.ConnectError(str(error), request=request) from error
+
+    with pytest.raises(FetchError, match=said):
+        make_client(handler, sleeps, attempts=6).fetch_study("NCT06224738")
+    assert calls["n"] == 1 and sleeps == []
 
 
 def test_500_storm_gives_up_with_a_clear_error() -> None:

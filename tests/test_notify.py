@@ -101,7 +101,7 @@ def test_a_channel_gets_one_digest_and_catches_up_after_an_outage(
     change(registry, "2026-11-27T09:00:00", overallStatus="ACTIVE_NOT_RECRUITING")
     code, out, err = cli(capsys, "check", "-q")
     assert code == 2 and "Active, not recruiting" in out
-    assert "json://127.0.0.1" in err and "kept and will be in its next digest" in err
+    assert "json://127.0.0.1" in err and "kept and will be in the next run's digest" in err
     with webhook(port, got):
         change(registry, "2026-11-28T09:00:00", enrollmentInfo={"count": 80, "type": "ESTIMATED"})
         code, _, err = cli(capsys, "check", "-q")

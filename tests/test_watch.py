@@ -107,7 +107,9 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         ("a = [\n", "is not valid TOML"),
     ],
 )
-def test_broken_config_names_file_key_and_expectation(text: str, message: str) -> None:
+def test_broken_config_names_file_key_and_expectation(
+    text: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     Path("trialwatch.toml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="trialwatch.toml") as info:
         load_settings()
@@ -271,7 +273,7 @@ def test_concurrent_watch_adds_lose_nothing() -> None:
     exe = str(Path(sys.executable).parent / "trialwatch")
     procs = [
         subprocess.Popen(
-            [exe, "watch", "add", f"NCT{70000000 + i:08d}"],
+            [exe, "watch", "add", "--offline", f"NCT{70000000 + i:08d}"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

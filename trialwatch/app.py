@@ -206,7 +206,7 @@ def run_check(
                     channel = next(c for c in chans if c.output == output)
                     done = notify_channel(channel, report, digest_trials, news)
             except TrialwatchError as exc:
-                kept = "the changes are kept and will be in its next digest"
+                kept = "the changes are kept and will be in the next run's digest"
                 problems.append(f"{exc}; {kept}")
                 continue
             delivered(store, output, digest_trials)
@@ -233,6 +233,34 @@ def notify_channel(
     if not worth_sending(digest):
         return None
     return send(channel, digest, subject(digest, "trialwatch:"))
+
+
+def title_check(settings: Settings, raw_id: str) -> str | None:
+    """ "NCT06224738: HER2 CAR-M … (Not yet recruiting)", looked up once with a short timeout.
+    InputError when the registry does not know the trial; None when it could not be asked."""
+    from trialwatch.changes.words import status_words
+    from trialwatch.errors import FetchError, NotInRegistryError
+    from trialwatch.registry.ids import normalize_nct_id
+
+    nct = normalize_nct_id(raw_id)
+    quick = Settings(
+        {**settings.values, "max_retries": 0, "timeout": 10.0, "run_deadline": 15.0},
+        settings.sources,
+        settings.config_file,
+    )
+    try:
+        with build_client(quick) as client:
+            fetched = client.fetch_study(nct)
+    except NotInRegistryError:
+        raise InputError(
+            f"{nct} is not in the registry (404); check the id at https://clinicaltrials.gov "
+            "(or add it anyway with --offline)"
+        ) from None
+    except FetchError as exc:
+        return f"{nct}: its title could not be looked up ({exc})"
+    status = fetched.record.get("protocolSection", {}).get("statusModule", {})
+    words = status_words(status.get("overallStatus")) if isinstance(status, dict) else ""
+    return f"{fetched.nct_id}: {title_of(fetched.record) or 'no title'} ({words})"
 
 
 def today() -> dt.date:

@@ -220,8 +220,7 @@ def _render(report: RunReport, fmt: Format, quiet: bool) -> str:
 def _summary(report: RunReport, quiet: bool) -> None:
     from trialwatch.render.common import summary_line
 
-    news = any(q.news or q.error for q in report.queries)
-    if quiet and not report.changed and not report.errors and not news:
+    if quiet:  # for cron: stderr carries trouble only (said where it happens), never notes
         return
     for note in report.notes:
         _say(f"trialwatch: {note}")
@@ -514,14 +513,19 @@ def watch_add(
     query: QueryOpt = None,
     label: Annotated[str | None, typer.Option("--label", help="A short name of your own.")] = None,
     note: Annotated[str | None, typer.Option("--note", help="A note of your own.")] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not look the trial up in the registry.")
+    ] = False,
+    api_url: ApiUrl = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Add trials, or a search (--query), to the watch list."""
+    """Add trials, or a search (--query), to the watch list. Each trial is looked up in the
+    registry first, to show its title (and refuse an id the registry does not know)."""
     from trialwatch.app import config_trials
     from trialwatch.config import load_settings
     from trialwatch.store.watchlist import add
 
-    settings = load_settings({}, config)
+    settings = load_settings(_flags(api_url=api_url), config)
     if query:
         from trialwatch.search.query import from_args
         from trialwatch.store.watchlist import add_query
@@ -536,13 +540,20 @@ def watch_add(
         raise typer.Exit(EXIT_OK)
     if not nct_ids:
         raise InputError("say what to watch: NCT ids, or --query 'cond=…'")
-    raise typer.Exit(
-        _for_each_id(
-            nct_ids,
-            lambda raw: add(settings.watchlist, raw, label, note, config_trials(settings)),
-            f"watching {{}} (in {settings.watchlist})",
-        )
-    )
+    from trialwatch.app import title_check
+    from trialwatch.registry.ids import missing_digit
+
+    def add_one(raw: str) -> Watched:
+        warning = missing_digit(raw)
+        if warning:
+            _say(f"trialwatch: warning: {warning}")
+        if not offline:
+            found = title_check(settings, raw)  # InputError for a trial not in the registry
+            if found:
+                _say(f"trialwatch: {found}")
+        return add(settings.watchlist, raw, label, note, config_trials(settings))
+
+    raise typer.Exit(_for_each_id(nct_ids, add_one, f"watching {{}} (in {settings.watchlist})"))
 
 
 @watch_app.command("remove")

@@ -6,6 +6,7 @@ fails says so (exit 2); the next run's digest carries the undelivered changes wi
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import json
 import os
 import smtplib
@@ -13,7 +14,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import EmailPolicy
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,24 @@ def subject(report: RunReport, prefix: str) -> str:
     return header(f"{prefix} {text}".strip())
 
 
+class _OneLineHeaders(EmailPolicy):
+    """Headers on one line (a folded subject with non-ASCII words reads back with doubled
+    spaces in some clients); bodies still wrapped at 78 by quoted-printable."""
+
+    def fold(self, name: str, value: str) -> str:
+        return str(_WIDE.fold(name, value))
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        return _WIDE.fold_binary(name, value)
+
+
+_WIDE = email.policy.default.clone(max_line_length=998)
+MAIL_POLICY = _OneLineHeaders()
+
+
 def _message(settings: MailSettings, subject_line: str) -> EmailMessage:
     """A message with its headers; only header-safe text (no registry text) reaches them."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = header(subject_line)
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.to)
@@ -232,7 +248,7 @@ def send(msg: EmailMessage, settings: MailSettings, env: Mapping[str, str] | Non
             code, reply = smtp.rcpt(rcpt)
             if code not in (250, 251):
                 raise NotifyError(f"the mail server {where} refused {rcpt}: {code} {_reply(reply)}")
-        code, reply = smtp.data(msg.as_bytes(policy=SMTP_POLICY))
+        code, reply = smtp.data(msg.as_bytes(policy=MAIL_POLICY.clone(linesep="\r\n")))
         if code != 250:
             raise NotifyError(
                 f"the mail server {where} refused the message: {code} {_reply(reply)}"

@@ -156,6 +156,55 @@ def iter_page(text: str, extra: dict[str, Any]) -> Iterator[tuple[Any, str]]:
         return
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and len(chain) < 10:
+        chain.append(node)
+        node = node.__cause__ or node.__context__
+    return chain
+
+
+def hopeless_error(exc: httpx.TransportError, url: str) -> str | None:
+    """A message for a connection error that retrying cannot mend — a host name that does not
+    resolve, a refused connection, a certificate that does not verify — or None."""
+    import socket
+    import ssl
+
+    host = urlsplit(url).netloc or url
+    chain = _causes(exc)
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or (
+        "certificate verify failed" in text
+    ):
+        return (
+            f"the TLS certificate of {host} could not be verified ({exc}); check the API URL, "
+            "or the system's certificates (a proxy that intercepts TLS needs its own)"
+        )
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(
+        s in text
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "no address associated",
+            "getaddrinfo failed",
+        )
+    ):
+        return (
+            f"the registry's host name {host.split(':')[0]} could not be resolved ({exc}); "
+            "check the API URL and the network (DNS)"
+        )
+    if isinstance(exc, httpx.ConnectError) and (
+        any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text
+    ):
+        return (
+            f"{host} refused the connection; nothing is listening there: check the API URL "
+            "(--api-url, TRIALWATCH_API_URL or api_url)"
+        )
+    return None
+
+
 class RegistryClient:
     """Fetches studies, with retries and a shared polite pace."""
 
@@ -213,7 +262,11 @@ class RegistryClient:
             try:
                 response = self._get_once(url, params)
             except httpx.TransportError as exc:
+                hopeless = hopeless_error(exc, url)
+                if hopeless is not None:  # waiting will not mend it: say so at once
+                    raise FetchError(hopeless) from None
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                log.debug("%s on %s (attempt %d)", last, url, attempt)
             else:
                 if response.status_code not in RETRY_STATUSES or response.status_code in no_retry:
                     return response
@@ -277,6 +330,13 @@ class RegistryClient:
             body = b"".join(chunks)
             del chunks
         self.bytes_received += len(body)
+        log.info(
+            "GET %s → %d, %d bytes, %.2fs",
+            response.request.url,
+            response.status_code,
+            len(body),
+            time.monotonic() - started,
+        )
         headers = [
             (k, v)
             for k, v in response.headers.multi_items()

@@ -31,3 +31,18 @@ def normalize_nct_id(raw: str) -> str:
 def is_nct_id(value: str) -> bool:
     """True when value is already a canonical id (safe to use as a folder name)."""
     return _CANONICAL.fullmatch(value) is not None
+
+
+def missing_digit(raw: str) -> str | None:
+    """A warning when an id looks like it lost a digit: fewer than 8 digits that start with a
+    zero ("NCT0622473" reads as NCT00622473, another trial). Ids written without their leading
+    zeros ("NCT4437511") are a form the registry accepts and get none."""
+    match = _API_PATTERN.match(raw.strip())
+    digits = raw.strip()[3:]
+    if match is None or len(digits) >= 8 or not digits.startswith("0"):
+        return None
+    nct = f"NCT{int(match.group(1)):08d}"
+    return (
+        f"{raw.strip()} has {len(digits)} digits, not 8: it is read as {nct}; if a digit is "
+        "missing, that is another trial"
+    )
