@@ -402,6 +402,34 @@ def run_diff(
     return RunReport(generated_at=utc_now(), trials=[trial]), settings
 
 
+def explain_ignore(old: Path, new: Path, settings: Settings) -> list[str]:
+    """What each ignore rule hides between two record files: the changes it alone hides (the
+    first rule that matches a change takes it), or that it hides nothing and why."""
+    from trialwatch.changes.ignore import check, hidden_by, unknown_names
+
+    a, b = read_record_file(old), read_record_file(new)
+    rules, _ = check(settings["ignore"])
+    if not rules:
+        return ["No ignore rules (--ignore or ignore = [...] in the config)."]
+    everything = compare(b.nct_id, a.record, b.record)
+    hidden: dict[str, list[str]] = {r.text: [] for r in rules}
+    for change in everything.changes:
+        rule = hidden_by(rules, change)
+        if rule is not None:
+            hidden[rule.text].append(change.sentence)
+    lines = ["Ignore rules:"]
+    for rule in rules:
+        found = hidden[rule.text]
+        if found:
+            lines.append(f"  {rule.text!r} hides {len(found)} change{'s' * (len(found) != 1)}:")
+            lines.extend(f"    • {s}" for s in found)
+            continue
+        why = unknown_names(rule)
+        reason = f": {', '.join(repr(n) for n in why)} is no field" if why else " here"
+        lines.append(f"  {rule.text!r} hides nothing{reason}")
+    return lines
+
+
 def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]]:
     """The watch list with what the store knows of each trial."""
     settings = load_settings(flags, config)

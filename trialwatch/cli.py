@@ -309,11 +309,28 @@ IgnoreOpt = Annotated[
     typer.Option(
         "--ignore",
         metavar="PATH",
-        help="Field path whose "
-        "changes are not reported (repeatable), e.g. "
-        "protocolSection.contactsLocationsModule.centralContacts",
+        help="Field path whose changes are not reported (repeatable), as the JSON report "
+        "prints it, with wildcards: contactsLocationsModule.centralContacts, *.contacts, "
+        "locations[*].contacts",
     ),
 ]
+StrictOpt = Annotated[
+    bool,
+    typer.Option("--strict", help="An ignore pattern that names no field is an error."),
+]
+
+
+def _check_ignore(settings: Any, strict: bool) -> None:
+    """Say (or, with --strict, refuse) ignore patterns that name no field."""
+    from trialwatch.changes.ignore import check as check_patterns
+
+    _, warnings = check_patterns(settings["ignore"])
+    if warnings and strict:
+        raise InputError("; ".join(warnings))
+    for warning in warnings:
+        _say(f"trialwatch: warning: {warning}")
+
+
 TableFormatOpt = Annotated[TableFormat, typer.Option("--format", "-f", help="table or json")]
 FailOnOpt = Annotated[
     str | None,
@@ -359,6 +376,7 @@ def check(
     quiet: QuietOpt = False,
     show_admin: AdminOpt = None,
     ignore: IgnoreOpt = None,
+    strict: StrictOpt = False,
     fail_on: FailOnOpt = None,
     force: Annotated[
         bool,
@@ -426,6 +444,9 @@ def check(
     if fail_list is not None:
         flags["fail_on"] = fail_list
     good, bad = parse_ids(nct_ids or [])
+    from trialwatch.config import load_settings
+
+    _check_ignore(load_settings(flags, config), strict)  # before any request
 
     def publish(report: RunReport) -> list[TrialReport]:
         return emit(report, fmt, quiet)
@@ -466,11 +487,17 @@ def diff(
     quiet: QuietOpt = False,
     show_admin: AdminOpt = None,
     ignore: IgnoreOpt = None,
+    strict: StrictOpt = False,
+    explain_ignore: Annotated[
+        bool,
+        typer.Option("--explain-ignore", help="Show what each ignore rule hides, then the report."),
+    ] = False,
     fail_on: FailOnOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Compare two record files offline, with the same report and exit codes as check."""
     _setup_logging(verbose, quiet)
+    from trialwatch.app import explain_ignore as explain
     from trialwatch.app import run_diff
 
     fail_list = _fail_on(fail_on)
@@ -480,6 +507,12 @@ def diff(
     if fail_list is not None:
         flags["fail_on"] = fail_list
     report, settings = run_diff(old, new, flags, config)
+    _check_ignore(settings, strict)
+    if explain_ignore:
+        from trialwatch.sanitize import terminal
+
+        lines = explain(old, new, settings)
+        sys.stdout.write("".join(terminal(line) + "\n" for line in lines) + "\n")
     emit(report, fmt, quiet)
     raise typer.Exit(exit_code(report, settings["fail_on"]))
 

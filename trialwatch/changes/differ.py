@@ -6,6 +6,7 @@ and its old and new values, so nothing that changed goes unmentioned."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -14,7 +15,8 @@ from typing import Any
 from trialwatch.changes.builder import ChangeBuilder, generic
 from trialwatch.changes.events import detect_events
 from trialwatch.changes.fields import LOCATIONS, STATUS, handlers
-from trialwatch.changes.match import memoized, schema_of, walk
+from trialwatch.changes.ignore import Rule, hidden_by, parse
+from trialwatch.changes.match import memoized, walk
 from trialwatch.changes.normalize import VOLATILE, normalize_record
 from trialwatch.changes.sentences import get
 from trialwatch.model import Change, Event
@@ -45,8 +47,9 @@ def compare(
     """The pipeline: normalise both records, match and diff them field by field, then find the
     events a reader watches for among those field changes.
 
-    ``ignore`` holds dotted field paths (``protocolSection.contactsLocationsModule``); changes at
-    or below them are dropped, and events that would explain only those with them.
+    ``ignore`` holds field paths, as the JSON report prints them, with wildcards (see
+    ``changes.ignore``); changes at or below them are dropped, and events that would explain
+    only those with them.
     """
     with memoized():
         o, n = normalize_record(old, AS_SERVED), normalize_record(new, AS_SERVED)
@@ -92,11 +95,14 @@ def _diff(
         generic(b, raw)
     changes = b.changes
     if ignore:
-        prefixes = [tuple(p.split(".")) for p in ignore]
-        changes = [
-            c for c in changes if not any(schema_of(c.path)[: len(p)] == p for p in prefixes)
-        ]
+        rules = ignore_rules(tuple(ignore))
+        changes = [c for c in changes if hidden_by(rules, c) is None]
     return changes, _context(o, n)
+
+
+@functools.lru_cache(maxsize=16)
+def ignore_rules(patterns: tuple[str, ...]) -> tuple[Rule, ...]:
+    return tuple(parse(p) for p in patterns)
 
 
 def _context(o: dict[str, Any], n: dict[str, Any]) -> list[str]:

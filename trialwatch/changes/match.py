@@ -96,26 +96,39 @@ def pointer(parts: Sequence[str]) -> str:
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def schema_of(path: str) -> Schema:
-    """The schema path of a display path: ``a.b[Mayo Clinic, Rochester].c`` → ``(a, b, c)``."""
-    parts: list[str] = []
-    depth = 0
-    current = ""
+def path_segments(path: str) -> tuple[tuple[str, str | None], ...]:
+    """A display path in (field, item) pairs: ``a.b[Mayo Clinic, Rochester].c`` →
+    ``((a, None), (b, "Mayo Clinic, Rochester"), (c, None))``; an item label may hold dots."""
+    out: list[tuple[str, str | None]] = []
+    name, label, depth = "", "", 0
+    item: str | None = None
     for ch in path:
         if ch == "[":
             depth += 1
+            if depth == 1:
+                label = ""
+                continue
         elif ch == "]":
             depth -= 1
-        elif depth == 0:
-            if ch == ".":
-                if current:
-                    parts.append(current)
-                current = ""
-            else:
-                current += ch
-    if current:
-        parts.append(current)
-    return tuple(parts)
+            if depth == 0:
+                item = label
+                continue
+        if depth:
+            label += ch
+        elif ch == ".":
+            if name:
+                out.append((name, item))
+            name, item = "", None
+        else:
+            name += ch
+    if name:
+        out.append((name, item))
+    return tuple(out)
+
+
+def schema_of(path: str) -> Schema:
+    """The schema path of a display path: ``a.b[Mayo Clinic, Rochester].c`` → ``(a, b, c)``."""
+    return tuple(name for name, _ in path_segments(path))
 
 
 def is_empty(value: Any) -> bool:
