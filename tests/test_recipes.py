@@ -3,11 +3,16 @@ example GitHub Actions workflow run against a local registry and commit snapshot
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +41,46 @@ def recipe(name: str) -> str:
     text = (ROOT / "examples" / "github-actions.yml").read_text(encoding="utf-8")
     match = re.search(rf"# --- trialwatch recipe: {name}\n(.*?)\n\s*# --- end", text, re.S)
     assert match, name
-    return "\n".join(line.strip() for line in match.group(1).splitlines())
+    return textwrap.dedent(match.group(1))
+
+
+@contextmanager
+def issue_api(issues: list[dict[str, Any]]) -> Iterator[str]:
+    """A stand-in for GitHub's REST API on 127.0.0.1: POST /repos/{owner}/{repo}/issues."""
+
+    class Api(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            size = int(self.headers.get("Content-Length") or 0)
+            issue = json.loads(self.rfile.read(size))
+            issue["path"] = self.path
+            issue["auth"] = self.headers.get("Authorization")
+            issues.append(issue)
+            body = json.dumps({"html_url": f"https://github.test/issues/{len(issues)}"}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
+    """The workflow's steps, run as written (bash, the job's environment): it opens an issue
+    when something changed, commits only a snapshot that changed with the trials and their
+    headlines in the message, and fails the job on trouble (a missing trialwatch included) or
+    on what FAIL_ON names."""
     if shutil.which("git") is None:  # pragma: no cover - git is on every CI machine here
         raise AssertionError("git is needed for this test")
     reg = Registry()
@@ -49,41 +90,68 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
     git = ["git", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q", "--bare", str(origin)], check=True)
     subprocess.run([*git, "clone", "-q", str(origin), str(repo)], check=True, capture_output=True)
-    with serve(reg) as url:
+    issues: list[dict[str, Any]] = []
+    with serve(reg) as url, issue_api(issues) as api:
         (repo / "trialwatch.toml").write_text(
-            f'api_url = "{url}"\nrequest_interval = 0\ntrials = ["NCT06224738"]\n', encoding="utf-8"
+            f'api_url = "{url}"\nrequest_interval = 0\n'
+            'trials = [{ id = "NCT06224738", label = "HER2 CAR-M" }]\n',
+            encoding="utf-8",
         )
         env = {
-            "PATH": f"{BIN}:{os.environ['PATH']}",
+            "PATH": f"{BIN}:/usr/bin:/bin",
             "HOME": str(tmp_path),
             "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
             "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
+            "GITHUB_API_URL": api,
+            "GITHUB_REPOSITORY": "someone/trials",
+            "GH_TOKEN": "t0ken",
+            "FAIL_ON": "",
         }
 
-        def step(name: str) -> subprocess.CompletedProcess[str]:
-            proc = subprocess.run(
-                ["bash", "-eo", "pipefail", "-c", recipe(name)],
+        def code() -> str:
+            lines = (tmp_path / "output.txt").read_text(encoding="utf-8").splitlines()
+            return lines[-1].removeprefix("code=")
+
+        def step(name: str, **extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["bash", "-e", "-c", recipe(name)],  # as GitHub runs a step: bash -e
                 cwd=repo,
-                env=env,
+                env={**env, "CODE": code() if name == "fail" else "", **extra},
                 capture_output=True,
                 text=True,
                 check=False,
             )
-            assert proc.returncode == 0, proc.stderr
-            return proc
 
-        step("check")
-        step("commit")
-        assert (tmp_path / "output.txt").read_text(encoding="utf-8") == "code=0\n"
-        log = subprocess.run(
-            ["git", "log", "--oneline", "origin/main", "--", "snapshots"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
+        def job(**extra: str) -> int:
+            """The steps in order, with the workflow's conditions; the job's result."""
+            assert step("check", **extra).returncode == 0
+            if code() == "1":
+                notify = step("notify", **extra)
+                assert notify.returncode == 0, notify.stderr
+            commit = step("commit", **extra)
+            assert commit.returncode == 0, commit.stderr
+            return step("fail", **extra).returncode
+
+        def log() -> list[str]:
+            out = subprocess.run(
+                ["git", "log", "--format=%B%x00", "origin/main"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            return [m.strip() for m in out.split("\x00") if m.strip()]
+
+        assert job() == 0 and code() == "0"
+        assert log() == ["trialwatch: NCT06224738"]
+        assert issues == []  # a first baseline is not news
+        # Nothing changed: no commit (no lock or run-state file in git), no issue.
+        assert job() == 0 and len(log()) == 1 and issues == []
+        tracked = subprocess.run(
+            ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True
         ).stdout
-        assert "trialwatch: registry changes" in log
-        # A day later the sponsor moves primary completion: the summary says so, code 1.
+        assert ".trialwatch" not in tracked and ".lock" not in tracked
+        # The sponsor moves primary completion: an issue, a commit naming it, the summary.
         reg.put(
             edited(
                 her2,
@@ -93,16 +161,34 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
             )
         )
         reg.data_timestamp = "2026-11-26T09:00:05"
-        step("check")
-        step("commit")
+        assert job() == 0 and code() == "1"  # changes alone do not fail the job…
+        headline = "Primary completion slipped 6 months (2026-03-01 → 2026-09-01, estimated)"
+        assert len(issues) == 1
+        assert issues[0]["path"] == "/repos/someone/trials/issues"
+        assert issues[0]["auth"] == "Bearer t0ken"
+        assert issues[0]["title"].startswith(f"trialwatch: NCT06224738 (HER2 CAR-M): {headline}")
+        assert headline in issues[0]["body"] and issues[0]["body"].startswith("## trialwatch")
+        message = log()[0]
+        assert message.startswith("trialwatch: NCT06224738") and headline in message
         summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
-        assert "Primary completion slipped 6 months (2026-03-01 → 2026-09-01, estimated)" in summary
-        assert (tmp_path / "output.txt").read_text(encoding="utf-8").splitlines()[-1] == "code=1"
-        files = subprocess.run(
-            ["git", "ls-tree", "-r", "--name-only", "origin/main"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        assert len([f for f in files if f.startswith("snapshots/NCT06224738/20")]) == 2
+        assert headline in summary
+        # …unless FAIL_ON names them.
+        reg.put(
+            edited(
+                her2,
+                lambda r: r["protocolSection"]["statusModule"].update(
+                    primaryCompletionDateStruct={"date": "2026-12-01", "type": "ESTIMATED"}
+                ),
+            )
+        )
+        reg.data_timestamp = "2026-11-27T09:00:05"
+        assert job(FAIL_ON="dates") == 1 and len(issues) == 2
+        # Trouble fails the job: the registry is down…
+        (repo / "trialwatch.toml").write_text(
+            'api_url = "http://127.0.0.1:9/api/v2"\ntrials = ["NCT06224738"]\n',
+            encoding="utf-8",
+        )
+        assert job() == 1 and code() == "2"
+        # …and so does a missing trialwatch (exit 127).
+        assert job(PATH="/usr/bin:/bin") == 1 and code() == "127"
+        assert len(issues) == 2

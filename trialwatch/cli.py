@@ -377,6 +377,14 @@ def check(
     show_admin: AdminOpt = None,
     ignore: IgnoreOpt = None,
     strict: StrictOpt = False,
+    json_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-file",
+            metavar="FILE",
+            help="Also write the JSON report to FILE (stdout keeps --format).",
+        ),
+    ] = None,
     fail_on: FailOnOpt = None,
     force: Annotated[
         bool,
@@ -449,6 +457,11 @@ def check(
     _check_ignore(load_settings(flags, config), strict)  # before any request
 
     def publish(report: RunReport) -> list[TrialReport]:
+        if json_file is not None:  # for automation beside a human-readable stdout
+            from trialwatch.render.json_report import render_json
+            from trialwatch.store.atomic import write_atomic
+
+            write_atomic(json_file, render_json(report).encode("utf-8"))
         return emit(report, fmt, quiet)
 
     report, settings, mail_error = run_check(
