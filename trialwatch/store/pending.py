@@ -16,8 +16,6 @@ others leave the trial to it (no double report); once it has died, the next run 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import time
@@ -27,6 +25,7 @@ from typing import IO, Any
 from trialwatch.errors import StoreError
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
+from trialwatch.store.locks import try_lock
 from trialwatch.store.state import bookkeeping_dir
 
 OUTPUTS = ("stdout", "mail")
@@ -111,7 +110,9 @@ class RunRegistry:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle = open(self.folder / f"{self.run_id}.lock", "w", encoding="utf-8")  # noqa: SIM115
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not try_lock(handle):
+                handle.close()
+                raise OSError(f"{handle.name} is locked by another process")
         except OSError as exc:
             raise StoreError(f"cannot register this run in {self.folder}: {exc}") from None
         self._handle = handle
@@ -135,14 +136,17 @@ class RunRegistry:
         except OSError:
             return False
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+            held_elsewhere = not try_lock(handle)
+        except OSError:
             handle.close()
-            return exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
-        # Nobody holds it: that run died. Tidy its file.
+            return False
+        if held_elsewhere:
+            handle.close()
+            return True
+        # Nobody holds it: that run died. Tidy its file (Windows: once closed).
+        handle.close()
         with contextlib.suppress(OSError):
             os.unlink(path)
-        handle.close()
         return False
 
     def tidy(self) -> None:

@@ -14,7 +14,6 @@ search's API ``params``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import tomllib
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from trialwatch.errors import ConfigError, InputError
 from trialwatch.registry.ids import normalize_nct_id
 from trialwatch.search.query import Query, from_toml
 from trialwatch.store.atomic import write_atomic
+from trialwatch.store.locks import lock
 
 HEADER = (
     "# Watched trials, written by `trialwatch watch add` and `trialwatch watch remove`.\n"
@@ -157,9 +157,14 @@ def _editing(path: Path) -> Iterator[None]:
     The lock is on the list's folder, so no lock file is left beside it."""
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
+    if os.name == "nt":  # pragma: no cover - a folder cannot be opened there: a lock file
+        with open(folder / f".{path.name}.lock", "a+", encoding="utf-8") as handle:
+            lock(handle)
+            yield
+        return
+    fd = os.open(folder, os.O_RDONLY)  # the folder itself: no lock file left beside the list
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        lock(fd)
         yield
     finally:
         os.close(fd)
