@@ -408,3 +408,20 @@ def test_query_news_a_mail_missed_goes_in_the_next_digest(
         refresh(registry, "2026-11-28T09:00:00")
         cli(capsys, "check", "-q")
         assert len(box.messages) == 1  # mailed once
+
+
+def test_a_whole_record_run_counts_as_the_full_recheck(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Switching two_phase off for a run and on again does not make every later run fetch
+    every record (the whole-record run was a full check)."""
+    write_list(20)
+    cli(capsys, "check", "-q")
+    monkeypatch.setenv("TRIALWATCH_TWO_PHASE", "false")
+    refresh(registry, "2026-11-26T09:00:00")
+    cli(capsys, "check", "-q")
+    monkeypatch.delenv("TRIALWATCH_TWO_PHASE")
+    refresh(registry, "2026-11-27T09:00:00")
+    registry.requests.clear()
+    cli(capsys, "check", "-q")
+    assert len(registry.requests) == 2 and "fields=" in registry.requests[1]

@@ -443,7 +443,10 @@ def check_batched(
                     options.progress(nct)
         complete = fetch_errors == 0 and not any(t.error for t in run.trials)
         if watch_list:
-            record_run(store, client, complete, stamp, ids_digest, len(nct_ids))
+            # Every whole record was fetched: this was a full check (two-phase runs count the
+            # days to the next one from it).
+            full = {"last_full_check": utc_now()} if complete else {}
+            record_run(store, client, complete, stamp, ids_digest, len(nct_ids), **full)
     return run
 
 
