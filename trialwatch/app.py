@@ -615,7 +615,10 @@ def run_audit(
         labels = {w.nct_id: w.label for w in watched}
     ids = list(dict.fromkeys(ids))
     if fetch and ids:
-        run, _, _ = run_check(ids, [], flags, config, explicit_ids=True, email=False, http=http)
+        # Fetch only: no mail, no notification; what changed stays pending for `check`.
+        run, _, _ = run_check(
+            ids, [], flags, config, explicit_ids=True, email=False, notify_on=False, http=http
+        )
         for t in run.errors:
             report.notes.append(
                 f"{t.nct_id} could not be fetched ({t.error}); its last snapshot is used"
