@@ -454,3 +454,20 @@ def test_a_signal_mail_could_not_carry_is_mailed_next_time(
         assert text.count("New signal: Results probably overdue") == 1
         assert cli(capsys, "check", "-q", "--force")[0] == 0
         assert len(box.messages) == 1  # mailed once
+
+
+def test_audit_fetch_refreshes_first_and_reports_nothing_itself(
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    overdue_trial: dict[str, Any],
+) -> None:
+    """audit --fetch stores the latest record; its change is still reported by the next check."""
+    registry.put(overdue_trial)
+    on(monkeypatch, D(2021, 3, 1))
+    cli(capsys, "check", "NCT03418623")
+    registry.put(edited(overdue_trial, setting(resultsFirstSubmitDate="2021-03-10")))
+    code, out, _ = cli(capsys, "audit", "NCT03418623", "--fetch", "--today", "2021-06-01")
+    assert code == 0 and "No signals: NCT03418623" in out  # audited from the fresh record
+    code, out, _ = cli(capsys, "check", "NCT03418623", "--format", "text")
+    assert code == 1 and "2021-03-10" in out  # the change was kept for check to report

@@ -90,14 +90,7 @@ class Observer:
                     # Byte for byte the record last stored: nothing to normalise or write.
                     report.title = row.get("title") or title_of(fetched.record)
                     report.previous_snapshot = trusted.name
-                    self.store.note_check(
-                        nct,
-                        fetched.fetched_at,
-                        Outcome.UNCHANGED.value,
-                        last_update=last_update(fetched.record),
-                    )
-                    if self.options.on_record is not None:
-                        self.options.on_record(nct, fetched.record)
+                    self._seen(fetched, report)
                     return report
             report.title = title_of(fetched.record)
             self._compare(fetched, report)
@@ -122,15 +115,21 @@ class Observer:
             with contextlib.suppress(StoreError):
                 self.store.note_check(nct, fetched.fetched_at, "error", report.error)
         else:
-            self.store.note_check(
-                nct,
-                fetched.fetched_at,
-                report.outcome.value,
-                last_update=last_update(fetched.record),
-            )
-            if self.options.on_record is not None:
-                self.options.on_record(nct, fetched.record)
+            self._seen(fetched, report)
         return report
+
+    def _seen(self, fetched: Fetched, report: TrialReport) -> None:
+        """A record read without trouble: its check (and last-update date) recorded, and the
+        record handed to whoever reads every record (the transparency signals)."""
+        record = fetched.record
+        self.store.note_check(
+            fetched.nct_id,
+            fetched.fetched_at,
+            report.outcome.value,
+            last_update=last_update(record),
+        )
+        if self.options.on_record is not None:
+            self.options.on_record(fetched.nct_id, record)
 
     def _compare(self, fetched: Fetched, report: TrialReport) -> None:
         store, nct, me = self.store, fetched.nct_id, self.store.run_id
@@ -389,11 +388,8 @@ def check_batched(
         ids_digest = ids_digest_of(nct_ids)
         stamp = None
         if watch_list:
-            stamp, skip = unchanged_since_last_run(store, client, observer, ids_digest, force)
-            run.data_timestamp = stamp
-            if skip:
-                run.skipped = True
-                run.notes.append(skipped_note(stamp))
+            stamp = skipped(run, store, client, observer, ids_digest, force)
+            if run.skipped:
                 return run
         wanted = set(nct_ids)
         fetch_errors = 0
@@ -475,11 +471,25 @@ def unchanged_since_last_run(
     return stamp, skip
 
 
-def skipped_note(stamp: str | None) -> str:
-    return (
-        f"registry data unchanged since the last complete run (data as of {stamp}); "
-        "nothing fetched. Use --force to check anyway"
-    )
+def skipped(
+    run: RunReport,
+    store: SnapshotStore,
+    client: RegistryClient,
+    observer: Observer,
+    ids_digest: str,
+    force: bool,
+) -> str | None:
+    """Ask the registry's data timestamp; mark ``run`` skipped (and say why) when nothing
+    needs fetching. Returns the timestamp."""
+    stamp, skip = unchanged_since_last_run(store, client, observer, ids_digest, force)
+    run.data_timestamp = stamp
+    if skip:
+        run.skipped = True
+        run.notes.append(
+            f"registry data unchanged since the last complete run (data as of {stamp}); "
+            "nothing fetched. Use --force to check anyway"
+        )
+    return stamp
 
 
 def record_run(

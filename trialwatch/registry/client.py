@@ -418,14 +418,7 @@ class RegistryClient:
             query["pageSize"] = str(self._page_size(page_size))
             if token:
                 query["pageToken"] = token
-            response = self.get(url, params=query)
-            if response.status_code != 200:
-                raise FetchError(
-                    f"the registry answered HTTP {response.status_code} for a batch of "
-                    f"{len(nct_ids)} ids with {describe_body(response)}"
-                )
-            text = page_text(response, url)
-            del response  # the page's bytes are not needed once decoded
+            text = self.studies_page(query, f"a batch of {len(nct_ids)} ids")
             fetched_at = utc_now()
             page: dict[str, Any] = {}
             count = 0
@@ -454,12 +447,20 @@ class RegistryClient:
             if count:
                 self.bytes_per_record = max(1, len(text) // count)
             del text
-            token = page.get("nextPageToken")
-            if not token:
+            token = next_token(page, seen_tokens, url)
+            if token is None:
                 return
-            if token in seen_tokens:
-                raise FetchError(f"{url} returned the same nextPageToken twice; stopping")
-            seen_tokens.add(token)
+
+    def studies_page(self, query: dict[str, str], what: str) -> str:
+        """One page of ``GET /studies`` as text; FetchError for anything but a 200 JSON page."""
+        url = f"{self.api_url}/studies"
+        response = self.get(url, params=query)
+        if response.status_code != 200:
+            raise FetchError(
+                f"the registry answered HTTP {response.status_code} for {what} with "
+                f"{describe_body(response)}"
+            )
+        return page_text(response, url)
 
     def _page_size(self, wanted: int) -> int:
         """Records a page may hold so that its bytes stay under PAGE_BYTES: large records get
@@ -482,6 +483,17 @@ class RegistryClient:
             return None
         stamp = data.get("dataTimestamp") if isinstance(data, dict) else None
         return stamp if isinstance(stamp, str) else None
+
+
+def next_token(page: dict[str, Any], seen: set[str], url: str) -> str | None:
+    """The page's ``nextPageToken`` (None on the last page); FetchError if it repeats."""
+    token = page.get("nextPageToken")
+    if not isinstance(token, str) or not token:
+        return None
+    if token in seen:
+        raise FetchError(f"{url} returned the same nextPageToken twice; stopping")
+    seen.add(token)
+    return token
 
 
 def page_text(response: httpx.Response, url: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from trialwatch.errors import FetchError, InputError
 from trialwatch.record import record_aliases, record_id
-from trialwatch.registry.client import RegistryClient, describe_body, iter_page, page_text
+from trialwatch.registry.client import RegistryClient, iter_page, next_token
 from trialwatch.sanitize import RecordShapeError
 
 FIELDS = "NCTId,NCTIdAlias,LastUpdatePostDate"
@@ -56,13 +56,7 @@ def _pages(
             query["countTotal"] = "true"
         if token:
             query["pageToken"] = token
-        response = client.get(url, params=query)
-        if response.status_code != 200:
-            raise FetchError(
-                f"the registry answered HTTP {response.status_code} for {what} with "
-                f"{describe_body(response)}"
-            )
-        text = page_text(response, url)
+        text = client.studies_page(query, what)
         extra: dict[str, Any] = {}
         try:  # a page of projections is small: read it whole, so the total comes first
             studies = [s for s, _ in iter_page(text, extra) if isinstance(s, dict)]
@@ -76,12 +70,9 @@ def _pages(
         for study in studies:
             yield study, extra
         first = False
-        token = extra.get("nextPageToken")
-        if not isinstance(token, str) or not token:
+        token = next_token(extra, seen, url)
+        if token is None:
             return
-        if token in seen:
-            raise FetchError(f"{url} returned the same nextPageToken twice for {what}; stopping")
-        seen.add(token)
 
 
 def _read(

@@ -28,8 +28,7 @@ from trialwatch.runner import (
     error_report,
     ids_digest_of,
     record_run,
-    skipped_note,
-    unchanged_since_last_run,
+    skipped,
 )
 from trialwatch.search.members import Listing, last_updates, members
 from trialwatch.search.query import Query
@@ -116,12 +115,9 @@ def check_list(
     with store.locked():
         observer = observer or Observer(store, options)
         digest = ids_digest_of([*ids, *(q.id for q in queries)])
-        force = lo.force or lo.full  # a full check is asked for: never skipped
-        stamp, skip = unchanged_since_last_run(store, client, observer, digest, force)
-        run.data_timestamp = stamp
-        if skip:
-            run.skipped = True
-            run.notes.append(skipped_note(stamp))
+        # A full check asked for is never skipped.
+        stamp = skipped(run, store, client, observer, digest, lo.force or lo.full)
+        if run.skipped:
             return result
         state = store.run_state()
         now = dt.datetime.now(dt.UTC)
