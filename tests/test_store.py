@@ -349,3 +349,35 @@ def test_a_store_of_trialwatch_0_1_is_migrated(tmp_path: Path, her2: dict[str, A
         "2026-11-25.json",
     )
     assert store.run_state() == {"complete": True, "data_timestamp": "x"}
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
+def test_files_honour_the_umask(her2: dict[str, Any], umask: int, mode: int) -> None:
+    """Snapshots and the watch list get 0666 less the umask, as any other program's files."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    from tests.registry_server import Registry, serve
+
+    exe = str(Path(sys.executable).parent / "trialwatch")
+    reg = Registry()
+    reg.put(her2)
+    with serve(reg) as url:
+        env = {**os.environ, "TRIALWATCH_API_URL": url, "TRIALWATCH_REQUEST_INTERVAL": "0"}
+
+        def run(*args: str) -> None:
+            subprocess.run(
+                [exe, *args],
+                env=env,
+                check=True,
+                capture_output=True,
+                preexec_fn=lambda: os.umask(umask),
+            )
+
+        run("watch", "add", "--offline", "NCT06224738")
+        run("check")
+    snapshot = next(Path("snapshots/NCT06224738").glob("20*.json"))
+    assert stat.S_IMODE(snapshot.stat().st_mode) == mode
+    assert stat.S_IMODE(Path("watchlist.toml").stat().st_mode) == mode
