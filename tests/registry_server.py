@@ -285,16 +285,23 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(registry: Registry) -> Iterator[str]:
-    """Run the fake registry on 127.0.0.1; yields its API base URL. Stops it afterwards."""
-    handler = type("Handler", (_Handler,), {"registry": registry})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serving(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator[int]:
+    """Any HTTP handler on 127.0.0.1 (``port`` 0: a free one), in a thread; yields the port.
+    Stopped and closed afterwards."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v2"
+        yield int(server.server_address[1])
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve(registry: Registry) -> Iterator[str]:
+    """Run the fake registry on 127.0.0.1; yields its API base URL. Stops it afterwards."""
+    with serving(type("Handler", (_Handler,), {"registry": registry})) as port:
+        yield f"http://127.0.0.1:{port}/api/v2"

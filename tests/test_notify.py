@@ -5,17 +5,16 @@ run, kept for a channel that was down and sent once when it is back, ``only`` pe
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import edited
-from tests.registry_server import Registry, serve
+from tests.registry_server import Registry, serve, serving
 from tests.smtp_server import free_port
 from trialwatch.cli import run
 from trialwatch.config import load_settings
@@ -39,15 +38,8 @@ def webhook(port: int, received: list[dict[str, Any]]) -> Iterator[str]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Hook)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(Hook, port):
         yield f"json://127.0.0.1:{port}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

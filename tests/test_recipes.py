@@ -9,15 +9,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import edited
-from tests.registry_server import Registry, serve
+from tests.registry_server import Registry, serve, serving
 from trialwatch.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,15 +64,8 @@ def issue_api(issues: list[dict[str, Any]]) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Api) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
