@@ -36,7 +36,7 @@ app = typer.Typer(
     name="trialwatch",
     help="Watch ClinicalTrials.gov records and report what changed, in words a person would use.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
