@@ -281,3 +281,14 @@ def test_a_failing_registry_stops_one_by_one_checks_early(
     assert len(registry.requests) == 3  # three failures in a row; the rest not asked
     assert err.count("trialwatch: error: ") == 6
     assert "not checked: the registry failed 3 times in a row" in err
+
+
+def test_shell_completion_is_offered() -> None:
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).parent / "trialwatch")
+    proc = subprocess.run(
+        [exe, "--show-completion", "bash"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and "_trialwatch_completion" in proc.stdout
