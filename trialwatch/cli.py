@@ -970,6 +970,12 @@ def audit_command(
     if grace is not None and not 0 <= grace <= 3650:
         raise InputError(f"--grace wants a number of days from 0 to 3650, not {grace}")
     wanted = _audit_fail_on(fail_on)
+    from trialwatch.registry.ids import missing_digit
+
+    for raw in nct_ids or []:
+        warning = missing_digit(raw)
+        if warning:
+            _say(f"trialwatch: warning: {warning}")
     report = run_audit(
         list(nct_ids or []),
         list(files or []),

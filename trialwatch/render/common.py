@@ -132,7 +132,8 @@ def summary_line(report: RunReport) -> str:
     parts.append(f"{counts[Outcome.ERROR]} error{'s' if counts[Outcome.ERROR] != 1 else ''}")
     line = f"{n} trial{'s' if n != 1 else ''}: " + ", ".join(parts)
     if report.queries:
-        line += f"; {query_summary(report)}"
+        # A digest of search news alone leads with the searches, not "0 trials".
+        line = query_summary(report) if n == 0 else f"{line}; {query_summary(report)}"
     if report.data_timestamp:
         line += f"; registry data as of {report.data_timestamp}"
     return line
