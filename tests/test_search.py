@@ -103,7 +103,7 @@ def test_query_from_arguments_and_urls() -> None:
 
 def test_watch_add_list_and_remove_a_query(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "watch", "add", "--query", "cond=asthma", "--label", "Asthma")
-    assert code == 0 and "watching the search 'Asthma' (query.cond=asthma" in err
+    assert code == 0 and "watching the search 'Asthma' (condition “asthma”" in err
     code, _, err = cli(capsys, "watch", "add", "--query", "cond=asthma")
     assert code == 2 and "already watched, as 'Asthma'" in err
     code, out, _ = cli(capsys, "watch", "list")

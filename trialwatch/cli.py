@@ -579,9 +579,14 @@ def watch_add(
         if nct_ids:
             raise InputError("give either NCT ids or --query, not both")
         added = add_query(settings.watchlist, from_args(query, label))
+        what = (
+            f"the search {added.label!r} ({added.describe()}"
+            if added.label
+            else f"the search for {added.describe()} ("
+        )
         _say(
-            f"trialwatch: watching the search {added.name!r} ({added.describe()}; id {added.id}) "
-            f"in {settings.watchlist}; its first check records its members"
+            f"trialwatch: watching {what}{'; ' if added.label else ''}id {added.id}) in "
+            f"{settings.watchlist}; its first check records its members"
         )
         raise typer.Exit(EXIT_OK)
     if not nct_ids:

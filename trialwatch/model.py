@@ -386,6 +386,34 @@ class Match:
         }
 
 
+# A search's parameters as a reader says them (a search without a label is named by them).
+_SEARCH_WORDS = {
+    "query.cond": "condition",
+    "query.term": "terms",
+    "query.intr": "intervention",
+    "query.titles": "title",
+    "query.outc": "outcome",
+    "query.spons": "sponsor",
+    "query.lead": "lead sponsor",
+    "query.locn": "location",
+    "query.id": "study id",
+    "query.patient": "patient search",
+    "filter.overallStatus": "status",
+    "filter.geo": "near",
+    "filter.ids": "ids",
+    "filter.advanced": "where",
+    "filter.synonyms": "synonyms",
+    "aggFilters": "filters",
+}
+
+
+def search_words(params: dict[str, str]) -> str:
+    """ "condition “gastric cancer”, intervention “CAR-T”" """
+    return ", ".join(
+        f"{_SEARCH_WORDS.get(k, k.split('.')[-1])} “{v}”" for k, v in sorted(params.items())
+    )
+
+
 @dataclass(slots=True)
 class QueryReport:
     """What one search watch found: trials new to it, its members updated, trials that left."""
@@ -402,7 +430,7 @@ class QueryReport:
 
     @property
     def name(self) -> str:
-        return self.label or ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return self.label or search_words(self.params)
 
     @property
     def news(self) -> bool:

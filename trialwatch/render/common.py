@@ -170,7 +170,8 @@ def match_line(m: Match) -> str:
 
 
 def query_heading(q: QueryReport) -> str:
-    return f"Search “{q.name}”: {q.matches:,} matching trial{'s' if q.matches != 1 else ''}"
+    name = f"Search “{q.label}”" if q.label else f"Search for {q.name}"
+    return f"{name}: {q.matches:,} matching trial{'s' if q.matches != 1 else ''}"
 
 
 def query_status(q: QueryReport) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from trialwatch.errors import InputError
+from trialwatch.model import search_words
 
 # Short names (the website's) for the API's query parameters.
 QUERY_AREAS = ("cond", "term", "locn", "titles", "intr", "outc", "spons", "lead", "id", "patient")
@@ -51,7 +52,8 @@ class Query:
         return self.label or self.describe()
 
     def describe(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.params)
+        """In words: condition “gastric cancer”, intervention “CAR-T”."""
+        return search_words(dict(self.params))
 
     def as_params(self) -> dict[str, str]:
         return dict(self.params)
