@@ -166,7 +166,7 @@ def run_check(
                     watch_list=not explicit_ids,
                     observer=observer,
                 )
-        labels = {w.nct_id: w.label for w in watched if w.label}
+        labels = trial_labels(settings, watched)
         for t in report.trials:
             t.label = labels.get(t.nct_id)
         report.notes.extend(store.notes)
@@ -217,6 +217,17 @@ def run_check(
             if done:
                 report.notes.append(done)
     return report, settings, "; ".join(problems) or None
+
+
+def trial_labels(settings: Settings, watched: list[Watched]) -> dict[str, str]:
+    """The user's own names for trials: from the watch list and the config, also when the ids
+    were given on the command line (a broken watch list costs only the labels here)."""
+    if not watched:
+        try:
+            watched = watched_trials(settings.watchlist, config_trials(settings))
+        except TrialwatchError:
+            return {}
+    return {w.nct_id: w.label for w in watched if w.label}
 
 
 def notify_channel(
