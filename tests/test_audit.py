@@ -471,3 +471,26 @@ def test_audit_fetch_refreshes_first_and_reports_nothing_itself(
     assert code == 0 and "No signals: NCT03418623" in out  # audited from the fresh record
     code, out, _ = cli(capsys, "check", "NCT03418623", "--format", "text")
     assert code == 1 and "2021-03-10" in out  # the change was kept for check to report
+
+
+def test_a_signal_the_calendar_starts_is_said_on_a_skipped_run(
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    overdue_trial: dict[str, Any],
+) -> None:
+    """The registry's data did not change (a weekend: nothing fetched), but the deadline
+    passed: the signal is said from the snapshot, and only once."""
+    registry.put(overdue_trial)
+    Path("trialwatch.toml").write_text('trials = ["NCT03418623"]\n', encoding="utf-8")
+    on(monkeypatch, D(2021, 3, 1))
+    assert cli(capsys, "check", "-q")[0] == 0
+    on(monkeypatch, D(2021, 4, 20))
+    registry.requests.clear()
+    code, out, err = cli(capsys, "check", "--format", "text")
+    assert code == 1
+    assert "registry data unchanged since the last complete run" in err
+    assert "New signal: Results probably overdue" in out
+    assert registry.requests == ["/api/v2/version"]  # nothing fetched
+    code, out, _ = cli(capsys, "check", "--format", "text")
+    assert code == 0 and "signal" not in out

@@ -174,8 +174,15 @@ def run_check(
             store.flush_checks()
         except TrialwatchError as exc:  # the report still goes out; only "last checked" waits
             report.notes.append(f"could not record this run's checks: {exc}")
+        read_titles: dict[str, str | None] = {}
+        if watch is not None and report.skipped:
+            # Nothing fetched (the registry's data did not change), but the calendar may have
+            # started or stopped a signal: read those trials from their snapshots.
+            read_titles = signals_from_snapshots(store, watch, targets)
         if watch is not None:
-            owe_signals(watch, "stdout", report.trials)
+            owe_signals(watch, "stdout", report.trials, read_titles or None)
+            for t in report.trials:
+                t.label = t.label or labels.get(t.nct_id)
         if listed is not None:
             report.queries = query_news(listed, store, "stdout", report.trials)
         if publish is not None:
@@ -187,7 +194,7 @@ def run_check(
             if watch is not None:
                 told(store, watch, "stdout", printed)
         problems: list[str] = []
-        titles = {t.nct_id: t.title for t in report.trials}
+        titles = {**read_titles, **{t.nct_id: t.title for t in report.trials}}
         for output in options.outputs[1:]:
             digest_trials = pending_reports(store, output, options)
             for t in digest_trials:
@@ -217,6 +224,25 @@ def run_check(
             if done:
                 report.notes.append(done)
     return report, settings, "; ".join(problems) or None
+
+
+def signals_from_snapshots(
+    store: SnapshotStore, watch: SignalWatch, nct_ids: list[str]
+) -> dict[str, str | None]:
+    """Read the signals of the trials whose signals the calendar may have changed, from their
+    latest snapshots; returns their titles."""
+    titles: dict[str, str | None] = {}
+    for nct in nct_ids:
+        if not watch.due(nct):
+            continue
+        try:
+            snap = store.latest(nct)
+        except TrialwatchError:
+            continue
+        if snap is not None:
+            watch.see(nct, snap.record)
+            titles[nct] = title_of(snap.record)
+    return titles
 
 
 def trial_labels(settings: Settings, watched: list[Watched]) -> dict[str, str]:
