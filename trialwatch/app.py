@@ -37,6 +37,7 @@ from trialwatch.runner import (
     delivered,
     fill,
     pending_reports,
+    read_snapshots,
 )
 from trialwatch.store import SnapshotStore, read_record_file
 from trialwatch.store.watchlist import Watched, load_queries, parse_entries, watched_trials
@@ -178,7 +179,7 @@ def run_check(
         if watch is not None and report.skipped:
             # Nothing fetched (the registry's data did not change), but the calendar may have
             # started or stopped a signal: read those trials from their snapshots.
-            read_titles = signals_from_snapshots(store, watch, targets)
+            read_titles = read_snapshots(store, targets, watch.due, watch.see)
         if watch is not None:
             owe_signals(watch, "stdout", report.trials, read_titles or None)
             for t in report.trials:
@@ -224,25 +225,6 @@ def run_check(
             if done:
                 report.notes.append(done)
     return report, settings, "; ".join(problems) or None
-
-
-def signals_from_snapshots(
-    store: SnapshotStore, watch: SignalWatch, nct_ids: list[str]
-) -> dict[str, str | None]:
-    """Read the signals of the trials whose signals the calendar may have changed, from their
-    latest snapshots; returns their titles."""
-    titles: dict[str, str | None] = {}
-    for nct in nct_ids:
-        if not watch.due(nct):
-            continue
-        try:
-            snap = store.latest(nct)
-        except TrialwatchError:
-            continue
-        if snap is not None:
-            watch.see(nct, snap.record)
-            titles[nct] = title_of(snap.record)
-    return titles
 
 
 def trial_labels(settings: Settings, watched: list[Watched]) -> dict[str, str]:

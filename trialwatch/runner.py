@@ -201,6 +201,28 @@ class Observer:
         describe(store, nct, base, latest_name, fetched.record, report, self.options)
 
 
+def read_snapshots(
+    store: SnapshotStore,
+    nct_ids: Iterable[str],
+    wanted: Callable[[str], bool],
+    on_record: Callable[[str, dict[str, Any]], None],
+) -> dict[str, str | None]:
+    """Hand the latest stored record of each wanted trial to ``on_record`` (a trial whose
+    snapshot cannot be read is left out); returns their titles."""
+    titles: dict[str, str | None] = {}
+    for nct in nct_ids:
+        if not wanted(nct):
+            continue
+        try:
+            snap = store.latest(nct)
+        except StoreError:
+            continue
+        if snap is not None:
+            on_record(nct, snap.record)
+            titles[nct] = title_of(snap.record)
+    return titles
+
+
 def last_update(record: dict[str, Any]) -> str | None:
     """The record's last-update-posted date."""
     date = get(record, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")

@@ -27,6 +27,7 @@ from trialwatch.runner import (
     check_batched,
     error_report,
     ids_digest_of,
+    read_snapshots,
     record_run,
     skipped,
 )
@@ -111,7 +112,6 @@ def check_list(
     run = RunReport(generated_at=utc_now())
     run.trials.extend(options.extra_errors)
     result = ListRun(run, list(queries))
-    qstore = QueryStore(store.root, store.db)
     with store.locked():
         observer = observer or Observer(store, options)
         digest = ids_digest_of([*ids, *(q.id for q in queries)])
@@ -124,134 +124,25 @@ def check_list(
         full = lo.full or not lo.two_phase or full_check_due(state, lo.full_every_days, now)
         result.full = full
         known: dict[str, str | None] = {}
-        troubles = 0
-        for q in queries:
-            report = QueryReport(q.id, q.label, q.as_params())
-            run.queries.append(report)
+        troubles = _read_searches(client, store, lo, stamp, result, known)
+        if not full:
             try:
-                result.before[q.id] = qstore.members(q.id)
-                listing: Listing = members(
-                    client, q.as_params(), q.name, lo.max_query_results, stamp
-                )
-            except (FetchError, InputError, StoreError) as exc:
-                report.error = str(exc)
-                troubles += 1
-                continue
-            result.memberships[q.id] = set(listing.dates)
-            report.matches = len(listing.dates)
-            report.baseline = result.before[q.id] is None
-            known.update(listing.dates)
-            if listing.reruns:
-                run.notes.append(
-                    f"the registry's data changed while {q.name!r} was read; read again"
-                )
-        # Phase one only for trials with a last-update date on record to compare with.
-        id_rows = store.rows(ids)
-        rest = [
-            n
-            for n in ids
-            if n not in known and id_rows.get(n, {}).get("latest") and id_rows[n].get("last_update")
-        ]
-        if rest and not full:
-            try:
-                dates = last_updates(client, rest)
-                known.update(dates.dates)
+                known.update(_dates_on_record(client, store, ids, known))
             except FetchError as exc:
                 # The registry is failing (retries already spent): a gap, never "unchanged".
                 run.trials.extend(error_report(n, exc, store) for n in ids)
                 record_run(store, client, False, stamp, digest, len(ids))
                 return result
-        watched = set(ids)
-        entered: set[str] = set()
-        departed: set[str] = set()
-        for qid, now_members in result.memberships.items():
-            before = result.before.get(qid) or set()
-            if result.before.get(qid) is not None:
-                entered |= now_members - before
-                departed |= before - now_members
-        everyone = list(
-            dict.fromkeys([*ids, *(n for m in result.memberships.values() for n in sorted(m))])
-        )
-        rows = store.rows(everyone)
-        pending = observer.pending_at_start
-        fetch = [
-            n
-            for n in everyone
-            if full
-            or n in pending
-            or n in entered
-            or n not in known
-            or _needs_record(rows.get(n), known.get(n))
-        ]
-        fetch += sorted(departed - set(fetch))
+        everyone, fetch, entered, departed = _plan(ids, result, store, observer, known, full)
         result.fetched = len(fetch)
-        wanted_summaries = entered | departed
-        inner = options.on_record
-
-        def on_record(nct: str, record: dict[str, Any]) -> None:
-            if nct in wanted_summaries:
-                result.summaries[nct] = summary(nct, record)
-            if inner is not None and nct in watched:  # signals: watched trials, not members
-                inner(nct, record)
-
-        options.on_record = on_record
-        try:
-            part = check_batched(
-                fetch,
-                client,
-                store,
-                options,
-                batch_size=lo.batch_size,
-                watch_list=False,
-                observer=observer,
-            )
-        finally:
-            options.on_record = inner
-        reports = part.trials[len(options.extra_errors) :]
-        fetched_ids = set(fetch)
-        for t in reports:
-            key = t.alias_of or t.nct_id
-            if key in watched:
-                run.trials.append(t)
-            elif key in departed and t.outcome is Outcome.ERROR:
-                why = f"its record could not be read ({t.error})"
-                if "is not in the registry" in (t.error or ""):
-                    why = "not found in the registry any more"
-                result.summaries[key] = Match(key, why=why)
-            elif t.outcome in (Outcome.CHANGED, Outcome.ERROR, Outcome.REMOVED):
-                run.trials.append(t)
-                result.member_reports.append(t)
-            else:
-                result.member_reports.append(t)
-            if key in departed and t.outcome is not Outcome.ERROR:
-                result.summaries[key] = _departure(result.summaries.get(key), t)
-        checked_at = utc_now()
-        for n in everyone:
-            if n in fetched_ids:
-                continue
-            row = rows.get(n) or {}
-            store.note_check(n, checked_at, Outcome.UNCHANGED.value, last_update=known.get(n))
-            if (
-                n in watched
-                and lo.wants_record is not None
-                and options.on_record is not None
-                and lo.wants_record(n)
-            ):
-                try:
-                    snap = store.latest(n)
-                except StoreError:
-                    snap = None
-                if snap is not None:
-                    options.on_record(n, snap.record)
-            if n in watched:
-                run.trials.append(
-                    TrialReport(
-                        n,
-                        Outcome.UNCHANGED,
-                        title=row.get("title"),
-                        previous_snapshot=row.get("latest"),
-                    )
-                )
+        part = _fetch(
+            fetch, set(ids), entered | departed, client, store, options, lo, observer, result
+        )
+        _file(part.trials[len(options.extra_errors) :], set(ids), departed, result)
+        _unchanged(
+            [n for n in everyone if n not in set(fetch)], set(ids), known, store, options, lo, run
+        )
+        qstore = QueryStore(store.root, store.db)
         for q in queries:
             if q.id in result.memberships:
                 try:
@@ -266,6 +157,169 @@ def check_list(
             extra["last_full_check"] = state["last_full_check"]
         record_run(store, client, complete, stamp, digest, len(everyone), **extra)
     return result
+
+
+def _read_searches(
+    client: RegistryClient,
+    store: SnapshotStore,
+    lo: ListOptions,
+    stamp: str | None,
+    result: ListRun,
+    known: dict[str, str | None],
+) -> int:
+    """Each search's members and their dates (into ``known``); how many could not be read."""
+    qstore = QueryStore(store.root, store.db)
+    troubles = 0
+    for q in result.queries:
+        report = QueryReport(q.id, q.label, q.as_params())
+        result.report.queries.append(report)
+        try:
+            result.before[q.id] = qstore.members(q.id)
+            listing: Listing = members(client, q.as_params(), q.name, lo.max_query_results, stamp)
+        except (FetchError, InputError, StoreError) as exc:
+            report.error = str(exc)
+            troubles += 1
+            continue
+        result.memberships[q.id] = set(listing.dates)
+        report.matches = len(listing.dates)
+        report.baseline = result.before[q.id] is None
+        known.update(listing.dates)
+        if listing.reruns:
+            result.report.notes.append(
+                f"the registry's data changed while {q.name!r} was read; read again"
+            )
+    return troubles
+
+
+def _dates_on_record(
+    client: RegistryClient, store: SnapshotStore, ids: list[str], known: dict[str, str | None]
+) -> dict[str, str | None]:
+    """Phase one for the watched ids no search covered: only for trials with a last-update
+    date on record to compare with (the others are fetched whole anyway)."""
+    rows = store.rows(ids)
+    rest = [
+        n
+        for n in ids
+        if n not in known and rows.get(n, {}).get("latest") and rows[n].get("last_update")
+    ]
+    return last_updates(client, rest).dates if rest else {}
+
+
+def _plan(
+    ids: list[str],
+    result: ListRun,
+    store: SnapshotStore,
+    observer: Observer,
+    known: dict[str, str | None],
+    full: bool,
+) -> tuple[list[str], list[str], set[str], set[str]]:
+    """Everyone to account for, whom to fetch whole, who joined a search, who left one."""
+    entered: set[str] = set()
+    departed: set[str] = set()
+    for qid, now_members in result.memberships.items():
+        before = result.before.get(qid)
+        if before is not None:
+            entered |= now_members - before
+            departed |= before - now_members
+    in_searches = (n for m in result.memberships.values() for n in sorted(m))
+    everyone = list(dict.fromkeys([*ids, *in_searches]))
+    rows = store.rows(everyone)
+    fetch = [
+        n
+        for n in everyone
+        if full
+        or n in observer.pending_at_start
+        or n in entered
+        or n not in known
+        or _needs_record(rows.get(n), known.get(n))
+    ]
+    fetch += sorted(departed - set(fetch))
+    return everyone, fetch, entered, departed
+
+
+def _fetch(
+    fetch: list[str],
+    watched: set[str],
+    summarised: set[str],
+    client: RegistryClient,
+    store: SnapshotStore,
+    options: CheckOptions,
+    lo: ListOptions,
+    observer: Observer,
+    result: ListRun,
+) -> RunReport:
+    """Phase two: the whole records, a one-line summary of those that joined or left a search,
+    and the records of watched trials handed on (signals follow watched ids, not members)."""
+    inner = options.on_record
+
+    def on_record(nct: str, record: dict[str, Any]) -> None:
+        if nct in summarised:
+            result.summaries[nct] = summary(nct, record)
+        if inner is not None and nct in watched:
+            inner(nct, record)
+
+    options.on_record = on_record
+    try:
+        return check_batched(
+            fetch,
+            client,
+            store,
+            options,
+            batch_size=lo.batch_size,
+            watch_list=False,
+            observer=observer,
+        )
+    finally:
+        options.on_record = inner
+
+
+def _file(
+    reports: list[TrialReport], watched: set[str], departed: set[str], result: ListRun
+) -> None:
+    """Each fetched trial's report where it belongs: a watched trial's in the report; a
+    member's in the report only when it has something to say (a search's news says the rest);
+    a departed member's as why it left."""
+    run = result.report
+    for t in reports:
+        key = t.alias_of or t.nct_id
+        if key in watched:
+            run.trials.append(t)
+        elif key in departed and t.outcome is Outcome.ERROR:
+            why = f"its record could not be read ({t.error})"
+            if "is not in the registry" in (t.error or ""):
+                why = "not found in the registry any more"
+            result.summaries[key] = Match(key, why=why)
+        elif t.outcome in (Outcome.CHANGED, Outcome.ERROR, Outcome.REMOVED):
+            run.trials.append(t)
+            result.member_reports.append(t)
+        else:
+            result.member_reports.append(t)
+        if key in departed and t.outcome is not Outcome.ERROR:
+            result.summaries[key] = _departure(result.summaries.get(key), t)
+
+
+def _unchanged(
+    skipped_ids: list[str],
+    watched: set[str],
+    known: dict[str, str | None],
+    store: SnapshotStore,
+    options: CheckOptions,
+    lo: ListOptions,
+    run: RunReport,
+) -> None:
+    """The trials phase one showed unchanged: checked without their records; a watched one
+    is reported unchanged, and read from its snapshot when its signals may have changed."""
+    rows = store.rows(skipped_ids)
+    checked_at = utc_now()
+    for n in skipped_ids:
+        row = rows.get(n) or {}
+        store.note_check(n, checked_at, Outcome.UNCHANGED.value, last_update=known.get(n))
+        if n not in watched:
+            continue
+        if options.on_record is not None and lo.wants_record is not None:
+            read_snapshots(store, [n], lo.wants_record, options.on_record)
+        title, latest = row.get("title"), row.get("latest")
+        run.trials.append(TrialReport(n, Outcome.UNCHANGED, title=title, previous_snapshot=latest))
 
 
 def _departure(known: Match | None, t: TrialReport) -> Match:
