@@ -41,6 +41,15 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     yield work
 
 
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run trialwatch in this process: (exit code, stdout, stderr)."""
+    from trialwatch.cli import run
+
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def load(name: str) -> dict[str, Any]:
     """A real record from tests/fixtures (copied from shared/ctgov-samples)."""
     path = FIXTURES / name

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, edited, load
+from tests.conftest import FIXTURES, cli, edited, load
 from tests.registry_server import Registry, serve
 from trialwatch.audit.signals import Level, Signal, audit_record
-from trialwatch.cli import run
 
 D = dt.date
 
@@ -249,12 +248,6 @@ def test_records_missing_fields_are_read_without_error() -> None:
 
 
 # --- the command -------------------------------------------------------------------------------
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def corpus() -> list[str]:

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import edited, load
+from tests.conftest import cli, edited, load
 from trialwatch.changes.differ import compare
 from trialwatch.changes.ignore import check
-from trialwatch.cli import run
 from trialwatch.errors import InputError
 
 SITE = "protocolSection.contactsLocationsModule.locations"
@@ -89,12 +88,6 @@ def test_a_rule_that_names_no_field_is_said() -> None:
         check([" "])
     with pytest.raises(InputError, match="would hide every change"):
         check(["*"])
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_diff_explain_ignore_and_strict(

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import edited
+from tests.conftest import cli, edited
 from tests.registry_server import Registry, serve, serving
 from tests.smtp_server import free_port
-from trialwatch.cli import run
 from trialwatch.config import load_settings
 from trialwatch.errors import ConfigError
 
@@ -40,12 +39,6 @@ def webhook(port: int, received: list[dict[str, Any]]) -> Iterator[str]:
 
     with serving(Hook, port):
         yield f"json://127.0.0.1:{port}/hook"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import all_records, edited
+from tests.conftest import all_records, cli, edited
 from tests.registry_server import Registry, query_key, serve
-from trialwatch.cli import run
 from trialwatch.errors import InputError
 from trialwatch.search.query import from_args, from_url
 
@@ -32,12 +31,6 @@ def with_id(record: dict[str, Any], n: int) -> dict[str, Any]:
 
 def nct(n: int) -> str:
     return f"NCT{60000000 + n:08d}"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
