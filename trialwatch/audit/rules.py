@@ -1,4 +1,5 @@
-"""Is a trial a probable applicable clinical trial (ACT), and when are its results due?
+"""Is a trial a probable applicable clinical trial (ACT), and how its results deadline (worked
+out once, in ``changes.events.results``, for the results events too) is said in an audit.
 
 The FDAAA TrialsTracker's rule set (``act_flag`` and ``pact_flag``), remapped to API v2 fields.
 IND/IDE status is not public, so the answer is only ever "probable": the location test is shown
@@ -12,7 +13,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from trialwatch.changes.dates import add_years, day_of, first_day, last_day, parse_partial
+from trialwatch.changes.dates import day_of, first_day, last_day, parse_partial
+from trialwatch.changes.events.results import Deadline
 from trialwatch.changes.sentences import get
 
 STATUS = ("protocolSection", "statusModule")
@@ -49,15 +51,6 @@ class Applicability:
 
     def failed(self) -> list[str]:
         return [name for name, ok in self.tests if not ok]
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    due: dt.date
-    basis: str  # "primary completion 2023-05 (actual, counted as 2023-05-31) + 1 year"
-    completion: dt.date
-    certified: bool
-    estimated: bool
 
 
 def flag(record: dict[str, Any], name: str) -> bool | None:
@@ -132,25 +125,12 @@ def applicability(record: dict[str, Any]) -> Applicability:
     return Applicability(all(ok for _, ok in tests), tuple(tests))
 
 
-def deadline(record: dict[str, Any]) -> Deadline | None:
-    """When results are due: primary completion (else study completion) + 1 year, + 3 years
-    once a delay certification was filed."""
-    for name, words in (
-        ("primaryCompletionDateStruct", "primary completion"),
-        ("completionDateStruct", "study completion"),
-    ):
-        found = date_struct(record, name)
-        if found is None:
-            continue
-        _, end, text, kind = found
-        certified = bool(get(record, *STATUS, "dispFirstSubmitDate"))
-        years = 3 if certified else 1
-        counted = f", counted as {end.isoformat()}" if len(text) < 10 else ""
-        kind_words = f"{kind.lower()}{counted}" if kind else counted.lstrip(", ")
-        basis = f"{words} {text}" + (f" ({kind_words})" if kind_words else "")
-        basis += " + 3 years (a delay certification was filed)" if certified else " + 1 year"
-        return Deadline(add_years(end, years), basis, end, certified, kind == "ESTIMATED")
-    return None
+def basis(due: Deadline) -> str:
+    """ "primary completion 2020-02 (actual, counted as 2020-02-29) + 1 year" """
+    counted = f", counted as {due.completion.isoformat()}" if len(due.text) < 10 else ""
+    kind_words = f"{due.kind.lower()}{counted}" if due.kind else counted.lstrip(", ")
+    text = f"{due.which} {due.text}" + (f" ({kind_words})" if kind_words else "")
+    return text + (" + 3 years (a delay certification was filed)" if due.certified else " + 1 year")
 
 
 def results_submitted(record: dict[str, Any]) -> tuple[dt.date | None, str | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -15,14 +15,14 @@ from trialwatch.audit.rules import (
     STATUS,
     Applicability,
     applicability,
+    basis,
     date_struct,
-    deadline,
     results_submitted,
     submission_cycles,
     us_site,
 )
 from trialwatch.changes.dates import months_words, parse_partial, span_words
-from trialwatch.changes.events.results import ordinal
+from trialwatch.changes.events.results import deadline, ordinal
 from trialwatch.changes.sentences import get
 from trialwatch.changes.textnorm import one_line
 from trialwatch.changes.words import status_words
@@ -183,8 +183,8 @@ def _results(record: dict[str, Any], today: dt.date, grace: int) -> list[Signal]
         "due": due.due.isoformat(),
         "completion": due.completion.isoformat(),
     }
-    inputs = {"basis": due.basis, "certified": due.certified, "grace_days": grace}
-    evidence = [f"due {due.due.isoformat()}: {due.basis}", *_act_evidence(act, record)]
+    inputs = {"basis": basis(due), "certified": due.certified, "grace_days": grace}
+    evidence = [f"due {due.due.isoformat()}: {basis(due)}", *_act_evidence(act, record)]
     if submitted is not None:
         dates["submitted"] = submitted.isoformat()
         if submitted <= late_after:
@@ -407,34 +407,30 @@ def _verification(record: dict[str, Any], today: dt.date, grace: int) -> list[Si
 
 
 def _certification(record: dict[str, Any], today: dt.date, grace: int) -> list[Signal]:
-    filed_text = get(record, *STATUS, "dispFirstSubmitDate")
-    filed = parse_partial(filed_text)
-    due = deadline({**record, "protocolSection": _without_certification(record)})
+    filed = parse_partial(get(record, *STATUS, "dispFirstSubmitDate"))
+    due = deadline(record)
     if filed is None or due is None or filed.day is None:
         return []
     filed_day = dt.date(filed.year, filed.month or 1, filed.day)
-    if filed_day <= due.due:
+    standard = replace(due, certified=False)  # the 1-year deadline it had to beat
+    if filed_day <= standard.due:
         return []
     return [
         Signal(
             SignalType.LATE_CERTIFICATION,
             Level.WARNING,
-            f"Delay certification filed {filed.text}, {span_words((filed_day - due.due).days)} "
-            f"after the 1-year results deadline {due.due.isoformat()}",
-            (f"certification filed {filed.text}", f"deadline {due.due.isoformat()}: {due.basis}"),
+            f"Delay certification filed {filed.text}, "
+            f"{span_words((filed_day - standard.due).days)} after the 1-year results deadline "
+            f"{standard.due.isoformat()}",
+            (
+                f"certification filed {filed.text}",
+                f"deadline {standard.due.isoformat()}: {basis(standard)}",
+            ),
             "a certification to delay results must be filed before the 1-year deadline "
             "(42 CFR 11.44(b), (c)); the FDAAA TrialsTracker's late-certificate test",
-            dates={"filed": filed.text, "due": due.due.isoformat()},
+            dates={"filed": filed.text, "due": standard.due.isoformat()},
         )
     ]
-
-
-def _without_certification(record: dict[str, Any]) -> dict[str, Any]:
-    protocol = dict(get(record, "protocolSection") or {})
-    status = dict(protocol.get("statusModule") or {})
-    status.pop("dispFirstSubmitDate", None)
-    protocol["statusModule"] = status
-    return protocol
 
 
 def _violation(record: dict[str, Any], today: dt.date, grace: int) -> list[Signal]:

@@ -9,6 +9,7 @@ place some steps show), and the results and certification dates of the status mo
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from trialwatch.changes.dates import add_years, day_of, last_day, parse_partial, span_words
@@ -37,9 +38,36 @@ def _infos(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in items if isinstance(e, dict)] if isinstance(items, list) else []
 
 
-def deadline(record: dict[str, Any]) -> tuple[dt.date, str] | None:
-    """When results are due, and how that was worked out."""
-    for name, words in (
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """When results are due (42 CFR 11.44: primary completion, else study completion, + 1 year;
+    + 3 years once a delay certification was filed), and what it was worked out from."""
+
+    completion: dt.date  # the date counted from (a month-only date at its month's last day)
+    which: str  # "primary completion" or "study completion"
+    text: str  # that date as the record gives it
+    kind: str  # its type as the record gives it: ACTUAL, ESTIMATED or ""
+    certified: bool
+
+    @property
+    def due(self) -> dt.date:
+        return add_years(self.completion, 3 if self.certified else 1)
+
+    @property
+    def estimated(self) -> bool:
+        return self.kind == "ESTIMATED"
+
+    @property
+    def how(self) -> str:
+        """ "primary completion 2023-05, actual + 1 year" """
+        kind = f", {self.kind.lower()}" if self.kind else ""
+        years = "3 years (delay certified)" if self.certified else "1 year"
+        return f"{self.which} {self.text}{kind} + {years}"
+
+
+def deadline(record: dict[str, Any]) -> Deadline | None:
+    """When a record's results are due, or None without a completion date."""
+    for name, which in (
         ("primaryCompletionDateStruct", "primary completion"),
         ("completionDateStruct", "study completion"),
     ):
@@ -48,13 +76,10 @@ def deadline(record: dict[str, Any]) -> tuple[dt.date, str] | None:
         if date is None:
             continue
         kind = struct.get("type")
-        kind_text = f", {str(kind).lower()}" if isinstance(kind, str) else ""
-        years = 1
-        how = f"{words} {date.text}{kind_text} + 1 year"
-        if get(record, *STATUS, "dispFirstSubmitDate"):
-            years = 3
-            how = f"{words} {date.text}{kind_text} + 3 years (delay certified)"
-        return add_years(last_day(date), years), how
+        certified = bool(get(record, *STATUS, "dispFirstSubmitDate"))
+        return Deadline(
+            last_day(date), which, date.text, kind if isinstance(kind, str) else "", certified
+        )
     return None
 
 
@@ -63,8 +88,8 @@ def standing(record: dict[str, Any], when: dt.date | None) -> str:
     due = deadline(record)
     if due is None:
         return "no completion date to measure a deadline from"
-    day, how = due
-    text = f"due {day.isoformat()} ({how})"
+    day = due.due
+    text = f"due {day.isoformat()} ({due.how})"
     if when is not None:
         gap = (when - day).days
         if gap > 0:
@@ -195,7 +220,7 @@ def _certification(scene: Scene) -> list[Event]:
         )
         due = deadline(scene.old)
         flags = []
-        if due is not None and (day_of(new) or dt.date.min) > due[0]:
+        if due is not None and (day_of(new) or dt.date.min) > due.due:
             headline += "; filed after the original 1-year deadline"
             flags.append("late_certification")
         return [
