@@ -276,7 +276,7 @@ def test_an_unchanged_list_moves_only_dates(
     assert code == 0, err
     assert registry.requests[0] == "/api/v2/version"
     assert len(registry.requests) == 2  # /version and one page of 60 dates
-    assert "fields=NCTId%2CNCTIdAlias%2CLastUpdatePostDate" in registry.requests[1]
+    assert "fields=NCTId%2CLastUpdatePostDate" in registry.requests[1]
     assert registry.bytes_served - before < 60 * 200  # about a hundred bytes a trial
     assert "60 trials: 0 changed, 0 new, 60 unchanged" in err
 

@@ -168,8 +168,6 @@ def run_check(
                     observer=observer,
                 )
         labels = trial_labels(settings, watched)
-        for t in report.trials:
-            t.label = labels.get(t.nct_id)
         report.notes.extend(store.notes)
         try:
             store.flush_checks()
@@ -182,8 +180,8 @@ def run_check(
             read_titles = read_snapshots(store, targets, watch.due, watch.see)
         if watch is not None:
             owe_signals(watch, "stdout", report.trials, read_titles or None)
-            for t in report.trials:
-                t.label = t.label or labels.get(t.nct_id)
+        for t in report.trials:  # after owe_signals: the reports it added get theirs too
+            t.label = labels.get(t.nct_id)
         if listed is not None:
             report.queries = query_news(listed, store, "stdout", report.trials)
         if publish is not None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialwatch.errors import FetchError, InputError
-from trialwatch.record import record_aliases, record_id
+from trialwatch.record import record_id
 from trialwatch.registry.client import RegistryClient, iter_page, next_token
 from trialwatch.sanitize import RecordShapeError
 
-FIELDS = "NCTId,NCTIdAlias,LastUpdatePostDate"
+FIELDS = "NCTId,LastUpdatePostDate"
 PAGE = 1000  # the API's largest page
 IDS_PER_REQUEST = 500
 REFRESH_RETRIES = 2  # runs of a query again when the registry's data changed mid-way
@@ -28,10 +28,7 @@ class Listing:
     """Trials and their last-update-posted dates, as one consistent read of the registry."""
 
     dates: dict[str, str | None] = field(default_factory=dict)  # nct -> last update posted
-    aliases: dict[str, str] = field(default_factory=dict)  # old id -> current id
-    total: int | None = None
-    data_timestamp: str | None = None
-    reruns: int = 0
+    reruns: int = 0  # reads again because the registry's data changed under one
 
 
 def last_update(study: dict[str, Any]) -> str | None:
@@ -85,19 +82,15 @@ def _read(
     listing = Listing()
     for study, extra in _pages(client, params, what, count_total=limit is not None):
         total = extra.get("totalCount")
-        if isinstance(total, int):
-            listing.total = total
-            if limit is not None and total > limit:
-                raise QueryTooLarge(
-                    f"{what} matches {total:,} trials, more than the {limit:,} a watch may hold "
-                    f"(max_query_results); nothing was stored. Narrow it{hint}"
-                )
+        if isinstance(total, int) and limit is not None and total > limit:
+            raise QueryTooLarge(
+                f"{what} matches {total:,} trials, more than the {limit:,} a watch may hold "
+                f"(max_query_results); nothing was stored. Narrow it{hint}"
+            )
         nct = record_id(study)
         if nct is None:
             continue
         listing.dates[nct] = last_update(study)
-        for alias in record_aliases(study):
-            listing.aliases[alias] = nct
         if limit is not None and len(listing.dates) > limit:
             raise QueryTooLarge(
                 f"{what} matches more than {limit:,} trials (max_query_results); nothing was "
@@ -114,10 +107,8 @@ def _consistent(client: RegistryClient, read: Any, before: str | None = None) ->
         if attempt or before is None:
             before = client.data_timestamp()
         listing: Listing = read()
-        after = client.data_timestamp()
-        listing.data_timestamp = after
         listing.reruns = attempt
-        if before == after:
+        if before == client.data_timestamp():
             return listing
     raise FetchError(
         f"the registry's data changed while it was being read, {REFRESH_RETRIES + 1} times in a "
@@ -145,8 +136,8 @@ def members(
 
 def last_updates(client: RegistryClient, ids: list[str]) -> Listing:
     """The last-update dates of these trials (500 ids a request). Ids the registry did not
-    return are not in ``dates`` (unknown, or aliases whose study came back under its own id:
-    see ``aliases``).
+    return are not in ``dates`` (unknown, or aliases whose study came back under its own id):
+    they are fetched whole, which tells the two apart.
 
     No second look at the data timestamp: a date read before a refresh is only compared with
     the date stored with the last snapshot, never stored itself, and the run records the
@@ -156,5 +147,4 @@ def last_updates(client: RegistryClient, ids: list[str]) -> Listing:
         batch = ids[start : start + IDS_PER_REQUEST]
         part = _read(client, {"filter.ids": "|".join(batch)}, f"{len(batch)} ids", None)
         out.dates.update(part.dates)
-        out.aliases.update(part.aliases)
     return out

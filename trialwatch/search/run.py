@@ -62,8 +62,6 @@ class ListRun:
     before: dict[str, set[str] | None] = field(default_factory=dict)  # as last seen
     summaries: dict[str, Match] = field(default_factory=dict)  # one line per trial read
     member_reports: list[TrialReport] = field(default_factory=list)  # query-only members
-    full: bool = False
-    fetched: int = 0
 
 
 def full_check_due(state: dict[str, Any], every_days: float, now: dt.datetime) -> bool:
@@ -122,7 +120,6 @@ def check_list(
         state = store.run_state()
         now = dt.datetime.now(dt.UTC)
         full = lo.full or not lo.two_phase or full_check_due(state, lo.full_every_days, now)
-        result.full = full
         known: dict[str, str | None] = {}
         troubles = _read_searches(client, store, lo, stamp, result, known)
         if not full:
@@ -134,7 +131,6 @@ def check_list(
                 record_run(store, client, False, stamp, digest, len(ids))
                 return result
         everyone, fetch, entered, departed = _plan(ids, result, store, observer, known, full)
-        result.fetched = len(fetch)
         part = _fetch(
             fetch, set(ids), entered | departed, client, store, options, lo, observer, result
         )
