@@ -130,14 +130,14 @@ def check_list(
                 run.trials.extend(error_report(n, exc, store) for n in ids)
                 record_run(store, client, False, stamp, digest, len(ids))
                 return result
-        everyone, fetch, entered, departed = _plan(ids, result, store, observer, known, full)
-        part = _fetch(
-            fetch, set(ids), entered | departed, client, store, options, lo, observer, result
-        )
-        _file(part.trials[len(options.extra_errors) :], set(ids), departed, result)
-        _unchanged(
-            [n for n in everyone if n not in set(fetch)], set(ids), known, store, options, lo, run
-        )
+        plan = _plan(ids, result, store, observer, known, full)
+        watched = set(ids)
+        summarised = plan.entered | plan.departed
+        part = _fetch(plan.fetch, watched, summarised, client, store, options, lo, observer, result)
+        _file(part.trials[len(options.extra_errors) :], watched, plan.departed, result)
+        fetched = set(plan.fetch)
+        rest = [n for n in plan.everyone if n not in fetched]
+        _unchanged(rest, plan.rows, watched, known, store, options, lo, run)
         qstore = QueryStore(store.root, store.db)
         for q in queries:
             if q.id in result.memberships:
@@ -151,7 +151,7 @@ def check_list(
             extra["last_full_check"] = now.isoformat().replace("+00:00", "Z")
         elif isinstance(state.get("last_full_check"), str):
             extra["last_full_check"] = state["last_full_check"]
-        record_run(store, client, complete, stamp, digest, len(everyone), **extra)
+        record_run(store, client, complete, stamp, digest, len(plan.everyone), **extra)
     return result
 
 
@@ -201,6 +201,15 @@ def _dates_on_record(
     return last_updates(client, rest).dates if rest else {}
 
 
+@dataclass
+class _Plan:
+    everyone: list[str]  # every trial to account for: watched ids, then search members
+    fetch: list[str]  # those to fetch whole
+    entered: set[str]  # joined a search since it was last read
+    departed: set[str]  # left one
+    rows: dict[str, dict[str, Any]]  # what the store knows of everyone
+
+
 def _plan(
     ids: list[str],
     result: ListRun,
@@ -208,7 +217,7 @@ def _plan(
     observer: Observer,
     known: dict[str, str | None],
     full: bool,
-) -> tuple[list[str], list[str], set[str], set[str]]:
+) -> _Plan:
     """Everyone to account for, whom to fetch whole, who joined a search, who left one."""
     entered: set[str] = set()
     departed: set[str] = set()
@@ -230,7 +239,7 @@ def _plan(
         or _needs_record(rows.get(n), known.get(n))
     ]
     fetch += sorted(departed - set(fetch))
-    return everyone, fetch, entered, departed
+    return _Plan(everyone, fetch, entered, departed, rows)
 
 
 def _fetch(
@@ -296,6 +305,7 @@ def _file(
 
 def _unchanged(
     skipped_ids: list[str],
+    rows: dict[str, dict[str, Any]],
     watched: set[str],
     known: dict[str, str | None],
     store: SnapshotStore,
@@ -305,7 +315,6 @@ def _unchanged(
 ) -> None:
     """The trials phase one showed unchanged: checked without their records; a watched one
     is reported unchanged, and read from its snapshot when its signals may have changed."""
-    rows = store.rows(skipped_ids)
     checked_at = utc_now()
     for n in skipped_ids:
         row = rows.get(n) or {}
