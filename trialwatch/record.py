@@ -46,3 +46,12 @@ def record_aliases(record: dict[str, Any]) -> list[str]:
     ident = ident.get("identificationModule", {}) if isinstance(ident, dict) else None
     aliases = ident.get("nctIdAliases") if isinstance(ident, dict) else None
     return [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
+
+
+def last_update(record: Any) -> str | None:
+    """The record's last-update-posted date (what two-phase checks compare)."""
+    status = record.get("protocolSection", {}) if isinstance(record, dict) else None
+    status = status.get("statusModule") if isinstance(status, dict) else None
+    struct = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
+    date = struct.get("date") if isinstance(struct, dict) else None
+    return date if isinstance(date, str) else None

@@ -22,7 +22,7 @@ from trialwatch.errors import (
     TrialwatchError,
 )
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.record import Fetched, record_aliases, utc_now
+from trialwatch.record import Fetched, last_update, record_aliases, utc_now
 from trialwatch.sanitize import RecordShapeError, check_depth
 from trialwatch.store import SnapshotStore
 
@@ -221,12 +221,6 @@ def read_snapshots(
             on_record(nct, snap.record)
             titles[nct] = title_of(snap.record)
     return titles
-
-
-def last_update(record: dict[str, Any]) -> str | None:
-    """The record's last-update-posted date."""
-    date = get(record, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
-    return date if isinstance(date, str) else None
 
 
 def describe(
@@ -468,31 +462,6 @@ def check_batched(
     return run
 
 
-def unchanged_since_last_run(
-    store: SnapshotStore,
-    client: RegistryClient,
-    observer: Observer,
-    ids_digest: str,
-    force: bool,
-) -> tuple[str | None, bool]:
-    """The registry's data timestamp, and whether nothing needs fetching: the same timestamp as
-    the last complete run over the same list, and no change a killed run left unreported."""
-    stamp = client.data_timestamp()
-    last = store.run_state()
-    size = last.get("bytes_per_record")
-    if client.bytes_per_record is None and isinstance(size, int) and size > 0:
-        client.bytes_per_record = size  # right-sized pages from the first request
-    skip = (
-        not force
-        and stamp is not None
-        and last.get("complete") is True
-        and last.get("data_timestamp") == stamp
-        and last.get("ids") == ids_digest
-        and not observer.pending_at_start
-    )
-    return stamp, skip
-
-
 def skipped(
     run: RunReport,
     store: SnapshotStore,
@@ -501,11 +470,23 @@ def skipped(
     ids_digest: str,
     force: bool,
 ) -> str | None:
-    """Ask the registry's data timestamp; mark ``run`` skipped (and say why) when nothing
-    needs fetching. Returns the timestamp."""
-    stamp, skip = unchanged_since_last_run(store, client, observer, ids_digest, force)
+    """Ask the registry's data timestamp, and mark ``run`` skipped (saying why) when nothing
+    needs fetching: the same timestamp as the last complete run over the same list, and no
+    change a killed run left unreported. Returns the timestamp."""
+    stamp = client.data_timestamp()
     run.data_timestamp = stamp
-    if skip:
+    last = store.run_state()
+    size = last.get("bytes_per_record")
+    if client.bytes_per_record is None and isinstance(size, int) and size > 0:
+        client.bytes_per_record = size  # right-sized pages from the first request
+    if (
+        not force
+        and stamp is not None
+        and last.get("complete") is True
+        and last.get("data_timestamp") == stamp
+        and last.get("ids") == ids_digest
+        and not observer.pending_at_start
+    ):
         run.skipped = True
         run.notes.append(
             f"registry data unchanged since the last complete run (data as of {stamp}); "

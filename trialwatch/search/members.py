@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialwatch.errors import FetchError, InputError
-from trialwatch.record import record_id
+from trialwatch.record import last_update, record_id
 from trialwatch.registry.client import RegistryClient, iter_page, next_token
 from trialwatch.sanitize import RecordShapeError
 
@@ -29,13 +29,6 @@ class Listing:
 
     dates: dict[str, str | None] = field(default_factory=dict)  # nct -> last update posted
     reruns: int = 0  # reads again because the registry's data changed under one
-
-
-def last_update(study: dict[str, Any]) -> str | None:
-    status = study.get("protocolSection", {}).get("statusModule", {})
-    struct = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
-    date = struct.get("date") if isinstance(struct, dict) else None
-    return date if isinstance(date, str) else None
 
 
 def _pages(
