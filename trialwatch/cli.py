@@ -18,9 +18,8 @@ import typer
 from trialwatch import __version__
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import (
-    FAIL_ON_QUERIES,
+    FAIL_ON_NAMES,
     FAIL_ON_SIGNALS,
-    Category,
     EventType,
     Outcome,
     RunReport,
@@ -351,7 +350,7 @@ def _fail_on(value: str | None) -> list[str] | None:
     if value is None:
         return None
     cats = [c.strip() for c in value.split(",") if c.strip()]
-    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS) | FAIL_ON_QUERIES
+    valid = FAIL_ON_NAMES
     for c in cats:
         if c not in valid:
             raise InputError(

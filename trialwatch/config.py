@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trialwatch.errors import ConfigError
-from trialwatch.model import FAIL_ON_QUERIES, FAIL_ON_SIGNALS, Category
+from trialwatch.model import FAIL_ON_NAMES
 
 ENV_PREFIX = "TRIALWATCH_"
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
@@ -329,7 +329,7 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
     )
     if not 0 <= values["grace_days"] <= 3650:
         raise ConfigError(f"grace_days ({where('grace_days')}) must be from 0 to 3650")
-    valid = {c.value for c in Category} | set(FAIL_ON_SIGNALS) | FAIL_ON_QUERIES
+    valid = FAIL_ON_NAMES
     for cat in values["fail_on"]:
         if cat not in valid:
             raise ConfigError(

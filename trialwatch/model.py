@@ -194,6 +194,8 @@ FAIL_ON_SIGNALS: dict[str, frozenset[SignalType]] = {
     "overdue": frozenset({SignalType.RESULTS_OVERDUE}),
     **{s.value: frozenset({s}) for s in SignalType},
 }
+# Every name --fail-on (and fail_on) accepts.
+FAIL_ON_NAMES = frozenset({c.value for c in Category} | set(FAIL_ON_SIGNALS) | FAIL_ON_QUERIES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from trialwatch.errors import ConfigError, NotifyError
 from trialwatch.model import (
-    FAIL_ON_QUERIES,
+    FAIL_ON_NAMES,
     FAIL_ON_SIGNALS,
     Category,
     EventType,
@@ -52,13 +52,8 @@ class Channel:
         return value
 
 
-def valid_only() -> set[str]:
-    return (
-        {c.value for c in Category}
-        | {e.value for e in EventType}
-        | set(FAIL_ON_SIGNALS)
-        | FAIL_ON_QUERIES
-    )
+def valid_only() -> frozenset[str]:
+    return FAIL_ON_NAMES | {e.value for e in EventType}
 
 
 def parse_only(value: Any, where: str) -> tuple[str, ...]:
