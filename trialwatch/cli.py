@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -346,18 +346,19 @@ def _flags(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-def _fail_on(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    cats = [c.strip() for c in value.split(",") if c.strip()]
-    valid = FAIL_ON_NAMES
-    for c in cats:
-        if c not in valid:
+def _names(value: str, valid: Collection[str], what: str) -> list[str]:
+    """A comma-separated --fail-on list, each name checked against ``valid``."""
+    names = [c.strip() for c in value.split(",") if c.strip()]
+    for name in names:
+        if name not in valid:
             raise InputError(
-                f"--fail-on: unknown category or signal {c!r}; choose from "
-                f"{', '.join(sorted(valid))}"
+                f"--fail-on: unknown {what} {name!r}; choose from {', '.join(sorted(valid))}"
             )
-    return cats
+    return names
+
+
+def _fail_on(value: str | None) -> list[str] | None:
+    return None if value is None else _names(value, FAIL_ON_NAMES, "category or signal")
 
 
 @app.command()
@@ -890,17 +891,8 @@ def _audit_fail_on(value: str | None) -> set[str] | None:
     """The signal types that make ``audit`` exit 1 (None: any signal)."""
     if value is None:
         return None
-    from trialwatch.model import FAIL_ON_SIGNALS
-
-    wanted: set[str] = set()
-    for name in (v.strip() for v in value.split(",") if v.strip()):
-        if name not in FAIL_ON_SIGNALS:
-            raise InputError(
-                f"--fail-on: unknown signal {name!r}; choose from "
-                f"{', '.join(sorted(FAIL_ON_SIGNALS))}"
-            )
-        wanted |= {s.value for s in FAIL_ON_SIGNALS[name]}
-    return wanted
+    names = _names(value, FAIL_ON_SIGNALS, "signal")
+    return {s.value for name in names for s in FAIL_ON_SIGNALS[name]}
 
 
 @app.command("audit")
