@@ -15,9 +15,8 @@ from trialwatch.changes.baseline import title_of
 from trialwatch.changes.sentences import get
 from trialwatch.errors import CorruptSnapshotError, StoreError, TrialwatchError
 from trialwatch.record import record_id
-from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store import SnapshotStore
-from trialwatch.store.snapshots import study_of
+from trialwatch.store.snapshots import load_json, study_of
 
 
 def audited(
@@ -60,12 +59,7 @@ def from_store(store: SnapshotStore, nct: str, today: dt.date, grace_days: int) 
 
 def records_in_file(path: Path) -> Iterator[tuple[dict[str, Any], str]]:
     """Every study record in a JSON file, with where it came from."""
-    try:
-        data = safe_loads(path.read_bytes())
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise CorruptSnapshotError(f"{path} is not valid JSON ({exc})") from None
+    data = load_json(path)
     if isinstance(data, dict) and isinstance(data.get("studies"), list):
         items: list[Any] = data["studies"]
     elif isinstance(data, list):

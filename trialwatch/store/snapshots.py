@@ -81,12 +81,20 @@ def study_of(data: Any, source: str) -> tuple[dict[str, Any], str | None, str | 
 
 
 def read_record_file(path: Path) -> Snapshot:
+    record, at, url = study_of(load_json(path), str(path))
+    nct = record_id(record) or path.parent.name
+    return Snapshot(nct, path, record, at, url)
+
+
+def load_json(path: Path) -> Any:
+    """A JSON file trialwatch reads (a snapshot, a record, a download), parsed safely; a file
+    that cannot be read or is not JSON is a StoreError that says so."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        data = safe_loads(raw)
+        return safe_loads(raw)
     except RecordShapeError as exc:
         raise CorruptSnapshotError(f"{path} is not a study record: {exc}") from None
     except ValueError as exc:
@@ -94,9 +102,6 @@ def read_record_file(path: Path) -> Snapshot:
             f"{path} is not valid JSON ({exc}); restore it (for example with git checkout) "
             "or move it aside, then check again"
         ) from None
-    record, at, url = study_of(data, str(path))
-    nct = record_id(record) or path.parent.name
-    return Snapshot(nct, path, record, at, url)
 
 
 @dataclass
