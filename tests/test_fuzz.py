@@ -50,3 +50,66 @@ def test_mutated_records_are_stored_deterministically(
             assert "internal error" not in (run.trials[0].error or "")
     if len(texts) == 2:
         assert texts[0] == texts[1]  # the same record, the same snapshot bytes
+
+
+# Values of a type the registry does not document for the field they replace.
+ODD_VALUES: list[object] = [5, 1e308, "text", [], [5], {"a": 1}, None, True]
+
+
+def _paths(
+    value: object, path: tuple[object, ...] = (), depth: int = 5
+) -> list[tuple[object, ...]]:
+    out = [path] if path else []
+    if len(path) >= depth:
+        return out
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*path, key), depth)
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:1]):
+            out += _paths(item, (*path, i), depth)
+    return out
+
+
+def test_odd_types_at_every_level_are_reported_never_raised() -> None:
+    """Every field of real records (to five levels), replaced by a value of another type, both
+    ways: compared without error, every difference said, and every format and the mail digest
+    built."""
+    import copy
+
+    from trialwatch.changes.differ import compare
+    from trialwatch.changes.normalize import VOLATILE
+    from trialwatch.model import RunReport, TrialReport
+    from trialwatch.notify.mail import build_message, digest_report, mail_settings
+    from trialwatch.render.html import render_html
+    from trialwatch.render.json_report import render_json
+    from trialwatch.render.markdown import render_markdown
+    from trialwatch.render.text import render_text
+    from trialwatch.runner import fill
+
+    mail = mail_settings({"to": ["a@example.org"], "from": "b@example.org", "host": "127.0.0.1"})
+    tried = 0
+    for record in (RECORDS[1], RECORDS[5]):
+        nct = record["protocolSection"]["identificationModule"]["nctId"]
+        for path in _paths(record):
+            if path[-1] == "nctId" or path[: len(VOLATILE[0])] in VOLATILE:
+                continue  # the id itself; registry bookkeeping no report shows
+            for odd in ODD_VALUES:
+                changed = copy.deepcopy(record)
+                node = changed
+                for part in path[:-1]:
+                    node = node[part]
+                if node[path[-1]] == odd:
+                    continue
+                node[path[-1]] = odd
+                for old, new in ((record, changed), (changed, record)):
+                    trial = TrialReport(nct, Outcome.UNCHANGED, title="t", snapshot="b.json")
+                    found = compare(nct, old, new)
+                    assert found.changes, (path, odd)
+                    fill(trial, found, show_admin=True)
+                    run = RunReport("2026-12-04T06:00:00Z", trials=[trial])
+                    for render in (render_text, render_markdown, render_html, render_json):
+                        render(run)
+                    build_message(digest_report([trial], run, []), mail)
+                    tried += 1
+    assert tried > 500

@@ -115,7 +115,10 @@ class Observer:
             with contextlib.suppress(StoreError):
                 self.store.note_check(nct, fetched.fetched_at, "error", report.error)
         else:
-            self._seen(fetched, report)
+            try:
+                self._seen(fetched, report)
+            except Exception:  # the signals of an odd record are never worth its report
+                log.debug("could not read the signals of %s", nct, exc_info=True)
         return report
 
     def _seen(self, fetched: Fetched, report: TrialReport) -> None:
@@ -294,11 +297,31 @@ def pending_reports(store: SnapshotStore, output: str, options: CheckOptions) ->
                 if snap is None:
                     continue
                 report = TrialReport(nct, Outcome.UNCHANGED, title=title_of(snap.record))
-                describe(store, nct, previous, current, snap.record, report, options)
+                try:
+                    describe(store, nct, previous, current, snap.record, report, options)
+                except StoreError:
+                    raise
+                except Exception as exc:  # one unreadable step never holds back the digest
+                    log.debug("internal error describing %s", nct, exc_info=True)
+                    undescribed(report, current, previous, exc)
                 reports.append(report)
         except StoreError as exc:
             reports.append(TrialReport(nct_id=nct, outcome=Outcome.ERROR, error=str(exc)))
     return reports
+
+
+def undescribed(report: TrialReport, current: str, previous: str, exc: Exception) -> None:
+    """A stored change trialwatch failed to put in words: reported as a change all the same
+    (so it is delivered once, not retried for ever), with what to do."""
+    report.outcome = Outcome.CHANGED
+    report.snapshot = current
+    report.previous_snapshot = previous or None
+    report.changes, report.events, report.baseline = [], [], None
+    report.notes.append(
+        f"the record changed, but trialwatch could not describe the change "
+        f"({type(exc).__name__}: {exc}); see it with trialwatch diff on the snapshots "
+        f"{previous or '(none)'} and {current}, and please report it"
+    )
 
 
 def delivered(store: SnapshotStore, output: str, reports: Iterable[TrialReport]) -> None:

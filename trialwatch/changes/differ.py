@@ -19,7 +19,7 @@ from trialwatch.changes.ignore import Rule, hidden_by, parse
 from trialwatch.changes.match import memoized, walk
 from trialwatch.changes.normalize import VOLATILE, normalize_record
 from trialwatch.changes.sentences import get
-from trialwatch.model import Change, Event
+from trialwatch.model import Category, Change, Event, Kind
 
 log = logging.getLogger("trialwatch")
 
@@ -52,11 +52,60 @@ def compare(
     only those with them.
     """
     with memoized():
-        o, n = normalize_record(old, AS_SERVED), normalize_record(new, AS_SERVED)
-        changes, context = _diff(nct_id, o, n, ignore)
-        changes = [replace(c, id=f"c{i}") for i, c in enumerate(changes, 1)]
-        changes, events = detect_events(nct_id, o, n, changes)
-        return Comparison(changes, events, context)
+        try:
+            o, n = normalize_record(old, AS_SERVED), normalize_record(new, AS_SERVED)
+            changes, context = _diff(nct_id, o, n, ignore)
+            changes = [replace(c, id=f"c{i}") for i, c in enumerate(changes, 1)]
+            changes, events = detect_events(nct_id, o, n, changes)
+            return Comparison(changes, events, context)
+        except RecursionError:
+            raise  # the caller says "nested too deeply"; nothing here can read it either
+        except Exception:
+            # A record shape the change model cannot read at all (every handler and detector
+            # already falls back on its own): say every field that differs, plainly, rather
+            # than hold back this trial's report, or anyone else's.
+            log.debug("%s: the change model could not read the record", nct_id, exc_info=True)
+            return plain_comparison(nct_id, old, new, ignore)
+
+
+UNREADABLE = (
+    "trialwatch could not read this version of the record in full (a field has a type the "
+    "registry does not document); every field that differs is listed as it is"
+)
+
+
+def plain_comparison(
+    nct_id: str, old: dict[str, Any], new: dict[str, Any], ignore: Sequence[str] = ()
+) -> Comparison:
+    """Every field that differs, through the generic fallback alone, on the records as they
+    are (no normalising, no matching by identity, no events)."""
+    b = ChangeBuilder(nct_id)
+    try:
+        for raw in walk(old, new):
+            generic(b, raw)
+    except Exception:
+        log.debug("%s: even the plain comparison failed", nct_id, exc_info=True)
+        b.changes = []
+    changes = b.changes
+    if ignore:
+        rules = ignore_rules(tuple(ignore))
+        changes = [c for c in changes if hidden_by(rules, c) is None]
+    if not changes and old != new:
+        changes = [
+            Change(
+                nct_id=nct_id,
+                path="",
+                label="Record",
+                kind=Kind.CHANGED,
+                old=None,
+                new=None,
+                sentence="The record changed in a way trialwatch cannot describe; compare the "
+                "two snapshots with trialwatch diff",
+                category=Category.OTHER,
+            )
+        ]
+    changes = [replace(c, id=f"c{i}") for i, c in enumerate(changes, 1)]
+    return Comparison(changes, [], [UNREADABLE])
 
 
 def diff_records(
@@ -80,7 +129,7 @@ def _diff(
         mark = len(b.changes)
         try:
             handler(b, o, n)
-        except (TypeError, ValueError, AttributeError, KeyError):
+        except Exception:
             # A shape the handler does not know (the registry changed a field's type): drop
             # what it said and let the generic fallback report those fields as they are.
             log.debug(

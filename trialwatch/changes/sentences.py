@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from difflib import SequenceMatcher
@@ -85,8 +86,10 @@ def kind_word(t: Any) -> str:
 
 def percent(part: float, whole: float) -> int:
     """``part`` as a percentage of ``whole``, rounded half up (round() rounds half to even:
-    12.5% would read 12%)."""
-    return int(abs(part) / whole * 100 + 0.5)
+    12.5% would read 12%). A ratio past any real enrollment (a count of 1e308) is capped at
+    a billion percent instead of overflowing."""
+    value = abs(part) / whole * 100 + 0.5
+    return int(value) if math.isfinite(value) and value < 1e9 else 1_000_000_000
 
 
 def counted(n: int, word: str) -> str:

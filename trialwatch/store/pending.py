@@ -25,7 +25,7 @@ from typing import IO, Any
 from trialwatch.errors import StoreError
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
-from trialwatch.store.locks import try_lock
+from trialwatch.store.locks import lock, try_lock
 from trialwatch.store.state import bookkeeping_dir
 
 OUTPUTS = ("stdout", "mail")
@@ -105,17 +105,29 @@ class RunRegistry:
         self._handle: IO[str] | None = None
 
     def start(self) -> None:
+        """Register this run: its lock file exists, is locked by this process, and is still the
+        file at that name. A run starting in the same instant may find the file before it is
+        locked, take it for a dead run's and remove it (or hold it for the instant it takes to
+        look): then this run makes its file again, so that no other run ever sees it dead."""
         if self._handle is not None:
             return
+        path = self.folder / f"{self.run_id}.lock"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle = open(self.folder / f"{self.run_id}.lock", "w", encoding="utf-8")  # noqa: SIM115
-            if not try_lock(handle):
-                handle.close()
-                raise OSError(f"{handle.name} is locked by another process")
-        except OSError as exc:
+            for _attempt in range(50):
+                handle = open(path, "a", encoding="utf-8")  # noqa: SIM115
+                try:
+                    lock(handle, timeout=5.0)
+                except BaseException:
+                    handle.close()
+                    raise
+                if _is_file_at(handle, path):
+                    self._handle = handle
+                    return
+                handle.close()  # removed by another run's tidy before it was locked
+            raise OSError(f"{path} kept being removed by other runs")
+        except (OSError, TimeoutError) as exc:
             raise StoreError(f"cannot register this run in {self.folder}: {exc}") from None
-        self._handle = handle
 
     def stop(self) -> None:
         if self._handle is None:
@@ -143,10 +155,17 @@ class RunRegistry:
         if held_elsewhere:
             handle.close()
             return True
-        # Nobody holds it: that run died. Tidy its file (Windows: once closed).
+        # Nobody holds it: that run died. Tidy its file while holding its lock, so that a run
+        # starting at this instant (which opened the file but has not locked it yet) finds its
+        # file gone once it has the lock, and makes it again. Windows removes no open file:
+        # there it goes once closed, and a run that has it open keeps it.
+        if os.name != "nt":
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         handle.close()
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        if os.name == "nt":  # pragma: no cover - exercised on Windows
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         return False
 
     def tidy(self) -> None:
@@ -158,3 +177,12 @@ class RunRegistry:
         for name in names:
             if name.endswith(".lock") and name[:-5] != self.run_id:
                 self.alive(name[:-5])
+
+
+def _is_file_at(handle: IO[str], path: Path) -> bool:
+    """Is the open file still the one at path (not removed, nor replaced by another)?"""
+    try:
+        mine, there = os.fstat(handle.fileno()), os.stat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)

@@ -43,15 +43,18 @@ def detect_events(
         mark = len(events)
         try:
             events.extend(detector.detect(scene))
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        except Exception:
             # A record shape a detector does not know: its field changes are still reported.
             log.debug("%s: %s could not read the record", nct_id, detector.__name__, exc_info=True)
             del events[mark:]
-    events = groups.merge_time_frames(scene, events)
+    try:
+        events = groups.merge_time_frames(scene, events)
+    except Exception:
+        log.debug("%s: grouping time frames failed", nct_id, exc_info=True)
     scene.explained = {i for e in events for i in e.changes}
     try:
         events.extend(groups.detect(scene))
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+    except Exception:
         log.debug("%s: grouping failed", nct_id, exc_info=True)
     events = [e for e in events if e.changes]
     events.sort(key=lambda e: e.rank)

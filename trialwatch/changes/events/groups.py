@@ -148,8 +148,11 @@ def merge_time_frames(scene: Scene, events: list[Event]) -> list[Event]:
             key = ("text", ow, nw, on, nn)
         alike.setdefault(key, []).append(e)
     total = sum(
-        len(get(scene.new, "protocolSection", "outcomesModule", k) or [])
-        for k in ("primaryOutcomes", "secondaryOutcomes", "otherOutcomes")
+        len(items) if isinstance(items, list) else 0
+        for items in (
+            get(scene.new, "protocolSection", "outcomesModule", k)
+            for k in ("primaryOutcomes", "secondaryOutcomes", "otherOutcomes")
+        )
     )
     merged: list[Event] = []
     gone: set[int] = set()

@@ -1,0 +1,271 @@
+"""Faults that stopped delivery for good or told a change twice (issue 20), each reproduced
+against real servers the test starts: the stand-in registry and an SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import cli, edited, load
+from tests.registry_server import Registry, serve
+from tests.smtp_server import Mailbox, smtp_server
+
+# Three real records: the reconstruction and two that carry outcomes and enrollment.
+TRIALS = ("NCT06224738.reconstructed.json", "NCT03064438.json", "NCT04207047.json")
+
+
+@pytest.fixture
+def records() -> list[dict[str, Any]]:
+    return [load(name) for name in TRIALS]
+
+
+@pytest.fixture
+def api(records: list[dict[str, Any]]) -> Iterator[tuple[Registry, str]]:
+    reg = Registry()
+    for r in records:
+        reg.put(r)
+    with serve(reg) as url:
+        yield reg, url
+
+
+def nct(record: dict[str, Any]) -> str:
+    return str(record["protocolSection"]["identificationModule"]["nctId"])
+
+
+def write_config(url: str, ids: list[str], port: int | None = None) -> None:
+    lines = [
+        f'api_url = "{url}"',
+        "request_interval = 0",
+        "backoff_base = 0.01",
+        f"trials = [{', '.join(repr(i).replace(chr(39), chr(34)) for i in ids)}]",
+    ]
+    if port is not None:
+        lines += [
+            "",
+            "[email]",
+            "enabled = true",
+            'to = ["watcher@example.org"]',
+            'from = "trialwatch@example.org"',
+            'host = "127.0.0.1"',
+            f"port = {port}",
+            'security = "none"',
+            "timeout = 5",
+        ]
+    Path("trialwatch.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def mail_text(box: Mailbox, i: int = -1) -> str:
+    part = box.messages[i].get_body(preferencelist=("plain",))
+    assert part is not None
+    text = part.get_content()
+    assert isinstance(text, str)
+    return text
+
+
+def status(record: dict[str, Any], value: str) -> dict[str, Any]:
+    return edited(
+        record, lambda r: r["protocolSection"]["statusModule"].update(overallStatus=value)
+    )
+
+
+# -- 1. one odd record never stops the digests ------------------------------------------------
+
+# Type drift the registry could serve (a list field as a number, a count out of range), applied
+# to real records. Each edit is (what it does, the edit).
+ODD_EDITS = [
+    (
+        "secondary outcomes served as a number",
+        lambda r: r["protocolSection"]["outcomesModule"].update(secondaryOutcomes=5),
+    ),
+    (
+        "primary outcomes served as a number",
+        lambda r: r["protocolSection"]["outcomesModule"].update(primaryOutcomes=5),
+    ),
+    (
+        "enrollment jumps from 1 to 1e308",
+        lambda r: r["protocolSection"]["designModule"]["enrollmentInfo"].update(count=1e308),
+    ),
+]
+
+
+@pytest.mark.parametrize("what, edit", ODD_EDITS, ids=[w for w, _ in ODD_EDITS])
+def test_an_odd_record_never_holds_back_another_trial_or_a_later_run(
+    api: tuple[Registry, str],
+    records: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    what: str,
+    edit: Any,
+) -> None:
+    reg, url = api
+    _, odd_one, other = records
+    if "1 to 1e308" in what:  # the jump starts from an enrollment of 1
+        odd_one = edited(
+            odd_one,
+            lambda r: r["protocolSection"]["designModule"]["enrollmentInfo"].update(count=1),
+        )
+        reg.put(odd_one)
+    box = Mailbox()
+    with smtp_server(box) as port:
+        write_config(url, [nct(r) for r in records], port)
+        assert cli(capsys, "check", "-q")[0] == 0  # baseline
+        reg.put(edited(odd_one, edit))
+        reg.put(status(other, "TERMINATED"))
+        reg.data_timestamp = "2026-11-26T09:00:00"
+        code, out, err = cli(capsys, "check", "-q")
+        assert "Traceback" not in out + err
+        assert code == 1, err
+        # stdout and the mail both have the other trial's change, and name the odd one.
+        assert "Recruiting → Terminated" in out or "→ Terminated" in out
+        assert len(box.messages) == 1, err
+        text = mail_text(box)
+        assert "→ Terminated" in text
+        assert nct(odd_one) in text
+        # The registry mends the record: the next run tells that, and mails it, once.
+        reg.put(odd_one)
+        reg.data_timestamp = "2026-11-27T09:00:00"
+        code, out, err = cli(capsys, "check", "-q")
+        assert "Traceback" not in out + err
+        assert code == 1, err
+        assert len(box.messages) == 2, err
+        assert nct(odd_one) in mail_text(box)
+        assert "→ Terminated" not in mail_text(box)  # told once
+        # Nothing left: a quiet run sends nothing.
+        reg.data_timestamp = "2026-11-28T09:00:00"
+        assert cli(capsys, "check", "-q") == (0, "", "")
+        assert len(box.messages) == 2
+
+
+@pytest.mark.parametrize("what, edit", ODD_EDITS, ids=[w for w, _ in ODD_EDITS])
+def test_diff_and_history_read_an_odd_record(
+    records: list[dict[str, Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    what: str,
+    edit: Any,
+) -> None:
+    import json
+
+    record = copy.deepcopy(records[1])
+    if "1 to 1e308" in what:
+        record["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 1
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(record), encoding="utf-8")
+    new.write_text(json.dumps(edited(record, edit)), encoding="utf-8")
+    for a, b in ((old, new), (new, old)):
+        for fmt in ("text", "json", "markdown", "html"):
+            code, out, err = cli(capsys, "diff", str(a), str(b), "--format", fmt)
+            assert code == 1, err
+            assert "Traceback" not in out + err and "internal error" not in out + err
+
+
+# -- 2. runs that start in the same instant -----------------------------------------------------
+
+
+def _start_and_look(root: str, ids: Any, start: Any, look: Any, out: Any) -> None:
+    """One run: registers itself the moment the barrier lets it go (tidying the files of runs
+    that look dead, as every run does), then says which of the others it sees alive."""
+    from trialwatch.store import SnapshotStore
+
+    store = SnapshotStore(Path(root))
+    start.wait()
+    store.runs.start()
+    store.runs.tidy()
+    ids.append(store.run_id)
+    look.wait()
+    out.put(sum(1 for other in list(ids) if other != store.run_id and store.runs.alive(other)))
+    look.wait()  # stay alive until everyone has looked
+    store.runs.stop()
+
+
+def test_runs_started_in_the_same_instant_all_see_each_other(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    n = 6
+    with ctx.Manager() as manager:
+        for round_ in range(12):
+            root = tmp_path / f"store{round_}"
+            ids = manager.list()
+            start, look = ctx.Barrier(n), ctx.Barrier(n)
+            out = ctx.Queue()
+            procs = [
+                ctx.Process(target=_start_and_look, args=(str(root), ids, start, look, out))
+                for _ in range(n)
+            ]
+            for p in procs:
+                p.start()
+            seen = [out.get(timeout=30) for _ in procs]
+            for p in procs:
+                p.join(30)
+            # Each run sees the other five: none took another's registration for a dead run's.
+            assert seen == [n - 1] * n, f"round {round_}: {seen}"
+
+
+_RELEASED = """
+import os, sys, time
+from trialwatch.cli import run
+gate = sys.argv[1]
+while not os.path.exists(gate):
+    time.sleep(0.0005)
+sys.exit(run(sys.argv[2:]))
+"""
+
+
+def test_checks_released_together_tell_each_change_once(tmp_path: Path) -> None:
+    """Five checks of one store, released by one barrier the moment a change is in the
+    registry for each of 15 trials: every change is told once in all, never twice."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_reliability import _enrollment_reports, _id, _watch_list
+
+    reg, trials = _watch_list(15)
+    store = tmp_path / "store"
+    with serve(reg) as url:
+        env = {
+            **os.environ,
+            "TRIALWATCH_API_URL": url,
+            "TRIALWATCH_REQUEST_INTERVAL": "0",
+            "TRIALWATCH_STORE": str(store),
+        }
+        ids = [_id(t) for t in trials]
+        base = [sys.executable, "-c", _RELEASED]
+        first = subprocess.run(
+            [*base, str(tmp_path), "check", "-q", *ids], env=env, capture_output=True, text=True
+        )
+        assert first.returncode == 0, first.stderr
+        for round_ in range(3):
+            for t in trials:
+                t["protocolSection"]["designModule"]["enrollmentInfo"]["count"] += 10
+                reg.put(t)
+            gate = tmp_path / f"gate{round_}"
+            procs = [
+                subprocess.Popen(
+                    [*base, str(gate), "check", "--format", "json", *ids],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(5)
+            ]
+            time.sleep(1.0)  # every process is waiting at the gate
+            gate.write_text("go", encoding="utf-8")
+            told: list[tuple[str, int]] = []
+            for p in procs:
+                out, err = p.communicate(timeout=120)
+                assert p.returncode in (0, 1), err
+                assert "Traceback" not in err
+                told += _enrollment_reports(out)
+            want = sorted(
+                (_id(t), t["protocolSection"]["designModule"]["enrollmentInfo"]["count"])
+                for t in trials
+            )
+            assert sorted(told) == want, json.dumps(told)
