@@ -269,3 +269,105 @@ def test_checks_released_together_tell_each_change_once(tmp_path: Path) -> None:
                 for t in trials
             )
             assert sorted(told) == want, json.dumps(told)
+
+
+# -- 3. a full disk -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB file system of its own (tmpfs), for a store that runs out of space."""
+    import subprocess
+
+    where = tmp_path / "disk"
+    where.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0777", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {made.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill the file system, leaving about ``leave`` bytes free."""
+    import os
+
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        os.write(fd, b"\0" * max(0, free - leave))
+        while leave == 0:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_is_said_as_such_and_tells_nothing_twice(small_disk: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_reliability import _enrollment_reports, _id, _watch_list
+
+    reg, trials = _watch_list(12)
+    store = small_disk / "store"
+    with serve(reg) as url:
+        env = {
+            **os.environ,
+            "TRIALWATCH_API_URL": url,
+            "TRIALWATCH_REQUEST_INTERVAL": "0",
+            "TRIALWATCH_STORE": str(store),
+        }
+        ids = [_id(t) for t in trials]
+
+        def check() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "trialwatch", "check", "--format", "json", *ids],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+        assert check().returncode == 0
+        told: list[tuple[str, int]] = []
+        for leave in (0, 200_000, 0):
+            for t in trials:
+                t["protocolSection"]["designModule"]["enrollmentInfo"]["count"] += 10
+                reg.put(t)
+            filler = fill(small_disk, leave)
+            run = check()
+            assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+            assert run.stdout, run.stderr
+            doc = json.loads(run.stdout)  # the report still goes out, whole
+            if leave == 0:
+                assert run.returncode == 2, run.stderr
+                assert "no space left" in (run.stdout + run.stderr).lower()
+            told += _enrollment_reports(run.stdout)
+            assert not [p for p in (store / ".trialwatch").iterdir() if "damaged" in p.name]
+            assert doc["trials"]
+            filler.unlink()
+            run = check()  # space again: what could not be stored is found now
+            assert run.returncode in (0, 1), run.stderr
+            told += _enrollment_reports(run.stdout)
+            want = [
+                (_id(t), t["protocolSection"]["designModule"]["enrollmentInfo"]["count"])
+                for t in trials
+            ]
+            # Each change told once: none lost, none twice.
+            assert sorted(c for c in told if c in want) == sorted(want), (leave, told)
+            assert len(told) == len(set(told)), (leave, told)
+        assert check().returncode == 0

@@ -110,7 +110,7 @@ def test_disk_full_mid_write_keeps_previous_and_reports_again(
     monkeypatch.setattr(atomic.os, "fsync", full)
     report = observe(store, fetched(slipped(her2), "2026-11-26T06:00:00Z"))
     assert report.outcome is Outcome.ERROR
-    assert "No space left on device" in (report.error or "")
+    assert "no space left on the device; free some space" in (report.error or "")
     folder = tmp_path / "s" / "NCT06224738"
     assert sorted(p.name for p in folder.iterdir()) == ["2026-11-25.json"]
     monkeypatch.setattr(atomic.os, "fsync", real_fsync)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 from trialwatch.changes.baseline import title_of
 from trialwatch.changes.differ import compare
 from trialwatch.config import Settings, load_settings
-from trialwatch.errors import InputError, TrialwatchError
+from trialwatch.errors import InputError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
 from trialwatch.record import record_id, utc_now
 from trialwatch.registry.retry import RateLimiter, RetryPolicy
@@ -108,7 +108,6 @@ def run_check(
             f"(trialwatch watch add NCT06224738; the list is {settings.watchlist})"
         )
     targets = ids if explicit_ids else [w.nct_id for w in watched]
-    total = len(targets)
     mail_on = bool(settings["email"].get("enabled", False)) if email is None else email
     if mail_on:
         from trialwatch.notify.mail import mail_settings
@@ -123,9 +122,59 @@ def run_check(
         *(("mail",) if mail_on else ()),
         *(c.output for c in chans),
     )
-    if settings["backfill"]:
-        options.first_notes = first_history(settings, store, targets, interactive)
-    watch = signal_watch(settings, store, options) if settings["signals"] else None
+    published: list[RunReport] = []
+    if publish is not None:
+        printer = publish
+
+        def publish(report: RunReport) -> list[TrialReport]:
+            published.append(report)
+            return printer(report)
+
+    try:
+        if settings["backfill"]:
+            options.first_notes = first_history(settings, store, targets, interactive)
+        watch = signal_watch(settings, store, options) if settings["signals"] else None
+        return _checked(
+            store, settings, targets, queries, watched, options, chans, watch, publish,
+            force=force, full=full, batch=batch, interactive=interactive,
+            explicit_ids=explicit_ids, http=http,
+        )  # fmt: skip
+    except StoreError as exc:
+        if published or publish is None:
+            raise
+        # The store cannot be used (a full disk, a state this user may not write): nothing
+        # was changed, and the report says so in the format asked for, trial by trial.
+        report = RunReport(generated_at=utc_now(), trials=list(bad))
+        report.trials.extend(
+            TrialReport(n, Outcome.ERROR, error="not checked: the store cannot be used (below)")
+            for n in targets
+        )
+        report.notes.append(f"not checked: {exc}")
+        publish(report)
+        return report, settings, None
+
+
+def _checked(
+    store: SnapshotStore,
+    settings: Settings,
+    targets: list[str],
+    queries: list[Any],
+    watched: list[Watched],
+    options: CheckOptions,
+    chans: list[Channel],
+    watch: SignalWatch | None,
+    publish: Callable[[RunReport], list[TrialReport]] | None,
+    *,
+    force: bool,
+    full: bool,
+    batch: bool,
+    interactive: bool,
+    explicit_ids: bool,
+    http: httpx.Client | None,
+) -> tuple[RunReport, Settings, str | None]:
+    """run_check's run itself, once the store, the outputs and the signals are set up."""
+    ids = targets
+    total = len(targets)
     listed: ListRun | None = None
     # The run stays registered until its report is out and mailed: other runs at the same
     # time leave the changes it is reporting to it.

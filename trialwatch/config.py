@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialwatch.errors import ConfigError
+from trialwatch.errors import ConfigError, os_reason
 from trialwatch.model import FAIL_ON_NAMES
 
 ENV_PREFIX = "TRIALWATCH_"
@@ -186,7 +186,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read config file {path}: {os_reason(exc)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:

@@ -41,3 +41,32 @@ class LockedError(StoreError):
 
 class NotifyError(TrialwatchError):
     """A notification (mail) could not be delivered."""
+
+
+class OutOfSpaceError(StoreError):
+    """The store's file system is full: nothing was changed, nothing is lost."""
+
+
+# errno values of a file system with no room left (ENOSPC; EDQUOT: the user's quota).
+_NO_SPACE = {28, 122, 69}
+
+
+def no_space(exc: BaseException) -> bool:
+    """Is this a file system out of space (an OSError, or SQLite's "database or disk is full")?"""
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return True
+    return "disk is full" in str(exc) or "No space left" in str(exc)
+
+
+NO_SPACE_ADVICE = "no space left on the device; free some space and run again (nothing is lost)"
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong with a file, in words that say what to do for the common cases."""
+    if no_space(exc):
+        return NO_SPACE_ADVICE
+    if exc.errno in (1, 13):  # EPERM, EACCES
+        return f"{exc.strerror or exc} (check who owns it and its permissions)"
+    if exc.errno == 30:  # EROFS
+        return f"{exc.strerror or exc} (the file system is mounted read-only)"
+    return str(exc.strerror or exc)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from trialwatch.errors import StoreError
+from trialwatch.errors import StoreError, os_reason
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.locks import lock, try_lock
@@ -50,7 +50,7 @@ class Pending:
         except FileNotFoundError:
             return set()
         except OSError as exc:
-            raise StoreError(f"cannot read {self.folder}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot read {self.folder}: {os_reason(exc)}") from None
         return {n[:-5] for n in names if n.endswith(".json") and is_nct_id(n[:-5])}
 
     def get(self, nct: str) -> dict[str, Any] | None:
@@ -92,7 +92,7 @@ class Pending:
             write_atomic(path, data.encode("utf-8"))
         except OSError as exc:
             raise StoreError(
-                f"could not record a pending change in {path}: {exc.strerror or exc}"
+                f"could not record a pending change in {path}: {os_reason(exc)}"
             ) from None
 
 

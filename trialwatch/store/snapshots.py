@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json
-from trialwatch.errors import CorruptSnapshotError, StoreError
+from trialwatch.errors import CorruptSnapshotError, StoreError, os_reason
 from trialwatch.record import Fetched, record_id
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
@@ -92,7 +92,7 @@ def load_json(path: Path) -> Any:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise StoreError(f"cannot read {path}: {os_reason(exc)}") from None
     try:
         return safe_loads(raw)
     except RecordShapeError as exc:
@@ -155,7 +155,7 @@ class SnapshotStore:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
-                f"cannot use the snapshot folder {self.root}: {exc.strerror or exc}"
+                f"cannot use the snapshot folder {self.root}: {os_reason(exc)}"
             ) from None
         self.runs.start()
         self._depth = 1
@@ -196,7 +196,7 @@ class SnapshotStore:
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
-            raise StoreError(f"cannot read {folder}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot read {folder}: {os_reason(exc)}") from None
         return [folder / n for n in sorted(names, key=snapshot_sort_key)]
 
     def trials(self) -> list[str]:
@@ -276,8 +276,7 @@ class SnapshotStore:
                     pass
                 except OSError as exc:
                     raise StoreError(
-                        f"could not write {path}: {exc.strerror or exc}; "
-                        "the previous snapshot is intact"
+                        f"could not write {path}: {os_reason(exc)}; the previous snapshot is intact"
                     ) from None
             n += 1
 
@@ -300,7 +299,7 @@ class SnapshotStore:
             st = os.stat(path)
             dir_mtime = os.stat(folder).st_mtime_ns
         except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot read {path}: {os_reason(exc)}") from None
         fields: dict[str, Any] = {
             "latest": latest,
             "digest": record_digest,

@@ -19,13 +19,20 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from trialwatch.errors import StoreError
+from trialwatch.errors import (
+    NO_SPACE_ADVICE,
+    OutOfSpaceError,
+    StoreError,
+    no_space,
+    os_reason,
+)
 
 log = logging.getLogger("trialwatch")
 
@@ -77,6 +84,42 @@ def ensure_bookkeeping(root: Path) -> Path:
     return folder
 
 
+# Below this many free bytes a SQLite error on opening is taken for a full disk, not damage.
+LOW_SPACE = 256 * 1024
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return LOW_SPACE  # cannot tell: not taken for a full disk
+
+
+def _writable(path: Path) -> bool:
+    """Can this user write the file (when it exists) and its folder?"""
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    return os.access(path.parent, os.W_OK)
+
+
+def _intact(path: Path) -> bool | None:
+    """Does the state file read as a sound database? True: yes (the trouble is elsewhere);
+    None: damaged; False: there is no file to read."""
+    if not path.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return True if row and row[0] == "ok" else None
+
+
 class StateDB:
     """Per-trial bookkeeping in one SQLite file. Writes are short transactions, so two runs
     (a long watch-list run and a one-trial check) can share the store."""
@@ -112,7 +155,7 @@ class StateDB:
             ensure_bookkeeping(self.root)
         except OSError as exc:
             raise StoreError(
-                f"cannot use the snapshot folder {self.root}: {exc.strerror or exc}"
+                f"cannot use the snapshot folder {self.root}: {os_reason(exc)}"
             ) from None
         try:
             return self._connect()
@@ -122,9 +165,31 @@ class StateDB:
                     f"the store's state {self.path} stayed locked by another trialwatch run for "
                     f"{BUSY_TIMEOUT:.0f}s; try again when it has finished"
                 ) from None
+            self._unusable(exc)
             return self._quarantine(exc)
         except sqlite3.DatabaseError as exc:
+            self._unusable(exc)
             return self._quarantine(exc)
+
+    def _unusable(self, exc: sqlite3.Error) -> None:
+        """Raise when the state cannot be opened for a reason that is not damage (a full disk,
+        a file or folder this user may not write): moving it aside would cost its contents and
+        mend nothing. Returns when the file itself is damaged."""
+        if no_space(exc) or _free_bytes(self.path.parent) < LOW_SPACE:
+            raise OutOfSpaceError(
+                f"cannot open the store's state {self.path}: {NO_SPACE_ADVICE}"
+            ) from None
+        readable = _intact(self.path)
+        if readable is None:
+            return  # damaged: set aside and rebuilt
+        if readable and not _writable(self.path):
+            raise StoreError(
+                f"cannot write the store's state {self.path} ({exc}): this user may not write "
+                "it or its folder; run trialwatch as the user who owns the store, or give this "
+                "user write access"
+            ) from None
+        if readable:
+            raise StoreError(f"cannot open the store's state {self.path}: {exc}") from None
 
     def _quarantine(self, exc: Exception) -> sqlite3.Connection:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -154,12 +219,18 @@ class StateDB:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            if no_space(exc):
+                raise OutOfSpaceError(f"cannot write {self.path}: {NO_SPACE_ADVICE}") from None
             raise StoreError(
                 f"the store's state {self.path} is busy ({exc}); another trialwatch run held it "
                 f"for more than {BUSY_TIMEOUT:.0f}s. Try again later"
             ) from None
         try:
             yield conn
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise _write_error(self.path, exc) from None
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -169,7 +240,7 @@ class StateDB:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            raise StoreError(f"could not write the store's state {self.path}: {exc}") from None
+            raise _write_error(self.path, exc) from None
 
     # -- trials ---------------------------------------------------------------------------------
 
@@ -264,3 +335,14 @@ class StateDB:
             return
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+
+
+def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    if no_space(exc):
+        return OutOfSpaceError(f"could not write the store's state {path}: {NO_SPACE_ADVICE}")
+    if "readonly" in str(exc):
+        return StoreError(
+            f"could not write the store's state {path} ({exc}): this user may not write it; run "
+            "trialwatch as the user who owns the store, or give this user write access"
+        )
+    return StoreError(f"could not write the store's state {path}: {exc}")

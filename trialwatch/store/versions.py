@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trialwatch.changes.normalize import canonical_json, compact_json
-from trialwatch.errors import CorruptSnapshotError, StoreError
+from trialwatch.errors import CorruptSnapshotError, StoreError, os_reason
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import write_atomic
@@ -62,7 +62,7 @@ class VersionStore:
         except (FileNotFoundError, NotADirectoryError):
             return set()
         except OSError as exc:
-            raise StoreError(f"cannot read {self.folder(nct_id)}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot read {self.folder(nct_id)}: {os_reason(exc)}") from None
         return {int(m.group(1)) for n in names if (m := _VERSION.match(n))}
 
     def path(self, nct_id: str, number: int) -> Path:
@@ -101,7 +101,7 @@ class VersionStore:
         except FileExistsError:
             pass  # stored by an earlier (or a parallel) backfill: versions never change
         except OSError as exc:
-            raise StoreError(f"could not write {path}: {exc.strerror or exc}") from None
+            raise StoreError(f"could not write {path}: {os_reason(exc)}") from None
         return path
 
     def save_index(self, nct_id: str, index: HistoryIndex, fetched_at: str) -> None:
@@ -111,7 +111,7 @@ class VersionStore:
         try:
             write_atomic(path, canonical_json(payload).encode("utf-8"), tmp_dir=self.store.tmp_dir)
         except OSError as exc:
-            raise StoreError(f"could not write {path}: {exc.strerror or exc}") from None
+            raise StoreError(f"could not write {path}: {os_reason(exc)}") from None
 
     def index(self, nct_id: str) -> HistoryIndex | None:
         from trialwatch.registry.history import HistoryUnavailable, parse_index
