@@ -371,3 +371,76 @@ def test_a_full_disk_is_said_as_such_and_tells_nothing_twice(small_disk: Path) -
             assert sorted(c for c in told if c in want) == sorted(want), (leave, told)
             assert len(told) == len(set(told)), (leave, told)
         assert check().returncode == 0
+
+
+# -- 4. a store or config this user may not read or write --------------------------------------
+
+
+def bound_by_permissions() -> list[str]:
+    """A command prefix under which file permissions apply: root ignores them, so as root the
+    command runs without the capabilities that let it (setpriv, util-linux)."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be enforced")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+def test_a_store_or_config_this_user_may_not_use_is_a_message(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    record = load("NCT03064438.json")
+    reg = Registry()
+    reg.put(record)
+    prefix = bound_by_permissions()
+    home = tmp_path / "home"
+    with serve(reg) as url:
+        env = {
+            **os.environ,
+            "TRIALWATCH_API_URL": url,
+            "TRIALWATCH_REQUEST_INTERVAL": "0",
+            "TRIALWATCH_STORE": str(tmp_path / "store"),
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+        }
+
+        def check(*extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*prefix, sys.executable, "-m", "trialwatch", "check", *extra, nct(record)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                cwd=tmp_path,
+            )
+
+        assert check("-q").returncode == 0
+        state = tmp_path / "store" / ".trialwatch" / "state.db"
+        # The state is read-only for this user: the report still comes, and says why the
+        # run's bookkeeping could not be written.
+        os.chmod(state, 0o444)
+        reg.put(status(record, "TERMINATED"))
+        run = check()
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+        assert "this user may not write" in run.stderr
+        assert not list(state.parent.glob("state.db.damaged-*"))  # not taken for damage
+        os.chmod(state, 0o644)
+        # The user's config folder cannot be read: said, with what to do.
+        folder = home / ".config" / "trialwatch"
+        folder.mkdir(parents=True)
+        (folder / "config.toml").write_text("request_interval = 0\n", encoding="utf-8")
+        folder.chmod(0o000)
+        try:
+            run = check()
+        finally:
+            folder.chmod(0o755)
+        assert run.returncode == 2
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+        assert "permission denied" in run.stderr and str(folder) in run.stderr

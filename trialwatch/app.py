@@ -313,6 +313,7 @@ def title_check(settings: Settings, raw_id: str) -> str | None:
         {**settings.values, "max_retries": 0, "timeout": 10.0, "run_deadline": 15.0},
         settings.sources,
         settings.config_file,
+        settings.config_files,
     )
     try:
         with build_client(quick) as client:

@@ -1016,7 +1016,8 @@ def show_config(
 
     settings = load_settings(_flags(api_url=api_url, store=str(store) if store else None), config)
     out = sys.stdout
-    out.write(f"config file: {settings.config_file or '(none found)'}\n")
+    files = " and ".join(str(f) for f in reversed(settings.config_files))
+    out.write(f"config files: {files or '(none found)'}\n")
     for name in KEYS:
         value = settings.values[name]
         if name == "email" and isinstance(value, dict):

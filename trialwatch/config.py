@@ -1,9 +1,14 @@
-"""Settings: flags, then ``TRIALWATCH_*`` variables, then the config file, then defaults.
+"""Settings: flags, then ``TRIALWATCH_*`` variables, then the project's config file, then the
+user's, then defaults.
 
-The config file is the first of ``--config``, ``$TRIALWATCH_CONFIG``, ``./trialwatch.toml`` and
-``$XDG_CONFIG_HOME/trialwatch/config.toml`` that is given or exists. Relative paths in it resolve
-against its own folder, so a repository holding ``trialwatch.toml`` and ``snapshots/`` works from
-any working directory.
+The project's config file is ``--config``, else ``$TRIALWATCH_CONFIG``, else the nearest
+``trialwatch.toml`` in the working folder or a folder above it. The user's is ``config.toml`` in
+the user config folder (``$XDG_CONFIG_HOME/trialwatch`` on Linux, by platformdirs' rules on macOS
+and Windows). Both are read; a key the project sets wins over the user's, and an ``[email]``
+table merges key by key. Relative paths resolve against the folder of the file that set them,
+so a repository holding ``trialwatch.toml`` and ``snapshots/`` works from any working folder;
+data never goes under a config folder: a store the user's config names by a relative path, or
+none names while only the user's config is in use, is in the user data folder.
 """
 
 from __future__ import annotations
@@ -127,6 +132,8 @@ class Settings:
     values: dict[str, Any]
     sources: dict[str, str]
     config_file: Path | None
+    # Every config file read, the user's first (the project's wins).
+    config_files: tuple[Path, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -162,24 +169,86 @@ def _check_type(value: Any, expected: type | tuple[type, ...]) -> bool:
     return isinstance(value, expected)
 
 
+def _linux_like() -> bool:
+    import sys
+
+    return os.name != "nt" and sys.platform != "darwin"
+
+
+def user_config_dir(env: Mapping[str, str]) -> Path:
+    """The user's config folder for trialwatch (XDG on Linux, platformdirs elsewhere)."""
+    if _linux_like():
+        xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+        return Path(xdg) / "trialwatch"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("trialwatch", appauthor=False))
+
+
+def user_data_dir(env: Mapping[str, str]) -> Path:
+    """The user's data folder for trialwatch: where a user-level setup keeps its snapshots."""
+    if _linux_like():
+        xdg = env.get("XDG_DATA_HOME") or str(
+            Path(env.get("HOME", "~")).expanduser() / ".local" / "share"
+        )
+        return Path(xdg) / "trialwatch"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("trialwatch", appauthor=False))
+
+
+def _is_file(path: Path, what: str) -> bool:
+    """path.is_file(), with a folder this user may not read said as such."""
+    try:
+        return path.is_file() or (path.exists() and _refuse_non_file(path, what))
+    except PermissionError:
+        raise ConfigError(
+            f"cannot read {path.parent} ({what}): permission denied; give this user read "
+            "access to it, or name another config with --config"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({what}): {os_reason(exc)}") from None
+
+
+def _refuse_non_file(path: Path, what: str) -> bool:
+    raise ConfigError(f"{path} ({what}) is not a file")
+
+
 def find_config(explicit: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    """The project's config file: --config, $TRIALWATCH_CONFIG, or the nearest
+    trialwatch.toml from the working folder up."""
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
+        if not _is_file(path, "from --config"):
             raise ConfigError(f"config file {path} (from --config) does not exist")
         return path
     from_env = env.get("TRIALWATCH_CONFIG")
     if from_env:
         path = Path(from_env).expanduser()
-        if not path.is_file():
+        if not _is_file(path, "from TRIALWATCH_CONFIG"):
             raise ConfigError(f"config file {path} (from TRIALWATCH_CONFIG) does not exist")
         return path
-    local = cwd / "trialwatch.toml"
-    if local.is_file():
-        return local
-    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    user = Path(xdg) / "trialwatch" / "config.toml"
-    return user if user.is_file() else None
+    for folder in (cwd, *cwd.parents):
+        try:
+            found = (folder / "trialwatch.toml").is_file()
+        except OSError:
+            break  # a folder above that this user may not read: no project config there
+        if found:
+            return folder / "trialwatch.toml"
+    return None
+
+
+def find_user_config(env: Mapping[str, str]) -> Path | None:
+    path = user_config_dir(env) / "config.toml"
+    return path if _is_file(path, "the user config") else None
+
+
+def is_project_folder(folder: Path) -> bool:
+    """A folder that holds a watch list or snapshots of its own is a project, config or not."""
+    try:
+        return (folder / "watchlist.toml").is_file() or (folder / "snapshots").is_dir()
+    except OSError:
+        return False
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -351,7 +420,17 @@ def load_settings(
     data = read_toml(path) if path else {}
     if path:
         _validate_file(data, path)
-    base = path.parent.resolve() if path else cwd
+    user_path = find_user_config(env)
+    user = read_toml(user_path) if user_path else {}
+    if user_path:
+        _validate_file(user, user_path)
+    base: Path | None
+    if path:
+        base = path.parent.resolve()
+    elif user_path and not is_project_folder(cwd):
+        base = None  # a user-level setup: config in the config folder, data in the data folder
+    else:
+        base = cwd
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, key in KEYS.items():
@@ -362,9 +441,13 @@ def load_settings(
         elif key.env and env.get(env_name):
             value, source = _from_env(key, env[env_name]), env_name
             rel_base = cwd
-        elif name in data:
-            value, source = data[name], str(path)
-            rel_base = base
+        elif name in data or name in user:
+            value, source, rel_base = _merged(name, data, user, path, user_path)
+            if source == str(user_path):
+                rel_base = user_data_dir(env) if name == "store" else user_config_dir(env)
+        elif base is None:
+            value, source = key.default, "default"
+            rel_base = user_data_dir(env) if name == "store" else user_config_dir(env)
         else:
             value, source = key.default, "default"
             rel_base = base
@@ -376,4 +459,29 @@ def load_settings(
         values[name] = value
         sources[name] = source
     validate_values(values, sources)
-    return Settings(values=values, sources=sources, config_file=path)
+    return Settings(
+        values=values,
+        sources=sources,
+        config_file=path or user_path,
+        config_files=tuple(p for p in (user_path, path) if p is not None),
+    )
+
+
+def _merged(
+    name: str,
+    project: dict[str, Any],
+    user: dict[str, Any],
+    project_path: Path | None,
+    user_path: Path | None,
+) -> tuple[Any, str, Path]:
+    """A key from the config files: the project's over the user's; a table (``[email]``)
+    merged key by key, the project's keys winning."""
+    if name in project and name in user and isinstance(project[name], dict):
+        both = {**user[name], **project[name]} if isinstance(user[name], dict) else project[name]
+        assert project_path is not None
+        return both, f"{user_path} and {project_path}", project_path.parent.resolve()
+    if name in project:
+        assert project_path is not None
+        return project[name], str(project_path), project_path.parent.resolve()
+    assert user_path is not None
+    return user[name], str(user_path), user_path.parent.resolve()
