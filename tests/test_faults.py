@@ -444,3 +444,101 @@ def test_a_store_or_config_this_user_may_not_use_is_a_message(tmp_path: Path) ->
         assert run.returncode == 2
         assert "Traceback" not in run.stderr and "internal error" not in run.stderr
         assert "permission denied" in run.stderr and str(folder) in run.stderr
+
+
+# -- 5. a pending change whose snapshot is gone -------------------------------------------------
+
+
+def test_a_pending_change_whose_snapshot_is_gone_is_still_told(
+    api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.smtp_server import free_port
+
+    reg, url = api
+    trial = records[1]
+    port = free_port()
+    write_config(url, [nct(trial)], port)
+    assert cli(capsys, "check", "-q")[0] == 0  # the baseline
+    folder = Path("snapshots") / nct(trial)
+    (first,) = sorted(folder.glob("*.json"))
+    # Two changes while the mail server is down: both wait for the digest.
+    for day, value in (("26", "SUSPENDED"), ("27", "TERMINATED")):
+        reg.put(status(trial, value))
+        reg.data_timestamp = f"2026-11-{day}T09:00:00"
+        code, _, err = cli(capsys, "check", "-q")
+        assert code == 2 and "kept" in err
+    # The snapshot the digest starts from is deleted by hand (or lost in a restore).
+    first.unlink()
+    box = Mailbox()
+    with smtp_server(box, port):
+        reg.data_timestamp = "2026-11-28T09:00:00"
+        code, _, err = cli(capsys, "check", "-q")
+        assert code == 2, err  # said as trouble, not a quiet baseline
+        assert len(box.messages) == 1
+        text = mail_text(box)
+        assert f"last reported snapshot {first.name} is missing" in text
+        assert "Suspended → Terminated" in text  # the change after it is told as a change
+        reg.data_timestamp = "2026-11-29T09:00:00"
+        assert cli(capsys, "check", "-q") == (0, "", "")  # told once
+        assert len(box.messages) == 1
+
+
+def test_a_missing_snapshot_is_compared_with_the_newest_one_there(
+    api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trialwatch.model import Outcome, TrialReport
+    from trialwatch.runner import CheckOptions, describe
+    from trialwatch.store import SnapshotStore
+
+    reg, url = api
+    trial = records[1]
+    write_config(url, [nct(trial)])
+    assert cli(capsys, "check", "-q")[0] == 0
+    for day, value in (("26", "SUSPENDED"), ("27", "TERMINATED")):
+        reg.put(status(trial, value))
+        reg.data_timestamp = f"2026-11-{day}T09:00:00"
+        assert cli(capsys, "check", "-q")[0] == 1
+    store = SnapshotStore(Path("snapshots"))
+    names = [p.name for p in store.snapshots(nct(trial))]
+    assert len(names) == 3
+    latest = store.snapshot_named(nct(trial), names[-1])
+    assert latest is not None
+    report = TrialReport(nct(trial), Outcome.UNCHANGED)
+    # A pending change whose base is not there at all: the newest one before the latest.
+    describe(store, nct(trial), "2026-11-01.json", names[-1], latest.record, report, CheckOptions())
+    assert report.outcome is Outcome.CHANGED
+    assert report.previous_snapshot == names[-2]
+    assert report.warning and "2026-11-01.json is missing" in report.warning
+    assert any("Suspended → Terminated" in c.sentence for c in report.changes)
+
+
+# -- 6. temp files a killed run left ------------------------------------------------------------
+
+
+def test_temp_files_a_killed_run_left_are_tidied_and_a_live_runs_are_not(
+    api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import time
+
+    reg, url = api
+    write_config(url, [nct(r) for r in records])
+    assert cli(capsys, "check", "-q")[0] == 0
+    book = Path("snapshots") / ".trialwatch"
+    places = [book / "pending", book / "tmp", Path("snapshots") / "queries", Path("snapshots")]
+    old = time.time() - 3600
+    for place in places:
+        place.mkdir(parents=True, exist_ok=True)
+        for name in (".tmp-dead.part", ".tmp-live.part"):
+            (place / name).write_bytes(b'{"outputs": {"std')  # cut short by a kill
+        os.utime(place / ".tmp-dead.part", (old, old))  # a killed run's, an hour ago
+    reg.put(status(records[0], "RECRUITING"))
+    reg.data_timestamp = "2026-11-26T09:00:00"
+    assert cli(capsys, "check", "-q")[0] == 1
+    for place in places:
+        assert not (place / ".tmp-dead.part").exists(), place
+        assert (place / ".tmp-live.part").exists(), place  # perhaps another run's, under way
+    # The pending files of this release are written through the bookkeeping's tmp folder.
+    assert not [
+        n for n in os.listdir(book / "pending") if n.startswith(".tmp-") and "live" not in n
+    ]

@@ -245,8 +245,13 @@ def _checked(
         titles = {**read_titles, **{t.nct_id: t.title for t in report.trials}}
         for output in options.outputs[1:]:
             digest_trials = pending_reports(store, output, options)
+            on_stdout = {t.nct_id: t.warning for t in report.trials}
             for t in digest_trials:
                 t.label = labels.get(t.nct_id)
+                if t.warning and on_stdout.get(t.nct_id) != t.warning:
+                    # Trouble only the digest met (a snapshot it starts from is gone): said
+                    # here too, and the run ends in trouble, as it would for stdout.
+                    problems.append(f"{t.nct_id}: {t.warning} (in the {output} digest)")
             if watch is not None:
                 owe_signals(watch, output, digest_trials, titles)
             news = query_news(listed, store, output, digest_trials) if listed else []

@@ -24,7 +24,8 @@ from trialwatch.errors import (
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.record import Fetched, last_update, record_aliases, utc_now
 from trialwatch.sanitize import RecordShapeError, check_depth
-from trialwatch.store import SnapshotStore
+from trialwatch.store import Snapshot, SnapshotStore
+from trialwatch.store.snapshots import snapshot_sort_key
 
 if TYPE_CHECKING:
     from trialwatch.registry.client import RegistryClient
@@ -245,14 +246,38 @@ def describe(
             base = names[-2] if len(names) > 1 else ""
         previous = store.snapshot_named(nct, base) if base else None
         if previous is None and base:
-            report.notes.append(f"its last reported snapshot {base} is gone; shown as new")
+            previous = _instead_of_missing(store, nct, base, latest_name, report)
     if previous is None:
         report.outcome = Outcome.NEW
         report.baseline = baseline(record)
         report.notes.extend(options.first_notes.get(nct, []))
+        if report.warning:  # a change whose start is gone: still a change, shown as it is now
+            report.outcome = Outcome.CHANGED
         return
     report.previous_snapshot = previous.name
     fill(report, compare(nct, previous.record, record, options.ignore), options.show_admin)
+
+
+def _instead_of_missing(
+    store: SnapshotStore, nct: str, base: str, latest_name: str, report: TrialReport
+) -> Snapshot | None:
+    """The last reported snapshot is gone (deleted by hand, a restore from a backup): the
+    newest one before the latest that is still there, said as such. None when there is none:
+    the record is shown as it is now, and the report says why."""
+    older = [p.name for p in store.snapshots(nct) if p.name != latest_name]
+    older = [n for n in older if snapshot_sort_key(n) < snapshot_sort_key(latest_name)]
+    gone = (
+        f"its last reported snapshot {base} is missing from the store (deleted, or the store "
+        "was restored from a backup)"
+    )
+    if older:
+        report.warning = f"{gone}; compared with {older[-1]}, the newest one still there"
+        return store.snapshot_named(nct, older[-1])
+    report.warning = (
+        f"{gone}, and no earlier snapshot is stored: what changed cannot be shown, so the "
+        "record is shown as it is now; restore the snapshot to see the change"
+    )
+    return None
 
 
 def fill(report: TrialReport, found: Comparison, show_admin: bool) -> None:
@@ -287,7 +312,13 @@ def pending_reports(store: SnapshotStore, output: str, options: CheckOptions) ->
             base = marker["outputs"][output]
             if base == "?":
                 base = names[-2] if len(names) > 1 else ""
-            steps = names[names.index(base) :] if base in names else names[-2:]
+            if base in names:
+                steps = names[names.index(base) :]
+            elif base:  # gone from the store: describe() says so and compares with what is there
+                after = [n for n in names if snapshot_sort_key(n) > snapshot_sort_key(base)]
+                steps = [base, *after] if after else []
+            else:
+                steps = names[-2:]
             if len(steps) < 2:  # nothing left to deliver: a run stopped before storing
                 outputs = dict(marker["outputs"])
                 del outputs[output]

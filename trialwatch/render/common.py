@@ -112,6 +112,10 @@ def status_line(t: TrialReport) -> str:
         since = f" since {t.previous_snapshot}" if t.previous_snapshot else ""
         if n == 0 and t.events:
             return f"record unchanged{since}; a transparency signal started or stopped"
+        if n == 0 and t.baseline is not None:
+            return "changed, but what changed cannot be shown; the record as it is now"
+        if n == 0:
+            return f"changed{since}, but what changed cannot be shown"
         return f"{n} change{'s' if n != 1 else ''}{since}"
     if t.outcome is Outcome.REMOVED:
         return "no longer in the registry"

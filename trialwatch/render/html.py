@@ -32,7 +32,7 @@ ul{margin:.2em 0 .6em 1.2em;padding:0}.headline{font-weight:600}
 .detail{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;list-style:none}
 .errors{background:#fff8f8;border:1px solid #cf222e;padding:.5em 1em}
 table{border-collapse:collapse}td{padding:.1em .8em .1em 0;vertical-align:top}
-.context{color:#57606a;font-size:.9em}.by{color:#57606a;font-weight:400}
+.context{color:#57606a;font-size:.9em}.warning{color:#9a6700}.by{color:#57606a;font-weight:400}
 .summary{background:#f6f8fa;padding:.4em 1.6em;border-radius:6px}
 """
 
@@ -49,6 +49,8 @@ def _trial(t: TrialReport) -> list[str]:
         + "</h2>",
         f'<p class="status">{h(status_line(t))}</p>',
     ]
+    if t.warning:
+        out.append(f'<p class="warning"><strong>Warning:</strong> {h(t.warning)}</p>')
     out.extend(f'<p class="context">{h(note)}</p>' for note in t.notes)
     if t.baseline is not None:
         rows = "".join(

@@ -35,6 +35,9 @@ def trial_markdown(t: TrialReport, with_details: bool = True) -> list[str]:
     lines = [f"### {name}{title}", ""]
     lines.append(f"*{md(status_line(t))}*")
     lines.append("")
+    if t.warning:
+        lines.append(f"> **Warning:** {md(t.warning)}")
+        lines.append("")
     for note in t.notes:
         lines.append(f"> {md(note)}")
         lines.append("")

@@ -61,6 +61,8 @@ def trial_lines(t: TrialReport) -> list[Line]:
         head.append(("  " + clean(t.title), "bold"))
     lines.append(head)
     lines.append([("  " + status_line(t), _OUTCOME_STYLE[t.outcome])])
+    if t.warning:
+        lines.append([("  Warning: ", "bold yellow"), (clean(t.warning), "yellow")])
     for note in t.notes:
         lines.append([("  " + clean(note), "dim")])
     if t.baseline is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -55,7 +56,10 @@ def write_atomic(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
+            if hasattr(
+                os, "fchmod"
+            ):  # Windows has it only from Python 3.13; modes mean little there
+                os.fchmod(handle.fileno(), FILE_MODE)
             handle.write(data)
             handle.flush()
             if durable:
@@ -73,13 +77,24 @@ def write_atomic(
         _fsync_dir(folder)
 
 
-def remove_temp_files(folder: Path) -> None:
-    """Temp files a killed process left behind are never read; tidy them."""
+# A temp file older than this was left by a process that died (a write takes milliseconds);
+# a younger one may be another run's write under way, and is left alone.
+STALE_TEMP_SECONDS = 15 * 60
+
+
+def remove_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Temp files a killed process left behind are never read; tidy those older than
+    ``older_than`` seconds. Returns how many were removed."""
     try:
         names = os.listdir(folder)
     except OSError:
-        return
+        return 0
+    cutoff = time.time() - older_than
+    removed = 0
     for name in names:
         if name.startswith(".tmp-") and name.endswith(".part"):
             with contextlib.suppress(OSError):
-                os.unlink(folder / name)
+                if os.stat(folder / name).st_mtime <= cutoff:
+                    os.unlink(folder / name)
+                    removed += 1
+    return removed

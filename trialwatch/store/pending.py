@@ -89,7 +89,7 @@ class Pending:
             return
         data = json.dumps({"outputs": outputs, "run": run}, sort_keys=True) + "\n"
         try:
-            write_atomic(path, data.encode("utf-8"))
+            write_atomic(path, data.encode("utf-8"), tmp_dir=self.folder.parent / "tmp")
         except OSError as exc:
             raise StoreError(
                 f"could not record a pending change in {path}: {os_reason(exc)}"

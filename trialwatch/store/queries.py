@@ -12,7 +12,7 @@ from typing import Any
 from trialwatch.errors import StoreError
 from trialwatch.search.query import Query
 from trialwatch.store.atomic import write_atomic
-from trialwatch.store.state import StateDB
+from trialwatch.store.state import StateDB, bookkeeping_dir
 
 FOLDER = "queries"
 _TOLD = "query:"
@@ -54,7 +54,11 @@ class QueryStore:
             "members": sorted(members),
         }
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path(query.id), (json.dumps(body, indent=1) + "\n").encode())
+        write_atomic(
+            self.path(query.id),
+            (json.dumps(body, indent=1) + "\n").encode(),
+            tmp_dir=bookkeeping_dir(self.folder.parent) / "tmp",  # never a stray file in git
+        )
 
     def told(self, query_id: str, output: str) -> set[str] | None:
         value = self.db.meta(f"{_TOLD}{query_id}:{output}")

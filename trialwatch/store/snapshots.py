@@ -161,7 +161,10 @@ class SnapshotStore:
         self._depth = 1
         try:
             self.runs.tidy()
-            remove_temp_files(self.tmp_dir)
+            for folder in (self.tmp_dir, self.pending.folder, self.root / "queries", self.root):
+                # Earlier releases wrote pending and query files through temp files beside
+                # them; a killed run's are tidied here too.
+                remove_temp_files(folder)
             _migrate_legacy(self)
             yield
         finally:
