@@ -122,6 +122,7 @@ def run_check(
         *(("mail",) if mail_on else ()),
         *(c.output for c in chans),
     )
+    options.keep_for = kept_outputs(settings, store, options.outputs)
     published: list[RunReport] = []
     if publish is not None:
         printer = publish
@@ -270,6 +271,10 @@ def _checked(
                 problems.append(f"{exc}; {kept}")
                 continue
             delivered(store, output, digest_trials)
+            try:
+                store.note_delivery(output)
+            except TrialwatchError as exc:
+                log.warning("could not record the delivery to %s (%s)", output, exc)
             if listed is not None:
                 tell_queries(listed, store, output)
             if watch is not None:
@@ -277,6 +282,23 @@ def _checked(
             if done:
                 report.notes.append(done)
     return report, settings, "; ".join(problems) or None
+
+
+def kept_outputs(
+    settings: Settings, store: SnapshotStore, outputs: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The outputs a change found now is kept for besides this run's own: mail and each channel
+    the config sets up (even when this run was told --no-email), and every output a run
+    delivered to lately (a cron job's --email)."""
+    from trialwatch.notify.channels import channels
+
+    configured = ["mail"] if settings["email"].get("enabled", False) else []
+    # A broken notify setting is said by the run that uses it; an unreadable state, by the run.
+    with contextlib.suppress(TrialwatchError):
+        configured += [c.output for c in channels(settings["notify"], "notify")]
+    with contextlib.suppress(TrialwatchError):
+        configured += store.outputs_in_use()
+    return tuple(o for o in dict.fromkeys(configured) if o not in outputs)
 
 
 def trial_labels(settings: Settings, watched: list[Watched]) -> dict[str, str]:

@@ -706,9 +706,9 @@ def _print_rows(
 ) -> None:
     """JSON of data, or a table of cells (registry text cleaned) on stdout."""
     if fmt is TableFormat.json:
-        import json
+        from trialwatch.sanitize import dumps
 
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps(data, indent=2) + "\n")  # controls, C1 and bidi as escapes
         return
     from rich.table import Table
     from rich.text import Text
@@ -867,9 +867,9 @@ def backfill_command(
         interactive=sys.stderr.isatty() and not quiet,
     )
     if fmt is TableFormat.json:
-        import json
+        from trialwatch.sanitize import dumps
 
-        sys.stdout.write(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+        sys.stdout.write(dumps([r.to_json() for r in results], indent=2) + "\n")
     elif not quiet or any(not r.ok for r in results):
         from trialwatch.sanitize import terminal
 

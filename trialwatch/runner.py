@@ -45,6 +45,10 @@ class CheckOptions:
     # The outputs this run delivers ("stdout", and "mail" when mail is on): a change stays
     # pending for each of them until that output has it.
     outputs: tuple[str, ...] = ("stdout",)
+    # Outputs this run does not deliver that a change is kept for all the same: those the
+    # config sets up (mail, channels) and those a run delivered to lately, so a change a hand
+    # run finds between two cron runs with --email is still mailed.
+    keep_for: tuple[str, ...] = ()
     # Said of a trial seen for the first time (its registry history, when backfilled first).
     first_notes: dict[str, list[str]] = field(default_factory=dict)
     # Given every record this run reads (the transparency signals are read from it).
@@ -177,7 +181,7 @@ class Observer:
                 )
                 new_digest = current if same_bytes else digest(fetched.record)
                 if new_digest != current:
-                    for output in self.options.outputs:
+                    for output in (*self.options.outputs, *self.options.keep_for):
                         outputs.setdefault(output, latest_name)
                     store.pending.put(nct, me, outputs)  # before the snapshot
                     latest_name = store.save(fetched).name

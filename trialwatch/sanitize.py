@@ -31,7 +31,10 @@ _JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\
 # remove whole sequences first.
 _ESCAPE_SEQ = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI … final byte
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC … BEL or ST
+    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC … BEL or ST
+    # The 8-bit OSC only with its terminator: a lone U+009D is more often mojibake (the last
+    # byte of a UTF-8 quote read as Latin-1) than a sequence, and only it is removed then.
+    r"|\x9d[^\x07\x1b\x9c\s]*(?:\x07|\x1b\\|\x9c)"
     r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC
     r"|\x1b[@-Z\\-_]"  # two-byte escapes
 )
@@ -126,12 +129,17 @@ def loads(text: str | bytes) -> Any:
 # -- output -----------------------------------------------------------------------------------
 
 
+def strip_escapes(text: str) -> str:
+    """Whole terminal escape sequences removed (a CSI colour, an OSC 8 hyperlink with its
+    URL), so that stripping the control bytes after never leaves a sequence's body as text."""
+    if "\x1b" in text or "\x9b" in text or "\x9d" in text:
+        return _ESCAPE_SEQ.sub("", text)
+    return text
+
+
 def terminal(text: object) -> str:
     """Text safe to print on a terminal: no escape sequences, controls or bidi overrides."""
-    s = repair_text(str(text))
-    if "\x1b" in s or "\x9b" in s or "\x9d" in s:
-        s = _ESCAPE_SEQ.sub("", s)
-    return _CONTROL.sub("", s)
+    return _CONTROL.sub("", strip_escapes(repair_text(str(text))))
 
 
 def one_line(text: object) -> str:

@@ -13,6 +13,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from trialwatch.sanitize import strip_escapes
+
 # Texts whose normal forms are remembered (per function): enough for the repeated strings of a
 # diff (city names, roles, statuses); a first run of a long list passes each text once, and a
 # bigger cache would only hold memory (16,384 entries are a few MB).
@@ -36,8 +38,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 
 def strip_control(text: str) -> str:
-    """Remove control characters (escape sequences, bidi overrides) from untrusted text."""
-    return _CONTROL.sub("", text)
+    """Remove escape sequences whole (an OSC 8 hyperlink's URL with it), then control
+    characters and bidi overrides, from untrusted text."""
+    return _CONTROL.sub("", strip_escapes(text))
 
 
 def _once(text: str) -> str:

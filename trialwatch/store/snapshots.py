@@ -15,6 +15,7 @@ changed: an unchanged check modifies no file that git tracks.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -38,6 +39,8 @@ from trialwatch.store.state import StateDB, bookkeeping_dir
 log = logging.getLogger("trialwatch")
 
 SNAPSHOT_FORMAT = 1
+# An output no run has delivered to for this long is no longer kept for (a channel removed).
+OUTPUT_MEMORY_DAYS = 60
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_(\d+))?\.json$")
 
 
@@ -345,6 +348,21 @@ class SnapshotStore:
     def save_run_state(self, state: dict[str, Any]) -> None:
         self.db.set_meta("run", state)
 
+    def outputs_in_use(self, days: float = OUTPUT_MEMORY_DAYS) -> list[str]:
+        """Outputs (mail, channels) a run delivered to in the last ``days`` days."""
+        data = self.db.meta("outputs")
+        if not isinstance(data, dict):
+            return []
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat()
+        return sorted(o for o, at in data.items() if isinstance(at, str) and at >= cutoff)
+
+    def note_delivery(self, output: str) -> None:
+        """Remember that ``output`` was delivered to now (runs without it keep changes for it)."""
+        data = self.db.meta("outputs")
+        data = data if isinstance(data, dict) else {}
+        data[output] = dt.datetime.now(dt.UTC).isoformat()
+        self.db.set_meta("outputs", data)
+
 
 def _file_sha256(path: Path) -> str | None:
     try:
@@ -415,8 +433,9 @@ def _migrate_legacy(store: SnapshotStore) -> None:
                     )
             reported = state.get("latest")
             if files and isinstance(reported, str) and reported != files[-1].name:
-                # A 0.1 run stored this snapshot and stopped before reporting it.
-                store.pending.put(nct, "", {"stdout": reported})
+                # A 0.1 run stored this snapshot and stopped before reporting it: pending for
+                # the terminal and for mail (0.1 mailed digests too).
+                store.pending.put(nct, "", {"stdout": reported, "mail": reported})
             for old in (state_path, log_path):
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()
