@@ -88,6 +88,18 @@ def her2() -> dict[str, Any]:
     return load("NCT06224738.reconstructed.json")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked posix need file modes, fork, bash or mount: skipped on Windows."""
+    import os
+
+    if os.name != "nt":
+        return
+    skip = pytest.mark.skip(reason="needs POSIX")
+    for item in items:
+        if "posix" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

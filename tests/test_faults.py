@@ -183,11 +183,13 @@ def _start_and_look(root: str, ids: Any, start: Any, look: Any, out: Any) -> Non
 
 def test_runs_started_in_the_same_instant_all_see_each_other(tmp_path: Path) -> None:
     import multiprocessing
+    import os
 
-    ctx = multiprocessing.get_context("fork")
+    # fork where there is one (fast: 12 rounds); spawn on Windows, fewer rounds.
+    ctx = multiprocessing.get_context("fork" if os.name != "nt" else "spawn")
     n = 6
     with ctx.Manager() as manager:
-        for round_ in range(12):
+        for round_ in range(12 if os.name != "nt" else 3):
             root = tmp_path / f"store{round_}"
             ids = manager.list()
             start, look = ctx.Barrier(n), ctx.Barrier(n)
@@ -277,8 +279,12 @@ def test_checks_released_together_tell_each_change_once(tmp_path: Path) -> None:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 16 MiB file system of its own (tmpfs), for a store that runs out of space."""
+    import shutil
     import subprocess
+    import sys
 
+    if not sys.platform.startswith("linux") or shutil.which("mount") is None:
+        pytest.skip("a tmpfs of its own needs Linux")
     where = tmp_path / "disk"
     where.mkdir()
     made = subprocess.run(
@@ -390,6 +396,7 @@ def bound_by_permissions() -> list[str]:
     return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
 
 
+@pytest.mark.posix
 def test_a_store_or_config_this_user_may_not_use_is_a_message(tmp_path: Path) -> None:
     import os
     import subprocess

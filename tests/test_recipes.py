@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import edited
 from tests.registry_server import Registry, serve, serving
 from trialwatch.config import load_settings
@@ -68,6 +70,7 @@ def issue_api(issues: list[dict[str, Any]]) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.posix
 def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
     """The workflow's steps, run as written (bash, the job's environment): it opens an issue
     when something changed, commits only a snapshot that changed with the trials and their

@@ -351,6 +351,7 @@ def test_a_store_of_trialwatch_0_1_is_migrated(tmp_path: Path, her2: dict[str, A
     assert store.run_state() == {"complete": True, "data_timestamp": "x"}
 
 
+@pytest.mark.posix
 @pytest.mark.parametrize(("umask", "mode"), [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
 def test_files_honour_the_umask(her2: dict[str, Any], umask: int, mode: int) -> None:
     """Snapshots and the watch list get 0666 less the umask, as any other program's files."""

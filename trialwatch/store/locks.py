@@ -1,5 +1,5 @@
-"""Exclusive locks on open files that work on POSIX (``flock``) and Windows (``msvcrt``), so the
-store's run registry and the watch-list editor need no third-party package. A lock is held for
+"""Exclusive locks on open files that work on POSIX (``flock``) and Windows (portalocker, the
+library made for it), for the store's run registry and the watch-list editor. A lock is held for
 as long as its file stays open in the process that took it, and a process that dies (even by
 kill -9) lets it go."""
 
@@ -17,17 +17,14 @@ def try_lock(handle: IO[Any] | int) -> bool:
     """Take an exclusive lock on an open file (or, on POSIX, any descriptor, a folder's
     included) without waiting: False when another process holds it. OSError for anything
     else."""
-    if os.name == "nt":  # pragma: no cover - exercised on Windows
-        import msvcrt
+    if os.name == "nt":  # pragma: no cover - exercised on Windows (.github/workflows/tests.yml)
+        import portalocker
 
         assert not isinstance(handle, int), "Windows locks open files, not descriptors"
         try:
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-        except OSError as exc:
-            if exc.errno in _BUSY:
-                return False
-            raise
+            portalocker.lock(handle, portalocker.LOCK_EX | portalocker.LOCK_NB)
+        except portalocker.exceptions.LockException:
+            return False
         return True
     import fcntl
 
