@@ -155,3 +155,44 @@ def test_notify_settings_are_checked() -> None:
         load_settings()
     Path("trialwatch.toml").write_text('[email]\nonly = ["overdue", "new", "status"]\n')
     assert load_settings()["email"]["only"] == ["overdue", "new", "status"]
+
+
+def test_only_filters_inside_a_trial_and_sends_nothing_empty(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """only = ["status"]: a status change and a date slip in one update reach the channel as
+    the status change alone; a date slip alone sends nothing."""
+    port = free_port()
+    config(f'{{ url = "json://127.0.0.1:{port}/hook", only = ["status"] }}')
+    got: list[dict[str, Any]] = []
+    with webhook(port, got):
+        cli(capsys, "check", "-q")
+        record = registry.studies["NCT06224738"]
+        registry.put(
+            edited(
+                record,
+                lambda r: r["protocolSection"]["statusModule"].update(
+                    overallStatus="RECRUITING",
+                    primaryCompletionDateStruct={"date": "2027-09", "type": "ESTIMATED"},
+                ),
+            )
+        )
+        registry.data_timestamp = "2026-11-26T09:00:00"
+        code, out, _ = cli(capsys, "check")
+        assert code == 1 and "Primary completion" in out  # stdout has everything
+        assert len(got) == 1
+        message = got[0]["message"]
+        assert "Recruiting" in message
+        assert "Primary completion" not in message and "slipped" not in message
+        # A date slip alone: nothing this channel wants, so no message at all.
+        registry.put(
+            edited(
+                registry.studies["NCT06224738"],
+                lambda r: r["protocolSection"]["statusModule"].update(
+                    primaryCompletionDateStruct={"date": "2028-03", "type": "ESTIMATED"}
+                ),
+            )
+        )
+        registry.data_timestamp = "2026-11-27T09:00:00"
+        assert cli(capsys, "check", "-q")[0] == 1
+        assert len(got) == 1

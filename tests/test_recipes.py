@@ -9,16 +9,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import edited
-from tests.registry_server import Registry, serve, serving
+from tests.registry_server import Registry, serve
 from trialwatch.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,29 +42,28 @@ def recipe(name: str) -> str:
     return textwrap.dedent(match.group(1))
 
 
-@contextmanager
-def issue_api(issues: list[dict[str, Any]]) -> Iterator[str]:
-    """A stand-in for GitHub's REST API on 127.0.0.1: POST /repos/{owner}/{repo}/issues."""
+GH = """#!/bin/sh
+# A stand-in for the runner's gh: records what the recipe asks of it (one JSON line a call).
+exec "$PYTHON" - "$@" <<'PY'
+import json, os, sys
+args = sys.argv[1:]
+record = {"args": args}
+if "--body-file" in args:
+    record["body"] = open(args[args.index("--body-file") + 1], encoding="utf-8").read()
+with open(os.environ["GH_RECORD"], "a", encoding="utf-8") as f:
+    f.write(json.dumps(record) + "\\n")
+print("https://github.test/someone/trials/issues/1")
+PY
+"""
 
-    class Api(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
-        def do_POST(self) -> None:
-            size = int(self.headers.get("Content-Length") or 0)
-            issue = json.loads(self.rfile.read(size))
-            issue["path"] = self.path
-            issue["auth"] = self.headers.get("Authorization")
-            issues.append(issue)
-            body = json.dumps({"html_url": f"https://github.test/issues/{len(issues)}"}).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    with serving(Api) as port:
-        yield f"http://127.0.0.1:{port}"
+def gh_stand_in(folder: Path) -> Path:
+    """A folder holding an executable ``gh`` that records its calls."""
+    folder.mkdir()
+    gh = folder / "gh"
+    gh.write_text(GH, encoding="utf-8")
+    gh.chmod(0o755)
+    return folder
 
 
 @pytest.mark.posix
@@ -85,33 +81,55 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
     git = ["git", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q", "--bare", str(origin)], check=True)
     subprocess.run([*git, "clone", "-q", str(origin), str(repo)], check=True, capture_output=True)
-    issues: list[dict[str, Any]] = []
-    with serve(reg) as url, issue_api(issues) as api:
+    tools = gh_stand_in(tmp_path / "tools")
+    calls = tmp_path / "gh.jsonl"
+
+    def issues() -> list[dict[str, Any]]:
+        """The issues the recipe opened: title and body of each gh issue create."""
+        if not calls.exists():
+            return []
+        out = []
+        for line in calls.read_text(encoding="utf-8").splitlines():
+            args = json.loads(line)["args"]
+            assert args[:2] == ["issue", "create"], args
+            out.append({"title": args[args.index("--title") + 1], "body": json.loads(line)["body"]})
+        return out
+
+    with serve(reg) as url:
         (repo / "trialwatch.toml").write_text(
             f'api_url = "{url}"\nrequest_interval = 0\n'
             'trials = [{ id = "NCT06224738", label = "HER2 CAR-M" }]\n',
             encoding="utf-8",
         )
         env = {
-            "PATH": f"{BIN}:/usr/bin:/bin",
+            "PATH": f"{BIN}:{tools}:/usr/bin:/bin",
             "HOME": str(tmp_path),
             "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
             "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
-            "GITHUB_API_URL": api,
-            "GITHUB_REPOSITORY": "someone/trials",
             "GH_TOKEN": "t0ken",
+            "GH_RECORD": str(calls),
+            "PYTHON": sys.executable,
             "FAIL_ON": "",
+            "ISSUE_ON": "",
         }
 
-        def code() -> str:
+        def output(name: str) -> str:
             lines = (tmp_path / "output.txt").read_text(encoding="utf-8").splitlines()
-            return lines[-1].removeprefix("code=")
+            found = [ln.split("=", 1)[1] for ln in lines if ln.startswith(f"{name}=")]
+            return found[-1]
+
+        def code() -> str:
+            return output("code")
 
         def step(name: str, **extra: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
                 ["bash", "-e", "-c", recipe(name)],  # as GitHub runs a step: bash -e
                 cwd=repo,
-                env={**env, "CODE": code() if name == "fail" else "", **extra},
+                env={
+                    **env,
+                    **({"CODE": code(), "FAIL": output("fail")} if name == "fail" else {}),
+                    **extra,
+                },
                 capture_output=True,
                 text=True,
                 check=False,
@@ -120,7 +138,7 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
         def job(**extra: str) -> int:
             """The steps in order, with the workflow's conditions; the job's result."""
             assert step("check", **extra).returncode == 0
-            if code() == "1":
+            if output("open") == "true":  # the step's condition in the workflow
                 notify = step("notify", **extra)
                 assert notify.returncode == 0, notify.stderr
             commit = step("commit", **extra)
@@ -139,45 +157,52 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
 
         assert job() == 0 and code() == "0"
         assert log() == ["trialwatch: NCT06224738"]
-        assert issues == []  # a first baseline is not news
+        assert issues() == []  # a first baseline is not news
         # Nothing changed: no commit (no lock or run-state file in git), no issue.
-        assert job() == 0 and len(log()) == 1 and issues == []
+        assert job() == 0 and len(log()) == 1 and issues() == []
         tracked = subprocess.run(
             ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True
         ).stdout
         assert ".trialwatch" not in tracked and ".lock" not in tracked
+
+        def status(**fields: Any) -> None:
+            reg.put(edited(her2, lambda r: r["protocolSection"]["statusModule"].update(**fields)))
+
         # The sponsor moves primary completion: an issue, a commit naming it, the summary.
-        reg.put(
-            edited(
-                her2,
-                lambda r: r["protocolSection"]["statusModule"].update(
-                    primaryCompletionDateStruct={"date": "2026-09-01", "type": "ESTIMATED"}
-                ),
-            )
-        )
+        status(primaryCompletionDateStruct={"date": "2026-09-01", "type": "ESTIMATED"})
         reg.data_timestamp = "2026-11-26T09:00:05"
         assert job() == 0 and code() == "1"  # changes alone do not fail the job…
         headline = "Primary completion slipped 6 months (2026-03-01 → 2026-09-01, estimated)"
-        assert len(issues) == 1
-        assert issues[0]["path"] == "/repos/someone/trials/issues"
-        assert issues[0]["auth"] == "Bearer t0ken"
-        assert issues[0]["title"].startswith(f"trialwatch: NCT06224738 (HER2 CAR-M): {headline}")
-        assert headline in issues[0]["body"] and issues[0]["body"].startswith("## trialwatch")
+        assert len(issues()) == 1
+        issue = issues()[0]
+        assert issue["title"].startswith(f"trialwatch: NCT06224738 (HER2 CAR-M): {headline}")
+        # The issue's body is the report itself, as the job summary has it.
+        assert headline in issue["body"] and issue["body"].startswith("## trialwatch")
         message = log()[0]
         assert message.startswith("trialwatch: NCT06224738") and headline in message
         summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
-        assert headline in summary
-        # …unless FAIL_ON names them.
-        reg.put(
-            edited(
-                her2,
-                lambda r: r["protocolSection"]["statusModule"].update(
-                    primaryCompletionDateStruct={"date": "2026-12-01", "type": "ESTIMATED"}
-                ),
-            )
+        assert headline in summary and issue["body"] in summary
+        # …unless FAIL_ON names them; and what fails the job does not decide the issue: a
+        # status change with FAIL_ON=dates opens one all the same, and passes.
+        status(
+            primaryCompletionDateStruct={"date": "2026-12-01", "type": "ESTIMATED"},
         )
         reg.data_timestamp = "2026-11-27T09:00:05"
-        assert job(FAIL_ON="dates") == 1 and len(issues) == 2
+        assert job(FAIL_ON="dates") == 1 and len(issues()) == 2
+        status(
+            primaryCompletionDateStruct={"date": "2026-12-01", "type": "ESTIMATED"},
+            overallStatus="RECRUITING",
+        )
+        reg.data_timestamp = "2026-11-28T09:00:05"
+        assert job(FAIL_ON="dates") == 0 and len(issues()) == 3
+        assert "Recruiting" in issues()[2]["title"]
+        # ISSUE_ON narrows what opens one: a date slip is not a status change.
+        status(
+            primaryCompletionDateStruct={"date": "2027-03-01", "type": "ESTIMATED"},
+            overallStatus="RECRUITING",
+        )
+        reg.data_timestamp = "2026-11-29T09:00:05"
+        assert job(ISSUE_ON="status,results") == 0 and code() == "1" and len(issues()) == 3
         # Trouble fails the job: the registry is down…
         (repo / "trialwatch.toml").write_text(
             'api_url = "http://127.0.0.1:9/api/v2"\ntrials = ["NCT06224738"]\n',
@@ -185,5 +210,8 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
         )
         assert job() == 1 and code() == "2"
         # …and so does a missing trialwatch (exit 127).
-        assert job(PATH="/usr/bin:/bin") == 1 and code() == "127"
-        assert len(issues) == 2
+        assert job(PATH=f"{tools}:/usr/bin:/bin") == 1 and code() == "127"
+        assert len(issues()) == 3
+        # The install step says what to set when no source is given.
+        install = step("install", TRIALWATCH="")
+        assert install.returncode == 1 and "TRIALWATCH_SOURCE" in install.stderr

@@ -138,9 +138,12 @@ def test_crash_between_temp_write_and_rename(
     monkeypatch.undo()
     assert store.latest("NCT06224738").record == her2  # type: ignore[union-attr]
     # Temp files live in the bookkeeping folder, never beside the snapshots (so git never
-    # sees one); one a kill -9 left behind is tidied by the next run.
+    # sees one); one a kill -9 left behind (an hour ago: a younger one may be another run's
+    # write under way) is tidied by the next run.
     tmp = tmp_path / "s" / ".trialwatch" / "tmp"
     (tmp / ".tmp-abc.part").write_text("{partial", encoding="utf-8")
+    an_hour_ago = time.time() - 3600
+    os.utime(tmp / ".tmp-abc.part", (an_hour_ago, an_hour_ago))
     report = observe(store, fetched(slipped(her2), "2026-11-27T06:00:00Z"))
     assert report.outcome is Outcome.CHANGED
     assert not list(tmp.glob(".tmp-*"))

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,11 +89,30 @@ def run_check(
     explicit_ids: bool = True,
     http: httpx.Client | None = None,
     publish: Callable[[RunReport], list[TrialReport]] | None = None,
+    dry_run: bool = False,
+    preview: Callable[[Preview], None] | None = None,
+    explain_ignore: bool = False,
 ) -> tuple[RunReport, Settings, str | None]:
     """Check trials, hand the report to ``publish`` (which prints it and returns the trials it
     printed), mark what was printed as reported, then mail what is pending for mail.
 
+    With ``dry_run`` the check runs against a throwaway copy of the store and each output's
+    digest goes to ``preview`` instead of being sent: nothing stored, nothing sent.
+
     Returns the report, the settings and a mail error (or None)."""
+    if dry_run:
+        from trialwatch.store.preview import preview_copy
+
+        real = load_settings(flags, config)
+        with preview_copy(real.store) as copy:
+            report, settings, problem = run_check(
+                ids, bad, {**flags, "store": str(copy)}, config,
+                force=force, full=full, batch=batch, email=email, notify_on=notify_on,
+                interactive=interactive, explicit_ids=explicit_ids, http=http,
+                publish=publish, preview=preview or (lambda _p: None),
+                explain_ignore=explain_ignore,
+            )  # fmt: skip
+        return report, real, problem
     settings = load_settings(flags, config)
     store = SnapshotStore(settings.store)
     if explicit_ids and not ids:
@@ -113,7 +133,7 @@ def run_check(
         from trialwatch.notify.mail import mail_settings
 
         mail_settings(settings["email"])  # a broken [email] section stops before any fetch
-    options = check_options(settings, extra_errors=bad)
+    options = check_options(settings, extra_errors=bad, explain_ignore=explain_ignore)
     from trialwatch.notify.channels import channels
 
     chans = channels(settings["notify"], "notify") if notify_on else []
@@ -138,7 +158,7 @@ def run_check(
         return _checked(
             store, settings, targets, queries, watched, options, chans, watch, publish,
             force=force, full=full, batch=batch, interactive=interactive,
-            explicit_ids=explicit_ids, http=http,
+            explicit_ids=explicit_ids, http=http, preview=preview,
         )  # fmt: skip
     except StoreError as exc:
         if published or publish is None:
@@ -172,6 +192,7 @@ def _checked(
     interactive: bool,
     explicit_ids: bool,
     http: httpx.Client | None,
+    preview: Callable[[Preview], None] | None,
 ) -> tuple[RunReport, Settings, str | None]:
     """run_check's run itself, once the store, the outputs and the signals are set up."""
     ids = targets
@@ -183,8 +204,9 @@ def _checked(
         observer = Observer(store, options)
         with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
             options.progress = tick
-            if explicit_ids and (not batch or len(ids) == 1):
-                report = check_each(ids, client, store, options, observer)
+            if (explicit_ids and (not batch or len(ids) == 1)) or (not batch and not queries):
+                # One request per trial (--no-batch), for ids and watch lists alike.
+                report = check_each(targets, client, store, options, observer)
             elif not explicit_ids and (queries or settings["two_phase"]):
                 from trialwatch.search.run import ListOptions, check_list
 
@@ -201,6 +223,7 @@ def _checked(
                         force=force,
                         full=full,
                         batch_size=int(settings["batch_size"]),
+                        batch=batch,
                         wants_record=watch.due if watch is not None else None,
                     ),
                     observer,
@@ -257,7 +280,10 @@ def _checked(
                 owe_signals(watch, output, digest_trials, titles)
             news = query_news(listed, store, output, digest_trials) if listed else []
             try:
-                if output == "mail":
+                if preview is not None:  # --dry-run: said, not sent (and the store is a copy)
+                    preview(preview_of(output, settings, chans, report, digest_trials, news))
+                    done = None
+                elif output == "mail":
                     from trialwatch.notify.mail import deliver
 
                     done = deliver(
@@ -312,20 +338,65 @@ def trial_labels(settings: Settings, watched: list[Watched]) -> dict[str, str]:
     return {w.nct_id: w.label for w in watched if w.label}
 
 
+def channel_digest(
+    channel: Channel, run: RunReport, pending: list[TrialReport], queries: list[QueryReport]
+) -> RunReport | None:
+    """What a channel would be sent of what it has not had yet (None: nothing it wants)."""
+    from trialwatch.notify.channels import narrowed, worth_sending
+    from trialwatch.notify.mail import digest_report
+
+    digest = narrowed(digest_report(pending, run, queries), channel.only)
+    return digest if worth_sending(digest) else None
+
+
 def notify_channel(
     channel: Channel,
     run: RunReport,
     pending: list[TrialReport],
     queries: list[QueryReport],
 ) -> str | None:
-    """One channel's digest of what it has not been sent yet (None: nothing it wants)."""
-    from trialwatch.notify.channels import narrowed, send, worth_sending
-    from trialwatch.notify.mail import digest_report, subject
+    """Send one channel's digest of what it has not been sent yet (None: nothing it wants)."""
+    from trialwatch.notify.channels import send
+    from trialwatch.notify.mail import subject
 
-    digest = narrowed(digest_report(pending, run, queries), channel.only)
-    if not worth_sending(digest):
+    digest = channel_digest(channel, run, pending, queries)
+    if digest is None:
         return None
     return send(channel, digest, subject(digest, "trialwatch:"))
+
+
+@dataclass
+class Preview:
+    """What one output would get from a --dry-run: its name, and the digest with its subject
+    (None: nothing would be sent)."""
+
+    output: str
+    to: str
+    digest: RunReport | None
+    subject: str | None
+
+
+def preview_of(
+    output: str,
+    settings: Settings,
+    chans: list[Channel],
+    run: RunReport,
+    pending: list[TrialReport],
+    queries: list[QueryReport],
+) -> Preview:
+    from trialwatch.notify.mail import mail_digest, subject
+
+    if output == "mail":
+        found = mail_digest(run, pending, settings["email"], settings.store, queries)
+        to = "mail to " + ", ".join(str(t) for t in settings["email"].get("to", []))
+        if found is None:
+            return Preview(output, to, None, None)
+        mailed, mail, _ = found
+        return Preview(output, to, mailed, subject(mailed, mail.subject_prefix))
+    channel = next(c for c in chans if c.output == output)
+    digest = channel_digest(channel, run, pending, queries)
+    title = subject(digest, "trialwatch:") if digest is not None else None
+    return Preview(output, f"notification to {channel.name}", digest, title)
 
 
 def title_check(settings: Settings, raw_id: str) -> str | None:
@@ -497,31 +568,11 @@ def run_diff(
 
 
 def explain_ignore(old: Path, new: Path, settings: Settings) -> list[str]:
-    """What each ignore rule hides between two record files: the changes it alone hides (the
-    first rule that matches a change takes it), or that it hides nothing and why."""
-    from trialwatch.changes.ignore import check, hidden_by, unknown_names
+    """What each ignore rule hides between two record files."""
+    from trialwatch.changes.differ import explain_rules
 
     a, b = read_record_file(old), read_record_file(new)
-    rules, _ = check(settings["ignore"])
-    if not rules:
-        return ["No ignore rules (--ignore or ignore = [...] in the config)."]
-    everything = compare(b.nct_id, a.record, b.record)
-    hidden: dict[str, list[str]] = {r.text: [] for r in rules}
-    for change in everything.changes:
-        rule = hidden_by(rules, change)
-        if rule is not None:
-            hidden[rule.text].append(change.sentence)
-    lines = ["Ignore rules:"]
-    for rule in rules:
-        found = hidden[rule.text]
-        if found:
-            lines.append(f"  {rule.text!r} hides {len(found)} change{'s' * (len(found) != 1)}:")
-            lines.extend(f"    • {s}" for s in found)
-            continue
-        why = unknown_names(rule)
-        reason = f": {', '.join(repr(n) for n in why)} is no field" if why else " here"
-        lines.append(f"  {rule.text!r} hides nothing{reason}")
-    return lines
+    return explain_rules(b.nct_id, a.record, b.record, settings["ignore"])
 
 
 def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]]:

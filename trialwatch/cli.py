@@ -20,13 +20,13 @@ from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import (
     FAIL_ON_NAMES,
     FAIL_ON_SIGNALS,
-    EventType,
     Outcome,
     RunReport,
     TrialReport,
 )
 
 if TYPE_CHECKING:
+    from trialwatch.app import Preview
     from trialwatch.store.watchlist import Watched
 
 EXIT_OK, EXIT_CHANGED, EXIT_TROUBLE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -105,26 +105,12 @@ def _root(
 def exit_code(report: RunReport, fail_on: list[str] | None = None) -> int:
     if report.errors or report.warnings or any(q.error for q in report.queries):
         return EXIT_TROUBLE
-    for q in report.queries:
-        if (q.new and (not fail_on or "new" in fail_on)) or (
-            q.left and (not fail_on or "left" in fail_on)
-        ):
-            return EXIT_CHANGED
-    for t in report.trials:
-        if t.outcome is Outcome.REMOVED:
-            return EXIT_CHANGED
-        if t.outcome is not Outcome.CHANGED:
-            continue
-        if not fail_on:
-            return EXIT_CHANGED
-        if any(c.category.value in fail_on for c in t.changes if c.material):
-            return EXIT_CHANGED
-        signals = {s.value for f in fail_on for s in FAIL_ON_SIGNALS.get(f, ())}
-        if any(
-            e.type is EventType.SIGNAL_STARTED and e.data.get("signal") in signals for e in t.events
-        ):
-            return EXIT_CHANGED
-    return EXIT_OK
+    if any(t.outcome is Outcome.REMOVED for t in report.trials):
+        return EXIT_CHANGED
+    if not fail_on:
+        news = report.changed or any(q.new or q.left for q in report.queries)
+        return EXIT_CHANGED if news else EXIT_OK
+    return EXIT_CHANGED if report.matches() & set(fail_on) else EXIT_OK
 
 
 def emit(report: RunReport, fmt: Format, quiet: bool) -> list[TrialReport]:
@@ -432,6 +418,21 @@ def check(
         ),
     ] = None,
     history_url: HistoryUrl = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show what stdout, mail and each notification channel would get, and store "
+            "and send nothing.",
+        ),
+    ] = False,
+    explain_ignore: Annotated[
+        bool,
+        typer.Option(
+            "--explain-ignore",
+            help="Say, for each changed trial, what each ignore rule hides (on stderr).",
+        ),
+    ] = False,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Fetch trials, store a snapshot when a record changed, and report what changed."""
@@ -462,6 +463,10 @@ def check(
             from trialwatch.store.atomic import write_atomic
 
             write_atomic(json_file, render_json(report).encode("utf-8"))
+        if explain_ignore:
+            _explain_ignored(report)
+        if dry_run:
+            _say("trialwatch: dry run: nothing is stored and nothing is sent")
         return emit(report, fmt, quiet)
 
     report, settings, mail_error = run_check(
@@ -476,6 +481,9 @@ def check(
         interactive=sys.stderr.isatty() and not quiet,
         explicit_ids=bool(nct_ids),
         publish=publish,
+        dry_run=dry_run,
+        preview=(lambda p: _show_preview(p, fmt)) if dry_run else None,
+        explain_ignore=explain_ignore,
     )
     _summary(report, quiet)
     code = exit_code(report, settings["fail_on"])
@@ -483,6 +491,33 @@ def check(
         _say(f"trialwatch: error: {mail_error}")
         code = EXIT_TROUBLE
     raise typer.Exit(code)
+
+
+def _explain_ignored(report: RunReport) -> None:
+    """check --explain-ignore: each changed trial's ignore rules and what they hid, on stderr."""
+    from trialwatch.sanitize import terminal
+
+    for t in report.trials:
+        if t.ignored:
+            _say(f"{terminal(t.nct_id)}:")
+            for line in t.ignored:
+                _say("  " + terminal(line))
+
+
+def _show_preview(p: Preview, fmt: Format) -> None:
+    """What one output would get from check --dry-run: after the report on stdout (on stderr
+    when stdout holds JSON, which must stay one document)."""
+    from trialwatch.render.common import summary_line
+    from trialwatch.render.text import render_text
+    from trialwatch.sanitize import terminal
+
+    out = sys.stderr if fmt is Format.json else sys.stdout
+    if p.digest is None:
+        out.write(f"\n── {terminal(p.to)}: nothing would be sent (nothing new it wants)\n")
+        return
+    out.write(f"\n── {terminal(p.to)} would get: {terminal(p.subject or '')}\n")
+    out.write(summary_line(p.digest) + "\n\n" + render_text(p.digest))
+    out.flush()
 
 
 @app.command()

@@ -321,6 +321,8 @@ class TrialReport:
     notes: list[str] = field(default_factory=list)
     warning: str | None = None  # trouble that did not stop this trial's report (exit code 2)
     label: str | None = None  # the user's own name for a watched trial
+    # What each ignore rule hid in this change (check --explain-ignore; not in the JSON report).
+    ignored: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -477,3 +479,24 @@ class RunReport:
     @property
     def changed(self) -> list[TrialReport]:
         return self.by_outcome(Outcome.CHANGED)
+
+    def matches(self) -> set[str]:
+        """The names a ``--fail-on`` list can match in this report: the categories of its
+        material changes, the signals that started, and "new" / "left" for search news."""
+        names: set[str] = set()
+        for q in self.queries:
+            if q.new:
+                names.add("new")
+            if q.left:
+                names.add("left")
+        for t in self.changed:
+            names.update(c.category.value for c in t.changes if c.material)
+            for e in t.events:
+                if e.type is EventType.SIGNAL_STARTED:
+                    signal = e.data.get("signal")
+                    names.update(
+                        n
+                        for n, sigs in FAIL_ON_SIGNALS.items()
+                        if any(s.value == signal for s in sigs)
+                    )
+        return names

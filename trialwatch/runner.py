@@ -49,6 +49,8 @@ class CheckOptions:
     # config sets up (mail, channels) and those a run delivered to lately, so a change a hand
     # run finds between two cron runs with --email is still mailed.
     keep_for: tuple[str, ...] = ()
+    # Say what each ignore rule hid in each change (check --explain-ignore).
+    explain_ignore: bool = False
     # Said of a trial seen for the first time (its registry history, when backfilled first).
     first_notes: dict[str, list[str]] = field(default_factory=dict)
     # Given every record this run reads (the transparency signals are read from it).
@@ -260,6 +262,10 @@ def describe(
         return
     report.previous_snapshot = previous.name
     fill(report, compare(nct, previous.record, record, options.ignore), options.show_admin)
+    if options.explain_ignore:
+        from trialwatch.changes.differ import explain_rules
+
+        report.ignored = explain_rules(nct, previous.record, record, options.ignore)
 
 
 def _instead_of_missing(

@@ -165,3 +165,32 @@ def _context(o: dict[str, Any], n: dict[str, Any]) -> list[str]:
     if old_v != new_v and new_v:
         lines.append(f"status verified {old_v or '?'} → {new_v}")
     return lines
+
+
+def explain_rules(
+    nct_id: str, old: dict[str, Any], new: dict[str, Any], ignore: Sequence[str]
+) -> list[str]:
+    """What each ignore rule hides between two records: the changes it alone hides (the first
+    rule that matches a change takes it), or that it hides nothing and why."""
+    from trialwatch.changes.ignore import check, unknown_names
+
+    rules, _ = check(list(ignore))
+    if not rules:
+        return ["No ignore rules (--ignore or ignore = [...] in the config)."]
+    everything = compare(nct_id, old, new)
+    hidden: dict[str, list[str]] = {r.text: [] for r in rules}
+    for change in everything.changes:
+        rule = hidden_by(rules, change)
+        if rule is not None:
+            hidden[rule.text].append(change.sentence)
+    lines = ["Ignore rules:"]
+    for rule in rules:
+        found = hidden[rule.text]
+        if found:
+            lines.append(f"  {rule.text!r} hides {len(found)} change{'s' * (len(found) != 1)}:")
+            lines.extend(f"    • {s}" for s in found)
+            continue
+        why = unknown_names(rule)
+        reason = f": {', '.join(repr(n) for n in why)} is no field" if why else " here"
+        lines.append(f"  {rule.text!r} hides nothing{reason}")
+    return lines

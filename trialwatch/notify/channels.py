@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trialwatch.errors import ConfigError, NotifyError
@@ -21,6 +21,7 @@ from trialwatch.model import (
     FAIL_ON_NAMES,
     FAIL_ON_SIGNALS,
     Category,
+    Event,
     EventType,
     Outcome,
     RunReport,
@@ -109,37 +110,60 @@ def channels(entries: Any, where: str) -> list[Channel]:
     return out
 
 
+def _signal_wanted(e: Event, only: tuple[str, ...]) -> bool:
+    signal = e.data.get("signal")
+    return bool(signal) and any(
+        signal in {s.value for s in FAIL_ON_SIGNALS.get(o, ())} for o in only
+    )
+
+
+def narrowed_trial(t: TrialReport, only: tuple[str, ...]) -> TrialReport | None:
+    """A trial's report with only what ``only`` names, inside the trial: the events of those
+    types or signals, or explaining a change of those categories, and the changes of those
+    categories or that a kept event explains. None when nothing is left. Trouble is always
+    kept whole."""
+    if not only or t.outcome is Outcome.ERROR:
+        return t
+    by_id = {c.id: c for c in t.changes}
+    events = [
+        e
+        for e in t.events
+        if e.type.value in only
+        or _signal_wanted(e, only)
+        or any(by_id[i].category.value in only for i in e.changes if i in by_id)
+    ]
+    explained = {i for e in events for i in e.changes}
+    changes = [
+        c for c in t.changes if (c.material and c.category.value in only) or c.id in explained
+    ]
+    if not events and not any(c.material for c in changes):
+        return None
+    return replace(t, events=events, changes=changes)
+
+
 def wanted(t: TrialReport, only: tuple[str, ...]) -> bool:
     """Whether a trial's report holds anything this channel wants."""
-    if not only:
-        return True
-    if t.outcome is Outcome.ERROR:
-        return True  # trouble is always worth saying
-    if any(c.category.value in only for c in t.changes if c.material):
-        return True
-    for e in t.events:
-        if e.type.value in only:
-            return True
-        signal = e.data.get("signal")
-        if signal and any(signal in {s.value for s in FAIL_ON_SIGNALS.get(o, ())} for o in only):
-            return True
-    return False
+    return narrowed_trial(t, only) is not None
 
 
 def narrowed(report: RunReport, only: tuple[str, ...]) -> RunReport:
-    """The digest as this channel wants it: only the trials (and search news) it cares for."""
+    """The digest as this channel wants it: in each trial only the changes and events it cares
+    for, and the search news it names; a search with nothing left is left out."""
     if not only:
         return report
+    trials = [n for n in (narrowed_trial(t, only) for t in report.trials) if n is not None]
+    kept = {t.nct_id for t in trials}
     queries = []
     for q in report.queries:
         q2 = type(q)(q.id, q.label, q.params, q.matches, q.baseline, error=q.error)
         q2.new = list(q.new) if "new" in only else []
         q2.left = list(q.left) if "left" in only else []
-        q2.updated = list(q.updated)
-        queries.append(q2)
+        q2.updated = [u for u in q.updated if u in kept]
+        if q2.new or q2.left or q2.updated or q2.error:
+            queries.append(q2)
     return RunReport(
         report.generated_at,
-        [t for t in report.trials if wanted(t, only)],
+        trials,
         report.data_timestamp,
         report.notes,
         report.skipped,

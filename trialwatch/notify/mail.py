@@ -289,6 +289,27 @@ def _close(smtp: smtplib.SMTP | None, polite: bool = False) -> None:
         smtp.close()
 
 
+def mail_digest(
+    run: RunReport,
+    pending: list[TrialReport],
+    email: Mapping[str, Any],
+    store_root: Path,
+    queries: list[QueryReport] | None = None,
+) -> tuple[RunReport, MailSettings, bool] | None:
+    """The digest a mail of everything undelivered would hold, its settings, and whether an
+    outbox of trialwatch 0.1 went into it; None when there is nothing to send."""
+    settings = mail_settings(email)
+    legacy = _legacy_outbox(store_root)
+    for entry in legacy:
+        trial = entry["trial"]
+        trial.notes.append(f"found by an earlier run ({entry['run_at']}); not delivered until now")
+    changes = [*[e["trial"] for e in legacy], *pending]
+    report = narrowed(digest_report(changes, run, queries), settings.only)
+    if not worth_sending(report) and not settings.heartbeat:
+        return None
+    return report, settings, bool(legacy)
+
+
 def deliver(
     run: RunReport,
     pending: list[TrialReport],
@@ -300,15 +321,10 @@ def deliver(
     """Mail the digest of everything undelivered (``pending``). Returns what was done (for the
     log), or None when there was nothing to send. Raises NotifyError when the mail could not go
     out; the caller keeps the changes pending for the next run."""
-    settings = mail_settings(email)
-    legacy = _legacy_outbox(store_root)
-    for entry in legacy:
-        trial = entry["trial"]
-        trial.notes.append(f"found by an earlier run ({entry['run_at']}); not delivered until now")
-    changes = [*[e["trial"] for e in legacy], *pending]
-    report = narrowed(digest_report(changes, run, queries), settings.only)
-    if not worth_sending(report) and not settings.heartbeat:
+    found = mail_digest(run, pending, email, store_root, queries)
+    if found is None:
         return None
+    report, settings, legacy = found
     msg = build_message(report, settings)
     reply = send(msg, settings, env)
     if legacy:

@@ -24,6 +24,9 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "summary": {
             "checked": len(report.trials),
             **{o.value: len(report.by_outcome(o)) for o in Outcome},
+            # What --fail-on can match here (categories, signals, new/left): lets automation
+            # decide on a saved report without running the check again.
+            "matches": sorted(report.matches()),
         },
         "trials": [trial_json(t) for t in report.trials],
     }

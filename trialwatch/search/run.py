@@ -25,6 +25,7 @@ from trialwatch.runner import (
     CheckOptions,
     Observer,
     check_batched,
+    check_each,
     error_report,
     ids_digest_of,
     read_snapshots,
@@ -47,6 +48,8 @@ class ListOptions:
     force: bool = False  # check even when the registry's data did not change
     full: bool = False  # fetch every record this run
     batch_size: int = 500
+    # False (check --no-batch): each whole record with its own request.
+    batch: bool = True
     # Whether the record of a trial skipped by phase one is still wanted (its transparency
     # signals may have changed with the calendar): read from its latest snapshot.
     wants_record: Callable[[str], bool] | None = None
@@ -265,6 +268,8 @@ def _fetch(
 
     options.on_record = on_record
     try:
+        if not lo.batch:
+            return check_each(fetch, client, store, options, observer)
         return check_batched(
             fetch,
             client,
