@@ -292,3 +292,31 @@ def test_shell_completion_is_offered() -> None:
         [exe, "--show-completion", "bash"], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0 and "_trialwatch_completion" in proc.stdout
+
+
+def test_shell_completion_offers_format_values_and_watched_ids() -> None:
+    import os
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).parent / "trialwatch")
+    Path("watchlist.toml").write_text(
+        'trials = [{ id = "NCT06224738", label = "HER2 CAR-M" }, "NCT03064438"]\n',
+        encoding="utf-8",
+    )
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "_TRIALWATCH_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split(" ")) - 1),
+        }
+        proc = subprocess.run([exe], env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert complete("trialwatch check --format ") == ["auto", "text", "markdown", "json", "html"]
+    assert complete("trialwatch check NCT0") == ["NCT06224738", "NCT03064438"]
+    assert complete("trialwatch history NCT062") == ["NCT06224738"]
+    assert complete("trialwatch watch remove NCT03") == ["NCT03064438"]

@@ -105,3 +105,47 @@ def test_an_unreadable_config_folder_is_a_message(tmp_path: Path) -> None:
             load_settings(env=env_for(home), cwd=tmp_path)
     finally:
         path.parent.chmod(0o755)
+
+
+def test_config_init_writes_a_starting_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import cli
+
+    code, _, err = cli(capsys, "config", "init")
+    assert code == 0 and "wrote trialwatch.toml" in err
+    settings = load_settings()
+    assert settings.config_file == Path("trialwatch.toml").resolve()
+    assert settings["trials"] == []  # watches nothing until you say
+    code, _, err = cli(capsys, "config", "init")
+    assert code == 2 and "is there already" in err  # never overwritten by accident
+    assert cli(capsys, "config", "init", "--force")[0] == 0
+    code, _, err = cli(capsys, "config", "init", "--user")
+    user = Path(os.environ["XDG_CONFIG_HOME"]) / "trialwatch" / "config.toml"
+    assert code == 0 and user.is_file()
+    code, out, _ = cli(capsys, "config")
+    assert code == 0 and f"config files: {Path('trialwatch.toml').resolve()} and {user}" in out
+
+
+def test_the_packaged_example_is_the_documented_one() -> None:
+    root = Path(__file__).resolve().parent.parent
+    top = (root / "config.example.toml").read_text(encoding="utf-8")
+    assert (root / "trialwatch" / "config.example.toml").read_text(encoding="utf-8") == top
+
+
+def test_the_wheel_carries_the_example_config(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("trialwatch-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "trialwatch/config.example.toml" in names
+    assert "trialwatch/changes/fieldnames.txt" in names

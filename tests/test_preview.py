@@ -88,6 +88,7 @@ def test_explain_ignore_on_check(
     reg, url, records = api
     write_config(url, [nct(r) for r in records])
     assert cli(capsys, "check", "-q")[0] == 0
+
     def edit(r: dict[str, Any]) -> None:
         r["protocolSection"]["statusModule"]["overallStatus"] = "TERMINATED"
         r["protocolSection"]["descriptionModule"]["briefSummary"] += " Sponsor rewrote this."
@@ -95,9 +96,14 @@ def test_explain_ignore_on_check(
     reg.put(edited(records[0], edit))
     reg.data_timestamp = "2026-11-26T09:00:00"
     code, out, err = cli(
-        capsys, "check", "--explain-ignore", "--ignore", "descriptionModule.briefSummary",
-        "--ignore", "colour",
-    )  # fmt: skip
+        capsys,
+        "check",
+        "--explain-ignore",
+        "--ignore",
+        "descriptionModule.briefSummary",
+        "--ignore",
+        "colour",
+    )
     assert code == 1, err
     assert "NCT03064438:" in err and "Ignore rules:" in err
     assert "'descriptionModule.briefSummary' hides 1 change" in err

@@ -48,6 +48,22 @@ class TableFormat(StrEnum):
     json = "json"
 
 
+def complete_watched(incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion of trial ids: the watched trials (with their labels) starting with what
+    was typed. Quietly nothing when the watch list cannot be read."""
+    try:
+        from trialwatch.app import config_trials
+        from trialwatch.config import load_settings
+        from trialwatch.store.watchlist import watched_trials
+
+        settings = load_settings()
+        watched = watched_trials(settings.watchlist, config_trials(settings))
+    except Exception:  # completion never prints a traceback into a shell
+        return []
+    typed = incomplete.upper()
+    return [(w.nct_id, w.label or "") for w in watched if w.nct_id.startswith(typed)]
+
+
 class Format(StrEnum):
     auto = "auto"
     text = "text"
@@ -352,7 +368,9 @@ def check(
     nct_ids: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[NCT_ID]...", help="Trials to check; none checks every watched trial."
+            metavar="[NCT_ID]...",
+            help="Trials to check; none checks every watched trial.",
+            autocompletion=complete_watched,
         ),
     ] = None,
     api_url: ApiUrl = None,
@@ -645,7 +663,10 @@ def watch_add(
 @watch_app.command("remove")
 def watch_remove(
     nct_ids: Annotated[
-        list[str] | None, typer.Argument(metavar="[NCT_ID]...", help="Trials to drop.")
+        list[str] | None,
+        typer.Argument(
+            metavar="[NCT_ID]...", help="Trials to drop.", autocompletion=complete_watched
+        ),
     ] = None,
     query: Annotated[
         str | None,
@@ -833,7 +854,12 @@ class HistoryFormat(StrEnum):
 
 @app.command("history")
 def history_command(
-    nct_id: Annotated[str, typer.Argument(metavar="NCT_ID", help="A trial with snapshots.")],
+    nct_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="NCT_ID", help="A trial with snapshots.", autocompletion=complete_watched
+        ),
+    ],
     store: StoreOpt = None,
     config: ConfigOpt = None,
     fmt: Annotated[
@@ -877,7 +903,10 @@ def history_command(
 @app.command("backfill")
 def backfill_command(
     nct_ids: Annotated[
-        list[str] | None, typer.Argument(metavar="[NCT_ID]...", help="Trials to backfill.")
+        list[str] | None,
+        typer.Argument(
+            metavar="[NCT_ID]...", help="Trials to backfill.", autocompletion=complete_watched
+        ),
     ] = None,
     every: Annotated[
         bool, typer.Option("--all", help="Every trial on the watch list and in the config.")
@@ -935,7 +964,9 @@ def audit_command(
     nct_ids: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[NCT_ID]...", help="Trials to audit; none audits every watched trial."
+            metavar="[NCT_ID]...",
+            help="Trials to audit; none audits every watched trial.",
+            autocompletion=complete_watched,
         ),
     ] = None,
     files: Annotated[
@@ -1040,13 +1071,62 @@ def audit_command(
     raise typer.Exit(code)
 
 
-@app.command("config")
+config_app = typer.Typer(
+    help="Show the settings in force and where each came from; config init writes a starting "
+    "config.",
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("init")
+def config_init(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Where to write it [default: ./trialwatch.toml; with --user, the user config]."
+        ),
+    ] = None,
+    user: Annotated[
+        bool, typer.Option("--user", help="Write your user config instead of the project's.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a file that is there.")] = False,
+) -> None:
+    """Write a commented starting config (every key, with its default), watching nothing."""
+    import os
+    from importlib.resources import files
+
+    from trialwatch.config import user_config_dir
+    from trialwatch.store.atomic import write_atomic
+
+    if path is None:
+        path = user_config_dir(os.environ) / "config.toml" if user else Path("trialwatch.toml")
+    if path.exists() and not force:
+        raise InputError(f"{path} is there already; edit it, or add --force to replace it")
+    text = files("trialwatch").joinpath("config.example.toml").read_bytes()
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        from trialwatch.errors import os_reason
+
+        raise InputError(f"cannot write {path}: {os_reason(exc)}") from None
+    _say(f"trialwatch: wrote {path}; edit it, then: trialwatch watch add NCT06224738")
+    raise typer.Exit(EXIT_OK)
+
+
+@config_app.callback()
 def show_config(
+    ctx: typer.Context,
     config: ConfigOpt = None,
     api_url: ApiUrl = None,
     store: StoreOpt = None,
 ) -> None:
     """Show the settings in force and where each came from."""
+    if ctx.invoked_subcommand is not None:
+        return
     from trialwatch.config import KEYS, load_settings
 
     settings = load_settings(_flags(api_url=api_url, store=str(store) if store else None), config)
