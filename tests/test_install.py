@@ -26,7 +26,7 @@ def install_block() -> str:
 def test_the_readme_install_works_on_a_fresh_account(tmp_path: Path) -> None:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and a git checkout of trialwatch")
-    home = tmp_path / "home"
+    home = tmp_path / "newcomer"
     home.mkdir()  # no ~/.local/bin: the README's steps make it
     script = install_block()
     assert script.startswith("REPO=")

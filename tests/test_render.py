@@ -78,6 +78,7 @@ def test_json_keeps_the_text_exactly() -> None:
         "unchanged": 0,
         "removed": 0,
         "error": 1,
+        "matches": ["status"],  # what --fail-on can match: the changed trial's categories
     }
 
 
