@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from trialwatch.registry.client import RegistryClient
     from trialwatch.registry.history import HistoryClient
     from trialwatch.search.run import ListRun
+    from trialwatch.site.build import Built
     from trialwatch.timeline.backfill import Backfilled
     from trialwatch.timeline.render import Story
 
@@ -781,3 +782,40 @@ def run_audit(
         except TrialwatchError as exc:
             report.trials.append(AuditedTrial(str(path), error=str(exc)))
     return report
+
+
+def run_site(
+    out: Path,
+    flags: dict[str, Any],
+    config: str | None,
+    *,
+    full: bool = False,
+    as_of: dt.date | None = None,
+) -> Built:
+    """Build the static site of the watch from the store (no request to the registry)."""
+    from trialwatch.site.build import WatchedTrial, build_site
+
+    settings = load_settings(flags, config)
+    watched = watched_trials(settings.watchlist, config_trials(settings))
+    queries = load_queries(settings.watchlist)
+    if not watched and not queries:
+        raise InputError(
+            "nothing to show: watch some trials first (trialwatch watch add NCT06224738; the "
+            f"list is {settings.watchlist}), and check them"
+        )
+    store = SnapshotStore(settings.store)
+    out = Path(out)
+    if out.resolve() == store.root.resolve() or store.root.resolve() in out.resolve().parents:
+        raise InputError(f"build the site outside the snapshot folder {store.root}")
+    try:
+        return build_site(
+            store,
+            [WatchedTrial(w.nct_id, w.label) for w in watched],
+            queries,
+            out,
+            today=as_of or today(),
+            grace_days=int(settings["grace_days"]),
+            full=full,
+        )
+    finally:
+        store.db.close()

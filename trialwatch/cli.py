@@ -1071,6 +1071,48 @@ def audit_command(
     raise typer.Exit(code)
 
 
+@app.command()
+def site(
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write it to.")],
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rebuild every page, not only those that changed.")
+    ] = False,
+    today: Annotated[
+        str | None,
+        typer.Option("--today", metavar="DATE", help="Read signals as of DATE (default: today)."),
+    ] = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Build a static site of the watch: an index, a page and an Atom feed per trial and search,
+    and a feed of every change. From the store only; opens from file:// or any web server."""
+    import datetime as dt
+
+    _setup_logging(verbose, quiet)
+    from trialwatch.app import run_site
+
+    day = None
+    if today is not None:
+        try:
+            day = dt.date.fromisoformat(today)
+        except ValueError:
+            raise InputError(f"--today wants a date like 2026-03-31, not {today!r}") from None
+    built = run_site(
+        out_dir, _flags(store=str(store) if store else None), config, full=full, as_of=day
+    )
+    for problem in built.problems:
+        _say(f"trialwatch: error: {problem}")
+    if not quiet:
+        _say(
+            f"trialwatch: site in {built.out}: {built.trials} trials, {built.searches} searches; "
+            f"{built.written} pages written, {built.kept} unchanged, in {built.seconds:.1f}s "
+            f"(open {built.out / 'index.html'})"
+        )
+    raise typer.Exit(EXIT_TROUBLE if built.problems else EXIT_OK)
+
+
 config_app = typer.Typer(
     help="Show the settings in force and where each came from; config init writes a starting "
     "config.",

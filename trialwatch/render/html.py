@@ -20,9 +20,11 @@ from trialwatch.render.common import (
     summary_line,
     who,
 )
+from trialwatch.render.worddiff import CSS as DIFF_CSS
+from trialwatch.render.worddiff import html_diff, worth_showing
 from trialwatch.sanitize import html_text as h
 
-_CSS = """
+CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328;max-width:60em;
 margin:1em auto;padding:0 1em;line-height:1.45}
 h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.6em;border-bottom:1px solid #d0d7de}
@@ -58,6 +60,14 @@ def _trial(t: TrialReport) -> list[str]:
         )
         out.append(f"<table>{rows}</table>")
     out.extend(f'<p class="context">({h(c)})</p>' for c in t.context)
+    out.extend(change_blocks(t))
+    return out
+
+
+def change_blocks(t: TrialReport) -> list[str]:
+    """A trial's summary (its events) and details (every change, by category) as HTML, with
+    word-level changes marked: the body of a report, a mail and a site page."""
+    out: list[str] = []
     events = summary(t)
     if events:
         out.append('<div class="cat">Summary</div><ul class="summary">')
@@ -84,7 +94,10 @@ def _trial(t: TrialReport) -> list[str]:
                 classes.append("admin")
             cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<li{cls}>{h(c.sentence)}")
-            out.extend(_detail_list(c.details))
+            if c.kind is Kind.CHANGED and worth_showing(c.old, c.new):
+                out.append(html_diff(str(c.old), str(c.new)))  # the words, not brackets
+            else:
+                out.extend(_detail_list(c.details))
             out.append("</li>")
         out.append("</ul>")
     return out
@@ -148,7 +161,7 @@ def render_html(report: RunReport, title: str = "trialwatch report") -> str:
         body.append(f'<p class="context">Unchanged: {h(", ".join(unchanged))}</p>')
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{h(title)}</title><style>{_CSS}</style></head><body>\n"
+        f"<title>{h(title)}</title><style>{CSS}{DIFF_CSS}</style></head><body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
     )

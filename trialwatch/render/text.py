@@ -87,7 +87,8 @@ def trial_lines(t: TrialReport) -> list[Line]:
         for c in changes:
             style = "bold " + _KIND_STYLE[c.kind] if c.headline else _KIND_STYLE[c.kind]
             admin = "" if c.material else " [administrative]"
-            lines.append([("    • ", ""), (clean(c.sentence), style.strip()), (admin, "dim")])
+            said = arrow_segments(clean(c.sentence), clean(c.label), style.strip())
+            lines.append([("    • ", ""), *said, (admin, "dim")])
             lines.extend(_detail_lines(c.details))
     return lines
 
@@ -163,10 +164,55 @@ def render_text(report: RunReport, quiet: bool = False) -> str:
 
 
 def print_terminal(console: Console, report: RunReport, quiet: bool = False) -> None:
+    """The report on a terminal: each line wrapped at word boundaries to the terminal's width,
+    continued under its text (a hanging indent past the bullet), never cut mid-word."""
     from rich.text import Text  # only a terminal pays for rich
 
+    width = max(console.width, 20)
     for line in report_lines(report, quiet):
-        text = Text()
+        lead = _lead(line)
+        body = Text()
         for seg, style in line:
-            text.append(seg, style=style or None)
-        console.print(text, soft_wrap=True, highlight=False, markup=False)
+            body.append(seg, style=style or None)
+        if body.cell_len <= width or lead >= width - 10:
+            console.print(body, soft_wrap=True, highlight=False, markup=False)
+            continue
+        head, rest = body[:lead], body[lead:]
+        for i, part in enumerate(rest.wrap(console, width - lead, overflow="fold")):
+            part.rstrip()
+            out = Text.assemble(head if i == 0 else " " * lead, part)
+            console.print(out, soft_wrap=True, highlight=False, markup=False)
+
+
+_BULLETS = "•▸−+~…"
+
+
+def _lead(line: Line) -> int:
+    """How far a wrapped line's continuation is indented: past its leading spaces and bullet
+    ("    • ", "        + "), or past a short label segment ("  NCT…: ")."""
+    text = "".join(seg for seg, _ in line)
+    n = len(text) - len(text.lstrip(" "))
+    if n < len(text) and text[n] in _BULLETS and text[n + 1 : n + 2] == " ":
+        n += 2
+    return n
+
+
+def arrow_segments(sentence: str, label: str, style: str) -> list[tuple[str, str]]:
+    """A change sentence with its old value in red and its new value in green on a terminal:
+    "Enrollment target: 300 → 180" (the label keeps the sentence's own style)."""
+    before, arrow, after = sentence.partition(" → ")
+    if not arrow or " → " in after:
+        return [(sentence, style)]
+    cut = 0
+    if ": " in before:
+        cut = before.index(": ") + 1
+    elif before.startswith(label):
+        cut = len(label)
+    if cut == 0 or cut >= len(before):
+        return [(before + arrow, style), (after, f"{style} green".strip())]
+    return [
+        (before[:cut], style),
+        (before[cut:], f"{style} red".strip()),
+        (arrow, style),
+        (after, f"{style} green".strip()),
+    ]

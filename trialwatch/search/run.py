@@ -145,7 +145,7 @@ def check_list(
         for q in queries:
             if q.id in result.memberships:
                 try:
-                    qstore.save(q, result.memberships[q.id])
+                    qstore.save(q, result.memberships[q.id], at=run.generated_at)
                 except StoreError as exc:
                     run.notes.append(f"could not record the members of {q.name!r}: {exc}")
         complete = troubles == 0 and not any(t.error for t in part.trials)

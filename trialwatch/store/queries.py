@@ -18,6 +18,9 @@ FOLDER = "queries"
 _TOLD = "query:"
 
 
+_LOG_TABLE = "CREATE TABLE IF NOT EXISTS query_log (query TEXT, at TEXT, nct TEXT, change TEXT)"
+
+
 class QueryStore:
     def __init__(self, root: Path, db: StateDB) -> None:
         self.folder = Path(root) / FOLDER
@@ -45,9 +48,16 @@ class QueryStore:
             raise StoreError(f"{path} holds no member list; move it aside and check again")
         return {str(n) for n in found}
 
-    def save(self, query: Query, members: set[str]) -> None:
-        if self.members(query.id) == members:
+    def save(self, query: Query, members: set[str], at: str | None = None) -> None:
+        """Store a search's members, and log who joined and who left (``at``: when they were
+        read) so that the site can say since when each trial is a member."""
+        before = self.members(query.id)
+        if before == members:
             return
+        if at is not None:
+            self.log_membership(
+                query.id, at, members - (before or set()), (before or set()) - members
+            )
         body: dict[str, Any] = {
             "query": query.to_toml(),
             "id": query.id,
@@ -59,6 +69,33 @@ class QueryStore:
             (json.dumps(body, indent=1) + "\n").encode(),
             tmp_dir=bookkeeping_dir(self.folder.parent) / "tmp",  # never a stray file in git
         )
+
+    def log_membership(self, query_id: str, at: str, joined: set[str], left: set[str]) -> None:
+        rows = [(query_id, at, n, "joined") for n in sorted(joined)]
+        rows += [(query_id, at, n, "left") for n in sorted(left)]
+        if not rows:
+            return
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(_LOG_TABLE)
+                conn.executemany(
+                    "INSERT INTO query_log (query, at, nct, change) VALUES (?, ?, ?, ?)", rows
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not log a search's members: {exc}") from None
+
+    def membership_log(self, query_id: str) -> list[tuple[str, str, str]]:
+        """(when, trial, "joined" or "left") for a search, oldest first; empty for stores from
+        before the log (0.5)."""
+        try:
+            self.db.conn.execute(_LOG_TABLE)
+            cur = self.db.conn.execute(
+                "SELECT at, nct, change FROM query_log WHERE query = ? ORDER BY at, rowid",
+                (query_id,),
+            )
+            return [(str(a), str(n), str(c)) for a, n, c in cur]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read a search's member log: {exc}") from None
 
     def told(self, query_id: str, output: str) -> set[str] | None:
         value = self.db.meta(f"{_TOLD}{query_id}:{output}")

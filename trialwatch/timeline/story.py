@@ -11,7 +11,7 @@ from itertools import pairwise
 from typing import Any
 
 from trialwatch.changes.dates import day_of, first_day, months_words, parse_partial
-from trialwatch.changes.differ import compare
+from trialwatch.changes.differ import Comparison, compare
 from trialwatch.changes.match import canon
 from trialwatch.changes.normalize import digest
 from trialwatch.changes.sentences import get
@@ -42,6 +42,9 @@ class Step:
     events: list[str] = field(default_factory=list)
     event_types: list[str] = field(default_factory=list)
     changes: int = 0
+    seen: str | None = None  # when trialwatch fetched it (snapshots), RFC 3339
+    # What changed from the step before (None for the first): the site shows it whole.
+    found: Comparison | None = field(default=None, repr=False, compare=False)
 
     def status(self) -> str | None:
         value = get(self.record, *STATUS, "overallStatus")
@@ -134,6 +137,7 @@ def steps(store: SnapshotStore, nct_id: str) -> list[Step]:
                 "snapshot",
                 snap.record,
                 snapshot=path.name,
+                seen=snap.fetched_at,
             )
         )
     # Registry versions before snapshots on the same day: the registry had it first.
@@ -161,6 +165,7 @@ def steps(store: SnapshotStore, nct_id: str) -> list[Step]:
     for step in merged:
         if previous is not None:
             found_ = compare(nct_id, previous.record, step.record)
+            step.found = found_
             shown = [e for e in found_.events if not e.silent]
             step.events = [e.headline for e in shown]
             step.event_types = [e.type.value for e in shown]

@@ -1,10 +1,14 @@
-"""`trialwatch history --format html`: the story as one self-contained page with its picture.
+"""`trialwatch history --format html` (and the site's trial pages): the story with its picture.
 
-The picture is inline SVG (no script, no network): time runs left to right, from the first
-version to the last. At the top, one band per status. Below, the key dates as registered at
-each version, drawn as staircases against a date axis: a date that slips climbs. Then the
-enrollment as registered, and a mark at every version, with its events as the mark's title
-(a tooltip in a browser). All registry text is escaped."""
+The picture is inline SVG (no script, no network): time runs left to right along a date axis
+with yearly ticks (monthly for a short life), from the first version to today. At the top, one
+band per status, named in the band where it fits and in a legend under it. Below, the key dates
+as registered at each version, drawn as staircases against their own date scale: a date that
+slips climbs. Then the enrollment as registered, with its numbers where it changed, and a mark
+at every version (red: it changed an outcome, or moved a date after the fact), with its events
+as the mark's title (a tooltip in a browser). A dashed line is today; a dotted line the results
+deadline where the record gives one. :data:`EXPLAINED` says all this in words, beside the
+picture. All registry text is escaped."""
 
 from __future__ import annotations
 
@@ -19,10 +23,24 @@ from trialwatch.timeline.story import KEY_DATES, Step
 
 WIDTH, LEFT, RIGHT = 960, 150, 20
 BAND_Y, BAND_H = 30, 22
-DATES_Y, DATES_H = 80, 220
-ENROL_Y, ENROL_H = 340, 70
-MARKS_Y = 440
+LEGEND_Y = 68
+DATES_Y, DATES_H = 92, 196
+ENROL_Y, ENROL_H = 330, 56
+MARKS_Y = 414
+AXIS_Y = 432
 HEIGHT = 470
+
+EXPLAINED = (
+    "How to read the picture: time runs left to right along the date axis at the bottom, from "
+    "the first version known to today. The band at the top is the overall status at each "
+    "version, one colour per status (the legend under it names them). Below, each key date "
+    "as it was registered at each version, on its own date scale: a line that climbs is a date "
+    "that slipped later. Then the enrollment as registered, with its numbers where it changed. "
+    "Each mark at the bottom is a version; a red mark is a version that changed an outcome or "
+    "moved a date after the fact, and its headlines show when you point at it. The dashed line "
+    "is today; the dotted line, where there is one, is the day results are due under FDAAA "
+    "(primary completion + 1 year) if the law applies to the trial."
+)
 
 _STATUS_COLOURS = {
     "NOT_YET_RECRUITING": "#d0d7de",
@@ -57,9 +75,11 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
         return ""
     steps = [s for s, _ in dated]
     days = [d for _, d in dated]
-    x0 = _ordinal(min(days))
+    start = min(days)
     end = max(days)
-    x1 = max(_ordinal(today or end), _ordinal(end)) + 1
+    last_day = max(today or end, end)
+    x0 = _ordinal(start)
+    x1 = max(_ordinal(last_day) + 1, x0 + 30)  # a month at least: a one-day life is a line
 
     def x(day: dt.date) -> float:
         return LEFT + (_ordinal(day) - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT)
@@ -93,6 +113,21 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
                 f'<text class="status-name" x="{left + 4:.1f}" y="{BAND_Y + 15}" '
                 f'fill="{"#1f2328" if dark else "#ffffff"}">{_t(words)}</text>'
             )
+    # The legend of the status colours, in the order the trial went through them.
+    seen: list[str] = []
+    for step in steps:
+        status = step.status() or "UNKNOWN"
+        if status not in seen:
+            seen.append(status)
+    lx = LEFT
+    for status in seen:
+        words = status_words(status)
+        out.append(
+            f'<rect class="legend" x="{lx}" y="{LEGEND_Y - 9}" width="10" height="10" '
+            f'fill="{_STATUS_COLOURS.get(status, "#afb8c1")}"/>'
+            f'<text class="legend" x="{lx + 14}" y="{LEGEND_Y}">{_t(words)}</text>'
+        )
+        lx += 24 + 6 * len(words)
     # Key dates as registered: staircases.
     registered = []
     for field_name in KEY_DATES:
@@ -147,6 +182,21 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
             f'points="{" ".join(points)}"><title>enrollment, {min(known)} to {max(known)}'
             "</title></polyline>"
         )
+        # The numbers, where the count changed (and at the first version), kept apart.
+        last_count, last_x = None, -1e9
+        for step, (left, _right) in zip(steps, spans, strict=True):
+            count, kind = step.enrollment()
+            if count is None or count == last_count:
+                continue
+            level = ENROL_Y + ENROL_H - count / top * ENROL_H
+            if left - last_x >= 40:
+                word = " est." if kind == "ESTIMATED" else ""
+                out.append(
+                    f'<text class="enrollment-count" x="{left + 2:.1f}" y="{level - 4:.1f}" '
+                    f'fill="#0969da">{count:,}{word}</text>'
+                )
+                last_x = left
+            last_count = count
     # One mark per version; its events are its title.
     out.append(f'<text x="8" y="{MARKS_Y + 4}">Versions</text>')
     for step, (left, _right) in zip(steps, spans, strict=True):
@@ -158,13 +208,67 @@ def timeline_svg(story: Story, today: dt.date | None = None) -> str:
             f'fill="{"#cf222e" if flagged else "#57606a"}"><title>{_t(step.label)} '
             f"({_t(step.date)}): {_t(said)}</title></circle>"
         )
+    # The date axis, with ticks at each year (each month for a life under two years).
     out.append(
-        f'<text x="{LEFT}" y="{HEIGHT - 6}">{steps[0].date}</text>'
-        f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
-        f"{(today or end).isoformat()}</text>"
+        f'<line x1="{LEFT}" y1="{AXIS_Y}" x2="{WIDTH - RIGHT}" y2="{AXIS_Y}" stroke="#8c959f"/>'
     )
+    for tick, label in _ticks(start, dt.date.fromordinal(int(x1))):
+        tx = x(tick)
+        out.append(
+            f'<line class="tick" x1="{tx:.1f}" y1="{AXIS_Y}" x2="{tx:.1f}" y2="{AXIS_Y + 5}" '
+            f'stroke="#8c959f"/><text class="tick" x="{tx:.1f}" y="{AXIS_Y + 17}" '
+            f'text-anchor="middle">{label}</text>'
+        )
+    # Today, and the day results are due where the record gives a completion date.
+    if today is not None and start <= today:
+        tx = x(today)
+        out.append(
+            f'<line class="today" x1="{tx:.1f}" y1="{BAND_Y - 6}" x2="{tx:.1f}" y2="{AXIS_Y}" '
+            f'stroke="#1f2328" stroke-dasharray="4 3"><title>today, {today}</title></line>'
+            f'<text x="{tx - 3:.1f}" y="{BAND_Y - 9}" text-anchor="end">today</text>'
+        )
+    due = _results_due(steps[-1])
+    if due is not None and start <= due <= dt.date.fromordinal(int(x1)):
+        dx = x(due)
+        out.append(
+            f'<line class="deadline" x1="{dx:.1f}" y1="{BAND_Y - 17}" x2="{dx:.1f}" '
+            f'y2="{AXIS_Y}" stroke="#cf222e" stroke-dasharray="1 3" stroke-width="2">'
+            f"<title>results due {due} if FDAAA applies</title></line>"
+        )
+        # On a row of its own above today's label; right-aligned near the right edge.
+        anchor, label_x = ("end", dx - 3) if dx > WIDTH - RIGHT - 140 else ("start", dx + 3)
+        out.append(
+            f'<text x="{label_x:.1f}" y="{BAND_Y - 20}" text-anchor="{anchor}" fill="#cf222e">'
+            f"results due {due}</text>"
+        )
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _ticks(start: dt.date, end: dt.date) -> list[tuple[dt.date, str]]:
+    """Yearly ticks (1 January), or monthly ones for a span under two years."""
+    if (end - start).days >= 730:
+        return [(dt.date(y, 1, 1), str(y)) for y in range(start.year + 1, end.year + 1)]
+    out: list[tuple[dt.date, str]] = []
+    y, m = start.year, start.month
+    while True:
+        m += 1
+        if m > 12:
+            y, m = y + 1, 1
+        day = dt.date(y, m, 1)
+        if day > end:
+            return out
+        out.append((day, f"{y}-{m:02d}" if m == 1 or not out else f"{m:02d}"))
+
+
+def _results_due(step: Step) -> dt.date | None:
+    from trialwatch.changes.events.results import deadline
+
+    try:
+        found = deadline(step.record)
+    except (TypeError, ValueError):
+        return None
+    return found.due if found is not None else None
 
 
 def _stairs(
@@ -194,7 +298,19 @@ def render_html(story: Story, today: dt.date | None = None) -> str:
     body = [f"<h1>{_t(story.nct_id)} — {_t(story.title or '')}</h1>"]
     body += [f'<p class="note">{_t(note)}</p>' for note in story.notes]
     body.append(timeline_svg(story, today))
-    body.append("<h2>Versions</h2><table><tr>")
+    body.append(f'<p class="note">{_t(EXPLAINED)}</p>')
+    body += story_sections(story)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_t(story.nct_id)} history</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def story_sections(story: Story) -> list[str]:
+    """The versions table, the ledger and the original against the current registration."""
+    body = ["<h2>Versions</h2><table><tr>"]
     body.append("".join(f"<th>{_t(h)}</th>" for h in [*HEADERS, "what changed"]) + "</tr>")
     for step, row in zip(story.shown, rows(story), strict=True):
         cells = [_t(c) for c in row[:-1]]
@@ -214,9 +330,4 @@ def render_html(story: Story, today: dt.date | None = None) -> str:
                 f"<td>{current}</td></tr>"
             )
         body.append("</table>")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_t(story.nct_id)} history</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+    return body
