@@ -44,7 +44,8 @@ class Feed:
     subtitle: str = ""
 
     def render(self, fallback_updated: str) -> str:
-        entries = sorted(self.entries, key=lambda e: (e.updated, e.id), reverse=True)
+        # Newest first; entries of the same second keep their order, newest last as given.
+        entries = sorted(reversed(self.entries), key=lambda e: e.updated, reverse=True)
         entries = entries[:MAX_ENTRIES]
         updated = entries[0].updated if entries else fallback_updated
         out = [

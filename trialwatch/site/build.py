@@ -125,7 +125,8 @@ def build_site(
             written += 1
         new_manifest["trials"][w.nct_id] = item
         rows.append(IndexRow.from_json(item["row"]))
-        entries += [_entry(e, prefix="trials/") for e in item["entries"]]
+        # Feeds take their entries oldest first (a trial keeps its newest first).
+        entries += [_entry(e, prefix="trials/") for e in reversed(item["entries"])]
     search_rows: list[SearchRow] = []
     qstore = QueryStore(store.root, store.db)
     for q in queries:
@@ -233,7 +234,7 @@ def _build_trial(
         f"trialwatch: {nct}" + (f" ({w.label})" if w.label else "") + f" — {title_of(record)}",
         f"{nct}.html",
         f"{nct}.atom",
-        [_entry(e) for e in trial_entries],
+        [_entry(e) for e in reversed(trial_entries)],
     )
     _write(out / "trials" / f"{nct}.atom", feed.render(found[-1].seen or today.isoformat()))
     row = IndexRow(
@@ -288,7 +289,7 @@ def _build_search(
     log = qstore.membership_log(q.id)
     joined: dict[str, str] = {}
     left: dict[str, str] = {}
-    for at, nct, change in log:
+    for at, nct, change, _batch in log:
         if change == "joined":
             joined[nct] = at
             left.pop(nct, None)
@@ -301,7 +302,7 @@ def _build_search(
     page = SearchPage(
         q.id,
         q.name,
-        dict(q.as_params()),
+        q.describe(),
         [(n, titles.get(n), joined.get(n, "")[:10] or None) for n in current],
         sorted(
             ((n, titles.get(n), at[:10]) for n, at in left.items() if n not in (members or set())),
@@ -311,12 +312,12 @@ def _build_search(
         logged=bool(log),
     )
     _write(out / "searches" / f"{q.id}.html", search_page(page))
-    by_time: dict[str, tuple[list[str], list[str]]] = {}
-    for at, nct, change in log:
-        pair = by_time.setdefault(at, ([], []))
+    by_check: dict[tuple[int, str], tuple[list[str], list[str]]] = {}
+    for at, nct, change, batch in log:
+        pair = by_check.setdefault((batch, at), ([], []))
         (pair[0] if change == "joined" else pair[1]).append(nct)
     entries = []
-    for at, (came, went) in by_time.items():
+    for (batch, at), (came, went) in by_check.items():
         parts = []
         if came:
             parts.append(f"{len(came)} joined")
@@ -326,7 +327,7 @@ def _build_search(
         lines += [f"<li>left: {h(n)} {h(titles.get(n) or '')}</li>" for n in went]
         entries.append(
             {
-                "id": stable_id("search", q.id, at),
+                "id": stable_id("search", q.id, at, str(batch)),
                 "title": f"{q.name}: {', '.join(parts)}",
                 "updated": _rfc3339(at),
                 "link": f"{q.id}.html",
@@ -338,7 +339,7 @@ def _build_search(
         [_entry(e) for e in entries],
     )  # fmt: skip
     _write(out / "searches" / f"{q.id}.atom", feed.render(today.isoformat() + "T00:00:00Z"))
-    last = max((at for at, _, _ in log), default=None)
+    last = max((at for at, _, _, _ in log), default=None)
     row = SearchRow(
         q.id, q.name, None if members is None else len(members), (last or "")[:10] or None
     )

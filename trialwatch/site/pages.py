@@ -41,7 +41,7 @@ _SCRIPT = """
   if (!table) return;
   var body = table.tBodies[0];
   var box = document.createElement("input");
-  box.id = "filter"; box.type = "search"; box.placeholder = "Filter: id, title, status, signal";
+  box.id = "filter"; box.type = "search"; box.placeholder = "Filter the table: any word";
   box.setAttribute("aria-label", "Filter the table");
   table.parentNode.insertBefore(box, table);
   box.addEventListener("input", function () {
@@ -127,7 +127,7 @@ def _signal_html(s: Signal) -> str:
     cls = {"alert": "alert", "warning": "warning-signal"}.get(s.level.value, "note-signal")
     evidence = "".join(f"<li>{h(e)}</li>" for e in s.evidence)
     return (
-        f'<div class="signal"><span class="{cls}">{h(s.name.capitalize())}:</span> '
+        f'<div class="signal"><span class="{cls}">{h(s.name[:1].upper() + s.name[1:])}:</span> '
         f'{h(s.headline)}<ul>{evidence}<li class="meta">Rule: {h(s.rule)}</li></ul></div>'
     )
 
@@ -254,7 +254,7 @@ def index_page(
 class SearchPage:
     id: str
     name: str
-    params: dict[str, str]
+    described: str  # what it asks, in words: condition “asthma”
     members: list[tuple[str, str | None, str | None]]  # (id, title, joined)
     departed: list[tuple[str, str | None, str]]  # (id, title, left)
     logged: bool
@@ -265,9 +265,7 @@ def search_page(p: SearchPage) -> str:
         '<nav><a href="../index.html">All trials</a>'
         f'<a href="{h(p.id)}.atom">Feed of this search</a></nav>',
         f"<h1>{h(p.name)}</h1>",
-        '<p class="meta">Asked of the registry as: '
-        + h(", ".join(f"{k}={v}" for k, v in sorted(p.params.items())))
-        + "</p>",
+        f'<p class="meta">Trials the registry finds for {h(p.described)}.</p>',
         f"<h2>Members ({len(p.members)})</h2>",
     ]
     if not p.logged:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ FOLDER = "queries"
 _TOLD = "query:"
 
 
-_LOG_TABLE = "CREATE TABLE IF NOT EXISTS query_log (query TEXT, at TEXT, nct TEXT, change TEXT)"
+# One row per trial joining or leaving a search; ``batch`` tells one check's news from the
+# next one's even within the same second.
+_LOG_TABLE = (
+    "CREATE TABLE IF NOT EXISTS query_log "
+    "(query TEXT, at TEXT, nct TEXT, change TEXT, batch INTEGER)"
+)
 
 
 class QueryStore:
@@ -71,29 +77,32 @@ class QueryStore:
         )
 
     def log_membership(self, query_id: str, at: str, joined: set[str], left: set[str]) -> None:
-        rows = [(query_id, at, n, "joined") for n in sorted(joined)]
-        rows += [(query_id, at, n, "left") for n in sorted(left)]
+        batch = time.time_ns()
+        rows = [(query_id, at, n, "joined", batch) for n in sorted(joined)]
+        rows += [(query_id, at, n, "left", batch) for n in sorted(left)]
         if not rows:
             return
         try:
             with self.db.transaction() as conn:
                 conn.execute(_LOG_TABLE)
                 conn.executemany(
-                    "INSERT INTO query_log (query, at, nct, change) VALUES (?, ?, ?, ?)", rows
+                    "INSERT INTO query_log (query, at, nct, change, batch) VALUES (?, ?, ?, ?, ?)",
+                    rows,
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"could not log a search's members: {exc}") from None
 
-    def membership_log(self, query_id: str) -> list[tuple[str, str, str]]:
-        """(when, trial, "joined" or "left") for a search, oldest first; empty for stores from
-        before the log (0.5)."""
+    def membership_log(self, query_id: str) -> list[tuple[str, str, str, int]]:
+        """(when, trial, "joined" or "left", batch) for a search, oldest first; empty for
+        stores from before the log (0.5)."""
         try:
             self.db.conn.execute(_LOG_TABLE)
             cur = self.db.conn.execute(
-                "SELECT at, nct, change FROM query_log WHERE query = ? ORDER BY at, rowid",
+                "SELECT at, nct, change, batch FROM query_log WHERE query = ? "
+                "ORDER BY batch, rowid",
                 (query_id,),
             )
-            return [(str(a), str(n), str(c)) for a, n, c in cur]
+            return [(str(a), str(n), str(c), int(b or 0)) for a, n, c, b in cur]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read a search's member log: {exc}") from None
 
