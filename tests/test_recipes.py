@@ -143,6 +143,9 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
                 assert notify.returncode == 0, notify.stderr
             commit = step("commit", **extra)
             assert commit.returncode == 0, commit.stderr
+            if code() in ("0", "1"):  # the site is built whenever the check ran
+                site = step("site", **extra)
+                assert site.returncode == 0, site.stderr
             return step("fail", **extra).returncode
 
         def log() -> list[str]:
@@ -182,6 +185,13 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
         assert message.startswith("trialwatch: NCT06224738") and headline in message
         summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
         assert headline in summary and issue["body"] in summary
+        # The site to publish: the trial's page and feed carry the change; never committed.
+        page = (repo / "_site" / "trials" / "NCT06224738.html").read_text(encoding="utf-8")
+        assert "Primary completion slipped 6 months" in page
+        assert (repo / "_site" / "trials" / "NCT06224738.atom").exists()
+        assert "_site" not in subprocess.run(
+            ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
         # …unless FAIL_ON names them; and what fails the job does not decide the issue: a
         # status change with FAIL_ON=dates opens one all the same, and passes.
         status(
