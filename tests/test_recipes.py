@@ -189,9 +189,12 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
         page = (repo / "_site" / "trials" / "NCT06224738.html").read_text(encoding="utf-8")
         assert "Primary completion slipped 6 months" in page
         assert (repo / "_site" / "trials" / "NCT06224738.atom").exists()
-        assert "_site" not in subprocess.run(
-            ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout
+        assert (
+            "_site"
+            not in subprocess.run(
+                ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout
+        )
         # …unless FAIL_ON names them; and what fails the job does not decide the issue: a
         # status change with FAIL_ON=dates opens one all the same, and passes.
         status(
