@@ -385,3 +385,11 @@ def test_files_honour_the_umask(her2: dict[str, Any], umask: int, mode: int) -> 
     snapshot = next(Path("snapshots/NCT06224738").glob("20*.json"))
     assert stat.S_IMODE(snapshot.stat().st_mode) == mode
     assert stat.S_IMODE(Path("watchlist.toml").stat().st_mode) == mode
+
+
+def test_the_snapshots_readme_describes_the_store_of_this_release() -> None:
+    """snapshots/README.md ships in the repository beside a store: it must not describe the
+    layout of 0.1 (state.json, checks.log and .lock in the trial folders)."""
+    text = (Path(__file__).resolve().parent.parent / "snapshots" / "README.md").read_text("utf-8")
+    assert ".trialwatch/" in text and "state.db" in text and "pending/" in text
+    assert "state.json" not in text and "checks.log" not in text and ".lock " not in text
