@@ -418,6 +418,46 @@ def test_status_regression() -> None:
     assert next(c for c in found.changes if c.id in event.changes).computed["regression"]
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "headline"),
+    [
+        # Withdrawn is a trial halted before its first participant: a stop, not a step back.
+        (
+            "NOT_YET_RECRUITING",
+            "WITHDRAWN",
+            "Withdrawn before enrolling anyone (Not yet recruiting → Withdrawn)",
+        ),
+        ("RECRUITING", "WITHDRAWN", "Withdrawn before enrolling anyone (Recruiting → Withdrawn)"),
+        # A suspension is a pause; its end is a resumption.
+        ("ACTIVE_NOT_RECRUITING", "SUSPENDED", "Suspended (Active, not recruiting → Suspended)"),
+        ("SUSPENDED", "RECRUITING", "Resumed after a suspension (Suspended → Recruiting)"),
+        # An ending corrected is no reopening.
+        ("TERMINATED", "COMPLETED", "Overall status Terminated → Completed"),
+    ],
+)
+def test_stops_and_corrections_are_not_went_backwards(
+    before: str, after: str, headline: str
+) -> None:
+    old = changed(load("NCT03418623.json"), lambda r: status(r).update(overallStatus=before))
+    found = run(old, changed(old, lambda r: status(r).update(overallStatus=after)))
+    assert not [e for e in found.events if e.type is EventType.STATUS_REGRESSION]
+    event = one(found, EventType.STATUS_CHANGED)
+    assert event.headline == headline
+    assert "backwards" not in event.headline and "regression" not in event.flags
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("COMPLETED", "RECRUITING"), ("TERMINATED", "RECRUITING"), ("WITHDRAWN", "RECRUITING")],
+)
+def test_a_real_reopening_still_went_backwards(before: str, after: str) -> None:
+    old = changed(load("NCT03418623.json"), lambda r: status(r).update(overallStatus=before))
+    found = run(old, changed(old, lambda r: status(r).update(overallStatus=after)))
+    assert one(found, EventType.STATUS_REGRESSION).headline.startswith(
+        "Overall status went backwards"
+    )
+
+
 # --- eligibility ------------------------------------------------------------------------------
 
 

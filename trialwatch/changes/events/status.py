@@ -25,14 +25,41 @@ _STAGE = {
 _CLOSED = {"COMPLETED", "TERMINATED", "WITHDRAWN"}
 
 
+_OPEN = {
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "ENROLLING_BY_INVITATION",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+}
+
+
 def is_regression(old: str | None, new: str | None) -> bool:
-    """Completed or active-not-recruiting back to recruiting; terminated or withdrawn to
-    anything (the registry's "Unknown status" aside: that is not the sponsor's move)."""
-    if not old or not new or old == new or new == "UNKNOWN":
+    """A real reopening: completed or active-not-recruiting back to recruiting, terminated or
+    withdrawn back to an open status. Withdrawn (halted before anyone enrolled) and suspended
+    (paused) are stops, not steps back; the registry's "Unknown status" is not the sponsor's
+    move; terminated → completed is a correction of the ending."""
+    if not old or not new or old == new or new in ("UNKNOWN", "WITHDRAWN", "SUSPENDED"):
         return False
     if old in ("TERMINATED", "WITHDRAWN"):
-        return True
+        return new in _OPEN
+    if old == "SUSPENDED":
+        return False  # resumed
     return old in _STAGE and new in _STAGE and _STAGE[new] < _STAGE[old]
+
+
+def _stop_words(old: str | None, new: str | None) -> str | None:
+    """The words for a trial that stopped before its end: withdrawn before enrolling anyone,
+    suspended; None for any other move."""
+    if new == "WITHDRAWN":
+        if old in (None, "NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION"):
+            return f"Withdrawn before enrolling anyone ({status_words(old)} → Withdrawn)"
+        return f"Withdrawn ({status_words(old)} → Withdrawn: no participant was enrolled)"
+    if new == "SUSPENDED" and old in _OPEN:
+        return f"Suspended ({status_words(old)} → Suspended)"
+    if old == "SUSPENDED" and new in _OPEN:
+        return f"Resumed after a suspension (Suspended → {status_words(new)})"
+    return None
 
 
 def detect(scene: Scene) -> list[Event]:
@@ -64,10 +91,11 @@ def detect(scene: Scene) -> list[Event]:
                 data={"old": old, "new": new},
             )
         ]
+    stopped = _stop_words(old, new)
     return [
         scene.event(
             EventType.STATUS_CHANGED,
-            f"Overall status {words}{reason}",
+            f"{stopped}{reason}" if stopped else f"Overall status {words}{reason}",
             RANK_STATUS,
             covered,
             data={"old": old, "new": new},
