@@ -369,10 +369,44 @@ def test_date_pushed_back_after_it_had_passed() -> None:
     event = one(found, EventType.DATE_AFTER_THE_FACT)
     assert "after_the_fact" in event.flags
     assert f"({before} → 2021-06" in event.headline
-    assert "moved after the old date had passed (edited 2020-11-02)" in event.headline
+    assert (
+        "moved 10 months after the old date had passed (edited 2020-11-02; the registry asks "
+        "for updates within 30 days)"
+    ) in event.headline
     change = next(c for c in found.changes if c.id in event.changes)
     assert change.computed["after_the_fact"] is True
     assert change.computed["slip_days"] > 0
+
+
+def test_a_date_confirmed_soon_after_it_passed_is_the_normal_course() -> None:
+    old = load("NCT03475563.json")  # primary completion 2019-12-30, estimated
+
+    def confirmed(day: str, edited: str) -> Any:
+        def edit(r: dict[str, Any]) -> None:
+            status(r)["primaryCompletionDateStruct"] = {"date": day, "type": "ACTUAL"}
+            sponsor_update(edited)(r)
+
+        return edit
+
+    # Replaced by the actual day two weeks later, and recorded within the 30 days: no flag.
+    found = run(old, changed(old, confirmed("2020-01-14", "2020-01-30")))
+    event = one(found, EventType.DATE_BECAME_ACTUAL)
+    assert "after_the_fact" not in event.flags and "after the old date" not in event.headline
+
+    # Moved (still an estimate) a week after the old date passed: within the window, no flag.
+    def nudged(r: dict[str, Any]) -> None:
+        status(r)["primaryCompletionDateStruct"] = {"date": "2020-02-28", "type": "ESTIMATED"}
+        sponsor_update("2020-01-06")(r)
+
+    found = run(old, changed(old, nudged))
+    assert not [e for e in found.events if e.type is EventType.DATE_AFTER_THE_FACT]
+    # Recorded months late: said as a late update, not as a date moved after the fact.
+    found = run(old, changed(old, confirmed("2019-12-30", "2020-06-15")))
+    event = one(found, EventType.DATE_BECAME_ACTUAL)
+    assert "late_update" in event.flags and "after_the_fact" not in event.flags
+    assert "recorded 6 months after it happened (edited 2020-06-15; the registry asks" in (
+        event.headline
+    )
 
 
 def test_actual_date_edited_and_reverted() -> None:

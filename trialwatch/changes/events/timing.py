@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialwatch.changes.dates import first_day, last_day, months_between, parse_partial
+from trialwatch.changes.dates import (
+    first_day,
+    last_day,
+    months_between,
+    parse_partial,
+    span_words,
+)
 from trialwatch.changes.events.scene import PS, RANK_DATES, RANK_ENROLLMENT, STATUS, Scene
 from trialwatch.changes.sentences import get, percent
 from trialwatch.model import Change, Event, EventType
@@ -19,6 +25,10 @@ DATES = {
 }
 ENROLLMENT = (PS, "designModule", "enrollmentInfo")
 _CLOSED = {"COMPLETED", "TERMINATED"}
+# 42 CFR 11.64(a)(1)(ii): the overall status and the primary completion date (as it becomes
+# actual) are to be updated within 30 days of a change. A date moved within that window of its
+# passing is the normal course, not "after the fact".
+UPDATE_WINDOW_DAYS = 30
 
 
 def detect(scene: Scene) -> list[Event]:
@@ -62,17 +72,34 @@ def _date(scene: Scene, field: str, name: str, order: int, changes: list[Change]
             type_ = EventType.ACTUAL_DATE_EDITED
             flags.append("actual_date_edited")
             notes.append("an actual date was edited")
-        elif edited is not None and last_day(po) < edited:
+        elif nt == "ACTUAL" and ot != "ACTUAL":
+            pass  # an estimate replaced by what happened: the normal course (below)
+        elif edited is not None and (edited - last_day(po)).days > UPDATE_WINDOW_DAYS:
+            passed = span_words((edited - last_day(po)).days)
             type_ = EventType.DATE_AFTER_THE_FACT
             flags.append("after_the_fact")
-            notes.append(f"moved after the old date had passed (edited {edited.isoformat()})")
+            notes.append(
+                f"moved {passed} after the old date had passed (edited {edited.isoformat()}; "
+                f"the registry asks for updates within {UPDATE_WINDOW_DAYS} days)"
+            )
     if ot == "ACTUAL" and nt == "ESTIMATED":
         type_ = EventType.DATE_REVERTED_TO_ESTIMATED
         flags.append("reverted_to_estimated")
         notes.append("an actual date went back to an estimate")
     elif nt == "ACTUAL" and ot != "ACTUAL" and type_ is EventType.DATE_MOVED:
         type_ = EventType.DATE_BECAME_ACTUAL
-    if flags:
+        # However far the estimate had passed, the news, if any, is a record updated late.
+        edited = scene.edited_on()
+        if pn is not None and edited is not None:
+            late_days = (edited - last_day(pn)).days
+            if late_days > UPDATE_WINDOW_DAYS:
+                flags.append("late_update")
+                notes.append(
+                    f"recorded {span_words(late_days)} after it happened (edited "
+                    f"{edited.isoformat()}; the registry asks for updates within "
+                    f"{UPDATE_WINDOW_DAYS} days)"
+                )
+    if flags and flags != ["late_update"]:
         if "after_the_fact" not in flags:
             flags.append("after_the_fact")
         for c in changes:
@@ -81,7 +108,7 @@ def _date(scene: Scene, field: str, name: str, order: int, changes: list[Change]
     return scene.event(
         type_,
         headline,
-        RANK_DATES + order - (20 if flags else 0),
+        RANK_DATES + order - (20 if "after_the_fact" in flags else 0),
         changes,
         flags=flags,
         data=data,
