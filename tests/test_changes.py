@@ -467,6 +467,29 @@ def test_enrollment_becomes_actual() -> None:
     ]
 
 
+def test_an_actual_enrollment_replaced_by_an_estimate_is_said_as_such() -> None:
+    old = load("NCT03064438.json")  # 40, actual (completed)
+    assert ps(old)["designModule"]["enrollmentInfo"] == {"count": 40, "type": "ACTUAL"}
+
+    def reestimated(r: dict[str, Any]) -> None:
+        ps(r)["designModule"]["enrollmentInfo"] = {"count": 60, "type": "ESTIMATED"}
+
+    found = compare("NCT03064438", old, edited(old, reestimated))
+    said = [c.sentence for c in found.changes]
+    assert said == [
+        "Actual enrollment of 40 replaced by an estimated 60 (an actual count turned back "
+        "into an estimate)"
+    ]
+    headlines = " ".join(e.headline for e in found.events)
+    assert "raised" not in headlines and "target" not in headlines
+
+    def same_count(r: dict[str, Any]) -> None:
+        ps(r)["designModule"]["enrollmentInfo"] = {"count": 40, "type": "ESTIMATED"}
+
+    changes, _ = diff_records("NCT03064438", old, edited(old, same_count))
+    assert [c.sentence for c in changes] == ["Actual enrollment turned back into an estimate (40)"]
+
+
 def test_many_sites_closing_is_one_line() -> None:
     old = _record("page-2025-06-17T11-15-33-773Z.json")
 

@@ -274,6 +274,15 @@ def _enrollment(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         else:
             rel = "below" if nc < oc else "above"
             sentence = f"Enrollment became actual: {nc} ({pct} {rel} the target of {oc})"
+    elif ot == "ACTUAL" and nt == "ESTIMATED":
+        # An actual count replaced by an estimate: not a target raised or cut.
+        if nc == oc:
+            sentence = f"Actual enrollment turned back into an estimate ({nc})"
+        else:
+            sentence = (
+                f"Actual enrollment of {oc} replaced by an estimated {nc} "
+                "(an actual count turned back into an estimate)"
+            )
     elif nc == oc:
         sentence = f"Enrollment type changed ({nc}, {kind_word(ot)} → {kind_word(nt)})"
     else:
