@@ -492,6 +492,47 @@ def test_a_real_reopening_still_went_backwards(before: str, after: str) -> None:
     )
 
 
+# --- sponsors ---------------------------------------------------------------------------------
+
+
+def test_a_new_lead_sponsor_is_one_headline() -> None:
+    old = load("NCT03418623.json")  # lead Laboratorio Farmaceutico Ct S.r.l., collaborator Latis
+
+    def acquired(r: dict[str, Any]) -> None:
+        module = ps(r)["sponsorCollaboratorsModule"]
+        module["leadSponsor"] = {"name": "Recordati S.p.A.", "class": "INDUSTRY"}
+        module["collaborators"] = [
+            {"name": "Latis S.r.l.", "class": "INDUSTRY"},
+            {"name": "Laboratorio Farmaceutico Ct S.r.l.", "class": "INDUSTRY"},
+        ]
+
+    found = run(old, changed(old, acquired))
+    event = one(found, EventType.SPONSOR_CHANGED)
+    assert event.headline == "Lead sponsor: Laboratorio Farmaceutico Ct S.r.l. → Recordati S.p.A."
+    collab = one(found, EventType.COLLABORATORS_CHANGED)
+    assert collab.headline == "Collaborator: Laboratorio Farmaceutico Ct S.r.l. joined"
+    # Every sponsor change is explained by one of the two headlines: none left in the details.
+    explained = {i for e in found.events for i in e.changes}
+    sponsor_changes = [c for c in found.changes if "sponsorCollaboratorsModule" in c.path]
+    assert sponsor_changes and all(c.id in explained for c in sponsor_changes)
+
+
+def test_collaborators_leaving_and_a_sponsor_spelled_anew() -> None:
+    old = load("NCT06171568.json")  # AP-HP, two collaborators
+
+    def edit(r: dict[str, Any]) -> None:
+        module = ps(r)["sponsorCollaboratorsModule"]
+        module["leadSponsor"]["name"] = "ASSISTANCE PUBLIQUE - HÔPITAUX DE PARIS"
+        module["collaborators"] = []
+
+    found = run(old, changed(old, edit))
+    assert not [e for e in found.events if e.type is EventType.SPONSOR_CHANGED]  # same sponsor
+    event = one(found, EventType.COLLABORATORS_CHANGED)
+    assert event.headline == (
+        "Collaborators: SBT Human(s) Matter, Clinical Research Unit Saint Louis Lariboisière left"
+    )
+
+
 # --- eligibility ------------------------------------------------------------------------------
 
 

@@ -164,6 +164,8 @@ class EventType(StrEnum):
     SITES_CHANGED = "sites_changed"
     SITE_RENAMED = "site_renamed"
     PUBLICATION_LINKED = "publication_linked"
+    SPONSOR_CHANGED = "sponsor_changed"  # since 0.5
+    COLLABORATORS_CHANGED = "collaborators_changed"  # since 0.5
     FIRST_POSTED_ACTUAL = "first_posted_actual"
     GROUPED_EDIT = "grouped_edit"
     SIGNAL_STARTED = "signal_started"

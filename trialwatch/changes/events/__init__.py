@@ -6,7 +6,8 @@ Where each is decided: ``status`` (status changes, regressions, the registry's U
 ``results`` (the results lifecycle and deadline), ``outcomes`` (outcome switching), ``timing``
 (key dates, enrollment, after-the-fact edits), ``eligibility`` (loosened or tightened),
 ``sites`` (counts, countries, renames), ``registry`` (PubMed links, publication bookkeeping),
-``groups`` (one edit repeated across many items)."""
+``sponsors`` (a new lead sponsor, collaborators joining or leaving), ``groups`` (one edit
+repeated across many items)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from trialwatch.changes.events import (
     registry,
     results,
     sites,
+    sponsors,
     status,
     timing,
 )
@@ -29,7 +31,7 @@ from trialwatch.model import Change, Event
 
 log = logging.getLogger("trialwatch")
 
-_DETECTORS = (status, results, outcomes, timing, eligibility, sites, registry)
+_DETECTORS = (status, results, outcomes, timing, eligibility, sites, sponsors, registry)
 
 
 def detect_events(
