@@ -487,3 +487,20 @@ def test_a_signal_the_calendar_starts_is_said_on_a_skipped_run(
     assert registry.requests == ["/api/v2/version"]  # nothing fetched
     code, out, _ = cli(capsys, "check", "--format", "text")
     assert code == 0 and "signal" not in out
+
+
+def test_a_baseline_names_each_signal_once_with_what_it_is_about(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two estimated dates in the past are one signal name with both dates, not the name twice."""
+    monkeypatch.setattr("trialwatch.app.today", lambda: dt.date(2026, 12, 4))
+    reg = Registry()
+    reg.put(load("NCT06224738.reconstructed.json"))  # start 2024-03 and completion 2026-03, est.
+    with serve(reg) as url:
+        code, out, err = cli(capsys, "check", "NCT06224738", "--api-url", url)
+    assert code == 0, err
+    assert (
+        "Transparency signals in force: status not updated after completion; estimated date "
+        "in the past (start, primary completion); verification overdue (trialwatch audit "
+        "explains)"
+    ) in out

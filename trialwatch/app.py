@@ -466,7 +466,7 @@ def owe_signals(
         if t.outcome is not Outcome.ERROR:
             last[t.nct_id] = t
         if t.outcome is Outcome.NEW and t.nct_id in watch.first:
-            names = "; ".join(s.name for s in watch.first[t.nct_id])
+            names = signal_names(watch.first[t.nct_id])
             t.notes.append(f"Transparency signals in force: {names} (trialwatch audit explains)")
     for nct, events in owed.items():
         if not events:
@@ -483,6 +483,17 @@ def owe_signals(
         t.events = sorted([*t.events, *events], key=lambda e: e.rank)
         if t.outcome is Outcome.UNCHANGED:
             t.outcome = Outcome.CHANGED
+
+
+def signal_names(signals: list[Any]) -> str:
+    """Signals in a sentence, one name each with what it is about: "estimated date in the
+    past (start, primary completion); verification overdue"."""
+    about: dict[str, list[str]] = {}
+    for s in signals:
+        subjects = about.setdefault(s.name, [])
+        if s.subject and s.subject.replace("_", " ") not in subjects:
+            subjects.append(s.subject.replace("_", " "))
+    return "; ".join(f"{n} ({', '.join(sub)})" if sub else n for n, sub in about.items())
 
 
 def told(store: SnapshotStore, watch: SignalWatch, output: str, shown: list[TrialReport]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from trialwatch.changes.sentences import kind_word
 from trialwatch.changes.words import status_words, words
 from trialwatch.model import (
@@ -101,6 +103,25 @@ def baseline_rows(b: Baseline) -> list[tuple[str, str]]:
     ]
 
 
+_SNAPSHOT_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:_(\d+))?\.json$")
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def since_words(previous: str) -> str:
+    """What a report's "since" names: a stored snapshot by its day ("3 Dec 2026", "3 Dec 2026,
+    2nd version" for a second one that day), never its file name; a file given to diff as it is."""
+    found = _SNAPSHOT_NAME.match(previous)
+    if not found:
+        return previous
+    year, month, day, n = found.groups()
+    if not 1 <= int(month) <= 12:
+        return previous
+    words = f"{int(day)} {_MONTHS[int(month) - 1]} {year}"
+    if n and int(n) > 1:
+        words += f", version {n} of that day"
+    return words
+
+
 def status_line(t: TrialReport) -> str:
     """The one-line state of a trial under its heading."""
     if t.outcome is Outcome.NEW:
@@ -109,7 +130,7 @@ def status_line(t: TrialReport) -> str:
         return f"error: {clean(t.error or 'unknown error')}"
     if t.outcome is Outcome.CHANGED:
         n = len(t.changes)
-        since = f" since {t.previous_snapshot}" if t.previous_snapshot else ""
+        since = f" since {since_words(t.previous_snapshot)}" if t.previous_snapshot else ""
         if n == 0 and t.events:
             return f"record unchanged{since}; a transparency signal started or stopped"
         if n == 0 and t.baseline is not None:
@@ -119,7 +140,7 @@ def status_line(t: TrialReport) -> str:
         return f"{n} change{'s' if n != 1 else ''}{since}"
     if t.outcome is Outcome.REMOVED:
         return "no longer in the registry"
-    since = f" since {t.previous_snapshot}" if t.previous_snapshot else ""
+    since = f" since {since_words(t.previous_snapshot)}" if t.previous_snapshot else ""
     return f"no change{since}"
 
 
