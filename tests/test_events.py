@@ -857,3 +857,51 @@ def test_the_first_qc_return_arrives_with_a_new_annotation_section() -> None:
     assert event.headline == "Results returned by QC review (1st return, 2026-05-12)"
     assert [c.path for c in found.changes if c.id in event.changes] == ["annotationSection"]
     assert not [e for e in found.events if e.type is EventType.RESULTS_SUBMITTED]
+
+
+def test_two_hospitals_of_one_city_are_not_a_rename() -> None:
+    """The registry geocodes sites to their city: a hospital that left and another of the same
+    city that came are one site removed and one added, not a site renamed."""
+    old = load("NCT03934567.json")
+    sites = ps(old)["contactsLocationsModule"]["locations"]
+    k, site = next((k, s) for k, s in enumerate(sites) if s.get("city") == "Nantong")
+    assert site["facility"] == "Nantong Tumor Hospital"
+
+    def swap(r: dict[str, Any]) -> None:
+        moved = dict(site, facility="Affiliated Hospital of Nantong University")
+        ps(r)["contactsLocationsModule"]["locations"][k] = moved
+
+    found = run(old, changed(old, swap))
+    assert not [e for e in found.events if e.type is EventType.SITE_RENAMED], [
+        e.headline for e in found.events
+    ]
+    assert "+1 site, −1 site" in one(found, EventType.SITES_CHANGED).headline
+
+    def respelled(r: dict[str, Any]) -> None:
+        named = dict(site, facility=f"{site['facility']} (Main Campus)")
+        ps(r)["contactsLocationsModule"]["locations"][k] = named
+
+    one(run(old, changed(old, respelled)), EventType.SITE_RENAMED)  # a name extended: renamed
+
+
+def test_a_flip_of_character_encoding_in_site_names_is_no_change() -> None:
+    """UTF-8 read as Windows-1252 ("Hospital Sant Joan de DÃ©u") and read back: no change at
+    all, either way; a real accent change still is one."""
+    old = load("NCT04431453.json")
+    sites = ps(old)["contactsLocationsModule"]["locations"]
+    k = next(k for k, s in enumerate(sites) if s["facility"] == "Hospital Sant Joan de Déu")
+
+    def garble(r: dict[str, Any]) -> None:
+        site = ps(r)["contactsLocationsModule"]["locations"][k]
+        site["facility"] = site["facility"].encode("utf-8").decode("cp1252")
+
+    garbled = changed(old, garble)
+    assert "DÃ©u" in ps(garbled)["contactsLocationsModule"]["locations"][k]["facility"]
+    for a, b in ((old, garbled), (garbled, old)):
+        found = run(a, b)
+        assert found.changes == [] and found.events == [], [c.sentence for c in found.changes]
+
+    def respelled(r: dict[str, Any]) -> None:
+        ps(r)["contactsLocationsModule"]["locations"][k]["facility"] = "Hospital Sant Joan de Deu"
+
+    assert run(old, changed(old, respelled)).changes

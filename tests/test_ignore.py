@@ -17,10 +17,12 @@ from trialwatch.changes.ignore import check
 from trialwatch.errors import InputError
 
 SITE = "protocolSection.contactsLocationsModule.locations"
+NEW_NAME = "National Cancer Center/Cancer Hospital, Chinese Academy of Medical Sciences"
 
 
 def edits(r: dict[str, Any]) -> None:
-    r["protocolSection"]["contactsLocationsModule"]["locations"][0]["facility"] = "X Hospital"
+    # Its later name (a rename at the same place): the old name's own words are kept.
+    r["protocolSection"]["contactsLocationsModule"]["locations"][0]["facility"] = NEW_NAME
     r["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
     r["protocolSection"]["outcomesModule"]["primaryOutcomes"][0]["timeFrame"] = "up to 9 months"
 
@@ -48,8 +50,8 @@ def test_every_change_without_rules(pair: tuple[dict[str, Any], dict[str, Any]])
         "locations.facility",  # an item need not be named
         "*.facility",  # at any depth
         "locations[*].facility",  # every item
-        "locations[X Hospital, Beijing, China]",  # that item, as the report prints it
-        f"{SITE}[X Hospital, Beijing, China].facility",  # the JSON report's path, copied
+        f"locations[{NEW_NAME}, Beijing, China]",  # that item, as the report prints it
+        f"{SITE}[{NEW_NAME}, Beijing, China].facility",  # the JSON report's path, copied
         "/protocolSection/contactsLocationsModule/locations/0",  # the JSON report's pointer
         "/protocolSection/*/locations",
     ],

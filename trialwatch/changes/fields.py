@@ -3,7 +3,9 @@ status, the three key dates, results, enrollment, eligibility criteria and sites
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from difflib import SequenceMatcher
 from functools import partial
 from typing import Any
 
@@ -406,9 +408,128 @@ def _renames(
             continue
         olds_here = [k for k in gone if isinstance(old[k], dict) and _place(old[k]) == key]
         news_here = by_place.get(key, [])
-        if len(olds_here) == 1 and len(news_here) == 1:  # unambiguous: one left, one came
+        # Unambiguous (one left, one came) and named alike: the registry geocodes a site to its
+        # city, so two hospitals of one city stand at the same place without being one.
+        if (
+            len(olds_here) == 1
+            and len(news_here) == 1
+            and _same_facility(old[i], new[news_here[0]])
+        ):
             pairs.append((i, news_here[0]))
     return pairs
+
+
+# Words every facility name has: they say nothing of which facility it is.
+_GENERIC = frozenset(
+    {
+        "the",
+        "of",
+        "and",
+        "de",
+        "la",
+        "le",
+        "du",
+        "des",
+        "di",
+        "del",
+        "y",
+        "e",
+        "a",
+        "at",
+        "for",
+        "in",
+        "hospital",
+        "hopital",
+        "hôpital",
+        "hospitals",
+        "university",
+        "universitaire",
+        "universidad",
+        "universita",
+        "università",
+        "college",
+        "medical",
+        "medicine",
+        "center",
+        "centre",
+        "centro",
+        "clinic",
+        "clinica",
+        "clinique",
+        "clinical",
+        "research",
+        "institute",
+        "instituto",
+        "national",
+        "general",
+        "regional",
+        "health",
+        "care",
+        "healthcare",
+        "sciences",
+        "science",
+        "school",
+        "faculty",
+        "foundation",
+        "fondazione",
+        "department",
+        "site",
+        "investigational",
+        "study",
+        "trial",
+        "inc",
+        "llc",
+        "ltd",
+        "gmbh",
+        "st",
+        "saint",
+        "san",
+        "santa",
+        "mount",
+        "city",
+        "county",
+        "community",
+        "memorial",
+        "children",
+        "childrens",
+        "cancer",
+        "oncology",
+        "affiliated",
+        "first",
+        "second",
+        "third",
+        "people",
+        "peoples",
+    }
+)
+
+
+def _facility_words(site: dict[str, Any]) -> set[str]:
+    """The words of a site's name that name it: not the generic ones, nor its city's."""
+    where = " ".join(str(site.get(k) or "") for k in ("city", "state", "country"))
+    place = set(re.findall(r"\w+", text_key(where).casefold()))
+    words = re.findall(r"\w+", text_key(str(site.get("facility") or "")).casefold())
+    return {
+        w for w in words if w not in _GENERIC and w not in place and not w.isdigit() and len(w) > 1
+    }
+
+
+def _is_code(name: Any) -> bool:
+    """A site number rather than a name: every word holds a digit ("As0006 125", "Site 0042")."""
+    words = [w for w in re.findall(r"\w+", str(name or "")) if w.casefold() not in _GENERIC]
+    return bool(words) and all(any(ch.isdigit() for ch in w) for w in words)
+
+
+def _same_facility(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Could these two sites of one place be one facility (renamed, respelled, a name
+    extended)? Their names share a word that names it, or read mostly alike; or one of them is
+    a site number given its name."""
+    a, b = _facility_words(old), _facility_words(new)
+    was, now = old.get("facility"), new.get("facility")
+    if a & b or _is_code(was) or _is_code(now):
+        return True
+    x, y = text_key(str(was or "")).casefold(), text_key(str(now or "")).casefold()
+    return bool(x and y) and SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.75
 
 
 def _by_place(old: list[Any], new: list[Any]) -> tuple[list[tuple[int, int]], list[int], list[int]]:

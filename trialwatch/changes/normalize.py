@@ -11,7 +11,7 @@ from trialwatch.changes.match import canon
 from trialwatch.changes.textnorm import display_text
 
 # Bump when normalisation changes, so stored digests are not trusted across versions.
-NORMALIZER_VERSION = 3  # 3: escape sequences removed whole
+NORMALIZER_VERSION = 4  # 3: escape sequences removed whole; 4: mojibake read back
 
 # Changes on every registry refresh with no edit by the sponsor: never worth a new snapshot.
 VOLATILE: tuple[tuple[str, ...], ...] = (("derivedSection", "miscInfoModule", "versionHolder"),)

@@ -43,6 +43,30 @@ def strip_control(text: str) -> str:
     return _CONTROL.sub("", strip_escapes(text))
 
 
+# UTF-8 read as Windows-1252 or Latin-1 ("HÃ´pital" for "Hôpital", "â€“" for "–"): a lead
+# byte's character followed by a continuation byte's.
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d"
+    "\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022"
+    "\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+
+
+def unmojibake(text: str) -> str:
+    """Text whose UTF-8 was read as Windows-1252 (or Latin-1), read back as UTF-8: an encoding
+    flip in the registry is no change. Only a whole text that reads back cleanly is repaired;
+    anything else is left as it is."""
+    if not _MOJIBAKE.search(text):
+        return text
+    for codec in ("cp1252", "latin-1"):
+        try:
+            fixed = text.encode(codec).decode("utf-8")
+        except UnicodeError:
+            continue
+        return fixed
+    return text
+
+
 def _once(text: str) -> str:
     if "<" in text and _TAG.search(text):
         text = _BLOCK_TAG.sub("\n", text)
@@ -51,6 +75,7 @@ def _once(text: str) -> str:
         text = html.unescape(text)
     if "\\" in text:
         text = _MD_ESCAPE.sub("", text)
+    text = unmojibake(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = strip_control(text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
