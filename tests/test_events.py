@@ -218,7 +218,11 @@ def test_results_returned_by_qc_then_resubmitted() -> None:
 
     old, new = submitted, changed(submitted, returned)
     event = one(run(old, new), EventType.RESULTS_RETURNED)
-    assert event.headline == "Results returned by QC review (1st return, 2026-05-12)"
+    # Names the submission it answers and the deadline the submission was measured against.
+    assert event.headline == (
+        "Results submitted 2026-04-08 returned by QC review (1st return, 2026-05-12); "
+        "results were due 2020-02-25 (primary completion 2019-02-25, actual + 1 year)"
+    )
     assert event.attribution is Attribution.REGISTRY
 
     def resubmitted(r: dict[str, Any]) -> None:
@@ -255,8 +259,10 @@ def test_qc_events_from_the_annotation_section() -> None:
     found = run(first, second)
     returns = [e.headline for e in found.events if e.type is EventType.RESULTS_RETURNED]
     assert returns == [
-        "Results returned by QC review (1st return, 2026-05-12)",
-        "Results returned by QC review (2nd return, 2026-07-20)",
+        "Results submitted 2026-04-08 returned by QC review (1st return, 2026-05-12)"
+        "; results were due 2020-02-25 (primary completion 2019-02-25, actual + 1 year)",
+        "Results submitted 2026-06-03 returned by QC review (2nd return, 2026-07-20)"
+        "; results were due 2020-02-25 (primary completion 2019-02-25, actual + 1 year)",
     ]
     one(found, EventType.RESULTS_RESUBMITTED)
     text = _text(first, second)
@@ -854,7 +860,10 @@ def test_the_first_qc_return_arrives_with_a_new_annotation_section() -> None:
 
     found = run(submitted, changed(submitted, returned))
     event = one(found, EventType.RESULTS_RETURNED)
-    assert event.headline == "Results returned by QC review (1st return, 2026-05-12)"
+    assert event.headline == (
+        "Results submitted 2026-04-08 returned by QC review (1st return, 2026-05-12)"
+        "; results were due 2020-02-25 (primary completion 2019-02-25, actual + 1 year)"
+    )
     assert [c.path for c in found.changes if c.id in event.changes] == ["annotationSection"]
     assert not [e for e in found.events if e.type is EventType.RESULTS_SUBMITTED]
 

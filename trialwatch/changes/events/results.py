@@ -83,6 +83,14 @@ def deadline(record: dict[str, Any]) -> Deadline | None:
     return None
 
 
+def _submission_before(record: dict[str, Any], date: str) -> str | None:
+    """The submission a QC return answers: the last one made on or before the return."""
+    made = [str(e.get("date")) for e in _events(record) if e.get("type") == "RELEASE"]
+    made += [str(i.get("releaseDate")) for i in _infos(record) if i.get("releaseDate")]
+    before = sorted(d for d in made if d and d <= date)
+    return before[-1] if before else None
+
+
 def standing(record: dict[str, Any], when: dt.date | None) -> str:
     """ "due 2024-05-31 (primary completion 2023-05-31 + 1 year); 3 months late"."""
     due = deadline(record)
@@ -174,7 +182,12 @@ def detect(scene: Scene) -> list[Event]:
         when = day_of(date)
         n = rounds[(kind, date)]
         if kind is EventType.RESULTS_RETURNED:
-            headline = f"Results returned by QC review ({ordinal(n)} return, {date})"
+            covers = _submission_before(scene.new, date)
+            what = f"Results submitted {covers}" if covers else "Results"
+            headline = f"{what} returned by QC review ({ordinal(n)} return, {date})"
+            due = deadline(scene.new)
+            if due is not None:
+                headline += f"; results were due {due.due.isoformat()} ({due.how})"
             who = qc
         elif kind is EventType.RESULTS_RESUBMITTED:
             headline = f"Results re-submitted after the {ordinal(n)} QC return ({date})"
