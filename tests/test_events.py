@@ -341,7 +341,7 @@ def test_publication_linked_from_pubmed() -> None:
     event = one(run(changed(new, unlinked), new), EventType.PUBLICATION_LINKED)
     assert event.attribution is Attribution.REGISTRY
     assert f"(PMID {ref['pmid']})" in event.headline
-    assert ref["citation"][:40] in event.headline
+    assert "Cardiopulmonary fitness in children" in event.headline  # by its title, not authors
 
 
 def test_first_posted_becoming_actual_is_silent_bookkeeping() -> None:
@@ -914,3 +914,32 @@ def test_a_flip_of_character_encoding_in_site_names_is_no_change() -> None:
         ps(r)["contactsLocationsModule"]["locations"][k]["facility"] = "Hospital Sant Joan de Deu"
 
     assert run(old, changed(old, respelled)).changes
+
+
+def test_trivia_is_not_material_and_publications_are_named_by_title() -> None:
+    old = load("NCT03418623.json")
+    assert status(old)["expandedAccessInfo"] == {"hasExpandedAccess": False}
+
+    def dropped(r: dict[str, Any]) -> None:
+        del status(r)["expandedAccessInfo"]
+
+    found = run(old, changed(old, dropped))
+    assert found.changes and not any(c.material for c in found.changes)
+
+    def linked(r: dict[str, Any]) -> None:
+        ps(r).setdefault("referencesModule", {}).setdefault("references", []).append(
+            {
+                "pmid": "36446481",
+                "type": "DERIVED",
+                "citation": "Moreau J, Socchi F, Renoux MC, Requirand A, Abassi H, Guillaumont "
+                "S, Matecki S, Amedro P. Cardiopulmonary fitness in children with asthma versus "
+                "healthy children. Arch Dis Child. 2023 Apr;108(4):309-315. doi: "
+                "10.1136/archdischild-2022-324236.",
+            }
+        )
+
+    event = one(run(old, changed(old, linked)), EventType.PUBLICATION_LINKED)
+    assert event.headline == (
+        "Publication linked from PubMed: “Cardiopulmonary fitness in children with asthma "
+        "versus healthy children”, Arch Dis Child, 2023 (PMID 36446481)"
+    )

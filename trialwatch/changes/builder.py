@@ -107,6 +107,11 @@ def generic(b: ChangeBuilder, raw: RawDiff, subject: str | None = None) -> None:
             at=raw.pointer,
         )
         return
+    # A "no" that appears or goes ("Expanded access removed (was: available: no)") tells a
+    # reader nothing: kept in the details, never a material change.
+    trivia = (raw.kind is Kind.REMOVED and _only_no(raw.old)) or (
+        raw.kind is Kind.ADDED and _only_no(raw.new)
+    )
     leaf = label if prefix is None else f"{prefix}: {_leaf_label(schema)}"
     sep = ":" if prefix is None else ""
     details: list[str] = []
@@ -140,7 +145,19 @@ def generic(b: ChangeBuilder, raw: RawDiff, subject: str | None = None) -> None:
         schema=schema,
         details=details,
         at=raw.pointer,
+        material=False if trivia else None,
     )
+
+
+def _only_no(value: Any) -> bool:
+    """A value that holds nothing but false flags (``false``, ``{"hasExpandedAccess": false}``)."""
+    if value is False:
+        return True
+    if isinstance(value, dict) and value:
+        return all(_only_no(v) for v in value.values())
+    if isinstance(value, list) and value:
+        return all(_only_no(v) for v in value)
+    return False
 
 
 def _owner(raw: RawDiff, upto: int) -> str | None:

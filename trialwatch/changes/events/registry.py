@@ -4,6 +4,8 @@ by default: bookkeeping)."""
 
 from __future__ import annotations
 
+import re
+
 from trialwatch.changes.events.scene import RANK_BOOKKEEPING, RANK_REST, STATUS, Scene
 from trialwatch.changes.match import canon, pointer
 from trialwatch.changes.sentences import get
@@ -11,6 +13,28 @@ from trialwatch.changes.textnorm import one_line
 from trialwatch.model import Attribution, Event, EventType, Kind
 
 REFERENCES = ("protocolSection", "referencesModule", "references")
+
+
+# A PubMed citation: "Authors. Title. Journal. 2023 Apr;108(4):309-315. doi: …".
+_YEAR = re.compile(r"^\s*((?:19|20)\d\d)\b")
+
+
+def publication(citation: object) -> str:
+    """A publication by its title, journal and year ("“Cardiopulmonary fitness in children
+    with asthma versus healthy children”, Arch Dis Child, 2023"), not an author list cut short;
+    the citation as it is when it does not read as PubMed's."""
+    text = one_line(str(citation or ""), 2000)
+    if not text:
+        return "no citation given"
+    parts = [p.strip() for p in re.split(r"(?<=[.?!])\s+", text) if p.strip()]
+    for i in range(2, len(parts)):
+        year = _YEAR.match(parts[i])
+        if year and i >= 2:
+            title = parts[i - 2].rstrip(".")
+            journal = parts[i - 1].rstrip(".")
+            if len(title) > 12 and len(journal) < 120:
+                return f"“{one_line(title, 240)}”, {one_line(journal, 80)}, {year.group(1)}"
+    return one_line(text, 200)
 
 
 def detect(scene: Scene) -> list[Event]:
@@ -27,8 +51,7 @@ def detect(scene: Scene) -> list[Event]:
         if not found:
             continue
         pmid = ref.get("pmid")
-        citation = one_line(str(ref.get("citation") or "no citation given"), 200)
-        headline = f"Publication linked from PubMed: {citation}"
+        headline = f"Publication linked from PubMed: {publication(ref.get('citation'))}"
         if pmid:
             headline += f" (PMID {one_line(str(pmid), 20)})"
         events.append(
