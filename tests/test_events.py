@@ -112,10 +112,13 @@ def test_primary_outcome_replaced_time_frame_and_reworded() -> None:
 
     found = run(old, changed(old, replace_it))
     event = one(found, EventType.OUTCOME_REPLACED)
+    # The record's primary completion (2019-01-20, actual) had passed when it was edited.
     assert event.headline == (
         "Primary outcome replaced (outcome switching): “Mental health symptoms” → "
-        "“Remission of the presenting problem”"
+        "“Remission of the presenting problem” — changed after primary completion (2019-01-20, "
+        "actual; edited 2023-11-06)"
     )
+    assert "after_completion" in event.flags
 
     def frame(r: dict[str, Any]) -> None:
         ps(r)["outcomesModule"]["primaryOutcomes"][0]["timeFrame"] = "12 weeks"
@@ -943,3 +946,42 @@ def test_trivia_is_not_material_and_publications_are_named_by_title() -> None:
         "Publication linked from PubMed: “Cardiopulmonary fitness in children with asthma "
         "versus healthy children”, Arch Dis Child, 2023 (PMID 36446481)"
     )
+
+
+def test_a_primary_outcome_changed_before_completion_is_not_flagged_late() -> None:
+    old = load("NCT03630471.json")
+
+    def early(r: dict[str, Any]) -> None:
+        status(r)["primaryCompletionDateStruct"] = {"date": "2027-01-20", "type": "ESTIMATED"}
+
+    before = changed(old, early)
+    found = run(before, changed(before, lambda r: ps(r)["outcomesModule"]["primaryOutcomes"][0]
+                                .update(timeFrame="12 weeks")))  # fmt: skip
+    event = one(found, EventType.OUTCOME_TIME_FRAME)
+    assert "after_completion" not in event.flags and "after primary completion" not in (
+        event.headline
+    )
+
+
+def test_an_outcome_switch_inside_the_same_boilerplate_is_a_switch() -> None:
+    """One score swapped for another in the same sentence frame is a replaced primary outcome,
+    not a rewording; a rewording of the same measure still is one."""
+    old = load("NCT03630471.json")
+
+    def framed(measure: str) -> Any:
+        def edit(r: dict[str, Any]) -> None:
+            ps(r)["outcomesModule"]["primaryOutcomes"][0]["measure"] = measure
+
+        return edit
+
+    base = changed(old, framed("Change from baseline in PHQ-9 score at week 12"))
+    switched = run(base, changed(base, framed("Change from baseline in GAD-7 score at week 12")))
+    event = one(switched, EventType.OUTCOME_REPLACED)
+    assert "“Change from baseline in PHQ-9 score at week 12” → “Change from baseline in GAD-7" in (
+        event.headline
+    )
+    assert not [e for e in switched.events if e.type is EventType.OUTCOME_REWORDED]
+    reworded = run(
+        base, changed(base, framed("Change from baseline in the PHQ-9 score at 12 weeks"))
+    )
+    one(reworded, EventType.OUTCOME_REWORDED)

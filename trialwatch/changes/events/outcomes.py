@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from trialwatch.changes.dates import last_day, parse_partial
 from trialwatch.changes.events.scene import PS, RANK_OTHER_OUTCOMES, RANK_PRIMARY_OUTCOMES, Scene
 from trialwatch.changes.match import pointer, same
 from trialwatch.changes.sentences import fmt, get, word_change
@@ -67,6 +68,48 @@ def _similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, wa, wb, autojunk=False).ratio()
 
 
+# Words that name what an outcome measures (a score, a rate, a test): two outcomes whose
+# differing words name different ones measure different things, whatever words they share.
+_MEASURE_WORDS = frozenset(
+    {
+        "score", "scale", "index", "rate", "ratio", "survival", "response", "remission",
+        "mortality", "death", "deaths", "incidence", "questionnaire", "inventory", "test",
+        "level", "levels", "concentration", "count", "volume", "pressure", "weight", "pain",
+        "time", "duration", "proportion", "percentage", "number", "grade", "events",
+        "toxicity", "progression", "recurrence", "relapse", "hospitalization", "function",
+        "quality", "accuracy", "sensitivity", "specificity", "adherence", "exacerbations",
+        "exacerbation", "symptoms", "symptom", "fatigue", "depression", "anxiety",
+    }
+)  # fmt: skip
+_ACRONYM = re.compile(r"^[A-Z][A-Z0-9-]{1,}[a-z]?$")
+
+
+def _named(words: list[str]) -> set[str]:
+    """What these words name as a measure: its acronyms (PASI, HAM-D, FEV1) and measure words."""
+    found = set()
+    for w in words:
+        bare = w.strip("().,;:[]")
+        if _ACRONYM.match(bare) and any(ch.isalpha() for ch in bare):
+            found.add(bare.upper())
+        elif bare.casefold() in _MEASURE_WORDS:
+            found.add(bare.casefold())
+    return found
+
+
+def different_measure(old: str, new: str) -> bool:
+    """Is the edit from old to new one measure swapped for another inside the same sentence
+    frame ("Change from baseline in PASI score at week 12" → "… in EASI score …")? Yes when a
+    replaced stretch names a measure on each side and the two name different ones."""
+    a, b = text_key(old).split(), text_key(new).split()
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag != "replace":
+            continue
+        was, now = _named(a[i1:i2]), _named(b[j1:j2])
+        if was and now and not was & now:
+            return True
+    return False
+
+
 def _name(o: Outcome) -> str:
     return fmt(o.measure or o.item.get("description") or "unnamed outcome", 160)
 
@@ -108,6 +151,8 @@ def detect(scene: Scene) -> list[Event]:
                 if o.kind == n.kind:
                     r = _similarity(o.measure, n.measure)
                     same_frame = same(o.item.get("timeFrame"), n.item.get("timeFrame"))
+                    if different_measure(o.measure, n.measure):
+                        continue  # one score swapped for another in the same sentence frame
                     if r >= REWORD_THRESHOLD or (r >= 0.3 and same_frame):
                         candidates.append((r, o, n))
     for _r, o, n in sorted(candidates, key=lambda c: (-c[0], c[1].index, c[2].index)):
@@ -265,6 +310,30 @@ def _also(o: Outcome, n: Outcome) -> list[str]:
     return parts
 
 
+def _lists(items: tuple[Outcome | None, Outcome | None]) -> tuple[str, ...]:
+    return tuple(o.kind for o in items if o is not None)
+
+
+def _after_completion(scene: Scene) -> str | None:
+    """ "changed after primary completion (2023-05-31, actual; edited 2024-01-10)", or after
+    results were posted: a primary outcome changed once the data were in. None otherwise."""
+    edited = scene.edited_on()
+    if edited is None:
+        return None
+    posted = get(scene.old, PS, "statusModule", "resultsFirstPostDateStruct", "date")
+    if isinstance(posted, str) and posted <= edited.isoformat():
+        return f"changed after results were posted ({posted}; edited {edited.isoformat()})"
+    pcd = get(scene.old, PS, "statusModule", "primaryCompletionDateStruct")
+    if isinstance(pcd, dict) and pcd.get("type") == "ACTUAL" and isinstance(pcd.get("date"), str):
+        day = parse_partial(pcd["date"])
+        if day is not None and last_day(day) < edited:
+            return (
+                f"changed after primary completion ({pcd['date']}, actual; edited "
+                f"{edited.isoformat()})"
+            )
+    return None
+
+
 def _results_step(scene: Scene) -> bool:
     """Results entered in this same step: outcome edits then are most often restatements."""
     keys = ("resultsFirstSubmitDate",)
@@ -292,6 +361,10 @@ def _event(
     if administrative:
         flags.append("likely_administrative")
         headline += " (likely administrative: made as results were entered)"
+    late = _after_completion(scene) if "primaryOutcomes" in (kind, *_lists(items)) else None
+    if late:
+        flags.append("after_completion")
+        headline += f" — {late}"
     if extra:
         headline += "; also " + "; ".join(extra)
     rank = RANK_PRIMARY_OUTCOMES if kind == "primaryOutcomes" else RANK_OTHER_OUTCOMES
