@@ -985,3 +985,67 @@ def test_an_outcome_switch_inside_the_same_boilerplate_is_a_switch() -> None:
         base, changed(base, framed("Change from baseline in the PHQ-9 score at 12 weeks"))
     )
     one(reworded, EventType.OUTCOME_REWORDED)
+
+
+# --- posted results against the registration -----------------------------------------------
+
+
+def _first_posting(record: dict[str, Any]) -> dict[str, Any]:
+    """The same record the day before its results were posted."""
+    before = copy.deepcopy(record)
+    del before["resultsSection"]
+    return before
+
+
+def test_results_that_match_the_registration_raise_nothing_about_it() -> None:
+    posted = load("NCT03064438.json")  # results posted; primary outcome as registered
+    found = run(_first_posting(posted), posted)
+    assert not [e for e in found.events if e.type is EventType.RESULTS_VS_REGISTRATION]
+
+
+def test_posted_results_are_read_against_the_registration() -> None:
+    posted = load("NCT03064438.json")
+
+    def registered_otherwise(r: dict[str, Any]) -> None:
+        outcomes = ps(r)["outcomesModule"]
+        outcomes["primaryOutcomes"][0]["timeFrame"] = "Baseline, Week 8"
+        outcomes["primaryOutcomes"].append(
+            {
+                "measure": "Change From Baseline in Clinician Erythema Assessment",
+                "timeFrame": "Week 12",
+            }
+        )
+        # The responder analysis is reported as primary, though never registered as an outcome.
+        outcomes["secondaryOutcomes"] = [
+            o for o in outcomes["secondaryOutcomes"] if "Responders" not in o["measure"]
+        ]
+        r["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"][2]["type"] = "PRIMARY"
+
+    new = changed(posted, registered_otherwise)
+    found = run(_first_posting(new), new)
+    said = [e.headline for e in found.events if e.type is EventType.RESULTS_VS_REGISTRATION]
+    assert said == [
+        "Results report the primary outcome “Change From Baseline in Total Lesion Count at "
+        "Week 12” at “Baseline, Week 12”; it was registered at “Baseline, Week 8”",
+        "Results report “Percentage of Participants Who Were Treatment Responders at Week 12” "
+        "as a primary outcome; no outcome like it was registered",
+        "Registered primary outcome “Change From Baseline in Clinician Erythema Assessment” has "
+        "no reported result",
+    ]
+    for e in found.events:
+        assert set(e.changes) <= {c.id for c in found.changes}
+
+
+def test_a_posted_result_corrected_is_named_by_its_outcome_and_group() -> None:
+    posted = load("NCT03064438.json")
+
+    def corrected(r: dict[str, Any]) -> None:
+        measure = r["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"][0]
+        measure["classes"][0]["categories"][0]["measurements"][0]["value"] = "-11.0"
+
+    event = one(run(posted, changed(posted, corrected)), EventType.RESULT_CORRECTED)
+    assert event.headline == (
+        "Posted result corrected: “Change From Baseline in Total Lesion Count at Week 12” — "
+        "ACU-D1 Ointment: -10.2 → -11.0 (number of lesions)"
+    )
+    assert "OG000" not in event.headline

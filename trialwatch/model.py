@@ -144,6 +144,8 @@ class EventType(StrEnum):
     RESULTS_DELAY_CERTIFIED = "results_delay_certified"
     RESULTS_POSTED = "results_posted"
     RESULTS_WITHDRAWN = "results_withdrawn"
+    RESULTS_VS_REGISTRATION = "results_vs_registration"  # since 0.5
+    RESULT_CORRECTED = "result_corrected"  # since 0.5
     OUTCOME_ADDED = "outcome_added"
     OUTCOME_REMOVED = "outcome_removed"
     OUTCOME_REPLACED = "outcome_replaced"

@@ -3,7 +3,8 @@ both records and the field changes and says, in one headline, what happened, how
 matters and who most likely did it. A field change no event explains is still reported.
 
 Where each is decided: ``status`` (status changes, regressions, the registry's Unknown),
-``results`` (the results lifecycle and deadline), ``outcomes`` (outcome switching), ``timing``
+``results`` (the results lifecycle and deadline), ``reported`` (posted results against the
+registration, a posted result corrected), ``outcomes`` (outcome switching), ``timing``
 (key dates, enrollment, after-the-fact edits), ``eligibility`` (loosened or tightened),
 ``sites`` (counts, countries, renames), ``registry`` (PubMed links, publication bookkeeping),
 ``sponsors`` (a new lead sponsor, collaborators joining or leaving), ``groups`` (one edit
@@ -20,6 +21,7 @@ from trialwatch.changes.events import (
     groups,
     outcomes,
     registry,
+    reported,
     results,
     sites,
     sponsors,
@@ -31,7 +33,17 @@ from trialwatch.model import Change, Event
 
 log = logging.getLogger("trialwatch")
 
-_DETECTORS = (status, results, outcomes, timing, eligibility, sites, sponsors, registry)
+_DETECTORS = (
+    status,
+    results,
+    reported,
+    outcomes,
+    timing,
+    eligibility,
+    sites,
+    sponsors,
+    registry,
+)
 
 
 def detect_events(

@@ -1,0 +1,232 @@
+"""Posted results read against the registration, as COMPare-style audits check by hand: when
+results are first posted or changed, each reported primary and secondary outcome is set beside
+the one registered (the current protocol). A reported time frame that differs, a registered
+primary outcome with no reported result, a reported primary outcome never registered as
+primary: each is said in words. And a posted result corrected is named by its outcome and its
+group's title ("Drug X 10 mg daily: 41.2 → 44.0"), never by a group code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any
+
+from trialwatch.changes.events.scene import PS, RANK_RESULTS, Scene
+from trialwatch.changes.match import pointer
+from trialwatch.changes.sentences import fmt, get
+from trialwatch.changes.textnorm import text_key
+from trialwatch.model import Change, Event, EventType
+
+MEASURES = ("resultsSection", "outcomeMeasuresModule", "outcomeMeasures")
+OUTCOMES = (PS, "outcomesModule")
+KINDS = {"PRIMARY": "primaryOutcomes", "SECONDARY": "secondaryOutcomes"}
+WORD = {"PRIMARY": "primary", "SECONDARY": "secondary"}
+# How alike a reported title and a registered measure must read to be one outcome.
+SAME_OUTCOME = 0.6
+# Corrections named in one headline; the rest are counted.
+NAMED = 2
+
+
+@dataclass
+class Reported:
+    index: int
+    item: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.item.get("type") or "")
+
+    @property
+    def title(self) -> str:
+        return str(self.item.get("title") or "")
+
+    @property
+    def at(self) -> str:
+        return pointer((*MEASURES, str(self.index)))
+
+
+def _reported(record: dict[str, Any]) -> list[Reported]:
+    items = get(record, *MEASURES)
+    return (
+        [Reported(i, m) for i, m in enumerate(items) if isinstance(m, dict)]
+        if isinstance(items, list)
+        else []
+    )
+
+
+def _registered(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for kind, key in KINDS.items():
+        items = get(record, *OUTCOMES, key)
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                out.append((kind, item))
+    return out
+
+
+def _key(text: Any) -> str:
+    return " ".join(text_key(str(text or "")).casefold().split())
+
+
+def _alike(a: Any, b: Any) -> float:
+    x, y = _key(a), _key(b)
+    if not x or not y:
+        return 0.0
+    if x == y:
+        return 1.0
+    return SequenceMatcher(None, x.split(), y.split(), autojunk=False).ratio()
+
+
+def _match(
+    title: str, registered: list[tuple[str, dict[str, Any]]]
+) -> tuple[str, dict[str, Any]] | None:
+    best = max(registered, key=lambda r: _alike(title, r[1].get("measure")), default=None)
+    if best is None or _alike(title, best[1].get("measure")) < SAME_OUTCOME:
+        return None
+    return best
+
+
+def detect(scene: Scene) -> list[Event]:
+    changes = scene.touching(*MEASURES)
+    if not changes:
+        return []
+    events = _against_registration(scene, changes)
+    events += _corrections(scene)
+    return events
+
+
+def _against_registration(scene: Scene, changes: list[Change]) -> list[Event]:
+    reported = [r for r in _reported(scene.new) if r.kind in KINDS]
+    if not reported:
+        return []
+    registered = _registered(scene.new)
+    before = {_key(r.title): r for r in _reported(scene.old)}
+    said: list[tuple[str, list[Change]]] = []
+    for r in reported:
+        old = before.get(_key(r.title))
+        if old is not None and old.item == r.item:
+            continue  # this result did not change: said when it was posted
+        mine = scene.within(old.at if old else None, r.at) or changes
+        found = _match(r.title, registered)
+        word = WORD[r.kind]
+        if found is None:
+            if r.kind == "PRIMARY":
+                said.append(
+                    (
+                        f"Results report {fmt(r.title, 160)} as a primary outcome; no outcome "
+                        "like it was registered",
+                        mine,
+                    )
+                )
+            continue
+        kind, item = found
+        if r.kind == "PRIMARY" and kind != "PRIMARY":
+            said.append(
+                (
+                    f"Results report {fmt(r.title, 160)} as a primary outcome; it was "
+                    f"registered as {WORD[kind]}",
+                    mine,
+                )
+            )
+        reported_frame, registered_frame = r.item.get("timeFrame"), item.get("timeFrame")
+        if reported_frame and registered_frame and _key(reported_frame) != _key(registered_frame):
+            said.append(
+                (
+                    f"Results report the {word} outcome {fmt(r.title, 120)} at "
+                    f"{fmt(reported_frame, 80)}; it was registered at {fmt(registered_frame, 80)}",
+                    mine,
+                )
+            )
+    # A registered primary outcome no posted result answers (once results are there).
+    first_posting = not _reported(scene.old)
+    if first_posting:
+        titles = [r.title for r in reported]
+        for kind, item in registered:
+            if kind != "PRIMARY":
+                continue
+            if not any(_alike(t, item.get("measure")) >= SAME_OUTCOME for t in titles):
+                said.append(
+                    (
+                        f"Registered primary outcome {fmt(item.get('measure'), 160)} has no "
+                        "reported result",
+                        changes,
+                    )
+                )
+    return [
+        scene.event(
+            EventType.RESULTS_VS_REGISTRATION,
+            headline,
+            RANK_RESULTS + 5,
+            covered,
+            covers=False,  # the results' own events say what was posted
+            data={"check": "registration"},
+        )
+        for headline, covered in said
+    ]
+
+
+def _groups(item: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for g in item.get("groups") or []:
+        if isinstance(g, dict) and g.get("id"):
+            out[str(g["id"])] = str(g.get("title") or g["id"])
+    return out
+
+
+def _values(item: dict[str, Any]) -> dict[tuple[str, str, str], tuple[str, Any]]:
+    """(class, category, group id) → (value, spread) of every measurement."""
+    out: dict[tuple[str, str, str], tuple[str, Any]] = {}
+    for cls in item.get("classes") or []:
+        if not isinstance(cls, dict):
+            continue
+        for cat in cls.get("categories") or []:
+            if not isinstance(cat, dict):
+                continue
+            for m in cat.get("measurements") or []:
+                if isinstance(m, dict) and m.get("groupId"):
+                    key = (
+                        str(cls.get("title") or ""),
+                        str(cat.get("title") or ""),
+                        str(m["groupId"]),
+                    )
+                    out[key] = (str(m.get("value")), m.get("spread"))
+    return out
+
+
+def _corrections(scene: Scene) -> list[Event]:
+    before = {_key(r.title): r for r in _reported(scene.old)}
+    events = []
+    for r in _reported(scene.new):
+        old = before.get(_key(r.title))
+        if old is None:
+            continue
+        was, now = _values(old.item), _values(r.item)
+        names = _groups(r.item)
+        unit = str(r.item.get("unitOfMeasure") or "").strip()
+        moved = []
+        for key, (value, _spread) in now.items():
+            if key in was and was[key][0] != value:
+                label = names.get(key[2], key[2])
+                place = " ".join(p for p in key[:2] if p)
+                moved.append(f"{label}{f' ({place})' if place else ''}: {was[key][0]} → {value}")
+        if not moved:
+            continue
+        shown = "; ".join(moved[:NAMED]) + (
+            f"; and {len(moved) - NAMED} more" if len(moved) > NAMED else ""
+        )
+        headline = f"Posted result corrected: {fmt(r.title, 140)} — {shown}" + (
+            f" ({unit})" if unit and len(moved) <= NAMED else ""
+        )
+        covered = scene.within(old.at, r.at)
+        if covered:
+            events.append(
+                scene.event(
+                    EventType.RESULT_CORRECTED,
+                    headline,
+                    RANK_RESULTS + 6,
+                    covered,
+                    details=tuple(moved[NAMED:]),
+                    data={"outcome": r.title, "values": len(moved)},
+                )
+            )
+    return events
