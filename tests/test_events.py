@@ -1049,3 +1049,65 @@ def test_a_posted_result_corrected_is_named_by_its_outcome_and_group() -> None:
         "ACU-D1 Ointment: -10.2 → -11.0 (number of lesions)"
     )
     assert "OG000" not in event.headline
+
+
+# --- arms and interventions ----------------------------------------------------------------
+
+
+def _arms(edit: Callable[[dict[str, Any]], None]) -> Comparison:
+    old = load("NCT03064438.json")  # an ointment arm and its vehicle (placebo comparator) arm
+    return run(old, changed(old, lambda r: edit(ps(r)["armsInterventionsModule"])))
+
+
+def _unexplained(found: Comparison) -> list[str]:
+    explained = {i for e in found.events for i in e.changes}
+    return [c.sentence for c in found.changes if c.material and c.id not in explained]
+
+
+def test_the_placebo_arm_dropped_is_said_loudly() -> None:
+    def drop(m: dict[str, Any]) -> None:
+        m["armGroups"].pop(1)
+        m["interventions"].pop(1)
+
+    found = _arms(drop)
+    event = one(found, EventType.ARM_DROPPED)
+    assert event.headline == (
+        "Control arm dropped: “ACU-D1 Ointment Vehicle” (placebo comparator); no control arm "
+        "is left"
+    )
+    assert "control_arm" in event.flags and found.events[0] is event  # leads the Summary
+    assert _unexplained(found) == []
+
+
+def test_arms_relabelled_merged_and_an_intervention_renamed() -> None:
+    def relabel(m: dict[str, Any]) -> None:
+        m["armGroups"][1]["label"] = "Vehicle Ointment"
+        m["interventions"][1]["armGroupLabels"] = ["Vehicle Ointment"]
+
+    found = _arms(relabel)
+    assert one(found, EventType.ARM_RELABELLED).headline == (
+        "Arm relabelled: “ACU-D1 Ointment Vehicle” → “Vehicle Ointment”"
+    )
+    assert not [e for e in found.events if e.type is EventType.ARM_DROPPED]
+    assert _unexplained(found) == []
+
+    def merge(m: dict[str, Any]) -> None:
+        a, b = m["armGroups"]
+        both = a["interventionNames"] + b["interventionNames"]
+        m["armGroups"] = [
+            {"label": "All participants", "type": "EXPERIMENTAL", "interventionNames": both}
+        ]
+
+    assert one(_arms(merge), EventType.ARMS_MERGED).headline == (
+        "Arms merged: “ACU-D1 Ointment” + “ACU-D1 Ointment Vehicle” → “All participants”"
+    )
+
+    def rename(m: dict[str, Any]) -> None:
+        m["interventions"][0].update(name="Minocycline ointment", otherNames=["ACCU-D1"])
+        m["armGroups"][0]["interventionNames"] = ["Drug: Minocycline ointment"]
+
+    found = _arms(rename)
+    assert one(found, EventType.INTERVENTION_RENAMED).headline == (
+        "Intervention renamed: ACCU-D1 → “Minocycline ointment”"
+    )
+    assert _unexplained(found) == []

@@ -167,6 +167,10 @@ class EventType(StrEnum):
     SITE_RENAMED = "site_renamed"
     PUBLICATION_LINKED = "publication_linked"
     SPONSOR_CHANGED = "sponsor_changed"  # since 0.5
+    ARM_DROPPED = "arm_dropped"  # since 0.5
+    ARMS_MERGED = "arms_merged"  # since 0.5
+    ARM_RELABELLED = "arm_relabelled"  # since 0.5
+    INTERVENTION_RENAMED = "intervention_renamed"  # since 0.5
     COLLABORATORS_CHANGED = "collaborators_changed"  # since 0.5
     FIRST_POSTED_ACTUAL = "first_posted_actual"
     GROUPED_EDIT = "grouped_edit"

@@ -7,7 +7,8 @@ Where each is decided: ``status`` (status changes, regressions, the registry's U
 registration, a posted result corrected), ``outcomes`` (outcome switching), ``timing``
 (key dates, enrollment, after-the-fact edits), ``eligibility`` (loosened or tightened),
 ``sites`` (counts, countries, renames), ``registry`` (PubMed links, publication bookkeeping),
-``sponsors`` (a new lead sponsor, collaborators joining or leaving), ``groups`` (one edit
+``arms`` (an arm dropped, merged or relabelled, an intervention renamed), ``sponsors``
+(a new lead sponsor, collaborators joining or leaving), ``groups`` (one edit
 repeated across many items)."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from trialwatch.changes.events import (
+    arms,
     eligibility,
     groups,
     outcomes,
@@ -40,6 +42,7 @@ _DETECTORS = (
     outcomes,
     timing,
     eligibility,
+    arms,
     sites,
     sponsors,
     registry,
