@@ -1111,3 +1111,34 @@ def test_arms_relabelled_merged_and_an_intervention_renamed() -> None:
         "Intervention renamed: ACCU-D1 → “Minocycline ointment”"
     )
     assert _unexplained(found) == []
+
+
+def test_criteria_reworded_with_a_direction() -> None:
+    old = load("NCT03064438.json")
+    text = ps(old)["eligibilityModule"]["eligibilityCriteria"]
+    assert "at least 18 years of age" in text
+
+    def criteria(edit: Callable[[str], str]) -> Comparison:
+        def apply(r: dict[str, Any]) -> None:
+            module = ps(r)["eligibilityModule"]
+            module["eligibilityCriteria"] = edit(module["eligibilityCriteria"])
+
+        return run(old, changed(old, apply))
+
+    older = criteria(lambda t: t.replace("at least 18 years of age", "at least 21 years of age"))
+    event = one(older, EventType.ELIGIBILITY_TIGHTENED)
+    assert "inclusion criterion" in event.headline and "at least 18 years of age → " in (
+        event.headline
+    )
+    younger = criteria(lambda t: t.replace("at least 18 years of age", "at least 16 years of age"))
+    assert "loosened" in one(younger, EventType.ELIGIBILITY_LOOSENED).headline
+    # An exclusion added keeps more people out; a wording change with no limit moving has no
+    # direction (it stays "reworded" in the details).
+    excluded = criteria(lambda t: t + "\n* Prior treatment with any tetracycline within 30 days")
+    assert "exclusion criterion added" in one(excluded, EventType.ELIGIBILITY_TIGHTENED).headline
+    reworded = criteria(lambda t: t.replace("at least 18 years of age", "aged 18 years or older"))
+    assert not [
+        e
+        for e in reworded.events
+        if e.type in (EventType.ELIGIBILITY_LOOSENED, EventType.ELIGIBILITY_TIGHTENED)
+    ]
