@@ -1142,3 +1142,27 @@ def test_criteria_reworded_with_a_direction() -> None:
         for e in reworded.events
         if e.type in (EventType.ELIGIBILITY_LOOSENED, EventType.ELIGIBILITY_TIGHTENED)
     ]
+
+
+def test_time_frame_edits_of_one_pattern_are_one_line() -> None:
+    """The same words added to every secondary outcome's time frame (28 of them, with
+    different frames): one grouped line, not one per outcome or per old frame."""
+    from tests.conftest import all_records
+
+    old = next(
+        r
+        for r in all_records()
+        if r["protocolSection"]["identificationModule"]["nctId"] == "NCT05913700"
+    )
+
+    def extend(r: dict[str, Any]) -> None:
+        for o in ps(r)["outcomesModule"]["secondaryOutcomes"]:
+            o["timeFrame"] = f"{o['timeFrame']} (up to 2 years)"
+
+    found = run(old, changed(old, extend))
+    frames = [e for e in found.events if e.type is EventType.OUTCOME_TIME_FRAME]
+    assert len(frames) == 1
+    assert frames[0].headline.startswith(
+        "Time frame “(up to 2 years)” added after each (e.g. “On admission” → "
+    )
+    assert frames[0].headline.endswith("on 28 outcomes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,49 @@ def test_every_structural_edit_is_reported(data: st.DataObject) -> None:
     assert any(
         place_schema[: len(s)] == s or s[: len(place_schema)] == place_schema for s in reported
     ), (place, op, reported)
+
+
+def _neighbours() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Neighbouring real records: each version of a real trial's life beside the next (from
+    tests/history_data.py), and the two real downloads' versions of the trials both hold."""
+    from tests.history_data import series
+
+    pairs = []
+    versions = [study for _index, study in series()]
+    pairs += list(itertools.pairwise(versions))
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for r in RECORDS:
+        by_id.setdefault(nct(r), []).append(r)
+    for found in by_id.values():
+        pairs += list(itertools.pairwise(found))
+    return pairs
+
+
+def test_events_over_neighbouring_real_records_keep_their_changes() -> None:
+    """Every event of every neighbouring pair explains changes that are in the report, has a
+    headline, and a record compared with itself raises no event and no change."""
+    from trialwatch.changes.differ import compare
+
+    pairs = _neighbours()
+    assert len(pairs) >= 5
+    for old, new in pairs:
+        for a, b in ((old, new), (new, old)):
+            found = compare(nct(b), a, b)
+            ids = {c.id for c in found.changes}
+            for e in found.events:
+                assert e.headline.strip(), e
+                if e.type.value not in ("signal_started", "signal_ended"):
+                    assert e.changes and set(e.changes) <= ids, (e.type, e.headline)
+        same = compare(nct(new), new, copy.deepcopy(new))
+        assert same.changes == [] and same.events == []
+
+
+@given(index=st.integers(0, len(SMALL) - 1))
+@PROFILE
+def test_no_headline_from_an_unchanged_record(index: int) -> None:
+    """The event layer on a record against an exact copy of itself: nothing at all."""
+    from trialwatch.changes.differ import compare
+
+    record = SMALL[index]
+    found = compare(nct(record), record, copy.deepcopy(record))
+    assert found.events == [] and found.changes == []

@@ -140,8 +140,14 @@ def merge_time_frames(scene: Scene, events: list[Event]) -> list[Event]:
         old_tf, new_tf = e.data.get("old_time_frame"), e.data.get("new_time_frame")
         new_key = text_key(str(new_tf or ""))
         (ow, on), (nw, nn) = _shape(old_tf), _shape(new_tf)
-        if by_new[new_key] >= GROUP_AT:
-            key: tuple[object, ...] = ("set", new_key)
+        old_text, new_text = text_key(str(old_tf or "")), new_key
+        key: tuple[object, ...]
+        if old_text and new_text.startswith(old_text) and new_text != old_text:
+            key = ("append", new_text[len(old_text) :])  # the same words added to each
+        elif old_text and new_text.endswith(old_text) and new_text != old_text:
+            key = ("prepend", new_text[: -len(old_text)])
+        elif by_new[new_key] >= GROUP_AT:
+            key = ("set", new_key)
         elif len(on) == len(nn):
             key = ("shift", ow, nw, tuple(b - a for a, b in zip(on, nn, strict=True)))
         else:
@@ -168,6 +174,12 @@ def merge_time_frames(scene: Scene, events: list[Event]) -> list[Event]:
             change = f"{fmt(old_tf, 120)} → {fmt(new_tf, 120)}"
         elif key[0] == "set":
             change = f"set to {fmt(new_tf, 120)} (was {counted(len(olds), 'different time frame')})"
+        elif key[0] in ("append", "prepend"):
+            where = "added after" if key[0] == "append" else "put before"
+            change = (
+                f"{fmt(str(key[1]).strip(), 120)} {where} each (e.g. {fmt(old_tf, 120)} → "
+                f"{fmt(new_tf, 120)})"
+            )
         else:
             change = f"moved alike (e.g. {fmt(old_tf, 120)} → {fmt(new_tf, 120)})"
         scope = f"all {len(group)}" if len(group) == total else str(len(group))
