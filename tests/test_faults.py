@@ -58,6 +58,18 @@ def write_config(url: str, ids: list[str], port: int | None = None) -> None:
     Path("trialwatch.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def run_env(url: str, store: Path) -> dict[str, str]:
+    """The environment of a trialwatch process checking ``store`` against the stand-in."""
+    import os
+
+    return {
+        **os.environ,
+        "TRIALWATCH_API_URL": url,
+        "TRIALWATCH_REQUEST_INTERVAL": "0",
+        "TRIALWATCH_STORE": str(store),
+    }
+
+
 def mail_text(box: Mailbox, i: int = -1) -> str:
     part = box.messages[i].get_body(preferencelist=("plain",))
     assert part is not None
@@ -221,7 +233,6 @@ def test_checks_released_together_tell_each_change_once(tmp_path: Path) -> None:
     """Five checks of one store, released by one barrier the moment a change is in the
     registry for each of 15 trials: every change is told once in all, never twice."""
     import json
-    import os
     import subprocess
     import sys
     import time
@@ -231,12 +242,7 @@ def test_checks_released_together_tell_each_change_once(tmp_path: Path) -> None:
     reg, trials = _watch_list(15)
     store = tmp_path / "store"
     with serve(reg) as url:
-        env = {
-            **os.environ,
-            "TRIALWATCH_API_URL": url,
-            "TRIALWATCH_REQUEST_INTERVAL": "0",
-            "TRIALWATCH_STORE": str(store),
-        }
+        env = run_env(url, store)
         ids = [_id(t) for t in trials]
         base = [sys.executable, "-c", _RELEASED]
         first = subprocess.run(
@@ -321,7 +327,6 @@ def fill(disk: Path, leave: int = 0) -> Path:
 
 def test_a_full_disk_is_said_as_such_and_tells_nothing_twice(small_disk: Path) -> None:
     import json
-    import os
     import subprocess
     import sys
 
@@ -330,12 +335,7 @@ def test_a_full_disk_is_said_as_such_and_tells_nothing_twice(small_disk: Path) -
     reg, trials = _watch_list(12)
     store = small_disk / "store"
     with serve(reg) as url:
-        env = {
-            **os.environ,
-            "TRIALWATCH_API_URL": url,
-            "TRIALWATCH_REQUEST_INTERVAL": "0",
-            "TRIALWATCH_STORE": str(store),
-        }
+        env = run_env(url, store)
         ids = [_id(t) for t in trials]
 
         def check() -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,8 @@ from trialwatch.model import (
 )
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from trialwatch.app import Preview
     from trialwatch.store.watchlist import Watched
 
@@ -509,6 +511,18 @@ def check(
         _say(f"trialwatch: error: {mail_error}")
         code = EXIT_TROUBLE
     raise typer.Exit(code)
+
+
+def _as_of(today: str | None) -> dt.date | None:
+    """--today as a date (None: today)."""
+    import datetime
+
+    if today is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(today)
+    except ValueError:
+        raise InputError(f"--today wants a date like 2026-03-31, not {today!r}") from None
 
 
 def _explain_ignored(report: RunReport) -> None:
@@ -1017,18 +1031,12 @@ def audit_command(
     in QC review, a late certification, a posted FDAAA 801 violation, implausible enrollment.
     Reads the latest snapshots: no network unless --fetch. Exit 0 no signal, 1 signals, 2
     trouble."""
-    import datetime as dt
 
     _setup_logging(verbose, quiet)
     from trialwatch.app import run_audit
     from trialwatch.audit import render
 
-    day = None
-    if today is not None:
-        try:
-            day = dt.date.fromisoformat(today)
-        except ValueError:
-            raise InputError(f"--today wants a date like 2026-03-31, not {today!r}") from None
+    day = _as_of(today)
     if grace is not None and not 0 <= grace <= 3650:
         raise InputError(f"--grace wants a number of days from 0 to 3650, not {grace}")
     wanted = _audit_fail_on(fail_on)
@@ -1088,17 +1096,11 @@ def site(
 ) -> None:
     """Build a static site of the watch: an index, a page and an Atom feed per trial and search,
     and a feed of every change. From the store only; opens from file:// or any web server."""
-    import datetime as dt
 
     _setup_logging(verbose, quiet)
     from trialwatch.app import run_site
 
-    day = None
-    if today is not None:
-        try:
-            day = dt.date.fromisoformat(today)
-        except ValueError:
-            raise InputError(f"--today wants a date like 2026-03-31, not {today!r}") from None
+    day = _as_of(today)
     built = run_site(
         out_dir, _flags(store=str(store) if store else None), config, full=full, as_of=day
     )

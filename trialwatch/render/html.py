@@ -69,12 +69,22 @@ def change_blocks(t: TrialReport) -> list[str]:
     word-level changes marked: the body of a report, a mail and a site page."""
     out: list[str] = []
     events = summary(t)
+    by_id = {c.id: c for c in t.changes}
     if events:
         out.append('<div class="cat">Summary</div><ul class="summary">')
         for e in events:
             by = f' <span class="by">({h(who(e))})</span>' if who(e) else ""
             out.append(f'<li class="headline">{h(e.headline)}{by}')
             out.extend(_detail_list(e.details))
+            # The texts it covers, their words marked (the details do not repeat them).
+            texts = [
+                c
+                for i in e.changes
+                if (c := by_id.get(i)) is not None
+                and c.kind is Kind.CHANGED
+                and worth_showing(c.old, c.new)
+            ]
+            out.extend(html_diff(str(c.old), str(c.new)) for c in texts[:DETAILS_SHOWN])
             out.append("</li>")
         out.append("</ul>")
     rest = details(t)
