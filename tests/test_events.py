@@ -1127,8 +1127,10 @@ def test_criteria_reworded_with_a_direction() -> None:
 
     older = criteria(lambda t: t.replace("at least 18 years of age", "at least 21 years of age"))
     event = one(older, EventType.ELIGIBILITY_TIGHTENED)
-    assert "inclusion criterion" in event.headline and "at least 18 years of age → " in (
-        event.headline
+    assert event.headline == (
+        "Eligibility tightened: inclusion criterion “Participant is male or non-pregnant and "
+        "non-lactating female at least 18 years of age” → “Participant is male or non-pregnant "
+        "and non-lactating female at least 21 years of age”"
     )
     younger = criteria(lambda t: t.replace("at least 18 years of age", "at least 16 years of age"))
     assert "loosened" in one(younger, EventType.ELIGIBILITY_LOOSENED).headline

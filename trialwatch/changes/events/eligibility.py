@@ -169,6 +169,10 @@ def threshold_move(old: str, new: str) -> tuple[int, str] | None:
         up = now > was
         ways.add(1 if up == (bound == "upper") else -1)
         lead = a[max(0, i1 - 5) : i1]
+        while lead and not lead[0][:1].isalnum():  # never start inside a hyphenated word
+            lead = lead[1:]
+        if lead and i1 - len(lead) > 0 and a[i1 - len(lead) - 1] in ("-", "–", "/"):
+            lead = lead[1:]
         tail: list[str] = []
         for t in a[i1 + 1 : i1 + 8]:
             if t in (",", ";", ":", "."):
@@ -177,7 +181,7 @@ def threshold_move(old: str, new: str) -> tuple[int, str] | None:
         said.append(f"{_joined([*lead, a[i1], *tail])} → {_joined([*lead, b[j1], *tail])}")
     if len(ways) != 1:
         return None
-    if whole:
+    if whole or max(len(old), len(new)) <= 140:  # a short criterion is said whole
         return ways.pop(), f"“{one_line(old, 160)}” → “{one_line(new, 160)}”"
     return ways.pop(), "; ".join(said)
 
