@@ -658,3 +658,33 @@ def test_watch_list_json_writes_c1_controls_as_escapes(capsys: pytest.CaptureFix
     assert code == 0
     assert not any("\x7f" <= ch <= "\x9f" for ch in out)
     assert json.loads(out)[0]["label"] == "Lab\x85el\x9b31m"  # kept, written as \u escapes
+
+
+def test_a_change_a_0_1_store_never_reported_is_mailed_too(
+    api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """trialwatch 0.1 stored a change and stopped before reporting it: after the upgrade the
+    terminal and the mail both get it, once."""
+    import json
+
+    from trialwatch.changes.normalize import canonical_json
+
+    reg, url = api
+    trial = records[1]
+    before = status(trial, "SUSPENDED")  # what 0.1 reported last
+    folder = Path("snapshots") / nct(trial)
+    folder.mkdir(parents=True)
+    for name, record in (("2026-11-25.json", before), ("2026-11-26.json", trial)):
+        payload = {"fetched": {"at": f"{name[:10]}T06:00:00Z"}, "format": 1, "study": record}
+        (folder / name).write_text(canonical_json(payload), encoding="utf-8")
+    (folder / "state.json").write_text(json.dumps({"latest": "2026-11-25.json"}), "utf-8")
+    box = Mailbox()
+    with smtp_server(box) as port:
+        write_config(url, [nct(trial)], port)
+        code, out, err = cli(capsys, "check")
+        assert code == 1, err
+        assert "Suspended → Completed" in out
+        assert len(box.messages) == 1 and "Suspended → Completed" in mail_text(box)
+        reg.data_timestamp = "2026-11-27T09:00:00"
+        assert cli(capsys, "check", "-q") == (0, "", "")
+        assert len(box.messages) == 1
