@@ -319,3 +319,33 @@ def test_original_uses_the_registrys_original_data_where_it_speaks(
     assert (
         "Primary completion: 2021-12-31 (estimated) → 2025-01-29 (actual) (original from v0" in out
     )
+
+
+def test_history_reads_posted_results_against_the_original_registration() -> None:
+    """With the registry's versions stored, the results are set beside the outcomes as first
+    registered, not only the current protocol (which the sponsor may have edited to match)."""
+    import copy
+
+    from trialwatch.timeline.render import render_text, tell
+    from trialwatch.timeline.story import Step
+
+    posted = load("NCT03064438.json")  # results posted; protocol now matches them
+    original = copy.deepcopy(posted)
+    del original["resultsSection"]
+    outcomes = original["protocolSection"]["outcomesModule"]
+    outcomes["primaryOutcomes"][0]["timeFrame"] = "Baseline, Week 8"  # as first registered
+    steps = [
+        Step("v0", "2017-03-01", "registry", original, version=0),
+        Step("2026-12-04.json", "2021-08-17", "snapshot", posted, snapshot="2026-12-04.json"),
+    ]
+    story = tell("NCT03064438", steps, None)
+    assert story.results_vs_original == [
+        "Results report the primary outcome “Change From Baseline in Total Lesion Count at "
+        "Week 12” at “Baseline, Week 12”; it was first registered (2017-03-01) at “Baseline, "
+        "Week 8”"
+    ]
+    assert story.results_vs_original[0] in render_text(story)
+    assert story.to_json()["results_vs_original"] == story.results_vs_original
+    # Only trialwatch's snapshots (no registry version): nothing claimed about the original.
+    steps[0].source = "snapshot"
+    assert tell("NCT03064438", steps, None).results_vs_original == []

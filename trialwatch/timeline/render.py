@@ -38,6 +38,8 @@ class Story:
     outcomes_after_start: list[tuple[str, str]]
     original: list[dict[str, Any]] | None
     notes: list[str] = field(default_factory=list)
+    # The posted results against the outcomes as first registered, in words (since 0.5).
+    results_vs_original: list[str] = field(default_factory=list)
     registry_versions: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ class Story:
                 {"at": at, "event": text} for at, text in self.outcomes_after_start
             ],
             "original": self.original,
+            "results_vs_original": list(self.results_vs_original),
         }
 
 
@@ -85,6 +88,7 @@ def tell(
         first_start=first_start,
         outcomes_after_start=after,
         original=original_vs_current(steps, original_data) if with_original else None,
+        results_vs_original=_results_vs_original(steps),
         notes=notes,
         registry_versions=registry,
     )
@@ -154,6 +158,19 @@ def rows(story: Story) -> list[list[str]]:
 HEADERS = ["version", "date", "status", "start", "primary completion", "completion", "enrollment"]
 
 
+def _results_vs_original(steps: list[Step]) -> list[str]:
+    """With the registry's versions stored, the posted results against the registration as
+    first made (the current protocol's own comparison is the results events')."""
+    from trialwatch.changes.events.reported import against
+
+    if len(steps) < 2 or steps[0].source != "registry":
+        return []
+    try:
+        return against(steps[-1].record, steps[0].record, f"first registered ({steps[0].date})")
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return []
+
+
 def _summary_lines(story: Story) -> list[str]:
     lines = [ledger.sentence() for ledger in story.ledgers]
     if story.statuses:
@@ -161,6 +178,7 @@ def _summary_lines(story: Story) -> list[str]:
             "Time in each status: "
             + "; ".join(f"{status_words(s)} {span_words(d)}" for s, d in story.statuses)
         )
+    lines += story.results_vs_original
     if story.first_start:
         if story.outcomes_after_start:
             lines.append(

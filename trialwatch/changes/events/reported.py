@@ -230,3 +230,46 @@ def _corrections(scene: Scene) -> list[Event]:
                 )
             )
     return events
+
+
+def against(record: dict[str, Any], registered_in: dict[str, Any], when: str) -> list[str]:
+    """The posted results of ``record`` set beside the outcomes registered in
+    ``registered_in`` (``when`` names that registration: "first registered (2017-03-01)"), in
+    words; empty
+    when the record has no results or they match. For the history's original registration."""
+    reported = [r for r in _reported(record) if r.kind in KINDS]
+    if not reported:
+        return []
+    registered = _registered(registered_in)
+    out = []
+    for r in reported:
+        found = _match(r.title, registered)
+        if found is None:
+            if r.kind == "PRIMARY":
+                out.append(
+                    f"Results report {fmt(r.title, 160)} as a primary outcome; no outcome like "
+                    f"it was {when}"
+                )
+            continue
+        kind, item = found
+        if r.kind == "PRIMARY" and kind != "PRIMARY":
+            out.append(
+                f"Results report {fmt(r.title, 160)} as a primary outcome; it was {when} "
+                f"as {WORD[kind]}"
+            )
+        frame, first = r.item.get("timeFrame"), item.get("timeFrame")
+        if frame and first and _key(frame) != _key(first):
+            out.append(
+                f"Results report the {WORD[r.kind]} outcome {fmt(r.title, 120)} at "
+                f"{fmt(frame, 80)}; it was {when} at {fmt(first, 80)}"
+            )
+    titles = [r.title for r in reported]
+    for kind, item in registered:
+        if kind == "PRIMARY" and not any(
+            _alike(t, item.get("measure")) >= SAME_OUTCOME for t in titles
+        ):
+            out.append(
+                f"The primary outcome {when}, {fmt(item.get('measure'), 160)}, has no "
+                "reported result"
+            )
+    return out
