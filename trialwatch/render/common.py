@@ -110,8 +110,10 @@ _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def since_words(previous: str) -> str:
     """What a report's "since" names: a stored snapshot by its day ("3 Dec 2026", "3 Dec 2026,
     2nd version" for a second one that day), never its file name; a file given to diff as it is."""
-    found = _SNAPSHOT_NAME.match(previous)
-    if not found:
+    # A stored snapshot, also as a path (diff snapshots/NCT…/2026-12-03.json …).
+    folder, _, name = previous.replace("\\", "/").rpartition("/")
+    found = _SNAPSHOT_NAME.match(name)
+    if not found or (folder and not re.search(r"NCT\d{8}$", folder)):
         return previous
     year, month, day, n = found.groups()
     if not 1 <= int(month) <= 12:

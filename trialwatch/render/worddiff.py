@@ -17,7 +17,7 @@ LONG = 120
 CSS = (
     "del{background:#ffebe9;color:#82071e;text-decoration:line-through}"
     "ins{background:#dafbe1;color:#116329;text-decoration:none}"
-    ".diff{font-size:.92em;margin:.2em 0 .5em}"
+    ".diff{font-size:.92em;margin:.2em 0 .5em;font-weight:400}"
     ".sbs{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.9em;margin:.3em 0}"
     ".sbs th{text-align:left;color:#57606a;font-weight:600;border-bottom:1px solid #d0d7de}"
     ".sbs td{vertical-align:top;padding:.15em .5em;border-bottom:1px solid #eaeef2;"
