@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from trialwatch.registry.history import HistoryClient
     from trialwatch.search.run import ListRun
     from trialwatch.site.build import Built
+    from trialwatch.store.events import Row as EventRow
     from trialwatch.timeline.backfill import Backfilled
     from trialwatch.timeline.render import Story
 
@@ -830,3 +831,60 @@ def run_site(
         )
     finally:
         store.db.close()
+
+
+def run_events(
+    flags: dict[str, Any],
+    config: str | None,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    types: list[str] | None = None,
+    categories: list[str] | None = None,
+    trials: list[str] | None = None,
+    rebuild: bool = False,
+) -> list[EventRow]:
+    """The stored changes and events that match; with ``rebuild``, filed again first from
+    every stored snapshot (for a store from before 0.5, or after changing ignore rules)."""
+    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.store import events
+
+    settings = load_settings(flags, config)
+    store = SnapshotStore(settings.store)
+    wanted = [normalize_nct_id(t) for t in trials or []]
+    try:
+        if rebuild:
+            with store.locked():
+                for nct in wanted or store.trials():
+                    refile(store, nct, list(settings["ignore"]))
+        with store.db.transaction() as conn:
+            return list(
+                events.query(
+                    conn, since=since, until=until, types=types, categories=categories,
+                    trials=wanted or None,
+                )
+            )  # fmt: skip
+    finally:
+        store.db.close()
+
+
+def refile(store: SnapshotStore, nct: str, ignore: list[str]) -> int:
+    """File a trial's rows again from its stored snapshots, pair by pair; returns the steps."""
+    import itertools
+
+    from trialwatch.runner import file_step
+    from trialwatch.store import events
+
+    files = store.snapshots(nct)
+    snaps = []
+    for path in files:
+        try:
+            snaps.append(store.read(path))
+        except TrialwatchError:
+            continue  # a damaged snapshot: the steps beside it are filed against its neighbours
+    with store.db.transaction() as conn:
+        events.forget(conn, nct)
+        for old, new in itertools.pairwise(snaps):
+            seen = new.fetched_at or f"{new.name[:10]}T00:00:00Z"
+            file_step(conn, nct, seen, old.record, new.record, old.name, new.name, ignore)
+    return max(0, len(snaps) - 1)

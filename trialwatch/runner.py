@@ -8,6 +8,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trialwatch.changes.baseline import baseline, title_of
@@ -128,6 +129,23 @@ class Observer:
                 log.debug("could not read the signals of %s", nct, exc_info=True)
         return report
 
+    def _file_events(
+        self, conn: Any, previous: Path, before: str, stored: str, fetched: Fetched
+    ) -> None:
+        """The rows of the step just stored; a record too odd to read files none (its report
+        still says what it can)."""
+        try:
+            old = self.store.read(previous).record
+        except StoreError:
+            return
+        try:
+            file_step(
+                conn, fetched.nct_id, fetched.fetched_at, old, fetched.record, before, stored,
+                self.options.ignore,
+            )  # fmt: skip
+        except (RecursionError, RecordShapeError):
+            log.debug("no event rows for %s", fetched.nct_id, exc_info=True)
+
     def _seen(self, fetched: Fetched, report: TrialReport) -> None:
         """A record read without trouble: its check (and last-update date) recorded, and the
         record handed to whoever reads every record (the transparency signals)."""
@@ -186,8 +204,10 @@ class Observer:
                     for output in (*self.options.outputs, *self.options.keep_for):
                         outputs.setdefault(output, latest_name)
                     store.pending.put(nct, me, outputs)  # before the snapshot
+                    before = latest_name
                     latest_name = store.save(fetched).name
                     store.db.log_line(conn, fetched.fetched_at, nct, "changed", latest_name)
+                    self._file_events(conn, files[-1], before, latest_name, fetched)
                 if new_digest != current or not same_bytes:
                     store.remember(
                         conn,
@@ -209,6 +229,29 @@ class Observer:
             if marker is None or marker["run"] != me:
                 store.pending.put(nct, me, outputs)  # this run reports it now
         describe(store, nct, base, latest_name, fetched.record, report, self.options)
+
+
+def file_step(
+    conn: Any,
+    nct: str,
+    seen: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    old_name: str | None,
+    new_name: str,
+    ignore: Sequence[str] = (),
+) -> None:
+    """File what changed in one stored step as rows (store/events.py), in ``conn``'s
+    transaction."""
+    from trialwatch.store import events
+
+    found = compare(nct, old, new, ignore)
+    made_on = get(new, "protocolSection", "statusModule", "lastUpdateSubmitDate")
+    rows = events.rows_of(
+        nct, seen, made_on if isinstance(made_on, str) else None, old_name, new_name,
+        found.changes, found.events,
+    )  # fmt: skip
+    events.insert(conn, rows)
 
 
 def read_snapshots(

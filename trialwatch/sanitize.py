@@ -180,3 +180,11 @@ def dumps(value: Any, **kwargs: Any) -> str:
     consumer that prints a string raw can be tricked by it."""
     text = json.dumps(json_safe(value), ensure_ascii=False, **kwargs)
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def spreadsheet_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one line, never a formula (registry text is
+    untrusted: a cell starting with = + - @ or a tab is prefixed with a quote)."""
+    text = "" if value is None else str(value)
+    text = terminal(text).replace("\r", " ").replace("\n", " ")
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text

@@ -10,7 +10,7 @@ from trialwatch.audit.report import AuditedTrial, AuditReport
 from trialwatch.audit.signals import STANDING_NOTE, Level
 from trialwatch.changes.words import status_words
 from trialwatch.render.common import study_url
-from trialwatch.sanitize import dumps, terminal
+from trialwatch.sanitize import dumps, spreadsheet_cell, terminal
 from trialwatch.sanitize import html_text as h
 from trialwatch.sanitize import markdown as md
 
@@ -192,11 +192,7 @@ CSV_COLUMNS = (
 )
 
 
-def _safe(value: object) -> str:
-    """A cell a spreadsheet shows as text: never a formula (registry text is untrusted)."""
-    text = "" if value is None else str(value)
-    text = terminal(text).replace("\r", " ").replace("\n", " ")
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
+_safe = spreadsheet_cell
 
 
 def render_csv(report: AuditReport) -> str:
