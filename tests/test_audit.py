@@ -504,3 +504,23 @@ def test_a_baseline_names_each_signal_once_with_what_it_is_about(
         "in the past (start, primary completion); verification overdue (trialwatch audit "
         "explains)"
     ) in out
+
+
+def test_no_longer_verification_overdue_says_what_ended_it() -> None:
+    """A new verification, or a trial now closed: each said as what ended the signal."""
+    from trialwatch.audit.transitions import signal_events
+
+    record = load("NCT06224738.reconstructed.json")  # not verified since 2024-01, open
+    told = {"verification_overdue"}
+    verified = edited(
+        record, lambda r: r["protocolSection"]["statusModule"].update(statusVerifiedDate="2026-11")
+    )
+    (event,) = signal_events(told, [], verified)
+    assert event.headline == "No longer: verification overdue; a new verification: verified 2026-11"
+    closed = edited(
+        record, lambda r: r["protocolSection"]["statusModule"].update(overallStatus="WITHDRAWN")
+    )
+    (event,) = signal_events(told, [], closed)
+    assert event.headline == (
+        "No longer: verification overdue; the trial is now “Withdrawn”; last verified 2024-01"
+    )

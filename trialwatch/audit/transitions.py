@@ -59,8 +59,17 @@ def _why_ended(kind: SignalType, record: dict[str, Any], subject: str) -> str:
         if found is not None:
             return f"the date is now {found[2]} ({found[3].lower() or 'no type'})"
     if kind is SignalType.VERIFICATION_OVERDUE:
+        # What ended it: a new verification, or a closed trial whose results are in (or that
+        # no longer has to keep its record current).
         verified = get(record, "protocolSection", "statusModule", "statusVerifiedDate")
-        return f"verified {verified}" if isinstance(verified, str) else ""
+        said = f"verified {verified}" if isinstance(verified, str) else ""
+        if isinstance(status, str) and status in ("COMPLETED", "TERMINATED", "WITHDRAWN"):
+            submitted, _ = results_submitted(record)
+            closed = f"the trial is now “{status_words(status)}”"
+            if submitted is not None:
+                closed += f" with results submitted {submitted.isoformat()}"
+            return f"{closed}; last {said}" if said else closed
+        return f"a new verification: {said}" if said else ""
     return ""
 
 
