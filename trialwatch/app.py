@@ -197,7 +197,6 @@ def _checked(
     preview: Callable[[Preview], None] | None,
 ) -> tuple[RunReport, Settings, str | None]:
     """run_check's run itself, once the store, the outputs and the signals are set up."""
-    ids = targets
     total = len(targets)
     listed: ListRun | None = None
     # The run stays registered until its report is out and mailed: other runs at the same
@@ -206,7 +205,7 @@ def _checked(
         observer = Observer(store, options)
         with build_client(settings, http) as client, progress_bar(interactive, total) as tick:
             options.progress = tick
-            if (explicit_ids and (not batch or len(ids) == 1)) or (not batch and not queries):
+            if (explicit_ids and (not batch or total == 1)) or (not batch and not queries):
                 # One request per trial (--no-batch), for ids and watch lists alike.
                 report = check_each(targets, client, store, options, observer)
             elif not explicit_ids and (queries or settings["two_phase"]):
