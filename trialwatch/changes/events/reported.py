@@ -95,63 +95,83 @@ def detect(scene: Scene) -> list[Event]:
     return events
 
 
+def _findings(
+    reported: list[Reported], registered: list[tuple[str, dict[str, Any]]], when: str
+) -> list[tuple[str, Reported]]:
+    """Each reported outcome beside the registered one it answers, in words: a reported primary
+    outcome registered as secondary or not at all, a time frame that differs. ``when`` says
+    which registration: "registered", "first registered (2017-03-01)"."""
+    out = []
+    for r in reported:
+        found = _match(r.title, registered)
+        if found is None:
+            if r.kind == "PRIMARY":
+                out.append(
+                    (
+                        f"Results report {fmt(r.title, 160)} as a primary outcome; no outcome "
+                        f"like it was {when}",
+                        r,
+                    )
+                )
+            continue
+        kind, item = found
+        if r.kind == "PRIMARY" and kind != "PRIMARY":
+            out.append(
+                (
+                    f"Results report {fmt(r.title, 160)} as a primary outcome; it was {when} "
+                    f"as {WORD[kind]}",
+                    r,
+                )
+            )
+        frame, registered_frame = r.item.get("timeFrame"), item.get("timeFrame")
+        if frame and registered_frame and _key(frame) != _key(registered_frame):
+            out.append(
+                (
+                    f"Results report the {WORD[r.kind]} outcome {fmt(r.title, 120)} at "
+                    f"{fmt(frame, 80)}; it was {when} at {fmt(registered_frame, 80)}",
+                    r,
+                )
+            )
+    return out
+
+
+def _unanswered(
+    reported: list[Reported], registered: list[tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The registered primary outcomes no reported result answers."""
+    titles = [r.title for r in reported]
+    return [
+        item
+        for kind, item in registered
+        if kind == "PRIMARY"
+        and not any(_alike(t, item.get("measure")) >= SAME_OUTCOME for t in titles)
+    ]
+
+
 def _against_registration(scene: Scene, changes: list[Change]) -> list[Event]:
     reported = [r for r in _reported(scene.new) if r.kind in KINDS]
     if not reported:
         return []
     registered = _registered(scene.new)
     before = {_key(r.title): r for r in _reported(scene.old)}
+    # A result that did not change was said when it was posted.
+    fresh = [
+        r for r in reported if (old := before.get(_key(r.title))) is None or old.item != r.item
+    ]
     said: list[tuple[str, list[Change]]] = []
-    for r in reported:
+    for headline, r in _findings(fresh, registered, "registered"):
         old = before.get(_key(r.title))
-        if old is not None and old.item == r.item:
-            continue  # this result did not change: said when it was posted
-        mine = scene.within(old.at if old else None, r.at) or changes
-        found = _match(r.title, registered)
-        word = WORD[r.kind]
-        if found is None:
-            if r.kind == "PRIMARY":
-                said.append(
-                    (
-                        f"Results report {fmt(r.title, 160)} as a primary outcome; no outcome "
-                        "like it was registered",
-                        mine,
-                    )
-                )
-            continue
-        kind, item = found
-        if r.kind == "PRIMARY" and kind != "PRIMARY":
-            said.append(
-                (
-                    f"Results report {fmt(r.title, 160)} as a primary outcome; it was "
-                    f"registered as {WORD[kind]}",
-                    mine,
-                )
-            )
-        reported_frame, registered_frame = r.item.get("timeFrame"), item.get("timeFrame")
-        if reported_frame and registered_frame and _key(reported_frame) != _key(registered_frame):
-            said.append(
-                (
-                    f"Results report the {word} outcome {fmt(r.title, 120)} at "
-                    f"{fmt(reported_frame, 80)}; it was registered at {fmt(registered_frame, 80)}",
-                    mine,
-                )
-            )
+        said.append((headline, scene.within(old.at if old else None, r.at) or changes))
     # A registered primary outcome no posted result answers (once results are there).
-    first_posting = not _reported(scene.old)
-    if first_posting:
-        titles = [r.title for r in reported]
-        for kind, item in registered:
-            if kind != "PRIMARY":
-                continue
-            if not any(_alike(t, item.get("measure")) >= SAME_OUTCOME for t in titles):
-                said.append(
-                    (
-                        f"Registered primary outcome {fmt(item.get('measure'), 160)} has no "
-                        "reported result",
-                        changes,
-                    )
+    if not _reported(scene.old):
+        for item in _unanswered(reported, registered):
+            said.append(
+                (
+                    f"Registered primary outcome {fmt(item.get('measure'), 160)} has no "
+                    "reported result",
+                    changes,
                 )
+            )
     return [
         scene.event(
             EventType.RESULTS_VS_REGISTRATION,
@@ -235,41 +255,15 @@ def _corrections(scene: Scene) -> list[Event]:
 def against(record: dict[str, Any], registered_in: dict[str, Any], when: str) -> list[str]:
     """The posted results of ``record`` set beside the outcomes registered in
     ``registered_in`` (``when`` names that registration: "first registered (2017-03-01)"), in
-    words; empty
-    when the record has no results or they match. For the history's original registration."""
+    words; empty when the record has no results or they match. For the history's original
+    registration."""
     reported = [r for r in _reported(record) if r.kind in KINDS]
     if not reported:
         return []
     registered = _registered(registered_in)
-    out = []
-    for r in reported:
-        found = _match(r.title, registered)
-        if found is None:
-            if r.kind == "PRIMARY":
-                out.append(
-                    f"Results report {fmt(r.title, 160)} as a primary outcome; no outcome like "
-                    f"it was {when}"
-                )
-            continue
-        kind, item = found
-        if r.kind == "PRIMARY" and kind != "PRIMARY":
-            out.append(
-                f"Results report {fmt(r.title, 160)} as a primary outcome; it was {when} "
-                f"as {WORD[kind]}"
-            )
-        frame, first = r.item.get("timeFrame"), item.get("timeFrame")
-        if frame and first and _key(frame) != _key(first):
-            out.append(
-                f"Results report the {WORD[r.kind]} outcome {fmt(r.title, 120)} at "
-                f"{fmt(frame, 80)}; it was {when} at {fmt(first, 80)}"
-            )
-    titles = [r.title for r in reported]
-    for kind, item in registered:
-        if kind == "PRIMARY" and not any(
-            _alike(t, item.get("measure")) >= SAME_OUTCOME for t in titles
-        ):
-            out.append(
-                f"The primary outcome {when}, {fmt(item.get('measure'), 160)}, has no "
-                "reported result"
-            )
+    out = [headline for headline, _r in _findings(reported, registered, when)]
+    out += [
+        f"The primary outcome {when}, {fmt(item.get('measure'), 160)}, has no reported result"
+        for item in _unanswered(reported, registered)
+    ]
     return out
