@@ -39,10 +39,11 @@ def is_long(old: str, new: str) -> bool:
     return max(len(old), len(new)) > LONG or "\n" in display_text(old) + display_text(new)
 
 
-def _words(a: list[str], b: list[str], elide: bool) -> tuple[str, str]:
-    """The old and the new words as HTML, each with its edits marked."""
-    left: list[str] = []
-    right: list[str] = []
+def _pieces(a: list[str], b: list[str], elide: bool) -> list[tuple[str, str]]:
+    """The edit from words a to words b as HTML pieces, each with the side it belongs to:
+    "both" (words kept; with ``elide``, a long run cut to its ends around "…"), "old"
+    (``<del>``) or "new" (``<ins>``)."""
+    out: list[tuple[str, str]] = []
     ops = SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
     for n, (tag, i1, i2, j1, j2) in enumerate(ops):
         if tag == "equal":
@@ -50,40 +51,24 @@ def _words(a: list[str], b: list[str], elide: bool) -> tuple[str, str]:
             if elide and len(words) > 2 * CONTEXT:
                 head = words[:CONTEXT] if n else []
                 tail = words[-CONTEXT:] if n < len(ops) - 1 else []
-                shown = " ".join(h(w) for w in head) + " … " + " ".join(h(w) for w in tail)
-                shown = shown.strip()
-            else:
-                shown = " ".join(h(w) for w in words)
-            left.append(shown)
-            right.append(shown)
+                words = [*head, "…", *tail]
+            out.append(("both", " ".join(h(w) for w in words).strip()))
             continue
         if i2 > i1:
-            left.append(f"<del>{' '.join(h(w) for w in a[i1:i2])}</del>")
+            out.append(("old", f"<del>{' '.join(h(w) for w in a[i1:i2])}</del>"))
         if j2 > j1:
-            right.append(f"<ins>{' '.join(h(w) for w in b[j1:j2])}</ins>")
-    return " ".join(p for p in left if p), " ".join(p for p in right if p)
+            out.append(("new", f"<ins>{' '.join(h(w) for w in b[j1:j2])}</ins>"))
+    return out
+
+
+def _joined(pieces: list[tuple[str, str]], sides: tuple[str, ...]) -> str:
+    return " ".join(html for side, html in pieces if side in sides and html)
 
 
 def inline(old: str, new: str) -> str:
     """One line: the new text with the removed words struck through before the added ones."""
-    a, b = display_text(old).split(), display_text(new).split()
-    parts: list[str] = []
-    ops = SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
-    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
-        if tag == "equal":
-            words = a[i1:i2]
-            if len(words) > 2 * CONTEXT:
-                head = words[:CONTEXT] if n else []
-                tail = words[-CONTEXT:] if n < len(ops) - 1 else []
-                parts.append(" ".join(h(w) for w in [*head, "…", *tail]).strip())
-            else:
-                parts.append(" ".join(h(w) for w in words))
-            continue
-        if i2 > i1:
-            parts.append(f"<del>{' '.join(h(w) for w in a[i1:i2])}</del>")
-        if j2 > j1:
-            parts.append(f"<ins>{' '.join(h(w) for w in b[j1:j2])}</ins>")
-    return f'<div class="diff">{" ".join(p for p in parts if p)}</div>'
+    pieces = _pieces(display_text(old).split(), display_text(new).split(), elide=True)
+    return f'<div class="diff">{_joined(pieces, ("both", "old", "new"))}</div>'
 
 
 def side_by_side(old: str, new: str) -> str:
@@ -100,7 +85,8 @@ def side_by_side(old: str, new: str) -> str:
             x = olds[k] if k < len(olds) else ""
             y = news[k] if k < len(news) else ""
             if x and y:
-                left, right = _words(x.split(), y.split(), elide=False)
+                pieces = _pieces(x.split(), y.split(), elide=False)
+                left, right = _joined(pieces, ("both", "old")), _joined(pieces, ("both", "new"))
             else:
                 left = f"<del>{h(x)}</del>" if x else ""
                 right = f"<ins>{h(y)}</ins>" if y else ""
