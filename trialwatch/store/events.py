@@ -23,10 +23,11 @@ from before 0.5 has none for its earlier steps until ``trialwatch events --rebui
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 from trialwatch.errors import StoreError
@@ -40,19 +41,6 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_seen ON events (seen);
 CREATE INDEX IF NOT EXISTS events_trial ON events (nct, seen);
 """
-COLUMNS = (
-    "nct",
-    "seen",
-    "made_on",
-    "old_snapshot",
-    "new_snapshot",
-    "kind",
-    "type",
-    "category",
-    "headline",
-    "rank",
-    "body",
-)
 
 
 @dataclass
@@ -68,6 +56,10 @@ class Row:
     headline: str
     rank: int
     body: dict[str, Any]
+
+    def values(self) -> tuple[Any, ...]:
+        """The row as the table holds it, in COLUMNS order (its body as JSON text)."""
+        return (*astuple(self)[:-1], json.dumps(self.body, sort_keys=True))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +77,10 @@ class Row:
         }
 
 
+# The table's columns: the fields of a Row, in order.
+COLUMNS = tuple(f.name for f in fields(Row))
+
+
 def rows_of(
     nct: str,
     seen: str,
@@ -99,43 +95,16 @@ def rows_of(
     by_id = {c.id: c for c in changes}
     shown = [e for e in events if not e.silent]
     explained = {i for e in shown for i in e.changes}
+    row = functools.partial(Row, nct, seen, made_on, old_snapshot, new_snapshot)
     out = []
     for e in sorted(shown, key=lambda e: e.rank):
         mine = [by_id[i] for i in e.changes if i in by_id]
         body = {**e.to_json(), "changes_json": [c.to_json() for c in mine]}
         category = mine[0].category.value if mine else "other"
-        out.append(
-            Row(
-                nct,
-                seen,
-                made_on,
-                old_snapshot,
-                new_snapshot,
-                "event",
-                e.type.value,
-                category,
-                e.headline,
-                e.rank,
-                body,
-            )
-        )
+        out.append(row("event", e.type.value, category, e.headline, e.rank, body))
     for c in changes:
         if c.material and c.id not in explained:
-            out.append(
-                Row(
-                    nct,
-                    seen,
-                    made_on,
-                    old_snapshot,
-                    new_snapshot,
-                    "change",
-                    c.kind.value,
-                    c.category.value,
-                    c.sentence,
-                    1000,
-                    c.to_json(),
-                )
-            )
+            out.append(row("change", c.kind.value, c.category.value, c.sentence, 1000, c.to_json()))
     return out
 
 
@@ -152,22 +121,7 @@ def insert(conn: sqlite3.Connection, rows: Iterable[Row]) -> None:
     ensure(conn)
     conn.executemany(
         f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-        [
-            (
-                r.nct,
-                r.seen,
-                r.made_on,
-                r.old_snapshot,
-                r.new_snapshot,
-                r.kind,
-                r.type,
-                r.category,
-                r.headline,
-                r.rank,
-                json.dumps(r.body, sort_keys=True),
-            )
-            for r in rows
-        ],
+        [r.values() for r in rows],
     )
 
 
@@ -205,24 +159,11 @@ def query(
     try:
         ensure(conn)
         cursor = conn.execute(sql, args)
-        for values in cursor:
-            data = dict(zip(COLUMNS, values, strict=True))
+        for stored in cursor:
             try:
-                body = json.loads(data["body"] or "{}")
+                body = json.loads(stored[-1] or "{}")
             except ValueError:
                 body = {}
-            yield Row(
-                str(data["nct"]),
-                str(data["seen"]),
-                data["made_on"],
-                data["old_snapshot"],
-                str(data["new_snapshot"]),
-                str(data["kind"]),
-                str(data["type"]),
-                str(data["category"]),
-                str(data["headline"]),
-                int(data["rank"] or 0),
-                body,
-            )
+            yield Row(**dict(zip(COLUMNS[:-1], stored[:-1], strict=True)), body=body)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the stored events: {exc}") from None
