@@ -130,21 +130,24 @@ class Observer:
         return report
 
     def _file_events(
-        self, conn: Any, previous: Path, before: str, stored: str, fetched: Fetched
-    ) -> None:
-        """The rows of the step just stored; a record too odd to read files none (its report
-        still says what it can)."""
+        self, conn: Any, previous: Path, stored: str, fetched: Fetched
+    ) -> StoredChange | None:
+        """File the rows of the step just stored, and return it (the report of the change
+        reuses its comparison); a record too odd to read files none (its report still says
+        what it can)."""
         try:
-            old = self.store.read(previous).record
+            old = self.store.read(previous)
         except StoreError:
-            return
+            return None
         try:
-            file_step(
-                conn, fetched.nct_id, fetched.fetched_at, old, fetched.record, before, stored,
-                self.options.ignore,
+            found = file_step(
+                conn, fetched.nct_id, fetched.fetched_at, old.record, fetched.record, old.name,
+                stored, self.options.ignore,
             )  # fmt: skip
         except (RecursionError, RecordShapeError):
             log.debug("no event rows for %s", fetched.nct_id, exc_info=True)
+            return None
+        return StoredChange(old, found)
 
     def _seen(self, fetched: Fetched, report: TrialReport) -> None:
         """A record read without trouble: its check (and last-update date) recorded, and the
@@ -173,6 +176,7 @@ class Observer:
                 return
             row = store.db.row(nct)
             files = store.snapshots(nct)
+            step: StoredChange | None = None
             outputs: dict[str, str] = dict(marker["outputs"]) if marker else {}
             if not files:
                 outputs = {"stdout": ""}
@@ -204,10 +208,9 @@ class Observer:
                     for output in (*self.options.outputs, *self.options.keep_for):
                         outputs.setdefault(output, latest_name)
                     store.pending.put(nct, me, outputs)  # before the snapshot
-                    before = latest_name
                     latest_name = store.save(fetched).name
                     store.db.log_line(conn, fetched.fetched_at, nct, "changed", latest_name)
-                    self._file_events(conn, files[-1], before, latest_name, fetched)
+                    step = self._file_events(conn, files[-1], latest_name, fetched)
                 if new_digest != current or not same_bytes:
                     store.remember(
                         conn,
@@ -228,7 +231,16 @@ class Observer:
                 return
             if marker is None or marker["run"] != me:
                 store.pending.put(nct, me, outputs)  # this run reports it now
-        describe(store, nct, base, latest_name, fetched.record, report, self.options)
+        describe(store, nct, base, latest_name, fetched.record, report, self.options, step)
+
+
+@dataclass
+class StoredChange:
+    """A change just stored: the snapshot before it and what changed since (compared once,
+    for the rows and for the report)."""
+
+    previous: Snapshot
+    found: Comparison
 
 
 def file_step(
@@ -240,9 +252,9 @@ def file_step(
     old_name: str | None,
     new_name: str,
     ignore: Sequence[str] = (),
-) -> None:
+) -> Comparison:
     """File what changed in one stored step as rows (store/events.py), in ``conn``'s
-    transaction."""
+    transaction; returns the comparison."""
     from trialwatch.store import events
 
     found = compare(nct, old, new, ignore)
@@ -252,6 +264,7 @@ def file_step(
         found.changes, found.events,
     )  # fmt: skip
     events.insert(conn, rows)
+    return found
 
 
 def read_snapshots(
@@ -284,16 +297,21 @@ def describe(
     record: dict[str, Any],
     report: TrialReport,
     options: CheckOptions,
+    step: StoredChange | None = None,
 ) -> None:
     """Fill report with what changed from snapshot ``base`` (the last one reported; "" when
-    none was) to the latest, whose record is ``record``."""
+    none was) to the latest, whose record is ``record``. ``step``: the change this run just
+    stored, already compared, used when it starts from ``base``."""
     report.snapshot = latest_name
     previous = None
     if base:
         if base == "?":  # a damaged pending file: the newest snapshot but one, to be safe
             names = [p.name for p in store.snapshots(nct)]
             base = names[-2] if len(names) > 1 else ""
-        previous = store.snapshot_named(nct, base) if base else None
+        if step is not None and step.previous.name == base:
+            previous = step.previous
+        else:
+            previous = store.snapshot_named(nct, base) if base else None
         if previous is None and base:
             previous = _instead_of_missing(store, nct, base, latest_name, report)
     if previous is None:
@@ -304,7 +322,11 @@ def describe(
             report.outcome = Outcome.CHANGED
         return
     report.previous_snapshot = previous.name
-    fill(report, compare(nct, previous.record, record, options.ignore), options.show_admin)
+    if step is not None and previous is step.previous:
+        found = step.found
+    else:
+        found = compare(nct, previous.record, record, options.ignore)
+    fill(report, found, options.show_admin)
     if options.explain_ignore:
         from trialwatch.changes.differ import explain_rules
 
