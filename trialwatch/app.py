@@ -856,19 +856,18 @@ def run_events(
             with store.locked():
                 for nct in wanted or store.trials():
                     refile(store, nct, list(settings["ignore"]))
-        with store.db.transaction() as conn:
-            return list(
-                events.query(
-                    conn, since=since, until=until, types=types, categories=categories,
-                    trials=wanted or None,
-                )
-            )  # fmt: skip
+        return list(
+            events.query(
+                store.db.conn, since=since, until=until, types=types, categories=categories,
+                trials=wanted or None,
+            )
+        )  # fmt: skip
     finally:
         store.db.close()
 
 
-def refile(store: SnapshotStore, nct: str, ignore: list[str]) -> int:
-    """File a trial's rows again from its stored snapshots, pair by pair; returns the steps."""
+def refile(store: SnapshotStore, nct: str, ignore: list[str]) -> None:
+    """File a trial's rows again from its stored snapshots, pair by pair."""
     import itertools
 
     from trialwatch.runner import file_step
@@ -886,4 +885,3 @@ def refile(store: SnapshotStore, nct: str, ignore: list[str]) -> int:
         for old, new in itertools.pairwise(snaps):
             seen = new.fetched_at or f"{new.name[:10]}T00:00:00Z"
             file_step(conn, nct, seen, old.record, new.record, old.name, new.name, ignore)
-    return max(0, len(snaps) - 1)

@@ -513,16 +513,16 @@ def check(
     raise typer.Exit(code)
 
 
-def _as_of(today: str | None) -> dt.date | None:
-    """--today as a date (None: today)."""
+def _as_of(text: str | None, option: str = "--today") -> dt.date | None:
+    """A date option (--today, --since…) as a date; None when not given."""
     import datetime
 
-    if today is None:
+    if text is None:
         return None
     try:
-        return datetime.date.fromisoformat(today)
+        return datetime.date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"--today wants a date like 2026-03-31, not {today!r}") from None
+        raise InputError(f"{option} wants a date like 2026-03-31, not {text!r}") from None
 
 
 def _explain_ignored(report: RunReport) -> None:
@@ -1136,9 +1136,8 @@ def events(
     from trialwatch.model import Category, EventType
     from trialwatch.render import events as render
 
-    for day_text, name in ((since, "--since"), (until, "--until")):
-        if day_text is not None:
-            _day(day_text, name)
+    _as_of(since, "--since")
+    _as_of(until, "--until")
     known = {e.value for e in EventType} | {"added", "removed", "changed"}
     unknown = [t for t in types or [] if t not in known]
     if unknown:
@@ -1161,15 +1160,6 @@ def events(
     }[fmt]
     sys.stdout.write(renderer(rows))
     raise typer.Exit(EXIT_OK)
-
-
-def _day(text: str, option: str) -> None:
-    import datetime
-
-    try:
-        datetime.date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{option} wants a date like 2026-11-01, not {text!r}") from None
 
 
 @app.command()

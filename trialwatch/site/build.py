@@ -98,7 +98,7 @@ def build_site(
     missing: list[str] = []
     problems: list[str] = []
     written = kept = 0
-    new_manifest: dict[str, Any] = {"format": SITE_FORMAT, "trials": {}, "searches": {}}
+    new_manifest: dict[str, Any] = {"format": SITE_FORMAT, "trials": {}}
     versions = VersionStore(store)
     for w in trials:
         try:
@@ -176,17 +176,17 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 def _trial_key(store: SnapshotStore, versions: VersionStore, w: WatchedTrial) -> str | None:
     """What a trial's page is built from, cheaply: its snapshot and version file names and
     sizes, and its label. None when the store holds nothing of it."""
-    names = [p.name for p in store.snapshots(w.nct_id)]
-    if not names:
+    files = store.snapshots(w.nct_id)
+    if not files:
         return None
+    names = [p.name for p in files]
     parts = [str(SITE_FORMAT), w.label or "", *names]
     folder = versions.folder(w.nct_id)
     with contextlib.suppress(OSError):
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             parts.append(f"{entry.name}:{entry.stat().st_size}")
     with contextlib.suppress(OSError):
-        latest = store.snapshots(w.nct_id)[-1]
-        parts.append(str(latest.stat().st_size))
+        parts.append(str(files[-1].stat().st_size))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
