@@ -175,32 +175,39 @@ def _linux_like() -> bool:
     return os.name != "nt" and sys.platform != "darwin"
 
 
-def user_config_dir(env: Mapping[str, str]) -> Path:
-    """The user's config folder for trialwatch (XDG on Linux, platformdirs elsewhere)."""
+def _user_dir(env: Mapping[str, str], xdg: str, under_home: tuple[str, ...], kind: str) -> Path:
     if _linux_like():
-        xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-        return Path(xdg) / "trialwatch"
+        base = env.get(xdg) or str(Path(env.get("HOME", "~")).expanduser().joinpath(*under_home))
+        return Path(base) / "trialwatch"
     import platformdirs
 
-    return Path(platformdirs.user_config_dir("trialwatch", appauthor=False))
+    return Path(getattr(platformdirs, kind)("trialwatch", appauthor=False))
+
+
+def user_config_dir(env: Mapping[str, str]) -> Path:
+    """The user's config folder for trialwatch (XDG on Linux, platformdirs elsewhere)."""
+    return _user_dir(env, "XDG_CONFIG_HOME", (".config",), "user_config_dir")
 
 
 def user_data_dir(env: Mapping[str, str]) -> Path:
     """The user's data folder for trialwatch: where a user-level setup keeps its snapshots."""
-    if _linux_like():
-        xdg = env.get("XDG_DATA_HOME") or str(
-            Path(env.get("HOME", "~")).expanduser() / ".local" / "share"
-        )
-        return Path(xdg) / "trialwatch"
-    import platformdirs
+    return _user_dir(env, "XDG_DATA_HOME", (".local", "share"), "user_data_dir")
 
-    return Path(platformdirs.user_data_dir("trialwatch", appauthor=False))
+
+def _user_base(name: str, env: Mapping[str, str]) -> Path:
+    """What a relative path of a user-level setup is relative to: the data folder for the
+    store (data never under a config folder), the config folder for the rest."""
+    return user_data_dir(env) if name == "store" else user_config_dir(env)
 
 
 def _is_file(path: Path, what: str) -> bool:
     """path.is_file(), with a folder this user may not read said as such."""
     try:
-        return path.is_file() or (path.exists() and _refuse_non_file(path, what))
+        if path.is_file():
+            return True
+        if path.exists():
+            raise ConfigError(f"{path} ({what}) is not a file")
+        return False
     except PermissionError:
         raise ConfigError(
             f"cannot read {path.parent} ({what}): permission denied; give this user read "
@@ -208,10 +215,6 @@ def _is_file(path: Path, what: str) -> bool:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path} ({what}): {os_reason(exc)}") from None
-
-
-def _refuse_non_file(path: Path, what: str) -> bool:
-    raise ConfigError(f"{path} ({what}) is not a file")
 
 
 def find_config(explicit: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
@@ -442,12 +445,11 @@ def load_settings(
             value, source = _from_env(key, env[env_name]), env_name
             rel_base = cwd
         elif name in data or name in user:
-            value, source, rel_base = _merged(name, data, user, path, user_path)
-            if source == str(user_path):
-                rel_base = user_data_dir(env) if name == "store" else user_config_dir(env)
+            value, source = _merged(name, data, user, path, user_path)
+            rel_base = path.parent.resolve() if name in data and path else _user_base(name, env)
         elif base is None:
             value, source = key.default, "default"
-            rel_base = user_data_dir(env) if name == "store" else user_config_dir(env)
+            rel_base = _user_base(name, env)
         else:
             value, source = key.default, "default"
             rel_base = base
@@ -473,15 +475,12 @@ def _merged(
     user: dict[str, Any],
     project_path: Path | None,
     user_path: Path | None,
-) -> tuple[Any, str, Path]:
-    """A key from the config files: the project's over the user's; a table (``[email]``)
-    merged key by key, the project's keys winning."""
+) -> tuple[Any, str]:
+    """A key from the config files, and which: the project's over the user's; a table
+    (``[email]``) merged key by key, the project's keys winning."""
     if name in project and name in user and isinstance(project[name], dict):
         both = {**user[name], **project[name]} if isinstance(user[name], dict) else project[name]
-        assert project_path is not None
-        return both, f"{user_path} and {project_path}", project_path.parent.resolve()
+        return both, f"{user_path} and {project_path}"
     if name in project:
-        assert project_path is not None
-        return project[name], str(project_path), project_path.parent.resolve()
-    assert user_path is not None
-    return user[name], str(user_path), user_path.parent.resolve()
+        return project[name], str(project_path)
+    return user[name], str(user_path)
