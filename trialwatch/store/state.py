@@ -84,6 +84,9 @@ def ensure_bookkeeping(root: Path) -> Path:
     return folder
 
 
+NOT_WRITABLE_ADVICE = (
+    "run trialwatch as the user who owns the store, or give this user write access"
+)
 # Below this many free bytes a SQLite error on opening is taken for a full disk, not damage.
 LOW_SPACE = 256 * 1024
 
@@ -185,8 +188,7 @@ class StateDB:
         if readable and not _writable(self.path):
             raise StoreError(
                 f"cannot write the store's state {self.path} ({exc}): this user may not write "
-                "it or its folder; run trialwatch as the user who owns the store, or give this "
-                "user write access"
+                f"it or its folder; {NOT_WRITABLE_ADVICE}"
             ) from None
         if readable:
             raise StoreError(f"cannot open the store's state {self.path}: {exc}") from None
@@ -220,7 +222,7 @@ class StateDB:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if no_space(exc):
-                raise OutOfSpaceError(f"cannot write {self.path}: {NO_SPACE_ADVICE}") from None
+                raise _write_error(self.path, exc) from None
             raise StoreError(
                 f"the store's state {self.path} is busy ({exc}); another trialwatch run held it "
                 f"for more than {BUSY_TIMEOUT:.0f}s. Try again later"
@@ -342,7 +344,7 @@ def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
         return OutOfSpaceError(f"could not write the store's state {path}: {NO_SPACE_ADVICE}")
     if "readonly" in str(exc):
         return StoreError(
-            f"could not write the store's state {path} ({exc}): this user may not write it; run "
-            "trialwatch as the user who owns the store, or give this user write access"
+            f"could not write the store's state {path} ({exc}): this user may not write it; "
+            f"{NOT_WRITABLE_ADVICE}"
         )
     return StoreError(f"could not write the store's state {path}: {exc}")
