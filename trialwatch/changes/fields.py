@@ -31,7 +31,7 @@ from trialwatch.changes.sentences import (
     percent,
     word_change,
 )
-from trialwatch.changes.textnorm import display_text, one_line, text_key
+from trialwatch.changes.textnorm import display_text, fold_key, one_line, text_key
 from trialwatch.changes.words import status_words, words
 from trialwatch.model import Kind
 
@@ -507,8 +507,8 @@ _GENERIC = frozenset(
 def _facility_words(site: dict[str, Any]) -> set[str]:
     """The words of a site's name that name it: not the generic ones, nor its city's."""
     where = " ".join(str(site.get(k) or "") for k in ("city", "state", "country"))
-    place = set(re.findall(r"\w+", text_key(where).casefold()))
-    words = re.findall(r"\w+", text_key(str(site.get("facility") or "")).casefold())
+    place = set(re.findall(r"\w+", fold_key(where)))
+    words = re.findall(r"\w+", fold_key(site.get("facility")))
     return {
         w for w in words if w not in _GENERIC and w not in place and not w.isdigit() and len(w) > 1
     }
@@ -528,7 +528,7 @@ def _same_facility(old: dict[str, Any], new: dict[str, Any]) -> bool:
     was, now = old.get("facility"), new.get("facility")
     if a & b or _is_code(was) or _is_code(now):
         return True
-    x, y = text_key(str(was or "")).casefold(), text_key(str(now or "")).casefold()
+    x, y = fold_key(was), fold_key(now)
     return bool(x and y) and SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.75
 
 

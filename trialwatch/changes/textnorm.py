@@ -124,3 +124,9 @@ def one_line(text: str, limit: int = 160) -> str:
     if len(flat) <= limit:
         return flat
     return flat[: limit - 1].rstrip() + "…"
+
+
+def fold_key(value: object) -> str:
+    """What two names or titles are compared by, case aside: text_key, case-folded (text_key
+    already keeps one space between words)."""
+    return text_key(str(value or "")).casefold()

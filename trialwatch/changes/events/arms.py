@@ -10,7 +10,7 @@ from typing import Any
 from trialwatch.changes.events.scene import PS, RANK_PRIMARY_OUTCOMES, RANK_REST, Scene
 from trialwatch.changes.match import pointer
 from trialwatch.changes.sentences import fmt, get
-from trialwatch.changes.textnorm import text_key
+from trialwatch.changes.textnorm import fold_key
 from trialwatch.changes.words import words
 from trialwatch.model import Change, Event, EventType
 
@@ -22,10 +22,6 @@ RANK_CONTROL = RANK_PRIMARY_OUTCOMES + 10
 RANK_ARMS = RANK_REST - 40
 # A code name: letters and digits run together ("ABX-464", "BMS986165", "LY3009104").
 _CODE = re.compile(r"^[A-Z]{1,6}[- ]?\d{2,}[A-Z0-9-]*$", re.I)
-
-
-def _key(text: Any) -> str:
-    return " ".join(text_key(str(text or "")).casefold().split())
 
 
 def _items(record: dict[str, Any], name: str) -> list[tuple[int, dict[str, Any]]]:
@@ -43,7 +39,7 @@ def _arm_type(arm: dict[str, Any]) -> str:
 
 def _interventions(arm: dict[str, Any]) -> frozenset[str]:
     names = arm.get("interventionNames")
-    return frozenset(_key(n) for n in names) if isinstance(names, list) else frozenset()
+    return frozenset(fold_key(n) for n in names) if isinstance(names, list) else frozenset()
 
 
 def detect(scene: Scene) -> list[Event]:
@@ -58,10 +54,10 @@ def _at(name: str, i: int) -> str:
 
 def _arms(scene: Scene) -> list[Event]:
     old, new = _items(scene.old, "armGroups"), _items(scene.new, "armGroups")
-    new_labels = {_key(a.get("label")) for _, a in new}
-    old_labels = {_key(a.get("label")) for _, a in old}
-    gone = [(i, a) for i, a in old if _key(a.get("label")) not in new_labels]
-    came = [(j, a) for j, a in new if _key(a.get("label")) not in old_labels]
+    new_labels = {fold_key(a.get("label")) for _, a in new}
+    old_labels = {fold_key(a.get("label")) for _, a in old}
+    gone = [(i, a) for i, a in old if fold_key(a.get("label")) not in new_labels]
+    came = [(j, a) for j, a in new if fold_key(a.get("label")) not in old_labels]
     events: list[Event] = []
     # Relabelled: the same kind of arm with the same interventions, under a new label.
     for i, a in list(gone):
@@ -117,10 +113,10 @@ def _arms(scene: Scene) -> list[Event]:
         kind = _arm_type(a)
         covered = scene.within(_at("armGroups", i), None)
         # Its interventions that went with it (given to no other arm).
-        label = _key(a.get("label"))
+        label = fold_key(a.get("label"))
         for k, x in _items(scene.old, "interventions"):
-            if _labels(x) == {label} and _key(x.get("name")) not in {
-                _key(y.get("name")) for _, y in _items(scene.new, "interventions")
+            if _labels(x) == {label} and fold_key(x.get("name")) not in {
+                fold_key(y.get("name")) for _, y in _items(scene.new, "interventions")
             }:
                 covered += scene.within(_at("interventions", k), None)
         if kind in CONTROL:
@@ -158,26 +154,27 @@ def _renamed_interventions(scene: Scene) -> list[Event]:
     name kept among its other names (a code name given its drug name), or a code name replaced
     by a name for the same arms."""
     old, new = _items(scene.old, "interventions"), _items(scene.new, "interventions")
-    new_names = {_key(x.get("name")) for _, x in new}
-    old_names = {_key(x.get("name")) for _, x in old}
-    gone = [(i, x) for i, x in old if _key(x.get("name")) not in new_names]
-    came = [(j, x) for j, x in new if _key(x.get("name")) not in old_names]
+    new_names = {fold_key(x.get("name")) for _, x in new}
+    old_names = {fold_key(x.get("name")) for _, x in old}
+    gone = [(i, x) for i, x in old if fold_key(x.get("name")) not in new_names]
+    came = [(j, x) for j, x in new if fold_key(x.get("name")) not in old_names]
     events = []
     for i, a in gone:
         for j, b in came:
             if a.get("type") != b.get("type"):
                 continue
-            others = {_key(n) for n in b.get("otherNames") or [] if isinstance(n, str)}
+            others = {fold_key(n) for n in b.get("otherNames") or [] if isinstance(n, str)}
             same_arms = _labels(a) == _labels(b) and _labels(a)
             code = bool(_CODE.match(str(a.get("name") or "").strip()))
-            if _key(a.get("name")) in others or (same_arms and code):
+            kept = fold_key(a.get("name")) in others
+            if kept or (same_arms and code):
                 came.remove((j, b))
-                how = " (its code name kept among its other names)" if code else ""
+                how = " (its code name kept among its other names)" if code and kept else ""
                 events.append(
                     scene.event(
                         EventType.INTERVENTION_RENAMED,
                         f"Intervention renamed: {fmt(a.get('name'), 80)} → "
-                        f"{fmt(b.get('name'), 80)}{how if _key(a.get('name')) in others else ''}",
+                        f"{fmt(b.get('name'), 80)}{how}",
                         RANK_ARMS,
                         scene.within(_at("interventions", i), _at("interventions", j))
                         + _mentions(scene, "armGroups", "interventionNames", a.get("name")),
@@ -190,18 +187,18 @@ def _renamed_interventions(scene: Scene) -> list[Event]:
 
 def _labels(item: dict[str, Any]) -> frozenset[str]:
     found = item.get("armGroupLabels")
-    return frozenset(_key(x) for x in found) if isinstance(found, list) else frozenset()
+    return frozenset(fold_key(x) for x in found) if isinstance(found, list) else frozenset()
 
 
 def _mentions(scene: Scene, items: str, field: str, name: Any) -> list[Change]:
     """The changes to ``field`` of ``items`` that took ``name`` out: an arm's intervention list
     after a rename, an intervention's arm labels after a relabelling."""
-    wanted = _key(name)
+    wanted = fold_key(name)
     out = []
     for c in scene.under(*MODULE, items):
         if not c.path.endswith(field) and f".{field}" not in c.path:
             continue
         was = c.old if isinstance(c.old, list) else [c.old]
-        if any(wanted and wanted in _key(v) for v in was if isinstance(v, str)):
+        if any(wanted and wanted in fold_key(v) for v in was if isinstance(v, str)):
             out.append(c)
     return out

@@ -14,7 +14,7 @@ from typing import Any
 from trialwatch.changes.events.scene import PS, RANK_RESULTS, Scene
 from trialwatch.changes.match import pointer
 from trialwatch.changes.sentences import fmt, get
-from trialwatch.changes.textnorm import text_key
+from trialwatch.changes.textnorm import fold_key
 from trialwatch.model import Change, Event, EventType
 
 MEASURES = ("resultsSection", "outcomeMeasuresModule", "outcomeMeasures")
@@ -64,12 +64,8 @@ def _registered(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def _key(text: Any) -> str:
-    return " ".join(text_key(str(text or "")).casefold().split())
-
-
 def _alike(a: Any, b: Any) -> float:
-    x, y = _key(a), _key(b)
+    x, y = fold_key(a), fold_key(b)
     if not x or not y:
         return 0.0
     if x == y:
@@ -124,7 +120,7 @@ def _findings(
                 )
             )
         frame, registered_frame = r.item.get("timeFrame"), item.get("timeFrame")
-        if frame and registered_frame and _key(frame) != _key(registered_frame):
+        if frame and registered_frame and fold_key(frame) != fold_key(registered_frame):
             out.append(
                 (
                     f"Results report the {WORD[r.kind]} outcome {fmt(r.title, 120)} at "
@@ -153,14 +149,14 @@ def _against_registration(scene: Scene, changes: list[Change]) -> list[Event]:
     if not reported:
         return []
     registered = _registered(scene.new)
-    before = {_key(r.title): r for r in _reported(scene.old)}
+    before = {fold_key(r.title): r for r in _reported(scene.old)}
     # A result that did not change was said when it was posted.
     fresh = [
-        r for r in reported if (old := before.get(_key(r.title))) is None or old.item != r.item
+        r for r in reported if (old := before.get(fold_key(r.title))) is None or old.item != r.item
     ]
     said: list[tuple[str, list[Change]]] = []
     for headline, r in _findings(fresh, registered, "registered"):
-        old = before.get(_key(r.title))
+        old = before.get(fold_key(r.title))
         said.append((headline, scene.within(old.at if old else None, r.at) or changes))
     # A registered primary outcome no posted result answers (once results are there).
     if not _reported(scene.old):
@@ -214,10 +210,10 @@ def _values(item: dict[str, Any]) -> dict[tuple[str, str, str], tuple[str, Any]]
 
 
 def _corrections(scene: Scene) -> list[Event]:
-    before = {_key(r.title): r for r in _reported(scene.old)}
+    before = {fold_key(r.title): r for r in _reported(scene.old)}
     events = []
     for r in _reported(scene.new):
-        old = before.get(_key(r.title))
+        old = before.get(fold_key(r.title))
         if old is None:
             continue
         was, now = _values(old.item), _values(r.item)

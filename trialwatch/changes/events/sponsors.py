@@ -7,7 +7,7 @@ from typing import Any
 
 from trialwatch.changes.events.scene import PS, RANK_REST, Scene
 from trialwatch.changes.sentences import get
-from trialwatch.changes.textnorm import one_line, text_key
+from trialwatch.changes.textnorm import fold_key, one_line
 from trialwatch.model import Event, EventType
 
 MODULE = (PS, "sponsorCollaboratorsModule")
@@ -28,7 +28,7 @@ def _names(record: dict[str, Any]) -> dict[str, str]:
     for item in found if isinstance(found, list) else []:
         name = _name(item)
         if name:
-            out.setdefault(text_key(name).lower(), name)
+            out.setdefault(fold_key(name), name)
     return out
 
 
@@ -37,7 +37,7 @@ def detect(scene: Scene) -> list[Event]:
     lead = scene.under(*MODULE, "leadSponsor")
     old_lead = _name(get(scene.old, *MODULE, "leadSponsor"))
     new_lead = _name(get(scene.new, *MODULE, "leadSponsor"))
-    if lead and old_lead and new_lead and text_key(old_lead).lower() != text_key(new_lead).lower():
+    if lead and old_lead and new_lead and fold_key(old_lead) != fold_key(new_lead):
         events.append(
             scene.event(
                 EventType.SPONSOR_CHANGED,
