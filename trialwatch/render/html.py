@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trialwatch.model import Kind, Outcome, RunReport, TrialReport
+from trialwatch.model import Change, Kind, Outcome, RunReport, TrialReport
 from trialwatch.render.common import (
     DETAILS_SHOWN,
     MATCHES_SHOWN,
@@ -77,14 +77,8 @@ def change_blocks(t: TrialReport) -> list[str]:
             out.append(f'<li class="headline">{h(e.headline)}{by}')
             out.extend(_detail_list(e.details))
             # The texts it covers, their words marked (the details do not repeat them).
-            texts = [
-                c
-                for i in e.changes
-                if (c := by_id.get(i)) is not None
-                and c.kind is Kind.CHANGED
-                and worth_showing(c.old, c.new)
-            ]
-            out.extend(html_diff(str(c.old), str(c.new)) for c in texts[:DETAILS_SHOWN])
+            diffs = [d for i in e.changes if i in by_id and (d := _text_diff(by_id[i]))]
+            out.extend(diffs[:DETAILS_SHOWN])
             out.append("</li>")
         out.append("</ul>")
     rest = details(t)
@@ -104,13 +98,21 @@ def change_blocks(t: TrialReport) -> list[str]:
                 classes.append("admin")
             cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<li{cls}>{h(c.sentence)}")
-            if c.kind is Kind.CHANGED and worth_showing(c.old, c.new):
-                out.append(html_diff(str(c.old), str(c.new)))  # the words, not brackets
+            diff = _text_diff(c)
+            if diff:
+                out.append(diff)  # the words, not brackets
             else:
                 out.extend(_detail_list(c.details))
             out.append("</li>")
         out.append("</ul>")
     return out
+
+
+def _text_diff(c: Change) -> str | None:
+    """A text change's words marked up (<del>/<ins>), or None when it is no such change."""
+    if c.kind is Kind.CHANGED and worth_showing(c.old, c.new):
+        return html_diff(str(c.old), str(c.new))
+    return None
 
 
 def _detail_list(items: tuple[str, ...]) -> list[str]:

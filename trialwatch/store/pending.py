@@ -26,7 +26,7 @@ from trialwatch.errors import StoreError, os_reason
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.locks import lock, try_lock
-from trialwatch.store.state import bookkeeping_dir
+from trialwatch.store.state import bookkeeping_dir, temp_dir
 
 OUTPUTS = ("stdout", "mail")
 
@@ -36,6 +36,7 @@ class Pending:
 
     def __init__(self, root: Path) -> None:
         self.folder = bookkeeping_dir(root) / "pending"
+        self.tmp = temp_dir(root)
         self.damaged: list[str] = []
 
     def path(self, nct: str) -> Path:
@@ -89,7 +90,7 @@ class Pending:
             return
         data = json.dumps({"outputs": outputs, "run": run}, sort_keys=True) + "\n"
         try:
-            write_atomic(path, data.encode("utf-8"), tmp_dir=self.folder.parent / "tmp")
+            write_atomic(path, data.encode("utf-8"), tmp_dir=self.tmp)
         except OSError as exc:
             raise StoreError(
                 f"could not record a pending change in {path}: {os_reason(exc)}"

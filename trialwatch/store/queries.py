@@ -13,7 +13,7 @@ from typing import Any
 from trialwatch.errors import StoreError
 from trialwatch.search.query import Query
 from trialwatch.store.atomic import write_atomic
-from trialwatch.store.state import StateDB, bookkeeping_dir
+from trialwatch.store.state import StateDB, temp_dir
 
 FOLDER = "queries"
 _TOLD = "query:"
@@ -73,7 +73,7 @@ class QueryStore:
         write_atomic(
             self.path(query.id),
             (json.dumps(body, indent=1) + "\n").encode(),
-            tmp_dir=bookkeeping_dir(self.folder.parent) / "tmp",  # never a stray file in git
+            tmp_dir=temp_dir(self.folder.parent),  # never a stray file in git
         )
 
     def log_membership(self, query_id: str, at: str, joined: set[str], left: set[str]) -> None:

@@ -34,7 +34,7 @@ from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic
 from trialwatch.store.pending import Pending, RunRegistry
-from trialwatch.store.state import StateDB, bookkeeping_dir
+from trialwatch.store.state import StateDB, temp_dir
 
 log = logging.getLogger("trialwatch")
 
@@ -182,7 +182,7 @@ class SnapshotStore:
 
     @property
     def tmp_dir(self) -> Path:
-        return bookkeeping_dir(self.root) / "tmp"
+        return temp_dir(self.root)
 
     # -- paths ------------------------------------------------------------------------------
 

@@ -70,6 +70,11 @@ def bookkeeping_dir(root: Path) -> Path:
     return Path(root) / BOOKKEEPING
 
 
+def temp_dir(root: Path) -> Path:
+    """Where the store's atomic writes make their temp files: never beside a file git sees."""
+    return bookkeeping_dir(root) / "tmp"
+
+
 def ensure_bookkeeping(root: Path) -> Path:
     """Create ``.trialwatch/`` with a ``.gitignore`` that keeps it out of git."""
     folder = bookkeeping_dir(root)
