@@ -206,6 +206,12 @@ FAIL_ON_SIGNALS: dict[str, frozenset[SignalType]] = {
 FAIL_ON_NAMES = frozenset({c.value for c in Category} | set(FAIL_ON_SIGNALS) | FAIL_ON_QUERIES)
 
 
+def signal_fail_on_names(signal: object) -> set[str]:
+    """The --fail-on (and ``only``) names that a signal's value answers to: its own, and
+    "overdue" for results overdue."""
+    return {n for n, kinds in FAIL_ON_SIGNALS.items() if any(k.value == signal for k in kinds)}
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """What a reader watches for, above the field changes it explains."""
@@ -501,10 +507,5 @@ class RunReport:
             names.update(c.category.value for c in t.changes if c.material)
             for e in t.events:
                 if e.type is EventType.SIGNAL_STARTED:
-                    signal = e.data.get("signal")
-                    names.update(
-                        n
-                        for n, sigs in FAIL_ON_SIGNALS.items()
-                        if any(s.value == signal for s in sigs)
-                    )
+                    names.update(signal_fail_on_names(e.data.get("signal")))
         return names

@@ -19,13 +19,13 @@ from typing import Any
 from trialwatch.errors import ConfigError, NotifyError
 from trialwatch.model import (
     FAIL_ON_NAMES,
-    FAIL_ON_SIGNALS,
     Category,
     Event,
     EventType,
     Outcome,
     RunReport,
     TrialReport,
+    signal_fail_on_names,
 )
 
 # userinfo with a password ("user:secret@host") in a URL written in the file
@@ -112,9 +112,7 @@ def channels(entries: Any, where: str) -> list[Channel]:
 
 def _signal_wanted(e: Event, only: tuple[str, ...]) -> bool:
     signal = e.data.get("signal")
-    return bool(signal) and any(
-        signal in {s.value for s in FAIL_ON_SIGNALS.get(o, ())} for o in only
-    )
+    return bool(signal) and bool(signal_fail_on_names(signal) & set(only))
 
 
 def narrowed_trial(t: TrialReport, only: tuple[str, ...]) -> TrialReport | None:

@@ -206,7 +206,7 @@ def _criteria_moves(changes: list[Change]) -> list[tuple[int, str, Change]]:
             if moved is not None:
                 way, words_ = moved
                 out.append((way * sign, f"{section} criterion {words_}", c))
-        elif len(whole) <= MAX_DIRECTED:
+        elif c.kind is not Kind.CHANGED and len(whole) <= MAX_DIRECTED:
             text = one_line(str(c.new if c.kind is Kind.ADDED else c.old), 120)
             if c.kind is Kind.ADDED:
                 out.append((-1, f"{section} criterion added: “{text}”", c))
