@@ -32,7 +32,7 @@ def test_the_project_folder_wins_over_the_user_config(tmp_path: Path) -> None:
     settings = load_settings(env=env_for(home), cwd=project)
     # The folder's own watch list and snapshots, not the user's.
     assert settings.watchlist == project / "watchlist.toml"
-    assert settings.store == project / "snapshots"
+    assert Path(settings.store) == project / "snapshots"
     # What the project does not set still comes from the user's config.
     assert settings["request_interval"] == 2.5
 
@@ -55,7 +55,7 @@ def test_the_nearest_trialwatch_toml_wins_and_tables_merge(tmp_path: Path) -> No
     assert email["to"] == ["me@example.org"] and email["host"] == "127.0.0.1"
     assert email["port"] == 25  # the project's key wins
     # A relative store in the user's config is in the user data folder, never the config one.
-    assert settings.store == home / ".local" / "share" / "trialwatch" / "everything"
+    assert Path(settings.store) == home / ".local" / "share" / "trialwatch" / "everything"
 
 
 def test_a_user_level_setup_keeps_data_out_of_the_config_folder(tmp_path: Path) -> None:
@@ -63,15 +63,16 @@ def test_a_user_level_setup_keeps_data_out_of_the_config_folder(tmp_path: Path) 
     elsewhere.mkdir()
     user_config(home, 'trials = ["NCT06224738"]\n')
     settings = load_settings(env=env_for(home), cwd=elsewhere)
-    assert settings.store == home / ".local" / "share" / "trialwatch" / "snapshots"
+    assert Path(settings.store) == home / ".local" / "share" / "trialwatch" / "snapshots"
     assert settings.watchlist == home / ".config" / "trialwatch" / "watchlist.toml"
     env = {**env_for(home), "XDG_DATA_HOME": str(tmp_path / "data")}
-    assert load_settings(env=env, cwd=elsewhere).store == tmp_path / "data/trialwatch/snapshots"
+    elsewhere_store = load_settings(env=env, cwd=elsewhere).store
+    assert Path(elsewhere_store) == tmp_path / "data/trialwatch/snapshots"
 
 
 def test_no_config_at_all_works_in_the_folder_you_are_in(tmp_path: Path) -> None:
     settings = load_settings(env=env_for(tmp_path / "home"), cwd=tmp_path)
-    assert settings.store == tmp_path / "snapshots"
+    assert Path(settings.store) == tmp_path / "snapshots"
     assert settings.watchlist == tmp_path / "watchlist.toml"
     assert settings.config_files == ()
 

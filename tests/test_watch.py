@@ -88,7 +88,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     repo.mkdir()
     (repo / "trialwatch.toml").write_text('store = "data/snaps"\n', encoding="utf-8")
     s = load_settings(config=str(repo / "trialwatch.toml"))
-    assert s.store == repo.resolve() / "data" / "snaps"
+    assert Path(s.store) == repo.resolve() / "data" / "snaps"
     assert s.watchlist == repo.resolve() / "watchlist.toml"
 
 

@@ -42,7 +42,8 @@ from trialwatch.runner import (
     pending_reports,
     read_snapshots,
 )
-from trialwatch.store import SnapshotStore, read_record_file
+from trialwatch.store import read_record_file
+from trialwatch.store.base import Store, is_database_url, open_store
 from trialwatch.store.watchlist import Watched, load_queries, parse_entries, watched_trials
 
 log = logging.getLogger("trialwatch")
@@ -94,6 +95,7 @@ def run_check(
     dry_run: bool = False,
     preview: Callable[[Preview], None] | None = None,
     explain_ignore: bool = False,
+    _rolled_back: bool = False,
 ) -> tuple[RunReport, Settings, str | None]:
     """Check trials, hand the report to ``publish`` (which prints it and returns the trials it
     printed), mark what was printed as reported, then mail what is pending for mail.
@@ -106,7 +108,16 @@ def run_check(
         from trialwatch.store.preview import preview_copy
 
         real = load_settings(flags, config)
-        with preview_copy(real.store) as copy:
+        if is_database_url(real.store):  # every write of the run is rolled back at its end
+            report, settings, problem = run_check(
+                ids, bad, flags, config,
+                force=force, full=full, batch=batch, email=email, notify_on=notify_on,
+                interactive=interactive, explicit_ids=explicit_ids, http=http,
+                publish=publish, preview=preview or (lambda _p: None),
+                explain_ignore=explain_ignore, _rolled_back=True,
+            )  # fmt: skip
+            return report, real, problem
+        with preview_copy(Path(real.store)) as copy:
             report, settings, problem = run_check(
                 ids, bad, {**flags, "store": str(copy)}, config,
                 force=force, full=full, batch=batch, email=email, notify_on=notify_on,
@@ -116,7 +127,7 @@ def run_check(
             )  # fmt: skip
         return report, real, problem
     settings = load_settings(flags, config)
-    store = SnapshotStore(settings.store)
+    store = open_store(settings.store, dry_run=_rolled_back)
     if explicit_ids and not ids:
         report = RunReport(generated_at=utc_now(), trials=list(bad))
         if publish is not None:
@@ -178,7 +189,7 @@ def run_check(
 
 
 def _checked(
-    store: SnapshotStore,
+    store: Store,
     settings: Settings,
     targets: list[str],
     queries: list[Any],
@@ -282,13 +293,17 @@ def _checked(
             news = query_news(listed, store, output, digest_trials) if listed else []
             try:
                 if preview is not None:  # --dry-run: said, not sent (and the store is a copy)
-                    preview(preview_of(output, settings, chans, report, digest_trials, news))
+                    preview(
+                        preview_of(
+                            output, settings, chans, report, digest_trials, news, store.folder
+                        )
+                    )
                     done = None
                 elif output == "mail":
                     from trialwatch.notify.mail import deliver
 
                     done = deliver(
-                        report, digest_trials, settings["email"], settings.store, queries=news
+                        report, digest_trials, settings["email"], store.folder, queries=news
                     )
                 else:
                     channel = next(c for c in chans if c.output == output)
@@ -311,9 +326,7 @@ def _checked(
     return report, settings, "; ".join(problems) or None
 
 
-def kept_outputs(
-    settings: Settings, store: SnapshotStore, outputs: tuple[str, ...]
-) -> tuple[str, ...]:
+def kept_outputs(settings: Settings, store: Store, outputs: tuple[str, ...]) -> tuple[str, ...]:
     """The outputs a change found now is kept for besides this run's own: mail and each channel
     the config sets up (even when this run was told --no-email), and every output a run
     delivered to lately (a cron job's --email)."""
@@ -384,11 +397,12 @@ def preview_of(
     run: RunReport,
     pending: list[TrialReport],
     queries: list[QueryReport],
+    folder: Path | None,
 ) -> Preview:
     from trialwatch.notify.mail import mail_digest, subject
 
     if output == "mail":
-        found = mail_digest(run, pending, settings["email"], settings.store, queries)
+        found = mail_digest(run, pending, settings["email"], folder, queries)
         to = "mail to " + ", ".join(str(t) for t in settings["email"].get("to", []))
         if found is None:
             return Preview(output, to, None, None)
@@ -434,7 +448,7 @@ def today() -> dt.date:
     return dt.date.today()
 
 
-def signal_watch(settings: Settings, store: SnapshotStore, options: CheckOptions) -> SignalWatch:
+def signal_watch(settings: Settings, store: Store, options: CheckOptions) -> SignalWatch:
     """Read the transparency signals of every record the run sees, against what each output
     was last told."""
     from trialwatch.audit.transitions import SignalWatch
@@ -496,7 +510,7 @@ def signal_names(signals: list[Any]) -> str:
     return "; ".join(f"{n} ({', '.join(sub)})" if sub else n for n, sub in about.items())
 
 
-def told(store: SnapshotStore, watch: SignalWatch, output: str, shown: list[TrialReport]) -> None:
+def told(store: Store, watch: SignalWatch, output: str, shown: list[TrialReport]) -> None:
     """Remember what ``output`` now knows; a failure only means the signals are said again."""
     from trialwatch.store.signals import SignalLedger
 
@@ -513,7 +527,7 @@ def told(store: SnapshotStore, watch: SignalWatch, output: str, shown: list[Tria
 
 
 def query_news(
-    listed: ListRun, store: SnapshotStore, output: str, trials: list[TrialReport]
+    listed: ListRun, store: Store, output: str, trials: list[TrialReport]
 ) -> list[QueryReport]:
     from trialwatch.search.run import news_for
 
@@ -525,7 +539,7 @@ def query_news(
         return [q for q in listed.report.queries]
 
 
-def tell_queries(listed: ListRun, store: SnapshotStore, output: str) -> None:
+def tell_queries(listed: ListRun, store: Store, output: str) -> None:
     from trialwatch.search.run import told as queries_told
 
     try:
@@ -590,7 +604,7 @@ def explain_ignore(old: Path, new: Path, settings: Settings) -> list[str]:
 def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]]:
     """The watch list with what the store knows of each trial."""
     settings = load_settings(flags, config)
-    store = SnapshotStore(settings.store)
+    store = open_store(settings.store)
     rows = []
     for w in watched_trials(settings.watchlist, config_trials(settings)):
         state = store.state(w.nct_id)
@@ -606,9 +620,7 @@ def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]
                 "last_error": state.get("last_error"),
             }
         )
-    from trialwatch.store.queries import QueryStore
-
-    members = QueryStore(store.root, store.db)
+    members = store.queries()
     for q in load_queries(settings.watchlist):
         try:
             seen = members.members(q.id)
@@ -637,20 +649,19 @@ def run_history(
     """The story of one trial from what the store holds: the registry's versions (after a
     backfill) and the snapshots `check` took."""
     from trialwatch.registry.ids import normalize_nct_id
-    from trialwatch.store.versions import VersionStore
     from trialwatch.timeline.render import tell
     from trialwatch.timeline.story import steps
 
     nct = normalize_nct_id(nct_id)
     settings = load_settings(flags, config)
-    store = SnapshotStore(settings.store)
+    store = open_store(settings.store)
     found = steps(store, nct)
     if not found:
         raise InputError(
-            f"no snapshots or registry versions of {nct} in {settings.store}; check it first "
+            f"no snapshots or registry versions of {nct} in {store.label}; check it first "
             f"(trialwatch check {nct}) or fetch its history (trialwatch backfill {nct})"
         )
-    index = VersionStore(store).index(nct)
+    index = store.versions().index(nct)
     return tell(
         nct,
         found,
@@ -661,12 +672,11 @@ def run_history(
 
 
 def first_history(
-    settings: Settings, store: SnapshotStore, nct_ids: list[str], interactive: bool
+    settings: Settings, store: Store, nct_ids: list[str], interactive: bool
 ) -> dict[str, list[str]]:
     """Backfill the trials seen for the first time (no snapshot yet), before their baseline is
     recorded, and say in one line what their history holds. A history that cannot be read is
     said too; the check goes on."""
-    from trialwatch.store.versions import VersionStore
     from trialwatch.timeline.backfill import backfill
     from trialwatch.timeline.render import since_registration
     from trialwatch.timeline.story import steps
@@ -674,7 +684,7 @@ def first_history(
     new = [n for n in nct_ids if not store.snapshots(n)]
     if not new:
         return {}
-    versions = VersionStore(store)
+    versions = store.versions()
     hc = history_client(settings)
     notes: dict[str, list[str]] = {}
     try:
@@ -710,7 +720,6 @@ def run_backfill(
     """Store the registry's versions of each trial (all watched trials with ``every_watched``).
     One trial's unavailable history never stops the others."""
     from trialwatch.registry.ids import normalize_nct_id
-    from trialwatch.store.versions import VersionStore
     from trialwatch.timeline.backfill import backfill
 
     settings = load_settings(flags, config)
@@ -722,8 +731,8 @@ def run_backfill(
         raise InputError(
             "say which trials: trialwatch backfill NCT06224738, or --all for every watched trial"
         )
-    store = SnapshotStore(settings.store)
-    versions = VersionStore(store)
+    store = open_store(settings.store)
+    versions = store.versions()
     hc = client or history_client(settings)
     results = []
     try:
@@ -780,7 +789,7 @@ def run_audit(
             report.notes.append(
                 f"{t.nct_id} could not be fetched ({t.error}); its last snapshot is used"
             )
-    store = SnapshotStore(settings.store)
+    store = open_store(settings.store)
     for nct in ids:
         trial = from_store(store, nct, day, grace)
         trial.label = labels.get(nct)
@@ -814,10 +823,11 @@ def run_site(
             "nothing to show: watch some trials first (trialwatch watch add NCT06224738; the "
             f"list is {settings.watchlist}), and check them"
         )
-    store = SnapshotStore(settings.store)
+    store = open_store(settings.store)
     out = Path(out)
-    if out.resolve() == store.root.resolve() or store.root.resolve() in out.resolve().parents:
-        raise InputError(f"build the site outside the snapshot folder {store.root}")
+    root = store.folder.resolve() if store.folder is not None else None
+    if root is not None and (out.resolve() == root or root in out.resolve().parents):
+        raise InputError(f"build the site outside the snapshot folder {store.label}")
     try:
         return build_site(
             store,
@@ -849,7 +859,7 @@ def run_events(
     from trialwatch.store import events
 
     settings = load_settings(flags, config)
-    store = SnapshotStore(settings.store)
+    store = open_store(settings.store)
     wanted = [normalize_nct_id(t) for t in trials or []]
     try:
         if rebuild:
@@ -866,7 +876,7 @@ def run_events(
         store.db.close()
 
 
-def refile(store: SnapshotStore, nct: str, ignore: list[str]) -> None:
+def refile(store: Store, nct: str, ignore: list[str]) -> None:
     """File a trial's rows again from its stored snapshots, pair by pair."""
     import itertools
 

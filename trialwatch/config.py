@@ -55,7 +55,13 @@ KEYS: dict[str, Key] = {
             False,
             "on a trial's first check, store the registry's earlier versions first",
         ),
-        Key("store", str, "snapshots", "folder of stored snapshots", path=True),
+        Key(
+            "store",
+            str,
+            "snapshots",
+            "folder of stored snapshots, or a PostgreSQL URL (postgresql://…)",
+            path=True,
+        ),
         Key(
             "watchlist", str, "watchlist.toml", "file of watched trials (machine-edited)", path=True
         ),
@@ -139,8 +145,9 @@ class Settings:
         return self.values[key]
 
     @property
-    def store(self) -> Path:
-        return Path(self.values["store"])
+    def store(self) -> str:
+        """A snapshot folder, or a PostgreSQL URL (store/base.py's open_store reads either)."""
+        return str(self.values["store"])
 
     @property
     def watchlist(self) -> Path:
@@ -453,7 +460,7 @@ def load_settings(
         else:
             value, source = key.default, "default"
             rel_base = base
-        if key.path:
+        if key.path and not str(value).startswith(("postgresql://", "postgres://")):
             p = Path(str(value)).expanduser()
             value = str(p if p.is_absolute() else (rel_base / p))
         if isinstance(value, list | dict):

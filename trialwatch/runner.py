@@ -8,7 +8,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from trialwatch.changes.baseline import baseline, title_of
@@ -25,7 +25,8 @@ from trialwatch.errors import (
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.record import Fetched, last_update, record_aliases, utc_now
 from trialwatch.sanitize import RecordShapeError, check_depth
-from trialwatch.store import Snapshot, SnapshotStore
+from trialwatch.store import Snapshot
+from trialwatch.store.base import Store
 from trialwatch.store.snapshots import snapshot_sort_key
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Observer:
     A change it reports is claimed for this run in the trial's pending file; once the report is
     out, :func:`delivered` marks it reported."""
 
-    def __init__(self, store: SnapshotStore, options: CheckOptions) -> None:
+    def __init__(self, store: Store, options: CheckOptions) -> None:
         self.store = store
         self.options = options
         # Trials with a change still to show on stdout (a run died first): checked in full, and
@@ -130,7 +131,7 @@ class Observer:
         return report
 
     def _file_events(
-        self, conn: Any, previous: Path, stored: str, fetched: Fetched
+        self, conn: Any, previous: PurePath, stored: str, fetched: Fetched
     ) -> StoredChange | None:
         """File the rows of the step just stored, and return it (the report of the change
         reuses its comparison); a record too odd to read files none (its report still says
@@ -268,7 +269,7 @@ def file_step(
 
 
 def read_snapshots(
-    store: SnapshotStore,
+    store: Store,
     nct_ids: Iterable[str],
     wanted: Callable[[str], bool],
     on_record: Callable[[str, dict[str, Any]], None],
@@ -290,7 +291,7 @@ def read_snapshots(
 
 
 def describe(
-    store: SnapshotStore,
+    store: Store,
     nct: str,
     base: str,
     latest_name: str,
@@ -334,7 +335,7 @@ def describe(
 
 
 def _instead_of_missing(
-    store: SnapshotStore, nct: str, base: str, latest_name: str, report: TrialReport
+    store: Store, nct: str, base: str, latest_name: str, report: TrialReport
 ) -> Snapshot | None:
     """The last reported snapshot is gone (deleted by hand, a restore from a backup): the
     newest one before the latest that is still there, said as such. None when there is none:
@@ -368,7 +369,7 @@ def fill(report: TrialReport, found: Comparison, show_admin: bool) -> None:
     report.outcome = Outcome.CHANGED if loud else Outcome.UNCHANGED
 
 
-def pending_reports(store: SnapshotStore, output: str, options: CheckOptions) -> list[TrialReport]:
+def pending_reports(store: Store, output: str, options: CheckOptions) -> list[TrialReport]:
     """Reports of every change still pending for ``output`` (this run's, and those of runs that
     died before delivering them): one report per stored step since the last snapshot that
     output reported, so a digest that missed several runs still shows each change. Changes
@@ -430,7 +431,7 @@ def undescribed(report: TrialReport, current: str, previous: str, exc: Exception
     )
 
 
-def delivered(store: SnapshotStore, output: str, reports: Iterable[TrialReport]) -> None:
+def delivered(store: Store, output: str, reports: Iterable[TrialReport]) -> None:
     """Mark what these reports showed (up to their snapshot) as reported on ``output``. A
     change stored since stays pending."""
     for t in reports:
@@ -448,7 +449,7 @@ def delivered(store: SnapshotStore, output: str, reports: Iterable[TrialReport])
         store.pending.put(t.nct_id, store.run_id, outputs)
 
 
-def error_report(nct_id: str, exc: TrialwatchError, store: SnapshotStore | None) -> TrialReport:
+def error_report(nct_id: str, exc: TrialwatchError, store: Store | None) -> TrialReport:
     report = TrialReport(nct_id=nct_id, outcome=Outcome.ERROR, error=str(exc))
     if store is not None:
         try:
@@ -463,7 +464,7 @@ def error_report(nct_id: str, exc: TrialwatchError, store: SnapshotStore | None)
 def check_each(
     nct_ids: Iterable[str],
     client: RegistryClient,
-    store: SnapshotStore,
+    store: Store,
     options: CheckOptions,
     observer: Observer | None = None,
 ) -> RunReport:
@@ -511,7 +512,7 @@ def ids_digest_of(nct_ids: Sequence[str]) -> str:
 def check_batched(
     nct_ids: Sequence[str],
     client: RegistryClient,
-    store: SnapshotStore,
+    store: Store,
     options: CheckOptions,
     *,
     batch_size: int = 500,
@@ -593,7 +594,7 @@ def check_batched(
 
 def skipped(
     run: RunReport,
-    store: SnapshotStore,
+    store: Store,
     client: RegistryClient,
     observer: Observer,
     ids_digest: str,
@@ -625,7 +626,7 @@ def skipped(
 
 
 def record_run(
-    store: SnapshotStore,
+    store: Store,
     client: RegistryClient,
     complete: bool,
     stamp: str | None,

@@ -15,7 +15,7 @@ from trialwatch.changes.baseline import title_of
 from trialwatch.changes.sentences import get
 from trialwatch.errors import CorruptSnapshotError, StoreError, TrialwatchError
 from trialwatch.record import record_id
-from trialwatch.store import SnapshotStore
+from trialwatch.store.base import Store
 from trialwatch.store.snapshots import load_json, study_of
 
 
@@ -37,13 +37,13 @@ def audited(
     )
 
 
-def from_store(store: SnapshotStore, nct: str, today: dt.date, grace_days: int) -> AuditedTrial:
+def from_store(store: Store, nct: str, today: dt.date, grace_days: int) -> AuditedTrial:
     """Audit a trial's latest snapshot; a missing or damaged one is that trial's error."""
     try:
         files = store.snapshots(nct)
         if not files:
             return AuditedTrial(
-                nct, error=f"no snapshot in {store.root}; check it first (trialwatch check {nct})"
+                nct, error=f"no snapshot in {store.label}; check it first (trialwatch check {nct})"
             )
         latest = store.read(files[-1])
         previous = None

@@ -98,7 +98,9 @@ def _password(settings: MailSettings, env: Mapping[str, str]) -> str | None:
 # hold an outbox file of undelivered reports: it is mailed with the next digest, then removed.
 
 
-def _legacy_outbox(store_root: Path) -> list[dict[str, Any]]:
+def _legacy_outbox(store_root: Path | None) -> list[dict[str, Any]]:
+    if store_root is None:  # a database store: no outbox of trialwatch 0.1
+        return []
     path = Path(store_root) / LEGACY_OUTBOX
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -293,7 +295,7 @@ def mail_digest(
     run: RunReport,
     pending: list[TrialReport],
     email: Mapping[str, Any],
-    store_root: Path,
+    store_root: Path | None,
     queries: list[QueryReport] | None = None,
 ) -> tuple[RunReport, MailSettings, bool] | None:
     """The digest a mail of everything undelivered would hold, its settings, and whether an
@@ -314,7 +316,7 @@ def deliver(
     run: RunReport,
     pending: list[TrialReport],
     email: Mapping[str, Any],
-    store_root: Path,
+    store_root: Path | None,
     env: Mapping[str, str] | None = None,
     queries: list[QueryReport] | None = None,
 ) -> str | None:
@@ -327,7 +329,7 @@ def deliver(
     report, settings, legacy = found
     msg = build_message(report, settings)
     reply = send(msg, settings, env)
-    if legacy:
+    if legacy and store_root is not None:
         with contextlib.suppress(OSError):
             (Path(store_root) / LEGACY_OUTBOX).unlink()
     return f"mailed {msg['Subject']!r} to {', '.join(settings.to)} ({reply})"

@@ -34,8 +34,7 @@ from trialwatch.runner import (
 )
 from trialwatch.search.members import Listing, last_updates, members
 from trialwatch.search.query import Query
-from trialwatch.store import SnapshotStore
-from trialwatch.store.queries import QueryStore
+from trialwatch.store.base import Store
 
 log = logging.getLogger("trialwatch")
 
@@ -105,7 +104,7 @@ def check_list(
     ids: list[str],
     queries: list[Query],
     client: RegistryClient,
-    store: SnapshotStore,
+    store: Store,
     options: CheckOptions,
     lo: ListOptions,
     observer: Observer | None = None,
@@ -141,7 +140,7 @@ def check_list(
         fetched = set(plan.fetch)
         rest = [n for n in plan.everyone if n not in fetched]
         _unchanged(rest, plan.rows, watched, known, store, options, lo, run)
-        qstore = QueryStore(store.root, store.db)
+        qstore = store.queries()
         for q in queries:
             if q.id in result.memberships:
                 try:
@@ -160,14 +159,14 @@ def check_list(
 
 def _read_searches(
     client: RegistryClient,
-    store: SnapshotStore,
+    store: Store,
     lo: ListOptions,
     stamp: str | None,
     result: ListRun,
     known: dict[str, str | None],
 ) -> int:
     """Each search's members and their dates (into ``known``); how many could not be read."""
-    qstore = QueryStore(store.root, store.db)
+    qstore = store.queries()
     troubles = 0
     for q in result.queries:
         report = QueryReport(q.id, q.label, q.as_params())
@@ -191,7 +190,7 @@ def _read_searches(
 
 
 def _dates_on_record(
-    client: RegistryClient, store: SnapshotStore, ids: list[str], known: dict[str, str | None]
+    client: RegistryClient, store: Store, ids: list[str], known: dict[str, str | None]
 ) -> dict[str, str | None]:
     """Phase one for the watched ids no search covered: only for trials with a last-update
     date on record to compare with (the others are fetched whole anyway)."""
@@ -216,7 +215,7 @@ class _Plan:
 def _plan(
     ids: list[str],
     result: ListRun,
-    store: SnapshotStore,
+    store: Store,
     observer: Observer,
     known: dict[str, str | None],
     full: bool,
@@ -250,7 +249,7 @@ def _fetch(
     watched: set[str],
     summarised: set[str],
     client: RegistryClient,
-    store: SnapshotStore,
+    store: Store,
     options: CheckOptions,
     lo: ListOptions,
     observer: Observer,
@@ -313,7 +312,7 @@ def _unchanged(
     rows: dict[str, dict[str, Any]],
     watched: set[str],
     known: dict[str, str | None],
-    store: SnapshotStore,
+    store: Store,
     options: CheckOptions,
     lo: ListOptions,
     run: RunReport,
@@ -353,13 +352,11 @@ def _departure(known: Match | None, t: TrialReport) -> Match:
     )
 
 
-def news_for(
-    result: ListRun, store: SnapshotStore, output: str, changed: set[str]
-) -> list[QueryReport]:
+def news_for(result: ListRun, store: Store, output: str, changed: set[str]) -> list[QueryReport]:
     """Each query's news for one output, against what that output was last told (a mail that
     did not go out keeps its news for the next digest). ``changed``: the trials whose change
     reports this output carries."""
-    qstore = QueryStore(store.root, store.db)
+    qstore = store.queries()
     out: list[QueryReport] = []
     for qr in result.report.queries:
         news = QueryReport(qr.id, qr.label, qr.params, qr.matches, error=qr.error)
@@ -381,11 +378,9 @@ def news_for(
     return out
 
 
-def told(result: ListRun, store: SnapshotStore, output: str) -> None:
+def told(result: ListRun, store: Store, output: str) -> None:
     """Remember that ``output`` now knows each query's members."""
-    QueryStore(store.root, store.db).tell(
-        [(qid, output, members) for qid, members in result.memberships.items()]
-    )
+    store.queries().tell([(qid, output, members) for qid, members in result.memberships.items()])
 
 
 def _from_row(nct: str, row: dict[str, Any] | None) -> Match:

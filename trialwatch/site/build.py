@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +45,8 @@ from trialwatch.site.pages import (
     search_page,
     trial_page,
 )
-from trialwatch.store import SnapshotStore
 from trialwatch.store.atomic import write_atomic
+from trialwatch.store.base import Store
 from trialwatch.store.queries import QueryStore
 from trialwatch.store.versions import VersionStore
 from trialwatch.timeline.render import tell
@@ -78,7 +77,7 @@ class WatchedTrial:
 
 
 def build_site(
-    store: SnapshotStore,
+    store: Store,
     trials: list[WatchedTrial],
     queries: list[Any],
     out: Path,
@@ -99,7 +98,7 @@ def build_site(
     problems: list[str] = []
     written = kept = 0
     new_manifest: dict[str, Any] = {"format": SITE_FORMAT, "trials": {}}
-    versions = VersionStore(store)
+    versions = store.versions()
     for w in trials:
         try:
             key = _trial_key(store, versions, w)
@@ -128,7 +127,7 @@ def build_site(
         # Feeds take their entries oldest first (a trial keeps its newest first).
         entries += [_entry(e, prefix="trials/") for e in reversed(item["entries"])]
     search_rows: list[SearchRow] = []
-    qstore = QueryStore(store.root, store.db)
+    qstore = store.queries()
     for q in queries:
         try:
             row, feed_entries = _build_search(qstore, store, q, out, today)
@@ -141,7 +140,7 @@ def build_site(
     built = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     _write(out / "index.html", index_page(rows, search_rows, built, missing))
     watch_feed = Feed(
-        stable_id("watch", str(store.root.resolve())),
+        stable_id("watch", str(store.folder.resolve()) if store.folder else store.label),
         "trialwatch: every change of the watch",
         "index.html",
         "feed.atom",
@@ -173,7 +172,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
-def _trial_key(store: SnapshotStore, versions: VersionStore, w: WatchedTrial) -> str | None:
+def _trial_key(store: Store, versions: VersionStore, w: WatchedTrial) -> str | None:
     """What a trial's page is built from, cheaply: its snapshot and version file names and
     sizes, and its label. None when the store holds nothing of it."""
     files = store.snapshots(w.nct_id)
@@ -181,21 +180,19 @@ def _trial_key(store: SnapshotStore, versions: VersionStore, w: WatchedTrial) ->
         return None
     names = [p.name for p in files]
     parts = [str(SITE_FORMAT), w.label or "", *names]
-    folder = versions.folder(w.nct_id)
-    with contextlib.suppress(OSError):
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            parts.append(f"{entry.name}:{entry.stat().st_size}")
-    with contextlib.suppress(OSError):
-        parts.append(str(files[-1].stat().st_size))
+    parts += versions.key_parts(w.nct_id)
+    if isinstance(files[-1], Path):  # a file a person may have edited in place
+        with contextlib.suppress(OSError):
+            parts.append(str(files[-1].stat().st_size))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _build_trial(
-    store: SnapshotStore, w: WatchedTrial, out: Path, today: dt.date, grace_days: int
+    store: Store, w: WatchedTrial, out: Path, today: dt.date, grace_days: int
 ) -> dict[str, Any]:
     nct = w.nct_id
     found = steps(store, nct)
-    index = VersionStore(store).index(nct)
+    index = store.versions().index(nct)
     story = tell(nct, found, index.original if index else None, with_original=True, today=today)
     record = found[-1].record
     status = get(record, "protocolSection", "statusModule", "overallStatus")
@@ -283,7 +280,7 @@ def _rfc3339(when: str) -> str:
 
 
 def _build_search(
-    qstore: QueryStore, store: SnapshotStore, q: Any, out: Path, today: dt.date
+    qstore: QueryStore, store: Store, q: Any, out: Path, today: dt.date
 ) -> tuple[SearchRow, list[dict[str, Any]]]:
     members = qstore.members(q.id)
     log = qstore.membership_log(q.id)

@@ -5,7 +5,6 @@ query gained or lost a trial). What each output was told lives in the state data
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 from trialwatch.errors import StoreError
 from trialwatch.search.query import Query
 from trialwatch.store.atomic import write_atomic
-from trialwatch.store.state import StateDB, temp_dir
+from trialwatch.store.state import StateTables, temp_dir
 
 FOLDER = "queries"
 _TOLD = "query:"
@@ -28,7 +27,7 @@ _LOG_TABLE = (
 
 
 class QueryStore:
-    def __init__(self, root: Path, db: StateDB) -> None:
+    def __init__(self, root: Path, db: StateTables) -> None:
         self.folder = Path(root) / FOLDER
         self.db = db
 
@@ -41,17 +40,25 @@ class QueryStore:
         """The members last seen, or None for a query never checked."""
         path = self.path(query_id)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from None
+        return self.parse_members(text, str(path))
+
+    @staticmethod
+    def parse_members(text: str, where: str) -> set[str]:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
             raise StoreError(
-                f"{path} is damaged ({exc}); move it aside and check again (the query's next "
+                f"{where} is damaged ({exc}); move it aside and check again (the query's next "
                 "check is then its first)"
             ) from None
         found = data.get("members") if isinstance(data, dict) else None
         if not isinstance(found, list):
-            raise StoreError(f"{path} holds no member list; move it aside and check again")
+            raise StoreError(f"{where} holds no member list; move it aside and check again")
         return {str(n) for n in found}
 
     def save(self, query: Query, members: set[str], at: str | None = None) -> None:
@@ -69,10 +76,13 @@ class QueryStore:
             "id": query.id,
             "members": sorted(members),
         }
+        self.write(query, (json.dumps(body, indent=1) + "\n").encode())
+
+    def write(self, query: Query, body: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(
             self.path(query.id),
-            (json.dumps(body, indent=1) + "\n").encode(),
+            body,
             tmp_dir=temp_dir(self.folder.parent),  # never a stray file in git
         )
 
@@ -89,7 +99,7 @@ class QueryStore:
                     "INSERT INTO query_log (query, at, nct, change, batch) VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
-        except sqlite3.Error as exc:
+        except self.db.errors as exc:
             raise StoreError(f"could not log a search's members: {exc}") from None
 
     def membership_log(self, query_id: str) -> list[tuple[str, str, str, int]]:
@@ -103,7 +113,7 @@ class QueryStore:
                 (query_id,),
             )
             return [(str(a), str(n), str(c), int(b or 0)) for a, n, c, b in cur]
-        except sqlite3.Error as exc:
+        except self.db.errors as exc:
             raise StoreError(f"cannot read a search's member log: {exc}") from None
 
     def told(self, query_id: str, output: str) -> set[str] | None:
@@ -118,5 +128,5 @@ class QueryStore:
             with self.db.transaction() as conn:
                 for query_id, output, members in told:
                     self.db.set_meta(f"{_TOLD}{query_id}:{output}", sorted(members), conn)
-        except sqlite3.Error as exc:
+        except self.db.errors as exc:
             raise StoreError(f"could not record what was reported: {exc}") from None

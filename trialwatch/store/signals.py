@@ -5,17 +5,16 @@ costs only a repeat of the signals in force."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 
-from trialwatch.store.state import StateDB
+from trialwatch.store.state import StateTables
 
 _PREFIX = "signals:"
 _NEXT = "signals-next:"
 
 
 class SignalLedger:
-    def __init__(self, db: StateDB) -> None:
+    def __init__(self, db: StateTables) -> None:
         self.db = db
 
     def told(self, output: str) -> dict[str, set[str]]:
@@ -25,7 +24,7 @@ class SignalLedger:
             rows = self.db.conn.execute(
                 "SELECT key, value FROM meta WHERE key LIKE ?", (like,)
             ).fetchall()
-        except sqlite3.Error:
+        except self.db.errors:
             return {}
         found: dict[str, set[str]] = {}
         start = len(_PREFIX) + len(output) + 1
@@ -50,7 +49,7 @@ class SignalLedger:
             rows = self.db.conn.execute(
                 "SELECT key, value FROM meta WHERE key LIKE ?", (f"{_NEXT}%",)
             ).fetchall()
-        except sqlite3.Error:
+        except self.db.errors:
             return {}
         out: dict[str, str | None] = {}
         for key, value in rows:

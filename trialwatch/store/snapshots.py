@@ -15,7 +15,6 @@ changed: an unchanged check modifies no file that git tracks.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -23,8 +22,8 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json
 from trialwatch.errors import CorruptSnapshotError, StoreError, os_reason
@@ -33,21 +32,24 @@ from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic
+from trialwatch.store.base import Bookkeeping
 from trialwatch.store.pending import Pending, RunRegistry
 from trialwatch.store.state import StateDB, temp_dir
+
+if TYPE_CHECKING:
+    from trialwatch.store.queries import QueryStore
+    from trialwatch.store.versions import VersionStore
 
 log = logging.getLogger("trialwatch")
 
 SNAPSHOT_FORMAT = 1
-# An output no run has delivered to for this long is no longer kept for (a channel removed).
-OUTPUT_MEMORY_DAYS = 60
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_(\d+))?\.json$")
 
 
 @dataclass
 class Snapshot:
     nct_id: str
-    path: Path
+    path: PurePath  # a file of a folder store; NCT…/name in a database
     record: dict[str, Any]
     fetched_at: str | None
     url: str | None
@@ -107,6 +109,22 @@ def load_json(path: Path) -> Any:
         ) from None
 
 
+def snapshot_body(fetched: Fetched) -> str:
+    """A snapshot as stored: the record and where and when it was fetched (the file of a folder
+    store, the row of a database; the same JSON in both)."""
+    return canonical_json(
+        {
+            "fetched": {
+                "at": fetched.fetched_at,
+                "url": fetched.url,
+                "requested_id": fetched.requested_id,
+            },
+            "format": SNAPSHOT_FORMAT,
+            "study": fetched.record,
+        }
+    )
+
+
 @dataclass
 class Trusted:
     """The latest snapshot of a trial as the state knows it, checked against the file."""
@@ -116,9 +134,14 @@ class Trusted:
     raw: str | None
 
 
-class SnapshotStore:
+class SnapshotStore(Bookkeeping):
+    """The folder + SQLite store: snapshots as files git can track, bookkeeping in
+    ``.trialwatch/`` (state.py, pending.py)."""
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.folder: Path | None = self.root
+        self.label = str(self.root)
         self.db = StateDB(self.root)
         self.pending = Pending(self.root)
         self.runs = RunRegistry(self.root)
@@ -216,8 +239,8 @@ class SnapshotStore:
         files = self.snapshots(nct_id)
         return read_record_file(files[-1]) if files else None
 
-    def read(self, path: Path) -> Snapshot:
-        return read_record_file(path)
+    def read(self, ref: PurePath) -> Snapshot:
+        return read_record_file(Path(ref))
 
     def snapshot_named(self, nct_id: str, name: str) -> Snapshot | None:
         if not _NAME.match(name):
@@ -259,16 +282,7 @@ class SnapshotStore:
     def save(self, fetched: Fetched) -> Path:
         """Store a new version of a record. Never replaces an existing snapshot file."""
         folder = self.trial_dir(fetched.nct_id)
-        payload = {
-            "fetched": {
-                "at": fetched.fetched_at,
-                "url": fetched.url,
-                "requested_id": fetched.requested_id,
-            },
-            "format": SNAPSHOT_FORMAT,
-            "study": fetched.record,
-        }
-        data = canonical_json(payload).encode("utf-8")
+        data = snapshot_body(fetched).encode("utf-8")
         day = fetched.fetched_at[:10]
         n = 1
         while True:
@@ -324,44 +338,15 @@ class SnapshotStore:
             fields["last_changed"] = changed_at
         self.db.put(conn, nct_id, fields)
 
-    def note_check(
-        self,
-        nct_id: str,
-        when: str,
-        outcome: str,
-        error: str | None = None,
-        last_update: str | None = None,
-    ) -> None:
-        """Remember that a check happened (and the record's last-update date, when read);
-        written once for the whole run (flush_checks)."""
-        self._checks.append((nct_id, when, outcome, error, last_update))
+    def versions(self) -> VersionStore:
+        from trialwatch.store.versions import VersionStore
 
-    def flush_checks(self) -> None:
-        checks, self._checks = self._checks, []
-        self.db.record_checks(checks)
+        return VersionStore(self)
 
-    def run_state(self) -> dict[str, Any]:
-        """What the last run over the watch list saw."""
-        data = self.db.meta("run")
-        return data if isinstance(data, dict) else {}
+    def queries(self) -> QueryStore:
+        from trialwatch.store.queries import QueryStore
 
-    def save_run_state(self, state: dict[str, Any]) -> None:
-        self.db.set_meta("run", state)
-
-    def outputs_in_use(self, days: float = OUTPUT_MEMORY_DAYS) -> list[str]:
-        """Outputs (mail, channels) a run delivered to in the last ``days`` days."""
-        data = self.db.meta("outputs")
-        if not isinstance(data, dict):
-            return []
-        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat()
-        return sorted(o for o, at in data.items() if isinstance(at, str) and at >= cutoff)
-
-    def note_delivery(self, output: str) -> None:
-        """Remember that ``output`` was delivered to now (runs without it keep changes for it)."""
-        data = self.db.meta("outputs")
-        data = data if isinstance(data, dict) else {}
-        data[output] = dt.datetime.now(dt.UTC).isoformat()
-        self.db.set_meta("outputs", data)
+        return QueryStore(self.root, self.db)
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -128,7 +128,128 @@ def _intact(path: Path) -> bool | None:
     return True if row and row[0] == "ok" else None
 
 
-class StateDB:
+class StateTables:
+    """The state's tables (trials, meta, log), read and written in SQL both engines run: the
+    SQLite file of a folder store (StateDB) and PostgreSQL (store/postgres.py). A subclass
+    gives ``conn`` (``?`` parameters), ``transaction()`` and the engine's ``errors``."""
+
+    path: Any
+    notes: list[str]  # said once to the user (a damaged state moved aside)
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    @property
+    def conn(self) -> Any:
+        raise NotImplementedError
+
+    def transaction(self, key: str | None = None) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- trials ---------------------------------------------------------------------------------
+
+    def row(self, nct: str) -> dict[str, Any]:
+        return self.rows([nct]).get(nct, {})
+
+    def rows(self, ncts: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(ncts)
+        out: dict[str, dict[str, Any]] = {}
+        cols = ", ".join(COLUMNS)
+        try:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cur = self.conn.execute(
+                    f"SELECT nct, {cols} FROM trials WHERE nct IN ({marks})", chunk
+                )
+                for values in cur:
+                    out[values[0]] = dict(zip(COLUMNS, values[1:], strict=True))
+        except self.errors as exc:
+            raise StoreError(f"cannot read the store's state {self.path}: {exc}") from None
+        return out
+
+    def put(self, conn: Any, nct: str, fields: dict[str, Any]) -> None:
+        """Set some columns of one trial (inside a transaction)."""
+        names = [c for c in fields if c in COLUMNS]
+        conn.execute(
+            "INSERT INTO trials (nct, checks) VALUES (?, 0) ON CONFLICT (nct) DO NOTHING", (nct,)
+        )
+        if names:
+            sets = ", ".join(f"{c} = ?" for c in names)
+            conn.execute(
+                f"UPDATE trials SET {sets} WHERE nct = ?", [fields[c] for c in names] + [nct]
+            )
+
+    def record_checks(self, checks: list[tuple[str, str, str, str | None, str | None]]) -> None:
+        """Many checks at once: (nct, when, outcome, error, last update posted). One
+        transaction for a whole run."""
+        if not checks:
+            return
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO trials (nct, checks) VALUES (?, 0) ON CONFLICT (nct) DO NOTHING",
+                [(c[0],) for c in sorted(checks)],  # one order: two runs never deadlock
+            )
+            conn.executemany(
+                "UPDATE trials SET last_checked = ?, last_outcome = ?, last_error = ?, "
+                "checks = coalesce(checks, 0) + 1, last_update = coalesce(?, last_update) "
+                "WHERE nct = ?",
+                [
+                    (when, outcome, error, lu, nct)
+                    for nct, when, outcome, error, lu in sorted(checks)
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, NULL)",
+                # New and changed trials were logged with their snapshot when it was stored.
+                [
+                    (when, nct, outcome)
+                    for nct, when, outcome, _e, _u in checks
+                    if outcome == "error"
+                ],
+            )
+
+    def log_line(self, conn: Any, at: str, nct: str, outcome: str, snap: str) -> None:
+        conn.execute(
+            "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, ?)",
+            (at, nct, outcome, snap),
+        )
+
+    def log_of(self, nct: str) -> list[tuple[str, str, str | None]]:
+        cur = self.conn.execute(
+            "SELECT at, outcome, snapshot FROM log WHERE nct = ? ORDER BY rowid", (nct,)
+        )
+        return [(str(a), str(o), s) for a, o, s in cur]
+
+    # -- run state ------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> Any:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except self.errors:
+            return None
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return None
+
+    def set_meta(self, key: str, value: Any, conn: Any | None = None) -> None:
+        text = json.dumps(value, sort_keys=True)
+        sql = (
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+        if conn is not None:
+            conn.execute(sql, (key, text))
+            return
+        with self.transaction() as c:
+            c.execute(sql, (key, text))
+
+
+class StateDB(StateTables):
     """Per-trial bookkeeping in one SQLite file. Writes are short transactions, so two runs
     (a long watch-list run and a one-trial check) can share the store."""
 
@@ -220,8 +341,9 @@ class StateDB:
             self._conn = None
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: other runs wait (up to BUSY_TIMEOUT) while it is open."""
+    def transaction(self, key: str | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction: other runs wait (up to BUSY_TIMEOUT) while it is open (so
+        ``key``, which names what PostgreSQL would lock alone, is not needed here)."""
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -248,100 +370,6 @@ class StateDB:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise _write_error(self.path, exc) from None
-
-    # -- trials ---------------------------------------------------------------------------------
-
-    def row(self, nct: str) -> dict[str, Any]:
-        return self.rows([nct]).get(nct, {})
-
-    def rows(self, ncts: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = list(ncts)
-        out: dict[str, dict[str, Any]] = {}
-        cols = ", ".join(COLUMNS)
-        try:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                cur = self.conn.execute(
-                    f"SELECT nct, {cols} FROM trials WHERE nct IN ({marks})", chunk
-                )
-                for values in cur:
-                    out[values[0]] = dict(zip(COLUMNS, values[1:], strict=True))
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the store's state {self.path}: {exc}") from None
-        return out
-
-    def put(self, conn: sqlite3.Connection, nct: str, fields: dict[str, Any]) -> None:
-        """Set some columns of one trial (inside a transaction)."""
-        names = [c for c in fields if c in COLUMNS]
-        conn.execute("INSERT OR IGNORE INTO trials (nct, checks) VALUES (?, 0)", (nct,))
-        if names:
-            sets = ", ".join(f"{c} = ?" for c in names)
-            conn.execute(
-                f"UPDATE trials SET {sets} WHERE nct = ?", [fields[c] for c in names] + [nct]
-            )
-
-    def record_checks(self, checks: list[tuple[str, str, str, str | None, str | None]]) -> None:
-        """Many checks at once: (nct, when, outcome, error, last update posted). One
-        transaction for a whole run."""
-        if not checks:
-            return
-        with self.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO trials (nct, checks) VALUES (?, 0)",
-                [(c[0],) for c in checks],
-            )
-            conn.executemany(
-                "UPDATE trials SET last_checked = ?, last_outcome = ?, last_error = ?, "
-                "checks = coalesce(checks, 0) + 1, last_update = coalesce(?, last_update) "
-                "WHERE nct = ?",
-                [(when, outcome, error, lu, nct) for nct, when, outcome, error, lu in checks],
-            )
-            conn.executemany(
-                "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, NULL)",
-                # New and changed trials were logged with their snapshot when it was stored.
-                [
-                    (when, nct, outcome)
-                    for nct, when, outcome, _e, _u in checks
-                    if outcome == "error"
-                ],
-            )
-
-    def log_line(
-        self, conn: sqlite3.Connection, at: str, nct: str, outcome: str, snap: str
-    ) -> None:
-        conn.execute(
-            "INSERT INTO log (at, nct, outcome, snapshot) VALUES (?, ?, ?, ?)",
-            (at, nct, outcome, snap),
-        )
-
-    def log_of(self, nct: str) -> list[tuple[str, str, str | None]]:
-        cur = self.conn.execute(
-            "SELECT at, outcome, snapshot FROM log WHERE nct = ? ORDER BY rowid", (nct,)
-        )
-        return [(str(a), str(o), s) for a, o, s in cur]
-
-    # -- run state ------------------------------------------------------------------------------
-
-    def meta(self, key: str) -> Any:
-        try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error:
-            return None
-        if row is None:
-            return None
-        try:
-            return json.loads(row[0])
-        except ValueError:
-            return None
-
-    def set_meta(self, key: str, value: Any, conn: sqlite3.Connection | None = None) -> None:
-        text = json.dumps(value, sort_keys=True)
-        if conn is not None:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
-            return
-        with self.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
 
 
 def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:

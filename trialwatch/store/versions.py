@@ -18,10 +18,11 @@ backfill that stops half-way keeps what it fetched and the next one fetches only
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from trialwatch.changes.normalize import canonical_json, compact_json
@@ -46,7 +47,7 @@ class StoredVersion:
     status: str | None
     module_labels: list[str]
     record: dict[str, Any]
-    path: Path
+    path: PurePath
 
 
 class VersionStore:
@@ -75,18 +76,10 @@ class VersionStore:
         study: dict[str, Any],
         url: str,
         fetched_at: str,
-    ) -> Path:
+    ) -> PurePath:
         payload = {
             "format": VERSION_FORMAT,
-            "provenance": {
-                "source": "registry version history",
-                "version": info.version,
-                "date": info.date,
-                "status": info.status,
-                "moduleLabels": list(info.module_labels),
-                "url": url,
-                "fetched_at": fetched_at,
-            },
+            "provenance": provenance(info, url, fetched_at),
             "study": study,
         }
         path = self.path(nct_id, info.version)
@@ -128,16 +121,35 @@ class VersionStore:
     def read(self, nct_id: str, number: int) -> StoredVersion:
         path = self.path(nct_id, number)
         try:
-            data = safe_loads(path.read_bytes())
-        except (OSError, ValueError, RecordShapeError) as exc:
+            text = path.read_bytes()
+        except OSError as exc:
             raise CorruptSnapshotError(
                 f"{path} cannot be read ({exc}); delete it and run backfill again"
+            ) from None
+        return self.parse(text, number, path, str(path))
+
+    def key_parts(self, nct_id: str) -> list[str]:
+        """What changes when the stored versions do: their names and sizes."""
+        parts = []
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.scandir(self.folder(nct_id)), key=lambda e: e.name):
+                parts.append(f"{entry.name}:{entry.stat().st_size}")
+        return parts
+
+    @staticmethod
+    def parse(text: str | bytes, number: int, path: PurePath, where: str) -> StoredVersion:
+        """A stored version read from its JSON (``where`` names it in messages)."""
+        try:
+            data = safe_loads(text)
+        except (ValueError, RecordShapeError) as exc:
+            raise CorruptSnapshotError(
+                f"{where} cannot be read ({exc}); delete it and run backfill again"
             ) from None
         prov = data.get("provenance") if isinstance(data, dict) else None
         study = data.get("study") if isinstance(data, dict) else None
         if not isinstance(prov, dict) or not isinstance(study, dict):
             raise CorruptSnapshotError(
-                f"{path} is not a stored registry version; delete it and run backfill again"
+                f"{where} is not a stored registry version; delete it and run backfill again"
             )
         labels = prov.get("moduleLabels")
         return StoredVersion(
@@ -151,3 +163,16 @@ class VersionStore:
 
     def all(self, nct_id: str) -> list[StoredVersion]:
         return [self.read(nct_id, n) for n in sorted(self.numbers(nct_id))]
+
+
+def provenance(info: VersionInfo, url: str, fetched_at: str) -> dict[str, Any]:
+    """Where a stored registry version came from."""
+    return {
+        "source": "registry version history",
+        "version": info.version,
+        "date": info.date,
+        "status": info.status,
+        "moduleLabels": list(info.module_labels),
+        "url": url,
+        "fetched_at": fetched_at,
+    }

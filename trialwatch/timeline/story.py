@@ -16,8 +16,8 @@ from trialwatch.changes.match import canon
 from trialwatch.changes.normalize import digest
 from trialwatch.changes.sentences import get
 from trialwatch.model import EventType
-from trialwatch.store.snapshots import SnapshotStore, snapshot_sort_key
-from trialwatch.store.versions import VersionStore
+from trialwatch.store.base import Store
+from trialwatch.store.snapshots import snapshot_sort_key
 
 STATUS = ("protocolSection", "statusModule")
 KEY_DATES = {
@@ -123,10 +123,10 @@ def _made_on(record: dict[str, Any], seen: str | None) -> str:
     return (seen or "")[:10]
 
 
-def steps(store: SnapshotStore, nct_id: str) -> list[Step]:
+def steps(store: Store, nct_id: str) -> list[Step]:
     """Every known version, oldest first, the same content seen twice folded into one step."""
     found: list[Step] = []
-    for v in VersionStore(store).all(nct_id):
+    for v in store.versions().all(nct_id):
         found.append(Step(f"v{v.version}", v.date, "registry", v.record, version=v.version))
     for path in store.snapshots(nct_id):
         snap = store.read(path)

@@ -1,0 +1,197 @@
+"""The store's interface: what the check pipeline, the reports and every command ask of a
+store, whichever it is. Two implementations: the folder + SQLite store (snapshots.py, the
+embedded default) and PostgreSQL (postgres.py, for teams and the whole registry). The test
+suite in tests/ runs against both.
+
+A snapshot is named by its file name (``2026-11-25.json``, ``2026-11-25_2.json``) in both;
+``snapshots()`` gives addresses whose ``.name`` is that name and which ``read()`` takes."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any, Protocol
+
+from trialwatch.record import Fetched
+
+if TYPE_CHECKING:
+    from trialwatch.store.queries import QueryStore
+    from trialwatch.store.snapshots import Snapshot, Trusted
+    from trialwatch.store.state import StateTables
+    from trialwatch.store.versions import VersionStore
+
+# An output no run has delivered to for this long is no longer kept for (a channel removed).
+OUTPUT_MEMORY_DAYS = 60
+
+
+class PendingPort(Protocol):
+    """Changes stored but not yet reported, per trial and output (see pending.py)."""
+
+    damaged: list[str]
+
+    def trials(self) -> set[str]: ...
+
+    def get(self, nct: str) -> dict[str, Any] | None: ...
+
+    def put(self, nct: str, run: str, outputs: dict[str, str]) -> None: ...
+
+
+class RunsPort(Protocol):
+    """Which trialwatch runs are alive."""
+
+    run_id: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def alive(self, run_id: str) -> bool: ...
+
+    def tidy(self) -> None: ...
+
+
+class Store(Protocol):
+    """One store: snapshots, run state, pending changes, registry versions, search members,
+    signals and event rows."""
+
+    label: str  # how messages name it: a folder, or a database URL without its password
+
+    @property
+    def folder(self) -> Path | None:
+        """The snapshot folder of a folder store; None for a database."""
+
+    @property
+    def db(self) -> StateTables: ...
+
+    @property
+    def pending(self) -> PendingPort: ...
+
+    @property
+    def runs(self) -> RunsPort: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def notes(self) -> list[str]: ...
+
+    def locked(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def trials(self) -> list[str]: ...
+
+    def snapshots(self, nct_id: str) -> Sequence[PurePath]: ...
+
+    def latest(self, nct_id: str) -> Snapshot | None: ...
+
+    def read(self, ref: PurePath) -> Snapshot: ...
+
+    def snapshot_named(self, nct_id: str, name: str) -> Snapshot | None: ...
+
+    def state(self, nct_id: str) -> dict[str, Any]: ...
+
+    def rows(self, nct_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    def trusted(self, nct_id: str, row: dict[str, Any]) -> Trusted | None: ...
+
+    def save(self, fetched: Fetched) -> PurePath: ...
+
+    def remember(
+        self,
+        conn: Any,
+        nct_id: str,
+        *,
+        latest: str,
+        record_digest: str,
+        raw: str | None,
+        status: str | None = None,
+        title: str | None = None,
+        changed_at: str | None = None,
+    ) -> None: ...
+
+    def note_check(
+        self,
+        nct_id: str,
+        when: str,
+        outcome: str,
+        error: str | None = None,
+        last_update: str | None = None,
+    ) -> None: ...
+
+    def flush_checks(self) -> None: ...
+
+    def run_state(self) -> dict[str, Any]: ...
+
+    def save_run_state(self, state: dict[str, Any]) -> None: ...
+
+    def outputs_in_use(self, days: float = OUTPUT_MEMORY_DAYS) -> list[str]: ...
+
+    def note_delivery(self, output: str) -> None: ...
+
+    def versions(self) -> VersionStore: ...
+
+    def queries(self) -> QueryStore: ...
+
+
+class Bookkeeping:
+    """What both stores keep the same way, in the state's tables: the checks of a run (written
+    once at its end), the last run's state, and which outputs runs deliver to."""
+
+    db: StateTables
+    _checks: list[tuple[str, str, str, str | None, str | None]]
+
+    def note_check(
+        self,
+        nct_id: str,
+        when: str,
+        outcome: str,
+        error: str | None = None,
+        last_update: str | None = None,
+    ) -> None:
+        """Remember that a check happened (and the record's last-update date, when read);
+        written once for the whole run (flush_checks)."""
+        self._checks.append((nct_id, when, outcome, error, last_update))
+
+    def flush_checks(self) -> None:
+        checks, self._checks = self._checks, []
+        self.db.record_checks(checks)
+
+    def run_state(self) -> dict[str, Any]:
+        """What the last run over the watch list saw."""
+        data = self.db.meta("run")
+        return data if isinstance(data, dict) else {}
+
+    def save_run_state(self, state: dict[str, Any]) -> None:
+        self.db.set_meta("run", state)
+
+    def outputs_in_use(self, days: float = OUTPUT_MEMORY_DAYS) -> list[str]:
+        """Outputs (mail, channels) a run delivered to in the last ``days`` days."""
+        data = self.db.meta("outputs")
+        if not isinstance(data, dict):
+            return []
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat()
+        return sorted(o for o, at in data.items() if isinstance(at, str) and at >= cutoff)
+
+    def note_delivery(self, output: str) -> None:
+        """Remember that ``output`` was delivered to now (runs without it keep changes for it)."""
+        with self.db.transaction(key="outputs") as conn:
+            data = self.db.meta("outputs")
+            data = data if isinstance(data, dict) else {}
+            data[output] = dt.datetime.now(dt.UTC).isoformat()
+            self.db.set_meta("outputs", data, conn)
+
+
+def is_database_url(spec: str | Path) -> bool:
+    return str(spec).startswith(("postgresql://", "postgres://"))
+
+
+def open_store(spec: str | Path, *, dry_run: bool = False) -> Store:
+    """The store ``spec`` names: a PostgreSQL URL, or a snapshot folder."""
+    if is_database_url(spec):
+        from trialwatch.store.postgres import PostgresStore
+
+        return PostgresStore(str(spec), dry_run=dry_run)
+    from trialwatch.store.snapshots import SnapshotStore
+
+    return SnapshotStore(Path(spec))
