@@ -10,6 +10,28 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+pytest_plugins = ["tests.pg"]  # a real PostgreSQL: the pg_server and pg_url fixtures
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test using ``each_store`` runs against both stores; one marked ``folder_only`` (it is
+    about the snapshot folder's files themselves) against the folder alone."""
+    if "each_store" in metafunc.fixturenames:
+        folder_only = metafunc.definition.get_closest_marker("folder_only") is not None
+        kinds = ["folder"] if folder_only else ["folder", "postgresql"]
+        metafunc.parametrize("each_store", kinds, indirect=True)
+
+
+@pytest.fixture
+def each_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store a test runs against: the snapshot folder (the default), or a fresh PostgreSQL
+    database (named by TRIALWATCH_STORE, as a user would)."""
+    if request.param == "folder":
+        return "snapshots"
+    url = str(request.getfixturevalue("pg_url"))
+    monkeypatch.setenv("TRIALWATCH_STORE", url)
+    return url
+
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:

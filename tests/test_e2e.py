@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +17,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import edited, load
+from tests import stores
 from tests.registry_server import Registry, serve
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 EXE = shutil.which("trialwatch") or str(Path(sys.executable).parent / "trialwatch")
 
@@ -41,11 +43,17 @@ def tw(
         "TRIALWATCH_API_URL": url,
         "TRIALWATCH_BACKOFF_BASE": "0.05",
         "TRIALWATCH_REQUEST_INTERVAL": "0",
+        **store_env(),
         **(env or {}),
     }
     return subprocess.run(
         [EXE, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
     )
+
+
+def store_env() -> dict[str, str]:
+    """The store under test, for a trialwatch process (a database, or the default folder)."""
+    return {"TRIALWATCH_STORE": stores.spec()} if stores.on_database() else {}
 
 
 def test_console_script_is_installed() -> None:
@@ -92,8 +100,7 @@ def test_baseline_then_no_change_then_change_in_colour(
     assert "Start date became actual (2024-03-01, unchanged; not a slip)" in plain
     assert "Primary completion slipped 3 months (2026-03-01 → 2026-06-01, estimated)" in plain
     assert "(registry record updated 2024-01-25 → 2024-03-05)" in plain
-    snaps = sorted(p.name for p in (Path("snapshots") / "NCT06224738").glob("20*.json"))
-    assert len(snaps) == 2
+    assert len(stores.snapshot_names("NCT06224738")) == 2
 
 
 def test_each_core_kind_of_change(api: tuple[Registry, str]) -> None:
@@ -136,6 +143,7 @@ def test_404_and_malformed_id(api: tuple[Registry, str]) -> None:
     assert "NCT99999999 is not in the registry" in proc.stderr
     assert "'NCT-1' is not a ClinicalTrials.gov id" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not stores.snapshot_names("NCT99999999")
     assert not (Path("snapshots") / "NCT99999999").exists()
 
 
@@ -169,14 +177,12 @@ def test_500_storm_keeps_last_snapshot(api: tuple[Registry, str]) -> None:
     assert proc.returncode == 2
     assert "did not answer usefully after 3 attempts (last: HTTP 503)" in proc.stderr
     assert "no change" not in proc.stdout
-    assert sorted(p.name for p in (Path("snapshots") / "NCT06224738").iterdir()) == [
+    assert stores.snapshot_names("NCT06224738") == [
         f"{time.strftime('%Y-%m-%d', time.gmtime())}.json"
     ]
-    db = sqlite3.connect(Path("snapshots") / ".trialwatch" / "state.db")
-    outcome, error = db.execute(
+    ((outcome, error),) = stores.sql(
         "SELECT last_outcome, last_error FROM trials WHERE nct = 'NCT06224738'"
-    ).fetchone()
-    db.close()
+    )
     assert outcome == "error" and "HTTP 503" in error
 
 
@@ -196,11 +202,7 @@ def test_garbage_body_is_an_error_and_stores_nothing(
 ) -> None:
     reg, url = api
     assert tw(url, "check", "NCT06224738").returncode == 0
-    before = (
-        Path("snapshots")
-        / "NCT06224738"
-        / sorted(p.name for p in (Path("snapshots") / "NCT06224738").glob("20*.json"))[0]
-    ).read_bytes()
+    names, before = stores.snapshot_names("NCT06224738"), stores.latest_record("NCT06224738")
     changed = edited(
         her2, lambda r: r["protocolSection"]["statusModule"].update(overallStatus="RECRUITING")
     )
@@ -209,8 +211,8 @@ def test_garbage_body_is_an_error_and_stores_nothing(
     proc = tw(url, "check", "NCT06224738")
     assert proc.returncode == 2
     assert message in proc.stderr
-    snaps = sorted((Path("snapshots") / "NCT06224738").glob("20*.json"))
-    assert len(snaps) == 1 and snaps[0].read_bytes() == before
+    assert stores.snapshot_names("NCT06224738") == names and len(names) == 1
+    assert stores.latest_record("NCT06224738") == before
     # Next time the registry is fine: the change is reported then.
     reg.put(changed)
     proc = tw(url, "check", "NCT06224738")
@@ -218,6 +220,7 @@ def test_garbage_body_is_an_error_and_stores_nothing(
     assert "Overall status Not yet recruiting → Recruiting" in proc.stdout
 
 
+@pytest.mark.folder_only
 def test_corrupt_snapshot_on_disk(api: tuple[Registry, str]) -> None:
     _, url = api
     assert tw(url, "check", "NCT06224738").returncode == 0
@@ -237,7 +240,7 @@ def test_alias_redirect_is_followed_and_said(api: tuple[Registry, str]) -> None:
     proc = tw(url, "check", "NCT00000141")
     assert proc.returncode == 0, proc.stderr
     assert "NCT00000141 is now NCT03475563 (the registry redirected it)" in proc.stdout
-    assert (Path("snapshots") / "NCT03475563").is_dir()
+    assert stores.snapshot_names("NCT03475563")
 
 
 def test_interrupt_exits_130_and_keeps_the_store(api: tuple[Registry, str]) -> None:
@@ -248,6 +251,7 @@ def test_interrupt_exits_130_and_keeps_the_store(api: tuple[Registry, str]) -> N
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ["HOME"],
         "TRIALWATCH_API_URL": url,
+        **store_env(),
     }
     proc = subprocess.Popen(
         [EXE, "check", "NCT06224738"],
@@ -264,7 +268,7 @@ def test_interrupt_exits_130_and_keeps_the_store(api: tuple[Registry, str]) -> N
     _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
-    assert len(list((Path("snapshots") / "NCT06224738").glob("20*.json"))) == 1
+    assert len(stores.snapshot_names("NCT06224738")) == 1
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.15, 0.4])
@@ -287,23 +291,24 @@ def test_kill_9_in_the_middle_of_a_run_leaves_a_good_store(delay: float) -> None
         Path("trialwatch.toml").write_text(
             f'api_url = "{url}"\nrequest_interval = 0\ntrials = [{listed}]\n', encoding="utf-8"
         )
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"]}
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"], **store_env()}
         proc = subprocess.Popen(
             [EXE, "check", "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not list(Path("snapshots").glob("NCT*/20*")):
+        while time.monotonic() < deadline and not stores.trials():
             time.sleep(0.01)
         time.sleep(delay)
         proc.kill()
         proc.wait(10)
-        for snap in Path("snapshots").glob("NCT*/20*.json"):
-            json.loads(snap.read_text(encoding="utf-8"))  # whole, never truncated
+        for nct in stores.trials():
+            stores.latest_record(nct)  # whole, never truncated: a torn one raises
         again = tw(url, "check", "--format", "json")
         assert again.returncode == 0, again.stderr
         outcomes = {t["outcome"] for t in json.loads(again.stdout)["trials"]}
         assert outcomes <= {"new", "unchanged"}
-        assert sorted(p.parent.name for p in Path("snapshots").glob("NCT*/20*.json")) == ids
+        assert stores.trials() == ids
+        assert stores.snapshot_count() == len(ids)  # no duplicate
 
 
 def test_a_wrong_api_url_says_so(api: tuple[Registry, str]) -> None:

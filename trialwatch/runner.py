@@ -168,7 +168,7 @@ class Observer:
         status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
         status_text = status if isinstance(status, str) else None
         check_depth(fetched.record)
-        with store.db.transaction() as conn:
+        with store.db.transaction(key=nct) as conn:  # other runs wait for this trial
             marker = store.pending.get(nct)
             if marker and marker["run"] != me and store.runs.alive(marker["run"]):
                 report.notes.append(
