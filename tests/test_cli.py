@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests import stores
 from tests.conftest import edited, load
 from tests.registry_server import Registry, serve
 from trialwatch.cli import run
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def test_first_check_records_a_baseline(
     assert "    Lead sponsor: First People's Hospital of Hangzhou" in out
     assert "    Last update posted: 2024-01-25" in out
     assert err == ""
-    assert (Path("snapshots") / "NCT06224738").is_dir()
+    assert stores.snapshot_names("NCT06224738")
 
 
 def test_no_change_then_change(
@@ -97,7 +100,7 @@ def test_malformed_id_is_named_and_others_still_checked(
         "id: expected NCT followed by 8 digits, for example NCT06224738",
         "trialwatch: 3 trials: 0 changed, 1 new, 0 unchanged, 2 errors",
     ]
-    assert sorted(p.name for p in Path("snapshots").iterdir()) == [".trialwatch", "NCT06224738"]
+    assert stores.trials() == ["NCT06224738"]
 
 
 def test_unknown_trial_is_an_error_not_removed(

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import edited, load
 from tests import stores
+from tests.conftest import edited, load
 from tests.registry_server import Registry, serve
 
 pytestmark = pytest.mark.usefixtures("each_store")

@@ -13,10 +13,14 @@ from typing import Any
 
 import pytest
 
+from tests import stores
 from tests.conftest import all_records, cli, edited
 from tests.registry_server import Registry, query_key, serve
 from trialwatch.errors import InputError
 from trialwatch.search.query import from_args, from_url
+from trialwatch.store.watchlist import load_queries
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 ASTHMA = {"query.cond": "asthma"}
 
@@ -118,9 +122,9 @@ def test_a_query_reports_new_updated_and_departed_trials(
     code, out, err = cli(capsys, "check", "--format", "text")
     assert code == 0, err
     assert "Search “Asthma”: 10 matching trials" in out and "first check" in out
-    members = json.loads(next(Path("snapshots/queries").glob("q*.json")).read_text())
-    assert members["members"] == [nct(i) for i in range(10)]
-    assert all(list(Path("snapshots", nct(i)).glob("20*.json")) for i in range(10))
+    (query,) = load_queries(Path("watchlist.toml"))
+    assert stores.query_members(query.id) == {nct(i) for i in range(10)}
+    assert all(stores.snapshot_names(nct(i)) for i in range(10))
     # A trial joins the search, one is completed and leaves it, one member is updated.
     registry.queries[query_key(ASTHMA)] = [nct(i) for i in range(1, 11)]
     set_status(registry, 0, "COMPLETED")
@@ -218,7 +222,7 @@ def test_a_query_too_large_is_refused_before_anything_is_stored(
     assert "matches 12 trials, more than the 10 a watch may hold" in out
     assert "nothing was stored. Narrow it: add a condition" in out
     assert not Path("snapshots/queries").exists()
-    assert not list(Path("snapshots").glob("NCT*"))
+    assert not stores.trials()
     assert "countTotal=true" in registry.requests[1]
 
 
@@ -336,15 +340,11 @@ def test_the_weekly_full_recheck_comes_due(
 
     write_list(5)
     cli(capsys, "check", "-q")
-    state = Path("snapshots/.trialwatch/state.db")
-    import sqlite3
-
-    with sqlite3.connect(state) as db:
-        (value,) = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
-        run_state = json.loads(value)
-        last = dt.datetime.fromisoformat(run_state["last_full_check"].replace("Z", "+00:00"))
-        run_state["last_full_check"] = (last - dt.timedelta(days=8)).isoformat()
-        db.execute("UPDATE meta SET value = ? WHERE key = 'run'", (json.dumps(run_state),))
+    ((value,),) = stores.sql("SELECT value FROM meta WHERE key = 'run'")
+    run_state = json.loads(value)
+    last = dt.datetime.fromisoformat(run_state["last_full_check"].replace("Z", "+00:00"))
+    run_state["last_full_check"] = (last - dt.timedelta(days=8)).isoformat()
+    stores.sql("UPDATE meta SET value = ? WHERE key = 'run'", (json.dumps(run_state),))
     refresh(registry, "2026-11-26T09:00:00")
     registry.requests.clear()
     cli(capsys, "check", "-q")

@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests import stores
 from tests.conftest import all_records, edited
 from tests.registry_server import Registry, serve
 from trialwatch.cli import run
 from trialwatch.config import load_settings
 from trialwatch.errors import ConfigError
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 
 def with_id(record: dict[str, Any], n: int) -> dict[str, Any]:
@@ -83,6 +86,7 @@ def test_user_config_folder_is_used_last(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert load_settings()["timeout"] == 7
 
 
+@pytest.mark.folder_only
 def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -183,7 +187,7 @@ def test_batched_check_costs_few_requests(
     assert len(batches) == 4
     assert all(r.count("NCT") <= 500 for r in batches)
     assert len(reg.requests) == math.ceil(1200 / 500) + 2  # and /version
-    assert len(list(Path("snapshots").glob("NCT*"))) == 1200
+    assert len(stores.trials()) == 1200
     # Unchanged registry data: one request, nothing fetched.
     reg.requests.clear()
     code, _, err = cli(capsys, "check")
@@ -198,7 +202,7 @@ def test_batched_check_costs_few_requests(
     assert len(reg.requests) == math.ceil(1200 / 500) + 1  # pages sized from the last run
     assert "1200 trials: 0 changed, 0 new, 1200 unchanged, 0 errors" in err
     assert out == ""  # unchanged trials of a long list are counted, not listed
-    assert sum(1 for _ in Path("snapshots").glob("NCT*/20*.json")) == 1200
+    assert stores.snapshot_count() == 1200
     # --force checks even when the data timestamp has not moved.
     reg.requests.clear()
     assert cli(capsys, "check", "--force")[0] == 0
@@ -238,7 +242,7 @@ def test_changes_errors_and_aliases_in_one_list(
     assert f"/api/v2/studies/{gone}" in reg.requests  # told apart one by one
     assert "20 trials: 1 changed, 1 new, 17 unchanged, 1 error" in err
     # The failed trial keeps its snapshot; the run was not complete, so the next is not skipped.
-    assert list((Path("snapshots") / gone).glob("20*.json"))
+    assert stores.snapshot_names(gone)
     reg.requests.clear()
     cli(capsys, "check")
     assert len(reg.requests) > 1
@@ -262,7 +266,7 @@ def test_a_failing_registry_is_a_gap_not_unchanged(
     assert data["summary"]["error"] == 700 and data["summary"]["unchanged"] == 0
     assert "HTTP 503" in data["trials"][0]["error"]
     assert len(reg.requests) == 3  # /version, one batch and its retry; then the run stops
-    assert sum(1 for _ in Path("snapshots").glob("NCT*/20*.json")) == 700
+    assert stores.snapshot_count() == 700
 
 
 def test_concurrent_watch_adds_lose_nothing() -> None:
