@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from trialwatch.store.base import is_database_url, open_store
@@ -18,6 +19,20 @@ def spec() -> str:
 
 def on_database() -> bool:
     return is_database_url(spec())
+
+
+def process_env() -> dict[str, str]:
+    """The store under test, for a trialwatch process (a database; the folder is its default)."""
+    return {"TRIALWATCH_STORE": spec()} if on_database() else {}
+
+
+def pending_trials() -> set[str]:
+    """Trials with a change not yet reported to every output."""
+    store = open_store(spec())
+    try:
+        return store.pending.trials()
+    finally:
+        store.db.close()
 
 
 def snapshot_names(nct: str) -> list[str]:
@@ -64,6 +79,15 @@ def query_members(query_id: str) -> set[str] | None:
         store.db.close()
 
 
+def version_numbers(nct: str) -> set[int]:
+    """The registry versions of a trial stored by backfill."""
+    store = open_store(spec())
+    try:
+        return store.versions().numbers(nct)
+    finally:
+        store.db.close()
+
+
 def sql(query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Plain SQL on the store's tables (``?`` parameters), committed: what a user runs in
     sqlite3 or psql."""
@@ -75,3 +99,11 @@ def sql(query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
             return list(cur.fetchall()) if cur.description else []
     with sqlite3.connect(f"{spec()}/.trialwatch/state.db") as db:
         return db.execute(query, params).fetchall()
+
+
+def delete_snapshot(nct: str, name: str) -> None:
+    """Lose one snapshot, as a hand deletion or a restore from an older backup does."""
+    if on_database():
+        sql("DELETE FROM snapshots WHERE nct = ? AND name = ?", (nct, name))
+    else:
+        (Path(spec()) / nct / name).unlink()

@@ -18,6 +18,8 @@ from tests.conftest import FIXTURES, cli, edited, load
 from tests.registry_server import Registry, serve
 from trialwatch.audit.signals import Level, Signal, audit_record
 
+pytestmark = pytest.mark.usefixtures("each_store")
+
 D = dt.date
 
 

@@ -43,17 +43,12 @@ def tw(
         "TRIALWATCH_API_URL": url,
         "TRIALWATCH_BACKOFF_BASE": "0.05",
         "TRIALWATCH_REQUEST_INTERVAL": "0",
-        **store_env(),
+        **stores.process_env(),
         **(env or {}),
     }
     return subprocess.run(
         [EXE, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
     )
-
-
-def store_env() -> dict[str, str]:
-    """The store under test, for a trialwatch process (a database, or the default folder)."""
-    return {"TRIALWATCH_STORE": stores.spec()} if stores.on_database() else {}
 
 
 def test_console_script_is_installed() -> None:
@@ -251,7 +246,7 @@ def test_interrupt_exits_130_and_keeps_the_store(api: tuple[Registry, str]) -> N
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ["HOME"],
         "TRIALWATCH_API_URL": url,
-        **store_env(),
+        **stores.process_env(),
     }
     proc = subprocess.Popen(
         [EXE, "check", "NCT06224738"],
@@ -291,7 +286,11 @@ def test_kill_9_in_the_middle_of_a_run_leaves_a_good_store(delay: float) -> None
         Path("trialwatch.toml").write_text(
             f'api_url = "{url}"\nrequest_interval = 0\ntrials = [{listed}]\n', encoding="utf-8"
         )
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"], **store_env()}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ["HOME"],
+            **stores.process_env(),
+        }
         proc = subprocess.Popen(
             [EXE, "check", "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

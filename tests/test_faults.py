@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
+from tests import stores
 from tests.conftest import cli, edited, load
 from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, smtp_server
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 # Three real records: the reconstruction and two that carry outcomes and enrollment.
 TRIALS = ("NCT06224738.reconstructed.json", "NCT03064438.json", "NCT04207047.json")
@@ -397,6 +400,7 @@ def bound_by_permissions() -> list[str]:
 
 
 @pytest.mark.posix
+@pytest.mark.folder_only
 def test_a_store_or_config_this_user_may_not_use_is_a_message(tmp_path: Path) -> None:
     import os
     import subprocess
@@ -466,8 +470,7 @@ def test_a_pending_change_whose_snapshot_is_gone_is_still_told(
     port = free_port()
     write_config(url, [nct(trial)], port)
     assert cli(capsys, "check", "-q")[0] == 0  # the baseline
-    folder = Path("snapshots") / nct(trial)
-    (first,) = sorted(folder.glob("*.json"))
+    (first,) = stores.snapshot_names(nct(trial))
     # Two changes while the mail server is down: both wait for the digest.
     for day, value in (("26", "SUSPENDED"), ("27", "TERMINATED")):
         reg.put(status(trial, value))
@@ -475,7 +478,7 @@ def test_a_pending_change_whose_snapshot_is_gone_is_still_told(
         code, _, err = cli(capsys, "check", "-q")
         assert code == 2 and "kept" in err
     # The snapshot the digest starts from is deleted by hand (or lost in a restore).
-    first.unlink()
+    stores.delete_snapshot(nct(trial), first)
     box = Mailbox()
     with smtp_server(box, port):
         reg.data_timestamp = "2026-11-28T09:00:00"
@@ -483,7 +486,7 @@ def test_a_pending_change_whose_snapshot_is_gone_is_still_told(
         assert code == 2, err  # said as trouble, not a quiet baseline
         assert len(box.messages) == 1
         text = mail_text(box)
-        assert f"last reported snapshot {first.name} is missing" in text
+        assert f"last reported snapshot {first} is missing" in text
         assert "Suspended → Terminated" in text  # the change after it is told as a change
         reg.data_timestamp = "2026-11-29T09:00:00"
         assert cli(capsys, "check", "-q") == (0, "", "")  # told once
@@ -495,7 +498,7 @@ def test_a_missing_snapshot_is_compared_with_the_newest_one_there(
 ) -> None:
     from trialwatch.model import Outcome, TrialReport
     from trialwatch.runner import CheckOptions, describe
-    from trialwatch.store import SnapshotStore
+    from trialwatch.store.base import open_store
 
     reg, url = api
     trial = records[1]
@@ -505,7 +508,7 @@ def test_a_missing_snapshot_is_compared_with_the_newest_one_there(
         reg.put(status(trial, value))
         reg.data_timestamp = f"2026-11-{day}T09:00:00"
         assert cli(capsys, "check", "-q")[0] == 1
-    store = SnapshotStore(Path("snapshots"))
+    store = open_store(stores.spec())
     names = [p.name for p in store.snapshots(nct(trial))]
     assert len(names) == 3
     latest = store.snapshot_named(nct(trial), names[-1])
@@ -522,6 +525,7 @@ def test_a_missing_snapshot_is_compared_with_the_newest_one_there(
 # -- 6. temp files a killed run left ------------------------------------------------------------
 
 
+@pytest.mark.folder_only
 def test_temp_files_a_killed_run_left_are_tidied_and_a_live_runs_are_not(
     api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -660,6 +664,7 @@ def test_watch_list_json_writes_c1_controls_as_escapes(capsys: pytest.CaptureFix
     assert json.loads(out)[0]["label"] == "Lab\x85el\x9b31m"  # kept, written as \u escapes
 
 
+@pytest.mark.folder_only
 def test_a_change_a_0_1_store_never_reported_is_mailed_too(
     api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 
+from tests import stores
 from tests.conftest import all_records, load
 from tests.history_data import as_history, serve_series
 from tests.registry_server import Registry, serve
 from trialwatch.changes.criteria import parse_criteria
 from trialwatch.changes.differ import compare
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 EXE = str(Path(sys.executable).parent / "trialwatch")
 NCT = "NCT03934567"
@@ -45,6 +48,7 @@ def tw(
         "TRIALWATCH_HISTORY_URL": url.replace("/api/v2", "/api/int"),
         "TRIALWATCH_BACKOFF_BASE": "0.01",
         "TRIALWATCH_REQUEST_INTERVAL": "0",
+        **stores.process_env(),
         **(env or {}),
     }
     return subprocess.run(
@@ -53,8 +57,29 @@ def tw(
 
 
 def stored(root: Path, nct: str = NCT) -> list[str]:
+    """The registry versions stored of a trial, by file name (a database names them alike)."""
+    if stores.on_database():
+        return [f"v{n:04d}.json" for n in sorted(stores.version_numbers(nct))]
     folder = root / "snapshots" / nct / "registry"
     return sorted(p.name for p in folder.glob("v*.json")) if folder.exists() else []
+
+
+def saved_version(root: Path, number: int, nct: str = NCT) -> dict[str, Any]:
+    """A stored registry version as stored: provenance and study."""
+    if stores.on_database():
+        ((body,),) = stores.sql(
+            "SELECT body FROM registry_versions WHERE nct = ? AND version = ?", (nct, number)
+        )
+        return dict(json.loads(body))
+    path = root / "snapshots" / nct / "registry" / f"v{number:04d}.json"
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def snapshots_of(root: Path, nct: str = NCT) -> list[str]:
+    """The snapshots check took of a trial (not the registry's versions)."""
+    if stores.on_database():
+        return stores.snapshot_names(nct)
+    return sorted(p.name for p in (root / "snapshots" / nct).glob("*.json"))
 
 
 # --- markup parity ----------------------------------------------------------------------------
@@ -113,7 +138,7 @@ def test_backfill_stores_every_version_once_and_resumes(
         "v0004.json",
         "v0005.json",
     ]
-    saved = json.loads((tmp_path / "snapshots" / NCT / "registry" / "v0002.json").read_text())
+    saved = saved_version(tmp_path, 2)
     assert saved["provenance"]["version"] == 2 and saved["provenance"]["date"] == "2021-03-02"
     assert saved["provenance"]["moduleLabels"] == ["Study Status"]
     assert "<" in saved["study"]["protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
@@ -129,7 +154,7 @@ def test_backfill_stores_every_version_once_and_resumes(
     # Never a search parameter (the registry would mark matches up in the text).
     assert not [p for p in reg.requests if "/api/int/" in p and "?" in p]
     # Nothing of this touched the snapshots check takes.
-    assert not list((tmp_path / "snapshots" / NCT).glob("*.json"))
+    assert not snapshots_of(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -291,7 +316,7 @@ def test_first_check_with_backfill_says_what_the_history_holds(
     ) in proc.stdout
     assert "history unavailable: the registry keeps no version history" in proc.stdout
     assert len(stored(tmp_path)) == 6
-    assert list((tmp_path / "snapshots" / NCT).glob("*.json"))  # and the baseline
+    assert snapshots_of(tmp_path)  # and the baseline
     # Only a first check backfills: the next one asks the history endpoint nothing.
     before = len(_reg.requests)
     assert tw(url, tmp_path, "check", NCT, "--backfill").returncode == 0

@@ -17,6 +17,8 @@ from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, free_port, smtp_server
 from trialwatch.cli import run
 
+pytestmark = pytest.mark.usefixtures("each_store")
+
 EXE = str(Path(sys.executable).parent / "trialwatch")
 
 

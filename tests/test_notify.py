@@ -19,6 +19,8 @@ from tests.smtp_server import free_port
 from trialwatch.config import load_settings
 from trialwatch.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("each_store")
+
 pytest.importorskip("apprise")
 
 

@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
+from tests import stores
 from tests.conftest import cli, edited, load
 from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, smtp_server
 from tests.test_faults import mail_text, nct, status, write_config
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 pytest.importorskip("apprise")
 
@@ -30,7 +33,19 @@ def api() -> Iterator[tuple[Registry, str, list[dict[str, Any]]]]:
 
 
 def fingerprint(store: Path) -> dict[str, str]:
-    """Every file of the store and what it holds (the state database by its rows)."""
+    """Every file of the store and what it holds (the state database by its rows); a
+    database store by every row of every table."""
+    if stores.on_database():
+        tables = [t for (t,) in stores.sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        )]  # fmt: skip
+        assert "snapshots" in tables and "pending" in tables
+        return {
+            t: hashlib.sha256(
+                repr(stores.sql(f"SELECT * FROM {t} ORDER BY 1")).encode()
+            ).hexdigest()
+            for t in tables
+        }
     out = {}
     for path in sorted(store.rglob("*")):
         if not path.is_file() or path.name.endswith(("-wal", "-shm")):

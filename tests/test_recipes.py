@@ -46,6 +46,8 @@ GH = """#!/bin/sh
 # A stand-in for the runner's gh: records what the recipe asks of it (one JSON line a call).
 exec "$PYTHON" - "$@" <<'PY'
 import json, os, sys
+
+pytestmark = pytest.mark.usefixtures("each_store")
 args = sys.argv[1:]
 record = {"args": args}
 if "--body-file" in args:

@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 
+from tests import stores
 from tests.conftest import all_records, load
 from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, smtp_server
 from tests.test_e2e import EXE, tw
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 TRIALS = 12
 ROUNDS = 10
@@ -109,7 +112,11 @@ def test_kill_9_at_random_moments_loses_no_change(tmp_path: Path) -> None:
             f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\n',
             encoding="utf-8",
         )
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"]}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ["HOME"],
+            **stores.process_env(),
+        }
 
         def run(kill_after: float | None) -> str:
             out = tmp_path / "out.json"
@@ -150,7 +157,7 @@ def test_kill_9_at_random_moments_loses_no_change(tmp_path: Path) -> None:
             assert max(Counter(completing).values(), default=0) <= 1  # once each, at most
             stdout_seen.update(completing)
             # After a completing run, nothing of this round is still pending.
-            assert not list(Path("snapshots/.trialwatch/pending").glob("*.json"))
+            assert not stores.pending_trials()
         mailed = _mailed(box)
         for edit in edits:
             assert stdout_seen[edit] >= 1, f"{edit} never reached stdout"
@@ -181,7 +188,7 @@ def test_a_dripping_server_ends_in_a_clear_error_within_the_timeout(her2: dict[s
     assert proc.returncode == 2
     assert "still arriving after" in proc.stderr and "limit for one request is 2s" in proc.stderr
     assert took < 8, took
-    assert not list(Path("snapshots").glob("NCT*/20*.json"))
+    assert not stores.trials()
 
 
 def test_a_run_deadline_reports_the_rest_as_not_checked(her2: dict[str, Any]) -> None:
@@ -198,6 +205,7 @@ def test_a_run_deadline_reports_the_rest_as_not_checked(her2: dict[str, Any]) ->
     assert took < 8, took
 
 
+@pytest.mark.folder_only
 def test_unchanged_checks_leave_a_git_tracked_store_clean(her2: dict[str, Any]) -> None:
     """The README says to keep snapshots/ in git: an unchanged check modifies nothing there."""
     reg = Registry()

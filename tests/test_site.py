@@ -23,6 +23,8 @@ from tests.conftest import cli, edited, load
 from tests.history_data import serve_series
 from tests.registry_server import Registry, query_key, serve
 
+pytestmark = pytest.mark.usefixtures("each_store")
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("TRIALWATCH_ARTIFACTS", ROOT / "test-artifacts"))
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -277,6 +279,7 @@ def test_rebuilt_incrementally_with_stable_ids(
     assert "Withdrawn" in (out / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.folder_only
 def test_site_needs_a_watch_and_stays_out_of_the_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
