@@ -47,6 +47,7 @@ class Registry:
     queries: dict[str, list[str]] = field(default_factory=dict)
     on_page: Any = None
     bytes_served: int = 0  # response bodies, every endpoint
+    times: list[float] = field(default_factory=list)  # when each request arrived (monotonic)
 
     def script(self, path: str, *responses: Response) -> None:
         self.scripted.setdefault(path, deque()).extend(responses)
@@ -171,6 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
         reg = self.registry
         with reg.lock:
             reg.requests.append(self.path)
+            reg.times.append(time.monotonic())
             parts = urlsplit(self.path)
             queue = reg.scripted.get(parts.path)
             scripted = queue.popleft() if queue else None
@@ -206,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _json(200, {"apiVersion": "2.0.5", "dataTimestamp": reg.data_timestamp})
         if rest == "/studies":
             return self._page(query)
+        if rest == "/studies/download":
+            return self._download(query)
         if rest.startswith("/studies/"):
             nct = rest[len("/studies/") :].upper()
             if nct in reg.aliases:
@@ -244,6 +248,24 @@ class _Handler(BaseHTTPRequestHandler):
             return _json(200, {"studyVersion": number, "study": study})
         return 404, {"Content-Type": "text/plain"}, b"Not found"
 
+    def _download(self, query: dict[str, list[str]]) -> Response:
+        """The bulk file, as the API serves it: a zip of every study, one ``NN/NCT….json``
+        entry each (NN: the id's last two digits). It takes no filter, and json.zip only."""
+        import io
+        import zipfile
+
+        if query.get("format") != ["json.zip"] or len(query) > 1:
+            return 400, {"Content-Type": "text/plain"}, b"format=json.zip only, and no filter"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for nct in sorted(self.registry.studies):
+                zf.writestr(f"{nct[-2:]}/{nct}.json", self.registry.body(nct))
+        headers = {
+            "Content-Type": "application/zip",
+            "Content-Disposition": 'attachment; filename="ctg-studies.json.zip"',
+        }
+        return 200, headers, buffer.getvalue()
+
     def _page(self, query: dict[str, list[str]]) -> Response:
         reg = self.registry
         params = {k: v[0] for k, v in query.items()}
@@ -262,6 +284,8 @@ class _Handler(BaseHTTPRequestHandler):
                 target = i if i in reg.studies else reg.aliases.get(i)
                 if target is not None and target in reg.studies and target not in found:
                     found.append(target)
+        elif key == "" and "" not in reg.queries:  # nothing chosen: the whole registry
+            found = sorted(reg.studies)
         else:
             found = [n for n in reg.queries.get(key, []) if n in reg.studies]
         advanced = params.get("filter.advanced")

@@ -273,9 +273,12 @@ HistoryUrl = Annotated[
 
 
 StoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        "--store", metavar="DIR", help="Snapshot folder [env TRIALWATCH_STORE; default ./snapshots]"
+        "--store",
+        metavar="DIR|URL",
+        help="Snapshot folder, or a PostgreSQL URL (postgresql://…) [env TRIALWATCH_STORE; "
+        "default ./snapshots]",
     ),
 ]
 ConfigOpt = Annotated[
@@ -462,7 +465,7 @@ def check(
     fail_list = _fail_on(fail_on)
     flags = _flags(
         api_url=api_url,
-        store=str(store) if store else None,
+        store=store,
         show_admin=show_admin,
         run_deadline=deadline,
         backfill=backfill,
@@ -735,7 +738,7 @@ def watch_list(
     from trialwatch.app import watch_rows
     from trialwatch.changes.words import status_words
 
-    rows = watch_rows(_flags(store=str(store) if store else None), config)
+    rows = watch_rows(_flags(store=store), config)
     queries = [r for r in rows if r.get("query")]
     rows = [r for r in rows if not r.get("query")]
     if fmt is TableFormat.json:
@@ -894,9 +897,7 @@ def history_command(
 
     if since is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
         raise InputError(f"--since wants a date like 2024-01-31, not {since!r}")
-    story = run_history(
-        nct_id, _flags(store=str(store) if store else None), config, since=since, original=original
-    )
+    story = run_history(nct_id, _flags(store=store), config, since=since, original=original)
     if fmt is HistoryFormat.json:
         from trialwatch.timeline.render import render_json as render
     elif fmt is HistoryFormat.markdown:
@@ -939,7 +940,7 @@ def backfill_command(
 
     results = run_backfill(
         list(nct_ids or []),
-        _flags(store=str(store) if store else None, history_url=history_url),
+        _flags(store=store, history_url=history_url),
         config,
         every_watched=every,
         interactive=sys.stderr.isatty() and not quiet,
@@ -1051,7 +1052,7 @@ def audit_command(
         list(files or []),
         _flags(
             api_url=api_url,
-            store=str(store) if store else None,
+            store=store,
             grace_days=grace,
         ),
         config,
@@ -1150,7 +1151,7 @@ def events(
         names = ", ".join(sorted(c.value for c in Category))
         raise InputError(f"--category {bad[0]!r} is no category; choose from {names}")
     rows = run_events(
-        _flags(store=str(store) if store else None), config, since=since, until=until,
+        _flags(store=store), config, since=since, until=until,
         types=types, categories=categories, trials=trials, rebuild=rebuild,
     )  # fmt: skip
     renderer = {
@@ -1160,6 +1161,138 @@ def events(
     }[fmt]
     sys.stdout.write(renderer(rows))
     raise typer.Exit(EXIT_OK)
+
+
+class SyncFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def sync(
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            metavar="FILE",
+            help="Start from the registry's bulk file (ctg-studies.json.zip, or the website's "
+            "JSON download).",
+        ),
+    ] = None,
+    download: Annotated[
+        bool,
+        typer.Option("--download", help="Fetch the registry's bulk file first and start from it."),
+    ] = False,
+    query: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--query",
+            metavar="NAME=VALUE",
+            help="Sync a population, not the whole registry (cond=asthma…, or a search URL). "
+            "Repeatable; given on the first sync only.",
+        ),
+    ] = None,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep", help="List the registry's ids now to find trials that left it (weekly)."
+        ),
+    ] = False,
+    no_work: Annotated[
+        bool,
+        typer.Option(
+            "--no-work", help="Only queue what moved; trialwatch worker processes compare it."
+        ),
+    ] = False,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show how far the sync and its workers are, only.")
+    ] = False,
+    fmt: Annotated[SyncFormat, typer.Option("--format", "-f", help="text or json.")] = (
+        SyncFormat.text
+    ),
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    api_url: ApiUrl = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Keep the whole registry (or a population of it) current in the store: every change of
+    every trial stored as rows that trialwatch events and SQL read. The first sync starts from
+    the bulk file; later ones ask only for what moved since."""
+    _setup_logging(verbose, quiet)
+    from trialwatch.render import sync as render
+
+    flags = _flags(store=store, api_url=api_url)
+    if status:
+        from trialwatch.app import sync_status
+
+        state, progress = sync_status(flags, config)
+        if fmt is SyncFormat.json:
+            sys.stdout.write(render.status_json(state, progress))
+        else:
+            sys.stdout.write(render.status_text(state, progress, bar=sys.stdout.isatty()))
+        raise typer.Exit(EXIT_OK if not progress.failed else EXIT_TROUBLE)
+    if from_file is not None and download:
+        raise InputError("give --from-file or --download, not both")
+    from trialwatch.app import run_sync
+
+    report = run_sync(
+        flags, config, from_file=from_file, download=download, query=query, sweep=sweep,
+        work=not no_work, interactive=sys.stderr.isatty() and not quiet,
+    )  # fmt: skip
+    t = report.tally
+    if fmt is SyncFormat.json:
+        sys.stdout.write(render.report_json(report))
+    elif not quiet or t.changed or t.gone or t.errors:
+        sys.stdout.write(render.report_text(report))
+    if t.errors:
+        raise typer.Exit(EXIT_TROUBLE)
+    raise typer.Exit(EXIT_CHANGED if t.changed or t.gone else EXIT_OK)
+
+
+@app.command()
+def worker(
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            help="Once the queue is empty, keep looking for new work this long (default: stop).",
+        ),
+    ] = 0.0,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", metavar="N", help="Compare at most N trials, then stop."),
+    ] = None,
+    fmt: Annotated[SyncFormat, typer.Option("--format", "-f", help="text or json.")] = (
+        SyncFormat.text
+    ),
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    api_url: ApiUrl = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Compare the trials a sync queued, beside any number of other workers on this store (one
+    machine or several on one PostgreSQL), all keeping one request pace."""
+    _setup_logging(verbose, quiet)
+    from trialwatch.app import run_worker
+    from trialwatch.render import sync as render
+
+    tally = run_worker(
+        _flags(store=store, api_url=api_url), config, wait=wait, limit=limit,
+        interactive=sys.stderr.isatty() and not quiet,
+    )  # fmt: skip
+    if fmt is SyncFormat.json:
+        from trialwatch.sanitize import dumps
+
+        sys.stdout.write(dumps({"schema": render.SCHEMA, **render.tally_json(tally)}, indent=2))
+        sys.stdout.write("\n")
+    elif not quiet or tally.changed or tally.gone or tally.errors:
+        sys.stdout.write(render.worker_text(tally))
+    if tally.errors:
+        raise typer.Exit(EXIT_TROUBLE)
+    raise typer.Exit(EXIT_CHANGED if tally.changed or tally.gone else EXIT_OK)
 
 
 @app.command()
@@ -1184,9 +1317,7 @@ def site(
     from trialwatch.app import run_site
 
     day = _as_of(today)
-    built = run_site(
-        out_dir, _flags(store=str(store) if store else None), config, full=full, as_of=day
-    )
+    built = run_site(out_dir, _flags(store=store), config, full=full, as_of=day)
     for problem in built.problems:
         _say(f"trialwatch: error: {problem}")
     if not quiet:
@@ -1256,7 +1387,7 @@ def show_config(
         return
     from trialwatch.config import KEYS, load_settings
 
-    settings = load_settings(_flags(api_url=api_url, store=str(store) if store else None), config)
+    settings = load_settings(_flags(api_url=api_url, store=store), config)
     out = sys.stdout
     files = " and ".join(str(f) for f in reversed(settings.config_files))
     out.write(f"config files: {files or '(none found)'}\n")

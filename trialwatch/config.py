@@ -113,6 +113,18 @@ KEYS: dict[str, Key] = {
             "days between checks that fetch every whole record anyway (0: every run)",
         ),
         Key("max_query_results", int, 10000, "most trials a search watch may match"),
+        Key(
+            "sweep_days",
+            (int, float),
+            7,
+            "days between a sync's sweeps of the registry's ids for trials that left (0: never)",
+        ),
+        Key(
+            "lease_seconds",
+            (int, float),
+            600,
+            "seconds a sync worker's claim lasts before another worker may take the job over",
+        ),
         Key("trials", list, [], "watched trials written by hand (ids or tables)", env=False),
     ]
 }

@@ -176,6 +176,7 @@ class EventType(StrEnum):
     GROUPED_EDIT = "grouped_edit"
     SIGNAL_STARTED = "signal_started"
     SIGNAL_ENDED = "signal_ended"
+    LEFT_REGISTRY = "left_registry"  # since 0.6: a sync's sweep no longer finds the trial
 
 
 class SignalType(StrEnum):

@@ -180,7 +180,8 @@ class Observer:
             step: StoredChange | None = None
             outputs: dict[str, str] = dict(marker["outputs"]) if marker else {}
             if not files:
-                outputs = {"stdout": ""}
+                # A baseline is told on stdout; a sync (no stdout) only stores it.
+                outputs = {"stdout": ""} if "stdout" in self.options.outputs else {}
                 store.pending.put(nct, me, outputs)  # before the snapshot: never unreported
                 path = store.save(fetched)
                 store.remember(
@@ -229,10 +230,25 @@ class Observer:
                     del outputs["stdout"]
                     store.pending.put(nct, me, outputs)
                 report.previous_snapshot = latest_name
+                stored_only(report, not files, step, latest_name, self.options.show_admin)
                 return
             if marker is None or marker["run"] != me:
                 store.pending.put(nct, me, outputs)  # this run reports it now
         describe(store, nct, base, latest_name, fetched.record, report, self.options, step)
+
+
+def stored_only(
+    report: TrialReport, first: bool, step: StoredChange | None, latest: str, show_admin: bool
+) -> None:
+    """What a run without stdout (a sync) stored, said in the report without reporting it:
+    a baseline is new, a stored step what it changed (its rows are filed already)."""
+    if first:
+        report.outcome = Outcome.NEW
+        report.snapshot = latest
+        report.previous_snapshot = None
+    elif step is not None:
+        fill(report, step.found, show_admin)
+        report.snapshot, report.previous_snapshot = latest, step.previous.name
 
 
 @dataclass

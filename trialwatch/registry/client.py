@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -409,8 +409,17 @@ class RegistryClient:
 
     def fetch_batch(self, nct_ids: Sequence[str], page_size: int = 1000) -> Iterator[Fetched]:
         """``GET /studies?filter.ids=…``: the studies among nct_ids, page by page."""
+        return self.fetch_pages(
+            {"filter.ids": "|".join(nct_ids)}, f"a batch of {len(nct_ids)} ids", page_size
+        )
+
+    def fetch_pages(
+        self, params: dict[str, str], what: str, page_size: int = 1000
+    ) -> Iterator[Fetched]:
+        """``GET /studies`` with these parameters: every study it answers, whole, page by page
+        (never more than a page in memory)."""
         url = f"{self.api_url}/studies"
-        params = {"filter.ids": "|".join(nct_ids)}
+        where = f"{url}?filter.ids=…" if "filter.ids" in params else f"{url}?{urlencode(params)}"
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
@@ -418,7 +427,7 @@ class RegistryClient:
             query["pageSize"] = str(self._page_size(page_size))
             if token:
                 query["pageToken"] = token
-            text = self.studies_page(query, f"a batch of {len(nct_ids)} ids")
+            text = self.studies_page(query, what)
             fetched_at = utc_now()
             page: dict[str, Any] = {}
             count = 0
@@ -428,21 +437,12 @@ class RegistryClient:
                     got = record_id(record)
                     if got is None:
                         raise FetchError(f"{url} returned a study without an nctId; nothing stored")
-                    if needs_repair(record_text):
-                        record = repair_strings(record)
-                    yield Fetched(
-                        got,
-                        record,
-                        f"{url}?filter.ids=…",
-                        fetched_at,
-                        got,
-                        fingerprint=fingerprint(record_text),
-                    )
+                    yield fetched_from(got, record, record_text, where, fetched_at)
                     del record, record_text
             except (ValueError, RecordShapeError) as exc:
                 raise FetchError(
-                    f"{url} answered with invalid or truncated JSON ({exc}); "
-                    "the rest of the batch was not checked"
+                    f"{url} answered {what} with invalid or truncated JSON ({exc}); "
+                    "the rest was not checked"
                 ) from None
             if count:
                 self.bytes_per_record = max(1, len(text) // count)
@@ -483,6 +483,16 @@ class RegistryClient:
             return None
         stamp = data.get("dataTimestamp") if isinstance(data, dict) else None
         return stamp if isinstance(stamp, str) else None
+
+
+def fetched_from(
+    nct: str, record: dict[str, Any], record_text: str, url: str, fetched_at: str
+) -> Fetched:
+    """A record read from a page or a file, as a fetch: its odd text mended, its bytes'
+    fingerprint kept (an unchanged record is then known without normalising it)."""
+    if needs_repair(record_text):
+        record = repair_strings(record)
+    return Fetched(nct, record, url, fetched_at, nct, fingerprint=fingerprint(record_text))
 
 
 def next_token(page: dict[str, Any], seen: set[str], url: str) -> str | None:

@@ -141,3 +141,14 @@ def last_updates(client: RegistryClient, ids: list[str]) -> Listing:
         part = _read(client, {"filter.ids": "|".join(batch)}, f"{len(batch)} ids", None)
         out.dates.update(part.dates)
     return out
+
+
+def listed_ids(client: RegistryClient, params: dict[str, str], what: str) -> set[str]:
+    """The ids of every study a search answers (everything, given no parameter), a thousand
+    a request."""
+    ids: set[str] = set()
+    for study, _extra in _pages(client, params, what, count_total=False):
+        nct = record_id(study)
+        if nct is not None:
+            ids.add(nct)
+    return ids

@@ -95,7 +95,10 @@ class Store(Protocol):
 
     def trusted(self, nct_id: str, row: dict[str, Any]) -> Trusted | None: ...
 
-    def save(self, fetched: Fetched) -> PurePath: ...
+    def save(self, fetched: Fetched, durable: bool = True) -> PurePath: ...
+
+    def sync_files(self) -> None:
+        """Make what was saved without ``durable`` durable (a no-op for a database)."""
 
     def remember(
         self,

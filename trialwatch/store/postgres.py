@@ -118,6 +118,8 @@ def connect(url: str, label: str) -> psycopg.Connection[Any]:
 class PgState(StateTables):
     """The state's tables in PostgreSQL, on one connection per store object."""
 
+    dialect = "postgresql"
+
     def __init__(self, url: str, label: str) -> None:
         self.url = url
         self.path = label
@@ -476,7 +478,7 @@ class PostgresStore(Bookkeeping):
         raw = row.get("raw")
         return Trusted(name, record_digest, raw if isinstance(raw, str) else None)
 
-    def save(self, fetched: Fetched) -> PurePath:
+    def save(self, fetched: Fetched, durable: bool = True) -> PurePath:
         """Store a new version of a record under a new name (never replacing one)."""
         nct = fetched.nct_id
         self._check_id(nct)
@@ -497,6 +499,9 @@ class PostgresStore(Bookkeeping):
                 (nct, name, fetched.fetched_at, body),
             )
         return PurePosixPath(nct, name)
+
+    def sync_files(self) -> None:
+        """Rows are durable when their transaction commits."""
 
     def remember(
         self,

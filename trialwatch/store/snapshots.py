@@ -279,8 +279,9 @@ class SnapshotStore(Bookkeeping):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def save(self, fetched: Fetched) -> Path:
-        """Store a new version of a record. Never replaces an existing snapshot file."""
+    def save(self, fetched: Fetched, durable: bool = True) -> Path:
+        """Store a new version of a record. Never replaces an existing snapshot file. Not
+        ``durable``: the caller syncs (a bootstrap, once a batch)."""
         folder = self.trial_dir(fetched.nct_id)
         data = snapshot_body(fetched).encode("utf-8")
         day = fetched.fetched_at[:10]
@@ -290,7 +291,7 @@ class SnapshotStore(Bookkeeping):
             path = folder / name
             if not path.exists():
                 try:
-                    write_atomic(path, data, exclusive=True, tmp_dir=self.tmp_dir)
+                    write_atomic(path, data, exclusive=True, durable=durable, tmp_dir=self.tmp_dir)
                     return path
                 except FileExistsError:
                     pass
@@ -299,6 +300,10 @@ class SnapshotStore(Bookkeeping):
                         f"could not write {path}: {os_reason(exc)}; the previous snapshot is intact"
                     ) from None
             n += 1
+
+    def sync_files(self) -> None:
+        if hasattr(os, "sync"):
+            os.sync()
 
     def remember(
         self,

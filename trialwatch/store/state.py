@@ -63,6 +63,11 @@ _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS trials (nct TEXT PRIMARY KEY, {", ".join(COLUMNS)});
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS log (at TEXT, nct TEXT, outcome TEXT, snapshot TEXT);
+CREATE TABLE IF NOT EXISTS sync_jobs (nct TEXT PRIMARY KEY, reason TEXT NOT NULL,
+  state TEXT NOT NULL, record TEXT, claimed_by TEXT, lease_until REAL,
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, queued_at TEXT);
+CREATE INDEX IF NOT EXISTS sync_jobs_todo ON sync_jobs (state, lease_until);
+CREATE TABLE IF NOT EXISTS pacer (host TEXT PRIMARY KEY, next_at REAL NOT NULL);
 """
 
 
@@ -136,6 +141,7 @@ class StateTables:
     path: Any
     notes: list[str]  # said once to the user (a damaged state moved aside)
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    dialect = "sqlite"  # or "postgresql": the few statements that differ (a claim's lock)
 
     @property
     def conn(self) -> Any:
@@ -258,6 +264,7 @@ class StateDB(StateTables):
         self.path = bookkeeping_dir(root) / "state.db"
         self.notes: list[str] = []  # said once to the user (a damaged state moved aside)
         self._conn: sqlite3.Connection | None = None
+        self._depth = 0  # transactions open (the outer one, then savepoints)
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -343,8 +350,12 @@ class StateDB(StateTables):
     @contextlib.contextmanager
     def transaction(self, key: str | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction: other runs wait (up to BUSY_TIMEOUT) while it is open (so
-        ``key``, which names what PostgreSQL would lock alone, is not needed here)."""
+        ``key``, which names what PostgreSQL would lock alone, is not needed here). Inside
+        another, a savepoint: what fails in it is undone, the outer transaction goes on."""
         conn = self.conn
+        if self._depth:
+            yield from self._savepoint(conn)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -354,6 +365,7 @@ class StateDB(StateTables):
                 f"the store's state {self.path} is busy ({exc}); another trialwatch run held it "
                 f"for more than {BUSY_TIMEOUT:.0f}s. Try again later"
             ) from None
+        self._depth = 1
         try:
             yield conn
         except sqlite3.Error as exc:
@@ -364,12 +376,30 @@ class StateDB(StateTables):
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise _write_error(self.path, exc) from None
+
+    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        name = f"tw{self._depth}"
+        self._depth += 1
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
 
 
 def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:

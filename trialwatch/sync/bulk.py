@@ -1,0 +1,130 @@
+"""The registry's bulk download, read one study at a time: the zip the API serves at
+``/studies/download?format=json.zip`` (one ``NN/NCT….json`` entry per study), or the website's
+JSON download (one array of studies). Never the whole file in memory: an entry at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from trialwatch.errors import FetchError, InputError
+from trialwatch.record import Fetched, record_id, utc_now
+from trialwatch.registry.client import RegistryClient, fetched_from, iter_page
+from trialwatch.sanitize import RecordShapeError
+from trialwatch.sanitize import loads as safe_loads
+
+DOWNLOAD = "/studies/download"
+
+
+def count(path: Path) -> int | None:
+    """Studies in the file, when it tells without being read (a zip's entries)."""
+    with contextlib.suppress(OSError, zipfile.BadZipFile), zipfile.ZipFile(path) as zf:
+        return sum(1 for i in zf.infolist() if i.filename.endswith(".json"))
+    return None
+
+
+def records(path: Path) -> Iterator[Fetched]:
+    """Each study in a bulk file, as a fetch (taken now, from the file)."""
+    path = Path(path)
+    try:
+        handle: IO[bytes] = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
+    with handle:
+        head = handle.read(4)
+    if head.startswith(b"PK"):
+        yield from _zip_records(path)
+    else:
+        yield from _array_records(path)
+
+
+def _zip_records(path: Path) -> Iterator[Fetched]:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise InputError(
+            f"{path} is not a whole zip file (a download cut short leaves one that looks "
+            "plausible but has no index at its end); download it again"
+        ) from None
+    with zf:
+        url = f"file:{path.name}"
+        for info in zf.infolist():
+            if not info.filename.endswith(".json") or info.is_dir():
+                continue
+            try:
+                text = zf.read(info).decode("utf-8", errors="replace")
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise InputError(
+                    f"{path}: the entry {info.filename} cannot be read ({exc})"
+                ) from None
+            yield _one(text, f"{url}!{info.filename}", path)
+
+
+def _array_records(path: Path) -> Iterator[Fetched]:
+    """The website's download: a JSON array of studies (read as the API's pages are)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
+    start = text.lstrip()
+    if not start.startswith("["):
+        raise InputError(
+            f"{path} is neither the registry's zip of all studies nor a JSON array of studies"
+        )
+    page: dict[str, Any] = {}
+    wrapped = '{"studies":' + start + "}"
+    try:
+        for record, record_text in iter_page(wrapped, page):
+            yield _from_record(record, record_text, f"file:{path.name}", path)
+    except (ValueError, RecordShapeError) as exc:
+        raise InputError(f"{path} is not valid JSON ({exc}); download it again") from None
+
+
+def _one(text: str, url: str, path: Path) -> Fetched:
+    try:
+        record = safe_loads(text)
+    except (ValueError, RecordShapeError) as exc:
+        raise InputError(f"{url} is not a study record ({exc}); download the file again") from None
+    return _from_record(record, text, url, path)
+
+
+def _from_record(record: Any, text: str, url: str, path: Path) -> Fetched:
+    nct = record_id(record) if isinstance(record, dict) else None
+    if nct is None:
+        raise InputError(f"{url} holds something that is not a study record (no nctId)")
+    return fetched_from(nct, record, text, url, utc_now())
+
+
+def download(client: RegistryClient, target: Path) -> Path:
+    """Stream the registry's zip of every study to ``target`` (written beside it, then renamed
+    into place once whole, so a download cut short is never taken for the file)."""
+    url = f"{client.api_url}{DOWNLOAD}"
+    part = target.with_name(target.name + ".part")
+    client.limiter.wait()
+    try:
+        with client.http.stream("GET", url, params={"format": "json.zip"}) as response:
+            if response.status_code != 200:
+                raise FetchError(
+                    f"the registry answered HTTP {response.status_code} for the bulk download "
+                    f"({url}); try again later, or download it yourself and use --from-file"
+                )
+            with open(part, "wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise FetchError(f"the bulk download from {url} failed ({exc}); try again later") from None
+    try:
+        with zipfile.ZipFile(part) as zf:
+            zf.infolist()
+    except zipfile.BadZipFile:
+        part.unlink(missing_ok=True)
+        raise FetchError(
+            f"the bulk download from {url} arrived incomplete (not a whole zip); try again later"
+        ) from None
+    part.replace(target)
+    return target

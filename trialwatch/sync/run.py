@@ -1,0 +1,473 @@
+"""``trialwatch sync``: the whole registry, or a population of it, kept current in the store.
+
+1. **Bootstrap.** From the registry's bulk file (``--from-file``, or ``--download`` to fetch it):
+   each study not yet stored becomes its baseline, in batches (one transaction each, the files
+   of a folder store made durable once a batch); a study already stored is queued for
+   comparison. Or from paged ``/studies`` for a query's population (``--query``).
+2. **Incremental.** Later syncs ask only for what moved: ``filter.advanced=
+   AREA[LastUpdatePostDate]RANGE[<last date seen − 1 day>,MAX]`` (the day of overlap AACT
+   uses: the registry posts a day's updates in one go, and a page read during the posting
+   misses some), page by page, each record queued with the record itself.
+3. **Sweep.** Every ``sweep_days`` (or with ``--sweep``) the population's ids alone
+   (``fields=NCTId``, a thousand a request) are listed; a stored trial missing from it is
+   queued to be fetched by id: a 404 files that it left the registry.
+4. **Work.** Jobs are compared by the same change model as ``check`` (Observer): a change is
+   stored and its events filed as rows, not printed (``trialwatch events`` reads them). The
+   sync works the queue itself unless ``--no-work``; ``trialwatch worker`` processes share it.
+
+A sync killed at any point resumes: what was queued stays queued, the date it pages from moves
+on only once every page is queued, a job is done in the transaction that stores its change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from trialwatch.changes.baseline import title_of
+from trialwatch.changes.normalize import digest
+from trialwatch.changes.sentences import get
+from trialwatch.errors import FetchError, InputError, NotInRegistryError, TrialwatchError
+from trialwatch.model import Outcome, TrialReport
+from trialwatch.record import Fetched, last_update, utc_now
+from trialwatch.registry.client import RegistryClient
+from trialwatch.runner import CheckOptions, Observer
+from trialwatch.search.members import listed_ids
+from trialwatch.store import events
+from trialwatch.store.base import Store
+from trialwatch.sync import bulk, queue
+
+log = logging.getLogger("trialwatch")
+
+OVERLAP_DAYS = 1
+BATCH = 500  # studies a bootstrap stores in one transaction
+WORK_BATCH = 50  # jobs a worker claims at once
+META = "sync"  # the meta key of the sync's own state
+
+
+@dataclass
+class SyncState:
+    """What the store remembers of its sync between runs."""
+
+    population: dict[str, str] = field(default_factory=dict)  # query params; {}: everything
+    through: str | None = None  # the latest last-update date every page up to it was queued
+    last_sync: str | None = None
+    last_sweep: str | None = None
+    source: str | None = None  # how it was bootstrapped
+
+    @classmethod
+    def load(cls, store: Store) -> SyncState:
+        data = store.db.meta(META)
+        if not isinstance(data, dict):
+            return cls()
+        pop = data.get("population")
+        return cls(
+            population={str(k): str(v) for k, v in pop.items()} if isinstance(pop, dict) else {},
+            through=data.get("through") if isinstance(data.get("through"), str) else None,
+            last_sync=data.get("last_sync") if isinstance(data.get("last_sync"), str) else None,
+            last_sweep=data.get("last_sweep") if isinstance(data.get("last_sweep"), str) else None,
+            source=data.get("source") if isinstance(data.get("source"), str) else None,
+        )
+
+    def save(self, store: Store, conn: Any | None = None) -> None:
+        store.db.set_meta(META, self.__dict__, conn)
+
+    @property
+    def started(self) -> bool:
+        return self.through is not None or self.source is not None
+
+
+@dataclass
+class Tally:
+    """What the comparisons of a sync (or a worker) found."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    events: int = 0
+    gone: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, report: TrialReport) -> None:
+        if report.outcome is Outcome.NEW:
+            self.new += 1
+        elif report.outcome is Outcome.CHANGED:
+            self.changed += 1
+            # The rows its step filed: its events, and the changes no event explains.
+            explained = {i for e in report.events for i in e.changes}
+            self.events += len(report.events) + sum(
+                1 for c in report.changes if c.material and c.id not in explained
+            )
+        elif report.outcome is Outcome.ERROR:
+            self.errors.append((report.nct_id, report.error or "failed"))
+        else:
+            self.unchanged += 1
+
+    def merge(self, other: Tally) -> None:
+        self.new += other.new
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.events += other.events
+        self.gone += other.gone
+        self.errors += other.errors
+
+
+@dataclass
+class SyncReport:
+    what: str  # in words: "the bulk file ctg-studies.json.zip", "updates since 2026-11-30"
+    read: int = 0  # records read from the file or the pages
+    queued: int = 0  # of them, queued for comparison
+    swept: int | None = None  # ids the sweep listed, when it ran
+    tally: Tally = field(default_factory=Tally)
+    left: int = 0  # jobs left for workers (--no-work, or another worker holds them)
+    through: str | None = None
+    seconds: float = 0.0
+
+
+# -- staging a record with its job ---------------------------------------------------------
+
+
+def envelope(fetched: Fetched) -> str:
+    """A fetched record as its job holds it (with what tells an unchanged one at once)."""
+    return json.dumps(
+        {
+            "url": fetched.url,
+            "fetched_at": fetched.fetched_at,
+            "fingerprint": fetched.fingerprint,
+            "study": fetched.record,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def unpack(nct: str, text: str) -> Fetched:
+    from trialwatch.sanitize import loads as safe_loads
+
+    data = safe_loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("study"), dict):
+        raise InputError(f"the queued record of {nct} is damaged; it is fetched again")
+    return Fetched(
+        nct,
+        data["study"],
+        str(data.get("url") or ""),
+        str(data.get("fetched_at") or utc_now()),
+        nct,
+        fingerprint=data.get("fingerprint") if isinstance(data.get("fingerprint"), str) else None,
+    )
+
+
+# -- reading the registry ----------------------------------------------------------------
+
+
+def _latest(current: str | None, fetched: Fetched) -> str | None:
+    day = last_update(fetched.record)
+    if day is None:
+        return current
+    return day if current is None or day > current else current
+
+
+def take(
+    store: Store,
+    found: Iterable[Fetched],
+    reason: str,
+    report: SyncReport,
+    on_batch: Callable[[int], None] | None = None,
+) -> str | None:
+    """Store what is new as its baseline and queue the rest, a batch at a time; returns the
+    latest last-update date read."""
+    through: str | None = None
+    batch: list[Fetched] = []
+
+    def flush() -> None:
+        nonlocal batch
+        if batch:
+            report.queued += _store_batch(store, batch, reason, report.tally)
+            if on_batch is not None:
+                on_batch(len(batch))
+            batch = []
+
+    for fetched in found:
+        report.read += 1
+        through = _latest(through, fetched)
+        batch.append(fetched)
+        if len(batch) >= BATCH:
+            flush()
+    flush()
+    return through
+
+
+def _store_batch(store: Store, batch: list[Fetched], reason: str, tally: Tally) -> int:
+    """One batch: baselines of the studies never stored, jobs for the others."""
+    known = store.rows([f.nct_id for f in batch])
+    # A database writes a trial's state with its first snapshot; a folder may hold snapshots
+    # its state lost (a state.db rebuilt).
+    files = store.folder is not None
+    fresh = {
+        f.nct_id: f
+        for f in batch
+        if f.nct_id not in known and not (files and store.snapshots(f.nct_id))
+    }  # one baseline a trial
+    chosen = {id(f) for f in fresh.values()}
+    later = [f for f in batch if id(f) not in chosen]
+    with store.db.transaction() as conn:
+        for f in fresh.values():
+            ref = store.save(f, durable=False)
+            status = get(f.record, "protocolSection", "statusModule", "overallStatus")
+            store.remember(
+                conn,
+                f.nct_id,
+                latest=ref.name,
+                record_digest=digest(f.record),
+                raw=f.fingerprint,
+                status=status if isinstance(status, str) else None,
+                title=title_of(f.record),
+                changed_at=f.fetched_at,
+            )
+            store.db.log_line(conn, f.fetched_at, f.nct_id, "new", ref.name)
+            store.note_check(f.nct_id, f.fetched_at, "new", last_update=last_update(f.record))
+        queue.enqueue(conn, [(f.nct_id, reason, envelope(f)) for f in later])
+        store.sync_files()  # the files durable before the state that points at them commits
+    tally.new += len(fresh)
+    return len(later)
+
+
+def updated_since(
+    client: RegistryClient, population: dict[str, str], since: str
+) -> Iterator[Fetched]:
+    """Every study of the population whose last update was posted on ``since`` or later."""
+    window = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
+    params = dict(population)
+    mine = params.get("filter.advanced")
+    params["filter.advanced"] = f"({mine}) AND {window}" if mine else window
+    return client.fetch_pages(params, f"the updates posted since {since}")
+
+
+def sweep(store: Store, client: RegistryClient, state: SyncState, report: SyncReport) -> None:
+    """Queue the stored trials the registry no longer lists (to be fetched: gone, or moved)."""
+    ids = listed_ids(client, state.population, "the population's ids")
+    report.swept = len(ids)
+    if not ids:
+        raise FetchError(
+            "the registry listed no study for the sweep; nothing is taken for gone (try again "
+            "later)"
+        )
+    stored = store.trials()
+    rows = store.rows(stored)
+    missing = [n for n in stored if n not in ids and rows.get(n, {}).get("last_outcome") != "gone"]
+    with store.db.transaction() as conn:
+        queue.enqueue(conn, [(n, "sweep", None) for n in missing])
+        state.last_sweep = utc_now()
+        state.save(store, conn)
+    report.queued += len(missing)
+
+
+def _day_before(day: str) -> str:
+    return (dt.date.fromisoformat(day[:10]) - dt.timedelta(days=OVERLAP_DAYS)).isoformat()
+
+
+def sweep_due(state: SyncState, every_days: float, now: dt.datetime | None = None) -> bool:
+    if every_days <= 0:
+        return False
+    if state.last_sweep is None:
+        return state.through is not None
+    last = dt.datetime.fromisoformat(state.last_sweep.replace("Z", "+00:00"))
+    return (now or dt.datetime.now(dt.UTC)) - last >= dt.timedelta(days=every_days)
+
+
+# -- working the queue -------------------------------------------------------------------------
+
+
+class Worker:
+    """Claims jobs and compares their records with the store, one transaction a job."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: RegistryClient | None,
+        options: CheckOptions,
+        watched: set[str],
+        keep_for: tuple[str, ...],
+        name: str | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.name = name or store.run_id
+        # Trials someone watches keep their changes pending for the outputs in use, so the
+        # next check reports what a sync stored; the rest of the registry is only filed.
+        self.watched = watched
+        self.quiet = Observer(store, replace(options, outputs=(), keep_for=()))
+        self.told = Observer(store, replace(options, outputs=(), keep_for=keep_for))
+
+    def run(
+        self,
+        *,
+        wait: float = 0.0,
+        limit: int | None = None,
+        on_job: Callable[[str], None] | None = None,
+        lease: float = queue.LEASE_SECONDS,
+    ) -> Tally:
+        """Work until the queue is empty (``wait``: poll for that many seconds more first)."""
+        tally = Tally()
+        idle_since: float | None = None
+        done = 0
+        try:
+            while limit is None or done < limit:
+                n = WORK_BATCH if limit is None else min(WORK_BATCH, limit - done)
+                jobs = queue.claim(self.store.db, self.name, n, lease)
+                if not jobs:
+                    if wait <= 0:
+                        break
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > wait:
+                        break
+                    time.sleep(min(1.0, wait))
+                    continue
+                idle_since = None
+                for job in jobs:
+                    self._one(job, tally)
+                    done += 1
+                    if on_job is not None:
+                        on_job(job.nct)
+                self.store.flush_checks()
+        except BaseException:
+            queue.release(self.store.db, self.name)
+            raise
+        return tally
+
+    def _fetch(self, job: queue.Job) -> Fetched:
+        if job.record is not None:
+            try:
+                return unpack(job.nct, job.record)
+            except (InputError, ValueError) as exc:
+                log.warning("%s", exc)
+        if self.client is None:
+            raise FetchError("no registry client to fetch it with")
+        return self.client.fetch_study(job.nct)
+
+    def _one(self, job: queue.Job, tally: Tally) -> None:
+        store, nct = self.store, job.nct
+        try:
+            fetched = self._fetch(job)
+        except NotInRegistryError:
+            self._gone(job, tally)
+            return
+        except TrialwatchError as exc:
+            queue.failed(store.db, nct, self.name, str(exc))
+            tally.errors.append((nct, str(exc)))
+            return
+        observer = self.told if fetched.nct_id in self.watched else self.quiet
+        with store.db.transaction(key=nct) as conn:
+            if not queue.still_mine(conn, nct, self.name):
+                return  # taken over after the lease, or queued again with a newer record
+            report = observer.observe(fetched)
+            if report.outcome is Outcome.ERROR:
+                ok = False
+            else:
+                queue.done(conn, nct, self.name)
+                ok = True
+        if ok:
+            tally.add(report)
+        else:
+            queue.failed(store.db, nct, self.name, report.error or "failed")
+            tally.errors.append((nct, report.error or "failed"))
+
+    def _gone(self, job: queue.Job, tally: Tally) -> None:
+        """The registry answers 404 for a stored trial: filed as an event, once."""
+        store, nct = self.store, job.nct
+        now = utc_now()
+        latest = store.snapshots(nct)
+        row = events.Row(
+            nct, now, None, latest[-1].name if latest else None, "",
+            "event", "left_registry", "status",
+            "Left the registry: ClinicalTrials.gov no longer serves this trial", 5,
+            {"type": "left_registry", "headline": "Left the registry"},
+        )  # fmt: skip
+        with store.db.transaction(key=nct) as conn:
+            if not queue.still_mine(conn, nct, self.name):
+                return
+            events.insert(conn, [row])
+            store.db.put(conn, nct, {"last_outcome": "gone", "last_checked": now})
+            queue.done(conn, nct, self.name)
+        tally.gone.append(nct)
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def run_sync(
+    store: Store,
+    client: RegistryClient,
+    worker: Worker,
+    *,
+    from_file: Path | None = None,
+    download_to: Path | None = None,
+    query: dict[str, str] | None = None,
+    force_sweep: bool = False,
+    sweep_days: float = 7.0,
+    work: bool = True,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> SyncReport:
+    started = time.monotonic()
+    state = SyncState.load(store)
+    if query is not None and state.started and query != state.population:
+        raise InputError(
+            "this store already syncs another population; sync it without --query, or use "
+            "another store for this one"
+        )
+    with store.db.transaction() as conn:
+        queue.forget_done(conn)
+
+    def batch_done(n: int) -> None:
+        if on_progress is not None:
+            on_progress("read", n)
+
+    if from_file is not None or download_to is not None:
+        if download_to is not None:
+            bulk.download(client, download_to)
+            from_file = download_to
+        assert from_file is not None
+        report = SyncReport(f"the bulk file {from_file.name}")
+        through = take(store, bulk.records(from_file), "bulk file", report, batch_done)
+        state.population, state.source = {}, f"bulk file {from_file.name}"
+    elif query is not None and not state.started:
+        report = SyncReport("the population's first read")
+        through = take(
+            store, client.fetch_pages(dict(query), "the population"), "query", report, batch_done
+        )
+        state.population, state.source = dict(query), "query"
+    elif state.through is not None or state.source is not None:
+        since = _day_before(state.through) if state.through else "MIN"
+        report = SyncReport(f"the updates posted since {since}")
+        through = take(
+            store, updated_since(client, state.population, since), "updated", report, batch_done
+        )
+    else:
+        raise InputError(
+            "nothing synced into this store yet: start from the registry's bulk file "
+            "(trialwatch sync --from-file ctg-studies.json.zip, or --download to fetch it), "
+            "or from a query's population (trialwatch sync --query cond=asthma)"
+        )
+    # Every page is queued: the next sync pages from here (a killed sync pages again).
+    if through is not None and (state.through is None or through > state.through):
+        state.through = through
+    state.last_sync = utc_now()
+    state.save(store)
+    report.through = state.through
+    if force_sweep or (from_file is None and sweep_due(state, sweep_days)):
+        sweep(store, client, state, report)
+    if work:
+
+        def job_done(_nct: str) -> None:
+            if on_progress is not None:
+                on_progress("compared", 1)
+
+        report.tally.merge(worker.run(on_job=job_done))
+    report.left = queue.progress(store.db).left
+    report.seconds = time.monotonic() - started
+    return report
