@@ -122,3 +122,36 @@ def test_a_store_from_before_is_filed_with_rebuild(
     assert code == 0 and "Overall status Completed → Terminated" in out
     assert stores.sql("SELECT count(*) FROM events") == [(before,)]
     assert cli(capsys, "events", "--rebuild")[1] == out  # filed once, however often rebuilt
+
+
+@pytest.mark.folder_only
+def test_a_step_a_killed_run_stored_is_filed_by_the_next_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A folder store writes a changed record's file inside the state's transaction: a run
+    killed between the two leaves the file and nothing else. The next run files its rows (and
+    reports it: the pending file was written first)."""
+    from trialwatch.record import Fetched, utc_now
+    from trialwatch.store.snapshots import SnapshotStore
+
+    record = load("NCT03064438.json")
+    reg = Registry()
+    reg.put(record)
+    with serve(reg) as url:
+        Path("trialwatch.toml").write_text(
+            f'api_url = "{url}"\nrequest_interval = 0\ntrials = ["NCT03064438"]\n',
+            encoding="utf-8",
+        )
+        assert cli(capsys, "check", "-q")[0] == 0
+        changed = edited(
+            record,
+            lambda r: r["protocolSection"]["statusModule"].update(overallStatus="TERMINATED"),
+        )
+        store = SnapshotStore(Path("snapshots"))
+        store.pending.put("NCT03064438", "", {"stdout": stores.snapshot_names("NCT03064438")[0]})
+        store.save(Fetched("NCT03064438", changed, url, utc_now(), "NCT03064438"))  # then killed
+        reg.put(changed)
+        code, out, _ = cli(capsys, "check")
+        assert code == 1 and "Overall status Completed → Terminated" in out
+        code, out, _ = cli(capsys, "events", "--trial", "NCT03064438")
+        assert out.count("Overall status Completed → Terminated") == 1

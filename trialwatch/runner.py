@@ -150,6 +150,30 @@ class Observer:
             return None
         return StoredChange(old, found)
 
+    def _file_orphans(
+        self, conn: Any, nct: str, row: dict[str, Any], files: Sequence[PurePath]
+    ) -> None:
+        """Snapshots after the one the state knows were stored by a run killed before its
+        state was written (a folder store writes the file first, inside the transaction):
+        their steps' rows are filed now, so a killed run's change is still filed once."""
+        known = row.get("latest")
+        names = [p.name for p in files]
+        if not isinstance(known, str) or known not in names or names[-1] == known:
+            return
+        steps = names[names.index(known) :]
+        for before, after in itertools.pairwise(steps):
+            old, new = store_read(self.store, files, before), store_read(self.store, files, after)
+            if old is None or new is None:
+                continue
+            seen = new.fetched_at or f"{after[:10]}T00:00:00Z"
+            try:
+                file_step(
+                    conn, nct, seen, old.record, new.record, before, after, self.options.ignore
+                )
+            except (RecursionError, RecordShapeError):
+                log.debug("no event rows for %s", nct, exc_info=True)
+            self.store.db.log_line(conn, seen, nct, "changed", after)
+
     def _seen(self, fetched: Fetched, report: TrialReport) -> None:
         """A record read without trouble: its check (and last-update date) recorded, and the
         record handed to whoever reads every record (the transparency signals)."""
@@ -177,6 +201,7 @@ class Observer:
                 return
             row = store.db.row(nct)
             files = store.snapshots(nct)
+            self._file_orphans(conn, nct, row, files)
             step: StoredChange | None = None
             outputs: dict[str, str] = dict(marker["outputs"]) if marker else {}
             if not files:
@@ -249,6 +274,17 @@ def stored_only(
     elif step is not None:
         fill(report, step.found, show_admin)
         report.snapshot, report.previous_snapshot = latest, step.previous.name
+
+
+def store_read(store: Store, files: Sequence[PurePath], name: str) -> Snapshot | None:
+    """One of a trial's snapshots by name, or None when it cannot be read."""
+    for ref in files:
+        if ref.name == name:
+            try:
+                return store.read(ref)
+            except StoreError:
+                return None
+    return None
 
 
 @dataclass

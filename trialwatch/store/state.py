@@ -278,7 +278,9 @@ class StateDB(StateTables):
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
+        from trialwatch.store.events import TABLE as EVENTS
+
+        conn.executescript(_SCHEMA + EVENTS)
         have = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
         for column in COLUMNS:
             if column not in have:  # a state from an earlier version: add what it lacks
