@@ -38,8 +38,9 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable  # fsync on (benchmarks); tests need no crash safety of it
         self.base = Path(tempfile.mkdtemp(prefix="trialwatch-pg-"))
         self.data = self.base / "data"
         self.port = _free_port()
@@ -58,9 +59,10 @@ class Server:
             shutil.chown(self.base, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
         options = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         log = str(self.base / "log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
 

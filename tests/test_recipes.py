@@ -18,6 +18,8 @@ from tests.conftest import edited
 from tests.registry_server import Registry, serve
 from trialwatch.config import load_settings
 
+pytestmark = pytest.mark.usefixtures("each_store")
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = str(Path(sys.executable).parent)
 
@@ -46,8 +48,6 @@ GH = """#!/bin/sh
 # A stand-in for the runner's gh: records what the recipe asks of it (one JSON line a call).
 exec "$PYTHON" - "$@" <<'PY'
 import json, os, sys
-
-pytestmark = pytest.mark.usefixtures("each_store")
 args = sys.argv[1:]
 record = {"args": args}
 if "--body-file" in args:

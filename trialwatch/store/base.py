@@ -106,7 +106,7 @@ class Store(Protocol):
         nct_id: str,
         *,
         latest: str,
-        record_digest: str,
+        record_digest: str | None,
         raw: str | None,
         status: str | None = None,
         title: str | None = None,
@@ -131,6 +131,11 @@ class Store(Protocol):
     def outputs_in_use(self, days: float = OUTPUT_MEMORY_DAYS) -> list[str]: ...
 
     def note_delivery(self, output: str) -> None: ...
+
+    def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:
+        """Store each record as its trial's first snapshot, in the caller's transaction (a
+        sync's bootstrap: nothing to compare, so no digest yet; the first comparison makes
+        it)."""
 
     def versions(self) -> VersionStore: ...
 
@@ -183,6 +188,19 @@ class Bookkeeping:
             data = data if isinstance(data, dict) else {}
             data[output] = dt.datetime.now(dt.UTC).isoformat()
             self.db.set_meta("outputs", data, conn)
+
+
+def first_state(fetched: Fetched) -> dict[str, Any]:
+    """What the state keeps of a trial from its first snapshot (status, title, when)."""
+    from trialwatch.changes.baseline import title_of
+    from trialwatch.changes.sentences import get
+
+    status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
+    return {
+        "status": status if isinstance(status, str) else None,
+        "title": title_of(fetched.record),
+        "changed_at": fetched.fetched_at,
+    }
 
 
 def is_database_url(spec: str | Path) -> bool:

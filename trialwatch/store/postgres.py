@@ -4,7 +4,7 @@ database that several people, CI jobs and sync workers share. Chosen with
 optional extra ``pip install 'trialwatch[postgres]'`` (psycopg 3).
 
 What the folder keeps in files is rows here (schema.py has the tables): a snapshot is a row of
-``snapshots`` holding the very JSON a snapshot file holds, a pending change a row of
+``snapshots`` holding the JSON a snapshot file holds (on one line), a pending change a row of
 ``pending``. A change is stored, marked pending and its events filed in one transaction, so a
 run killed at any point leaves the last good snapshot and every unreported change.
 
@@ -31,7 +31,7 @@ from trialwatch.record import Fetched
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
-from trialwatch.store.base import Bookkeeping
+from trialwatch.store.base import Bookkeeping, first_state
 from trialwatch.store.queries import QueryStore
 from trialwatch.store.schema import RUN_LOCKS, TRIAL_LOCKS, migrate
 from trialwatch.store.snapshots import (
@@ -482,7 +482,7 @@ class PostgresStore(Bookkeeping):
         """Store a new version of a record under a new name (never replacing one)."""
         nct = fetched.nct_id
         self._check_id(nct)
-        body = snapshot_body(fetched)
+        body = snapshot_body(fetched, compact=True)
         day = fetched.fetched_at[:10]
         with self.db.transaction() as conn:
             taken = {
@@ -500,6 +500,44 @@ class PostgresStore(Bookkeeping):
             )
         return PurePosixPath(nct, name)
 
+    def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:
+        """First snapshots (see base.Store), a batch at once: the snapshots by COPY, the
+        state rows and their log in one statement each."""
+        if not found:
+            return
+        rows = []
+        for f in found:
+            self._check_id(f.nct_id)
+            rows.append(
+                (
+                    f.nct_id,
+                    f"{f.fetched_at[:10]}.json",
+                    f.fetched_at,
+                    snapshot_body(f, compact=True),
+                )
+            )
+        with conn.raw.cursor() as cur:
+            with cur.copy("COPY snapshots (nct, name, fetched_at, body) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            states = [(f, first_state(f)) for f in found]
+            cur.executemany(
+                "INSERT INTO trials (nct, latest, digest, raw, normalizer, status, title, "
+                "last_changed, checks) VALUES (%s, %s, NULL, %s, %s, %s, %s, %s, 0) "
+                "ON CONFLICT (nct) DO UPDATE SET latest = excluded.latest, digest = NULL, "
+                "raw = excluded.raw, normalizer = excluded.normalizer, status = excluded.status, "
+                "title = excluded.title, last_changed = excluded.last_changed",
+                [
+                    (f.nct_id, row[1], f.fingerprint, NORMALIZER_VERSION, s["status"],
+                     s["title"], s["changed_at"])
+                    for (f, s), row in zip(states, rows, strict=True)
+                ],
+            )  # fmt: skip
+            cur.executemany(
+                "INSERT INTO log (at, nct, outcome, snapshot) VALUES (%s, %s, 'new', %s)",
+                [(f.fetched_at, f.nct_id, row[1]) for f, row in zip(found, rows, strict=True)],
+            )
+
     def sync_files(self) -> None:
         """Rows are durable when their transaction commits."""
 
@@ -509,7 +547,7 @@ class PostgresStore(Bookkeeping):
         nct_id: str,
         *,
         latest: str,
-        record_digest: str,
+        record_digest: str | None,
         raw: str | None,
         status: str | None = None,
         title: str | None = None,

@@ -20,19 +20,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json
+from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json, compact_json
 from trialwatch.errors import CorruptSnapshotError, StoreError, os_reason
 from trialwatch.record import Fetched, record_id
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic
-from trialwatch.store.base import Bookkeeping
+from trialwatch.store.base import Bookkeeping, first_state
 from trialwatch.store.pending import Pending, RunRegistry
 from trialwatch.store.state import StateDB, temp_dir
 
@@ -109,10 +109,11 @@ def load_json(path: Path) -> Any:
         ) from None
 
 
-def snapshot_body(fetched: Fetched) -> str:
-    """A snapshot as stored: the record and where and when it was fetched (the file of a folder
-    store, the row of a database; the same JSON in both)."""
-    return canonical_json(
+def snapshot_body(fetched: Fetched, compact: bool = False) -> str:
+    """A snapshot as stored: the record and where and when it was fetched. A folder's file is
+    indented (git shows a change line by line); a database's row is the same JSON on one line
+    (written three times faster)."""
+    return (compact_json if compact else canonical_json)(
         {
             "fetched": {
                 "at": fetched.fetched_at,
@@ -301,6 +302,16 @@ class SnapshotStore(Bookkeeping):
                     ) from None
             n += 1
 
+    def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:
+        """First snapshots (see base.Store): the files written, made durable once, then
+        the state that points at them."""
+        for f in found:
+            path = self.save(f, durable=False)
+            self.remember(conn, f.nct_id, latest=path.name, record_digest=None,
+                          raw=f.fingerprint, **first_state(f))  # fmt: skip
+            self.db.log_line(conn, f.fetched_at, f.nct_id, "new", path.name)
+        self.sync_files()
+
     def sync_files(self) -> None:
         if hasattr(os, "sync"):
             os.sync()
@@ -311,7 +322,7 @@ class SnapshotStore(Bookkeeping):
         nct_id: str,
         *,
         latest: str,
-        record_digest: str,
+        record_digest: str | None,
         raw: str | None,
         status: str | None = None,
         title: str | None = None,

@@ -29,9 +29,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from trialwatch.changes.baseline import title_of
-from trialwatch.changes.normalize import digest
-from trialwatch.changes.sentences import get
 from trialwatch.errors import FetchError, InputError, NotInRegistryError, TrialwatchError
 from trialwatch.model import Outcome, TrialReport
 from trialwatch.record import Fetched, last_update, utc_now
@@ -216,23 +213,10 @@ def _store_batch(store: Store, batch: list[Fetched], reason: str, tally: Tally) 
     chosen = {id(f) for f in fresh.values()}
     later = [f for f in batch if id(f) not in chosen]
     with store.db.transaction() as conn:
-        for f in fresh.values():
-            ref = store.save(f, durable=False)
-            status = get(f.record, "protocolSection", "statusModule", "overallStatus")
-            store.remember(
-                conn,
-                f.nct_id,
-                latest=ref.name,
-                record_digest=digest(f.record),
-                raw=f.fingerprint,
-                status=status if isinstance(status, str) else None,
-                title=title_of(f.record),
-                changed_at=f.fetched_at,
-            )
-            store.db.log_line(conn, f.fetched_at, f.nct_id, "new", ref.name)
-            store.note_check(f.nct_id, f.fetched_at, "new", last_update=last_update(f.record))
+        store.baselines(conn, list(fresh.values()))  # durable before the state commits
         queue.enqueue(conn, [(f.nct_id, reason, envelope(f)) for f in later])
-        store.sync_files()  # the files durable before the state that points at them commits
+    for f in fresh.values():
+        store.note_check(f.nct_id, f.fetched_at, "new", last_update=last_update(f.record))
     tally.new += len(fresh)
     return len(later)
 
