@@ -132,7 +132,7 @@ def window_rate(times: list[float]) -> float:
     times = sorted(times)
     best, j = 0, 0
     for i, t in enumerate(times):
-        while times[j] < t - 1.0:
+        while times[j] <= t - 1.0:  # a window of one second, its end excluded
             j += 1
         best = max(best, i - j + 1)
     return float(best)

@@ -22,6 +22,9 @@ class Fetched:
     # sha256 of the record's bytes as served (the daily versionHolder masked): equal bytes
     # mean an unchanged record without normalising it. None when not known.
     fingerprint: str | None = None
+    # The record's JSON exactly as read, when kept (a bootstrap stores it as it came, without
+    # encoding the parsed record again); None otherwise.
+    text: str | None = None
 
 
 def utc_now() -> str:

@@ -486,13 +486,22 @@ class RegistryClient:
 
 
 def fetched_from(
-    nct: str, record: dict[str, Any], record_text: str, url: str, fetched_at: str
+    nct: str,
+    record: dict[str, Any],
+    record_text: str,
+    url: str,
+    fetched_at: str,
+    keep_text: bool = False,
 ) -> Fetched:
     """A record read from a page or a file, as a fetch: its odd text mended, its bytes'
-    fingerprint kept (an unchanged record is then known without normalising it)."""
+    fingerprint kept (an unchanged record is then known without normalising it), and with
+    ``keep_text`` the text itself when it needed no mending."""
+    kept: str | None = record_text if keep_text else None
     if needs_repair(record_text):
-        record = repair_strings(record)
-    return Fetched(nct, record, url, fetched_at, nct, fingerprint=fingerprint(record_text))
+        record, kept = repair_strings(record), None
+    return Fetched(
+        nct, record, url, fetched_at, nct, fingerprint=fingerprint(record_text), text=kept
+    )
 
 
 def next_token(page: dict[str, Any], seen: set[str], url: str) -> str | None:

@@ -97,7 +97,7 @@ def _from_record(record: Any, text: str, url: str, path: Path) -> Fetched:
     nct = record_id(record) if isinstance(record, dict) else None
     if nct is None:
         raise InputError(f"{url} holds something that is not a study record (no nctId)")
-    return fetched_from(nct, record, text, url, utc_now())
+    return fetched_from(nct, record, text, url, utc_now(), keep_text=True)
 
 
 def download(client: RegistryClient, target: Path) -> Path:

@@ -20,9 +20,12 @@ on only once every page is queued, a job is done in the transaction that stores 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import queue as queue_
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -177,26 +180,64 @@ def take(
     on_batch: Callable[[int], None] | None = None,
 ) -> str | None:
     """Store what is new as its baseline and queue the rest, a batch at a time; returns the
-    latest last-update date read."""
+    latest last-update date read. The next batch is read (parsed, or fetched) while this one
+    is written."""
     through: str | None = None
-    batch: list[Fetched] = []
-
-    def flush() -> None:
-        nonlocal batch
-        if batch:
-            report.queued += _store_batch(store, batch, reason, report.tally)
-            if on_batch is not None:
-                on_batch(len(batch))
-            batch = []
-
-    for fetched in found:
-        report.read += 1
-        through = _latest(through, fetched)
-        batch.append(fetched)
-        if len(batch) >= BATCH:
-            flush()
-    flush()
+    for batch in ahead(batches(found, BATCH)):
+        report.read += len(batch)
+        for fetched in batch:
+            through = _latest(through, fetched)
+        report.queued += _store_batch(store, batch, reason, report.tally)
+        if on_batch is not None:
+            on_batch(len(batch))
     return through
+
+
+def batches(found: Iterable[Fetched], size: int) -> Iterator[list[Fetched]]:
+    batch: list[Fetched] = []
+    for fetched in found:
+        batch.append(fetched)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def ahead(items: Iterator[list[Fetched]], depth: int = 2) -> Iterator[list[Fetched]]:
+    """The items of ``items``, made in a thread up to ``depth`` ahead of their use (reading
+    holds Python while the database works); its error is raised where the item would be."""
+    out: queue_.Queue[tuple[list[Fetched] | None, BaseException | None]] = queue_.Queue(depth)
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                out.put((item, None))
+            out.put((None, None))
+        except BaseException as exc:  # handed to the reader, raised there
+            out.put((None, exc))
+
+    worker = threading.Thread(target=make, name="trialwatch-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = out.get()
+            if error is not None:
+                raise error
+            if item is None:
+                return
+            yield item
+    finally:
+        stop.set()
+        for _ in range(20):  # let a blocked put finish, so the thread ends (a request under
+            if not worker.is_alive():  # way is left to finish alone: the thread is a daemon)
+                break
+            with contextlib.suppress(queue_.Empty):
+                out.get_nowait()
+            worker.join(0.05)
 
 
 def _store_batch(store: Store, batch: list[Fetched], reason: str, tally: Tally) -> int:
