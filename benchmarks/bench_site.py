@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import all_records  # noqa: E402
+from trialwatch.pipeline.compare import CheckOptions, Observer  # noqa: E402
+from trialwatch.pipeline.deliver import delivered  # noqa: E402
 from trialwatch.record import Fetched  # noqa: E402
-from trialwatch.runner import CheckOptions, Observer, delivered  # noqa: E402
 from trialwatch.store import SnapshotStore  # noqa: E402
 
 EXE = shutil.which("trialwatch") or str(Path(sys.executable).parent / "trialwatch")

@@ -13,13 +13,14 @@ import httpx
 
 from trialwatch.errors import FetchError
 from trialwatch.model import RunReport
+from trialwatch.pipeline.compare import CheckOptions, Observer
+from trialwatch.pipeline.deliver import delivered
 from trialwatch.record import Fetched
 from trialwatch.registry.client import parse_study
 from trialwatch.render.html import render_html
 from trialwatch.render.json_report import render_json
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text
-from trialwatch.runner import CheckOptions, Observer, delivered
 from trialwatch.store import SnapshotStore
 
 WEIRD: list[Any] = [

@@ -15,9 +15,9 @@ import pytest
 from tests.conftest import FIXTURES, load
 from trialwatch.changes.differ import Comparison, compare
 from trialwatch.model import Attribution, EventType, Kind, Outcome, RunReport, TrialReport
+from trialwatch.pipeline.compare import fill
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text
-from trialwatch.runner import fill
 
 Edit = Callable[[dict[str, Any]], None]
 

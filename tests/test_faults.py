@@ -497,7 +497,7 @@ def test_a_missing_snapshot_is_compared_with_the_newest_one_there(
     api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from trialwatch.model import Outcome, TrialReport
-    from trialwatch.runner import CheckOptions, describe
+    from trialwatch.pipeline.compare import CheckOptions, describe
     from trialwatch.store.base import open_store
 
     reg, url = api

@@ -81,11 +81,11 @@ def test_odd_types_at_every_level_are_reported_never_raised() -> None:
     from trialwatch.changes.normalize import VOLATILE
     from trialwatch.model import RunReport, TrialReport
     from trialwatch.notify.mail import build_message, digest_report, mail_settings
+    from trialwatch.pipeline.compare import fill
     from trialwatch.render.html import render_html
     from trialwatch.render.json_report import render_json
     from trialwatch.render.markdown import render_markdown
     from trialwatch.render.text import render_text
-    from trialwatch.runner import fill
 
     mail = mail_settings({"to": ["a@example.org"], "from": "b@example.org", "host": "127.0.0.1"})
     tried = 0

@@ -14,8 +14,9 @@ from tests.conftest import edited
 from trialwatch.changes.normalize import canonical_json
 from trialwatch.errors import CorruptSnapshotError, StoreError
 from trialwatch.model import Outcome, TrialReport
+from trialwatch.pipeline.compare import CheckOptions, Observer
+from trialwatch.pipeline.deliver import delivered
 from trialwatch.registry.client import Fetched
-from trialwatch.runner import CheckOptions, Observer, delivered
 from trialwatch.store import SnapshotStore, atomic, read_record_file
 
 

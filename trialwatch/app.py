@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from trialwatch.audit.report import AuditReport
     from trialwatch.audit.transitions import SignalWatch
     from trialwatch.notify.channels import Channel
+    from trialwatch.pipeline.plan import ListRun
     from trialwatch.registry.client import RegistryClient
     from trialwatch.registry.history import HistoryClient
-    from trialwatch.search.run import ListRun
     from trialwatch.site.build import Built
     from trialwatch.store.events import Row as EventRow
     from trialwatch.sync.queue import Progress as SyncProgress
@@ -33,18 +33,11 @@ from trialwatch.changes.differ import compare
 from trialwatch.config import Settings, load_settings
 from trialwatch.errors import InputError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
+from trialwatch.pipeline.compare import CheckOptions, Observer, fill, read_snapshots
+from trialwatch.pipeline.deliver import delivered, pending_reports
+from trialwatch.pipeline.fetch import check_batched, check_each
 from trialwatch.record import record_id, utc_now
 from trialwatch.registry.retry import RateLimiter, RetryPolicy
-from trialwatch.runner import (
-    CheckOptions,
-    Observer,
-    check_batched,
-    check_each,
-    delivered,
-    fill,
-    pending_reports,
-    read_snapshots,
-)
 from trialwatch.store import read_record_file
 from trialwatch.store.base import Store, is_database_url, open_store
 from trialwatch.store.watchlist import Watched, load_queries, parse_entries, watched_trials
@@ -223,7 +216,7 @@ def _checked(
                 # One request per trial (--no-batch), for ids and watch lists alike.
                 report = check_each(targets, client, store, options, observer)
             elif not explicit_ids and (queries or settings["two_phase"]):
-                from trialwatch.search.run import ListOptions, check_list
+                from trialwatch.pipeline.plan import ListOptions, check_list
 
                 listed = check_list(
                     targets,
@@ -532,7 +525,7 @@ def told(store: Store, watch: SignalWatch, output: str, shown: list[TrialReport]
 def query_news(
     listed: ListRun, store: Store, output: str, trials: list[TrialReport]
 ) -> list[QueryReport]:
-    from trialwatch.search.run import news_for
+    from trialwatch.pipeline.plan import news_for
 
     changed = {t.nct_id for t in trials if t.outcome is Outcome.CHANGED}
     try:
@@ -543,7 +536,7 @@ def query_news(
 
 
 def tell_queries(listed: ListRun, store: Store, output: str) -> None:
-    from trialwatch.search.run import told as queries_told
+    from trialwatch.pipeline.plan import told as queries_told
 
     try:
         queries_told(listed, store, output)
@@ -883,7 +876,7 @@ def refile(store: Store, nct: str, ignore: list[str]) -> None:
     """File a trial's rows again from its stored snapshots, pair by pair."""
     import itertools
 
-    from trialwatch.runner import file_step
+    from trialwatch.pipeline.compare import file_step
     from trialwatch.store import events
 
     files = store.snapshots(nct)

@@ -31,8 +31,8 @@ from trialwatch.changes.baseline import title_of
 from trialwatch.changes.sentences import get
 from trialwatch.errors import StoreError, TrialwatchError
 from trialwatch.model import Outcome, TrialReport
+from trialwatch.pipeline.compare import fill
 from trialwatch.render.html import change_blocks
-from trialwatch.runner import fill
 from trialwatch.sanitize import html_text as h
 from trialwatch.site.atom import Entry, Feed, stable_id
 from trialwatch.site.pages import (

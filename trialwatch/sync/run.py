@@ -34,9 +34,9 @@ from typing import Any
 
 from trialwatch.errors import FetchError, InputError, NotInRegistryError, TrialwatchError
 from trialwatch.model import Outcome, TrialReport
+from trialwatch.pipeline.compare import CheckOptions, Observer
 from trialwatch.record import Fetched, last_update, utc_now
 from trialwatch.registry.client import RegistryClient
-from trialwatch.runner import CheckOptions, Observer
 from trialwatch.search.members import listed_ids
 from trialwatch.store import events
 from trialwatch.store.base import Store
@@ -45,7 +45,7 @@ from trialwatch.sync import bulk, queue
 log = logging.getLogger("trialwatch")
 
 OVERLAP_DAYS = 1
-BATCH = 500  # studies a bootstrap stores in one transaction
+BATCH = 250  # studies a bootstrap stores in one transaction (memory: a batch or two)
 WORK_BATCH = 50  # jobs a worker claims at once
 META = "sync"  # the meta key of the sync's own state
 
@@ -204,7 +204,7 @@ def batches(found: Iterable[Fetched], size: int) -> Iterator[list[Fetched]]:
         yield batch
 
 
-def ahead(items: Iterator[list[Fetched]], depth: int = 2) -> Iterator[list[Fetched]]:
+def ahead(items: Iterator[list[Fetched]], depth: int = 1) -> Iterator[list[Fetched]]:
     """The items of ``items``, made in a thread up to ``depth`` ahead of their use (reading
     holds Python while the database works); its error is raised where the item would be."""
     out: queue_.Queue[tuple[list[Fetched] | None, BaseException | None]] = queue_.Queue(depth)

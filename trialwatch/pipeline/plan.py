@@ -1,4 +1,4 @@
-"""Check a watch list — ids and search watches — in two phases.
+"""Plan: a watch list — ids and search watches — checked in two phases.
 
 Phase one asks the registry only for ids and last-update dates: a query's members come with
 theirs (``members``), the other watched ids in batches of 500 (``last_updates``). Phase two
@@ -19,19 +19,11 @@ from typing import Any
 from trialwatch.changes.baseline import baseline
 from trialwatch.errors import FetchError, InputError, StoreError
 from trialwatch.model import Match, Outcome, QueryReport, RunReport, TrialReport
+from trialwatch.pipeline.compare import CheckOptions, Observer, read_snapshots
+from trialwatch.pipeline.deliver import error_report
+from trialwatch.pipeline.fetch import check_batched, check_each, ids_digest_of, record_run, skipped
 from trialwatch.record import utc_now
 from trialwatch.registry.client import RegistryClient
-from trialwatch.runner import (
-    CheckOptions,
-    Observer,
-    check_batched,
-    check_each,
-    error_report,
-    ids_digest_of,
-    read_snapshots,
-    record_run,
-    skipped,
-)
 from trialwatch.search.members import Listing, last_updates, members
 from trialwatch.search.query import Query
 from trialwatch.store.base import Store

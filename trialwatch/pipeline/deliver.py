@@ -1,0 +1,111 @@
+"""Deliver: the reports of the changes still pending for an output (this run's, and those a
+killed run left), and the marks that an output has them. A change stays pending for an output
+until that output has it."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable
+
+from trialwatch.changes.baseline import title_of
+from trialwatch.errors import StoreError, TrialwatchError
+from trialwatch.model import Outcome, TrialReport
+from trialwatch.pipeline.compare import CheckOptions, describe
+from trialwatch.record import utc_now
+from trialwatch.store.base import Store
+from trialwatch.store.snapshots import snapshot_sort_key
+
+log = logging.getLogger("trialwatch")
+
+
+def pending_reports(store: Store, output: str, options: CheckOptions) -> list[TrialReport]:
+    """Reports of every change still pending for ``output`` (this run's, and those of runs that
+    died before delivering them): one report per stored step since the last snapshot that
+    output reported, so a digest that missed several runs still shows each change. Changes
+    another live run is reporting are left to it."""
+    reports: list[TrialReport] = []
+    for nct in sorted(store.pending.trials()):
+        marker = store.pending.get(nct)
+        if marker is None or output not in marker["outputs"]:
+            continue
+        if marker["run"] != store.run_id:
+            if store.runs.alive(marker["run"]):
+                continue
+            store.pending.put(nct, store.run_id, marker["outputs"])  # adopted by this run
+        try:
+            names = [p.name for p in store.snapshots(nct)]
+            base = marker["outputs"][output]
+            if base == "?":
+                base = names[-2] if len(names) > 1 else ""
+            if base in names:
+                steps = names[names.index(base) :]
+            elif base:  # gone from the store: describe() says so and compares with what is there
+                after = [n for n in names if snapshot_sort_key(n) > snapshot_sort_key(base)]
+                steps = [base, *after] if after else []
+            else:
+                steps = names[-2:]
+            if len(steps) < 2:  # nothing left to deliver: a run stopped before storing
+                outputs = dict(marker["outputs"])
+                del outputs[output]
+                store.pending.put(nct, store.run_id, outputs)
+            for previous, current in itertools.pairwise(steps):
+                snap = store.snapshot_named(nct, current)
+                if snap is None:
+                    continue
+                report = TrialReport(nct, Outcome.UNCHANGED, title=title_of(snap.record))
+                try:
+                    describe(store, nct, previous, current, snap.record, report, options)
+                except StoreError:
+                    raise
+                except Exception as exc:  # one unreadable step never holds back the digest
+                    log.debug("internal error describing %s", nct, exc_info=True)
+                    undescribed(report, current, previous, exc)
+                reports.append(report)
+        except StoreError as exc:
+            reports.append(TrialReport(nct_id=nct, outcome=Outcome.ERROR, error=str(exc)))
+    return reports
+
+
+def undescribed(report: TrialReport, current: str, previous: str, exc: Exception) -> None:
+    """A stored change trialwatch failed to put in words: reported as a change all the same
+    (so it is delivered once, not retried for ever), with what to do."""
+    report.outcome = Outcome.CHANGED
+    report.snapshot = current
+    report.previous_snapshot = previous or None
+    report.changes, report.events, report.baseline = [], [], None
+    report.notes.append(
+        f"the record changed, but trialwatch could not describe the change "
+        f"({type(exc).__name__}: {exc}); see it with trialwatch diff on the snapshots "
+        f"{previous or '(none)'} and {current}, and please report it"
+    )
+
+
+def delivered(store: Store, output: str, reports: Iterable[TrialReport]) -> None:
+    """Mark what these reports showed (up to their snapshot) as reported on ``output``. A
+    change stored since stays pending."""
+    for t in reports:
+        if t.snapshot is None or t.outcome is Outcome.ERROR:
+            continue
+        marker = store.pending.get(t.nct_id)
+        if marker is None or marker["run"] != store.run_id or output not in marker["outputs"]:
+            continue
+        outputs = dict(marker["outputs"])
+        names = [p.name for p in store.snapshots(t.nct_id)]
+        if names and names[-1] == t.snapshot:
+            del outputs[output]
+        else:
+            outputs[output] = t.snapshot
+        store.pending.put(t.nct_id, store.run_id, outputs)
+
+
+def error_report(nct_id: str, exc: TrialwatchError, store: Store | None) -> TrialReport:
+    report = TrialReport(nct_id=nct_id, outcome=Outcome.ERROR, error=str(exc))
+    if store is not None:
+        try:
+            if store.snapshots(nct_id):
+                store.note_check(nct_id, utc_now(), "error", str(exc))
+                report.notes.append("not checked this time; its last snapshot is kept")
+        except StoreError:
+            pass
+    return report
