@@ -5,6 +5,9 @@ registry refresh is set apart; the digest ignores list order."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
+from json.encoder import encode_basestring as _escape
 from typing import Any
 
 from trialwatch.changes.match import canon
@@ -92,5 +95,56 @@ def compact_json(value: Any) -> str:
 
 
 def canonical_json(value: Any) -> str:
-    """Deterministic JSON text: sorted keys, indent 2, UTF-8, trailing newline."""
-    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Deterministic JSON text: sorted keys, indent 2, UTF-8, trailing newline: the very text
+    ``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`` writes, twice as fast
+    (json's indenting encoder is a chain of generators; this appends to one list)."""
+    out: list[str] = []
+    try:
+        _indent(value, "", out.append)
+    except (TypeError, RecursionError):  # not JSON data as records are: json says what is wrong
+        return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    out.append("\n")
+    return "".join(out)
+
+
+def _indent(value: Any, pad: str, put: Callable[[str], Any]) -> None:
+    if isinstance(value, str):
+        put(_escape(value))
+    elif isinstance(value, dict):
+        if not value:
+            put("{}")
+            return
+        inner = pad + "  "
+        put("{\n" + inner)
+        for i, key in enumerate(sorted(value)):  # TypeError for keys that are not all strings
+            if not isinstance(key, str):
+                raise TypeError("a key that is not a string")
+            if i:
+                put(",\n" + inner)
+            put(_escape(key) + ": ")
+            _indent(value[key], inner, put)
+        put("\n" + pad + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            put("[]")
+            return
+        inner = pad + "  "
+        put("[\n" + inner)
+        for i, item in enumerate(value):
+            if i:
+                put(",\n" + inner)
+            _indent(item, inner, put)
+        put("\n" + pad + "]")
+    elif value is True:
+        put("true")
+    elif value is False:
+        put("false")
+    elif value is None:
+        put("null")
+    elif isinstance(value, int):
+        put(int.__repr__(value))
+    elif isinstance(value, float):
+        # The shortest repr, as json writes it; NaN and Infinity in json's words.
+        put(float.__repr__(value) if math.isfinite(value) else json.dumps(value))
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON")

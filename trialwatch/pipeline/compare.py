@@ -192,17 +192,24 @@ class Observer:
             files = store.snapshots(nct)
             self._file_orphans(conn, nct, row, files)
             step: StoredChange | None = None
+            claimed = False  # this run's name is on the trial's pending change
             outputs: dict[str, str] = dict(marker["outputs"]) if marker else {}
             if not files:
                 # A baseline is told on stdout; a sync (no stdout) only stores it.
                 outputs = {"stdout": ""} if "stdout" in self.options.outputs else {}
-                store.pending.put(nct, me, outputs)  # before the snapshot: never unreported
-                path = store.save(fetched)
+                # Before the snapshot, so never unreported. A baseline's files are made
+                # durable once, at the end of the run (a power cut may cost the news of a
+                # baseline, never a change); a change's are durable at once.
+                store.pending.put(nct, me, outputs, durable=False)
+                claimed = True
+                path = store.save(fetched, durable=False)
                 store.remember(
                     conn,
                     nct,
                     latest=path.name,
-                    record_digest=digest(fetched.record),
+                    # No digest yet: the next check knows an unchanged record by its bytes,
+                    # and the first that needs the digest makes it.
+                    record_digest=None if fetched.fingerprint else digest(fetched.record),
                     raw=fetched.fingerprint,
                     status=status_text,
                     title=report.title,
@@ -213,7 +220,11 @@ class Observer:
             else:
                 trusted = store.trusted(nct, row)
                 latest_name = files[-1].name
-                current = trusted.digest if trusted else digest(store.read(files[-1]).record)
+                current = (
+                    trusted.digest
+                    if trusted and trusted.digest
+                    else digest(store.read(files[-1]).record)
+                )
                 same_bytes = (
                     trusted is not None
                     and fetched.fingerprint is not None
@@ -224,6 +235,7 @@ class Observer:
                     for output in (*self.options.outputs, *self.options.keep_for):
                         outputs.setdefault(output, latest_name)
                     store.pending.put(nct, me, outputs)  # before the snapshot
+                    claimed = True
                     latest_name = store.save(fetched).name
                     store.db.log_line(conn, fetched.fetched_at, nct, "changed", latest_name)
                     step = self._file_events(conn, files[-1], latest_name, fetched)
@@ -246,7 +258,7 @@ class Observer:
                 report.previous_snapshot = latest_name
                 stored_only(report, not files, step, latest_name, self.options.show_admin)
                 return
-            if marker is None or marker["run"] != me:
+            if not claimed and (marker is None or marker["run"] != me):
                 store.pending.put(nct, me, outputs)  # this run reports it now
         describe(store, nct, base, latest_name, fetched.record, report, self.options, step)
 

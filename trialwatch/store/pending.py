@@ -82,7 +82,9 @@ class Pending:
         self.put(nct, "", safe)
         return {"run": "", "outputs": safe}
 
-    def put(self, nct: str, run: str, outputs: dict[str, str]) -> None:
+    def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
+        """Record what is pending (nothing: the file goes). Not ``durable``: the run syncs
+        its files at its end (a baseline's)."""
         path = self.path(nct)
         if not outputs:
             with contextlib.suppress(FileNotFoundError):
@@ -90,7 +92,7 @@ class Pending:
             return
         data = json.dumps({"outputs": outputs, "run": run}, sort_keys=True) + "\n"
         try:
-            write_atomic(path, data.encode("utf-8"), tmp_dir=self.tmp)
+            write_atomic(path, data.encode("utf-8"), durable=durable, tmp_dir=self.tmp)
         except OSError as exc:
             raise StoreError(
                 f"could not record a pending change in {path}: {os_reason(exc)}"

@@ -211,7 +211,9 @@ class PgPending:
             return {"run": "", "outputs": outputs}
         return {"run": str(row[0] or ""), "outputs": dict(outputs)}
 
-    def put(self, nct: str, run: str, outputs: dict[str, str]) -> None:
+    def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
+        """Record what is pending (nothing: the row goes); durable when its transaction
+        commits, whatever ``durable`` says."""
         with self.db.transaction() as conn:
             if not outputs:
                 conn.execute("DELETE FROM pending WHERE nct = ?", (nct,))
@@ -471,11 +473,13 @@ class PostgresStore(Bookkeeping):
         """The state's digests of the latest snapshot: written in the snapshot's own
         transaction, so always the ones of the latest row."""
         name, record_digest = row.get("latest"), row.get("digest")
-        if not isinstance(name, str) or not isinstance(record_digest, str):
+        if not isinstance(name, str) or not isinstance(record_digest, str | None):
             return None
         if row.get("normalizer") != NORMALIZER_VERSION:
             return None
         raw = row.get("raw")
+        if record_digest is None and not isinstance(raw, str):
+            return None
         return Trusted(name, record_digest, raw if isinstance(raw, str) else None)
 
     def save(self, fetched: Fetched, durable: bool = True) -> PurePath:

@@ -127,7 +127,7 @@ class Trusted:
     """The latest snapshot of a trial as the state knows it, checked against the file."""
 
     name: str
-    digest: str
+    digest: str | None  # None until a comparison needed it (a baseline stores none)
     raw: str | None
 
 
@@ -144,6 +144,9 @@ class SnapshotStore(Bookkeeping):
         self.runs = RunRegistry(self.root)
         self._depth = 0
         self._checks: list[tuple[str, str, str, str | None, str | None]] = []
+        self._real_root: Path | None = None
+        self._written: dict[Path, str] = {}  # sha256 of the snapshot files this run wrote
+        self._unsynced = False  # files written without fsync, made durable at the run's end
 
     @property
     def run_id(self) -> str:
@@ -193,6 +196,8 @@ class SnapshotStore(Bookkeeping):
         finally:
             self._depth = 0
             try:
+                if self._unsynced:
+                    self.sync_files()
                 self.flush_checks()
             except StoreError as exc:
                 log.warning("could not record this run's checks: %s", exc)
@@ -211,7 +216,9 @@ class SnapshotStore(Bookkeeping):
         if not is_nct_id(nct_id):
             raise StoreError(f"refusing to use {nct_id!r} as a snapshot folder name")
         folder = self.root / nct_id
-        if folder.is_symlink() or folder.resolve().parent != self.root.resolve():
+        if self._real_root is None:
+            self._real_root = self.root.resolve()
+        if folder.is_symlink() or folder.resolve().parent != self._real_root:
             raise StoreError(f"{folder} is outside the snapshot folder {self.root}")
         return folder
 
@@ -256,7 +263,7 @@ class SnapshotStore(Bookkeeping):
         """The state's digests of the latest snapshot, when the file is the one they describe.
         Costs two stat calls when nothing moved; lists the folder only when it changed."""
         name, record_digest = row.get("latest"), row.get("digest")
-        if not isinstance(name, str) or not isinstance(record_digest, str):
+        if not isinstance(name, str) or not isinstance(record_digest, str | None):
             return None
         if row.get("normalizer") != NORMALIZER_VERSION:
             return None
@@ -272,13 +279,15 @@ class SnapshotStore(Bookkeeping):
         if not _same_file(row, folder / name):
             return None
         raw = row.get("raw")
+        if record_digest is None and not isinstance(raw, str):
+            return None
         return Trusted(name, record_digest, raw if isinstance(raw, str) else None)
 
     # -- writing ----------------------------------------------------------------------------
 
     def save(self, fetched: Fetched, durable: bool = True) -> Path:
         """Store a new version of a record. Never replaces an existing snapshot file. Not
-        ``durable``: the caller syncs (a bootstrap, once a batch)."""
+        ``durable``: synced with the others at the end of the run (sync_files)."""
         folder = self.trial_dir(fetched.nct_id)
         data = snapshot_body(fetched).encode("utf-8")
         day = fetched.fetched_at[:10]
@@ -289,6 +298,8 @@ class SnapshotStore(Bookkeeping):
             if not path.exists():
                 try:
                     write_atomic(path, data, exclusive=True, durable=durable, tmp_dir=self.tmp_dir)
+                    self._written[path] = hashlib.sha256(data).hexdigest()
+                    self._unsynced = self._unsynced or not durable
                     return path
                 except FileExistsError:
                     pass
@@ -311,6 +322,7 @@ class SnapshotStore(Bookkeeping):
     def sync_files(self) -> None:
         if hasattr(os, "sync"):
             os.sync()
+        self._unsynced = False
 
     def remember(
         self,
@@ -339,7 +351,7 @@ class SnapshotStore(Bookkeeping):
             "normalizer": NORMALIZER_VERSION,
             "file_size": st.st_size,
             "file_mtime": st.st_mtime_ns,
-            "file_sha256": _file_sha256(path),
+            "file_sha256": self._written.pop(path, None) or _file_sha256(path),
             "dir_mtime": dir_mtime,
         }
         if status is not None:
