@@ -78,6 +78,16 @@ def test_no_change_then_change(
         "“Sponsor decision: slow accrual”"
     ) in out
     assert "Enrollment became actual: 3 (67% below the target of 9)" in out
+    # The stored versions compared again, named as in the snapshot folder, whichever the store.
+    first, second = stores.snapshot_names("NCT06224738")
+    for old, new in ((f"NCT06224738/{first}", f"NCT06224738/{second}"),
+                     ("NCT06224738/previous", "NCT06224738/latest")):  # fmt: skip
+        code, again, err = cli(capsys, "diff", old, new, "--format", "text")
+        assert code == 1, err
+        assert "Overall status Not yet recruiting → Terminated" in again
+    code, _, err = cli(capsys, "diff", "NCT06224738/2001-01-01.json", "NCT06224738/latest")
+    assert code == 2 and "no snapshot NCT06224738/2001-01-01.json" in err
+    assert f"its snapshots: {first}, {second}" in err
 
 
 def test_quiet_prints_nothing_when_nothing_changed(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from trialwatch.pipeline.deliver import delivered, pending_reports
 from trialwatch.pipeline.fetch import check_batched, check_each
 from trialwatch.record import record_id, utc_now
 from trialwatch.registry.retry import RateLimiter, RetryPolicy
-from trialwatch.store import read_record_file
+from trialwatch.store import Snapshot, read_record_file
 from trialwatch.store.base import Store, is_database_url, open_store
 from trialwatch.store.watchlist import Watched, load_queries, parse_entries, watched_trials
 
@@ -575,7 +576,7 @@ def run_diff(
     old: Path, new: Path, flags: dict[str, Any], config: str | None
 ) -> tuple[RunReport, Settings]:
     settings = load_settings(flags, config)
-    a, b = read_record_file(old), read_record_file(new)
+    a, b = stored_or_file(old, settings), stored_or_file(new, settings)
     trial = TrialReport(
         nct_id=b.nct_id,
         outcome=Outcome.UNCHANGED,
@@ -593,8 +594,45 @@ def explain_ignore(old: Path, new: Path, settings: Settings) -> list[str]:
     """What each ignore rule hides between two record files."""
     from trialwatch.changes.differ import explain_rules
 
-    a, b = read_record_file(old), read_record_file(new)
+    a, b = stored_or_file(old, settings), stored_or_file(new, settings)
     return explain_rules(b.nct_id, a.record, b.record, settings["ignore"])
+
+
+_STORED = re.compile(
+    r"^(?P<nct>NCT\d{8})/(?:(?P<name>\d{4}-\d{2}-\d{2}(?:_\d+)?\.json|latest|previous)"
+    r"|registry/v(?P<version>\d{4,})\.json)$",
+    re.IGNORECASE,
+)
+
+
+def stored_or_file(ref: Path, settings: Settings) -> Snapshot:
+    """A record file, or a record the store keeps, named as in a snapshot folder:
+    ``NCT06224738/2026-11-25.json`` (or ``/latest``, ``/previous``) and
+    ``NCT04280705/registry/v0003.json``; the same names in a database store."""
+    text = str(ref).replace("\\", "/")
+    match = _STORED.match(text)
+    if Path(ref).exists() or match is None:
+        return read_record_file(Path(ref))
+    store = open_store(settings.store)
+    nct = match["nct"].upper()
+    try:
+        if match["version"] is not None:
+            v = store.versions().read(nct, int(match["version"]))
+            return Snapshot(nct, v.path, v.record, None, None)
+        names = [p.name for p in store.snapshots(nct)]
+        name = match["name"]
+        if name in ("latest", "previous"):
+            wanted = names[-1:] if name == "latest" else names[-2:-1]
+            name = wanted[0] if wanted else ""
+        found = store.snapshot_named(nct, name) if name else None
+    finally:
+        store.db.close()
+    if found is None:
+        raise InputError(
+            f"no record file {ref}, and no snapshot {text} in {store.label} "
+            f"(its snapshots: {', '.join(names) or 'none'})"
+        )
+    return found
 
 
 def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]]:

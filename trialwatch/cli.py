@@ -560,11 +560,13 @@ def diff(
     old: Annotated[
         Path,
         typer.Argument(
-            help="Older record: an API record, a snapshot file, "
-            "or a history version {studyVersion, study}."
+            help="Older record: an API record, a snapshot file, a history version "
+            "{studyVersion, study}, or a stored one: NCT06224738/2026-11-25.json, "
+            "NCT06224738/previous, NCT04280705/registry/v0003.json."
         ),
     ],
     new: Annotated[Path, typer.Argument(help="Newer record, in any of the same shapes.")],
+    store: StoreOpt = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = Format.auto,
     quiet: QuietOpt = False,
@@ -584,7 +586,7 @@ def diff(
     from trialwatch.app import run_diff
 
     fail_list = _fail_on(fail_on)
-    flags = _flags(show_admin=show_admin)
+    flags = _flags(show_admin=show_admin, store=store)
     if ignore:
         flags["ignore"] = list(ignore)
     if fail_list is not None:

@@ -157,6 +157,15 @@ def memoized() -> Iterator[None]:
         _memo = None
 
 
+def forget_texts() -> None:
+    """Empty the caches of normalised texts (they help within a comparison; a sync of
+    thousands of records would otherwise hold the last CACHED_TEXTS texts of each kind)."""
+    from trialwatch.changes.textnorm import display_text, text_key
+
+    for cached in (_quoted, display_text, text_key):
+        cached.cache_clear()
+
+
 def canon(value: Any) -> str:
     """A comparison key for any JSON value: texts by their content, lists as multisets."""
     if _memo is not None and isinstance(value, dict | list):

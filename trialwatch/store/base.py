@@ -190,6 +190,30 @@ class Bookkeeping:
             self.db.set_meta("outputs", data, conn)
 
 
+def latest_fields(
+    latest: str,
+    record_digest: str | None,
+    raw: str | None,
+    status: str | None,
+    title: str | None,
+    changed_at: str | None,
+) -> dict[str, Any]:
+    """The state's columns that say which snapshot is a trial's latest (``remember``); the
+    status, title and change time only when given."""
+    from trialwatch.changes.normalize import NORMALIZER_VERSION
+
+    fields: dict[str, Any] = {
+        "latest": latest,
+        "digest": record_digest,
+        "raw": raw,
+        "normalizer": NORMALIZER_VERSION,
+    }
+    for column, value in (("status", status), ("title", title), ("last_changed", changed_at)):
+        if value is not None:
+            fields[column] = value
+    return fields
+
+
 def first_state(fetched: Fetched) -> dict[str, Any]:
     """What the state keeps of a trial from its first snapshot (status, title, when)."""
     from trialwatch.changes.baseline import title_of

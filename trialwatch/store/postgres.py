@@ -31,7 +31,7 @@ from trialwatch.record import Fetched
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
-from trialwatch.store.base import Bookkeeping, first_state
+from trialwatch.store.base import Bookkeeping, first_state, latest_fields
 from trialwatch.store.queries import QueryStore
 from trialwatch.store.schema import RUN_LOCKS, TRIAL_LOCKS, migrate
 from trialwatch.store.snapshots import (
@@ -42,7 +42,12 @@ from trialwatch.store.snapshots import (
     study_of,
 )
 from trialwatch.store.state import StateTables
-from trialwatch.store.versions import VERSION_FORMAT, StoredVersion, VersionStore, provenance
+from trialwatch.store.versions import (
+    VERSION_FORMAT,
+    StoredVersion,
+    VersionStore,
+    version_payload,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -158,11 +163,10 @@ class PgState(StateTables):
     def hold_all(self) -> None:
         """From now on nothing is committed: a dry run's outer transaction, rolled back at
         close()."""
-        conn = self.conn
+        _connected = self.conn
         assert self._raw is not None
         self._outer = contextlib.ExitStack()
         self._outer.enter_context(self._raw.transaction(force_rollback=True))
-        del conn
 
     def close(self) -> None:
         if self._outer is not None:
@@ -289,11 +293,7 @@ class PgVersionStore(VersionStore):
         url: str,
         fetched_at: str,
     ) -> PurePath:
-        payload = {
-            "format": VERSION_FORMAT,
-            "provenance": provenance(info, url, fetched_at),
-            "study": study,
-        }
+        payload = version_payload(info, study, url, fetched_at)
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO registry_versions (nct, version, body) VALUES (?, ?, ?) "
@@ -557,18 +557,7 @@ class PostgresStore(Bookkeeping):
         title: str | None = None,
         changed_at: str | None = None,
     ) -> None:
-        fields: dict[str, Any] = {
-            "latest": latest,
-            "digest": record_digest,
-            "raw": raw,
-            "normalizer": NORMALIZER_VERSION,
-        }
-        if status is not None:
-            fields["status"] = status
-        if title is not None:
-            fields["title"] = title
-        if changed_at is not None:
-            fields["last_changed"] = changed_at
+        fields = latest_fields(latest, record_digest, raw, status, title, changed_at)
         self.db.put(conn, nct_id, fields)
 
     def versions(self) -> VersionStore:

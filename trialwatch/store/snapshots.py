@@ -32,7 +32,7 @@ from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic
-from trialwatch.store.base import Bookkeeping, first_state
+from trialwatch.store.base import Bookkeeping, first_state, latest_fields
 from trialwatch.store.pending import Pending, RunRegistry
 from trialwatch.store.state import StateDB, temp_dir
 
@@ -344,22 +344,13 @@ class SnapshotStore(Bookkeeping):
             dir_mtime = os.stat(folder).st_mtime_ns
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {os_reason(exc)}") from None
-        fields: dict[str, Any] = {
-            "latest": latest,
-            "digest": record_digest,
-            "raw": raw,
-            "normalizer": NORMALIZER_VERSION,
-            "file_size": st.st_size,
-            "file_mtime": st.st_mtime_ns,
-            "file_sha256": self._written.pop(path, None) or _file_sha256(path),
-            "dir_mtime": dir_mtime,
-        }
-        if status is not None:
-            fields["status"] = status
-        if title is not None:
-            fields["title"] = title
-        if changed_at is not None:
-            fields["last_changed"] = changed_at
+        fields = latest_fields(latest, record_digest, raw, status, title, changed_at)
+        fields.update(
+            file_size=st.st_size,
+            file_mtime=st.st_mtime_ns,
+            file_sha256=self._written.pop(path, None) or _file_sha256(path),
+            dir_mtime=dir_mtime,
+        )
         self.db.put(conn, nct_id, fields)
 
     def versions(self) -> VersionStore:

@@ -77,11 +77,7 @@ class VersionStore:
         url: str,
         fetched_at: str,
     ) -> PurePath:
-        payload = {
-            "format": VERSION_FORMAT,
-            "provenance": provenance(info, url, fetched_at),
-            "study": study,
-        }
+        payload = version_payload(info, study, url, fetched_at)
         path = self.path(nct_id, info.version)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -163,6 +159,17 @@ class VersionStore:
 
     def all(self, nct_id: str) -> list[StoredVersion]:
         return [self.read(nct_id, n) for n in sorted(self.numbers(nct_id))]
+
+
+def version_payload(
+    info: VersionInfo, study: dict[str, Any], url: str, fetched_at: str
+) -> dict[str, Any]:
+    """A registry version as stored, with where it came from."""
+    return {
+        "format": VERSION_FORMAT,
+        "provenance": provenance(info, url, fetched_at),
+        "study": study,
+    }
 
 
 def provenance(info: VersionInfo, url: str, fetched_at: str) -> dict[str, Any]:

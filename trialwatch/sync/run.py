@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from trialwatch.changes.match import forget_texts
 from trialwatch.errors import FetchError, InputError, NotInRegistryError, TrialwatchError
 from trialwatch.model import Outcome, TrialReport
 from trialwatch.pipeline.compare import CheckOptions, Observer
@@ -360,6 +361,7 @@ class Worker:
                     if on_job is not None:
                         on_job(job.nct)
                 self.store.flush_checks()
+                forget_texts()  # memory stays flat however many records a sync compares
         except BaseException:
             queue.release(self.store.db, self.name)
             raise
