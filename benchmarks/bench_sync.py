@@ -73,20 +73,31 @@ def make_zip(path: Path, n: int) -> int:
     return path.stat().st_size
 
 
+# Peak memory is read by a small wrapper process: a child started straight from this (large)
+# process would count this process's pages in its own high-water mark (Linux keeps the
+# high-water mark of the memory an exec replaced).
+_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "sys.stderr.write(f'\\nPEAK_KB {u.ru_maxrss} CPU {u.ru_utime + u.ru_stime}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
 def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     """Run trialwatch: (wall seconds, CPU seconds, peak memory in MB, stdout), from the
     child's own rusage."""
     started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *argv], env=env, capture_output=True, text=True
+    )
     wall = time.monotonic() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(argv)} failed ({code}): {err.decode()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.decode()
+    _, _, tail = proc.stderr.rpartition("\nPEAK_KB ")
+    if proc.returncode not in (0, 1) or not tail:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    peak_kb, _, cpu = tail.split()
+    return wall, float(cpu), int(peak_kb) // 1024, proc.stdout
 
 
 def copy_floor(url: str, path: Path) -> float:
