@@ -86,22 +86,19 @@ def needs_repair(json_text: str) -> bool:
 
 
 def depth(value: Any) -> int:
-    """How deeply containers nest in value, counted without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict):
-            items: Any = node.values()
-        elif isinstance(node, list):
-            items = node
-        else:
-            continue
-        deepest = max(deepest, level)
+    """How deeply containers nest in value, counted without recursion: a level at a time, so
+    a record costs one pass over its values and no bookkeeping per value."""
+    level, frontier = 0, [value] if isinstance(value, dict | list) else []
+    while frontier:
+        level += 1
         if level > MAX_DEPTH:
             return level
-        stack.extend((v, level + 1) for v in items if isinstance(v, dict | list))
-    return deepest
+        below: list[Any] = []
+        for node in frontier:
+            items = node.values() if isinstance(node, dict) else node
+            below.extend([v for v in items if isinstance(v, dict | list)])
+        frontier = below
+    return level
 
 
 def check_depth(value: Any) -> None:

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 import time
 from pathlib import Path
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# New files get the permissions any other program's would (0666 less the umask), not the 0600
-# that temporary files are created with.
-FILE_MODE = 0o666 & ~_current_umask()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -33,6 +22,25 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
+
+
+def _temp_file(where: Path) -> tuple[int, str]:
+    """A new temp file in ``where`` (made when missing), opened for writing: its descriptor
+    and its name. Created with the permissions any other program's file gets (0666 less the
+    umask), so no chmod follows."""
+    for _attempt in range(100):
+        name = os.path.join(where, f".tmp-{secrets.token_hex(6)}.part")
+        try:
+            return os.open(name, _OPEN_FLAGS, 0o666), name
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            where.mkdir(parents=True, exist_ok=True)
+    raise FileExistsError(f"no free temp file name in {where}")
+
+
 def write_atomic(
     path: Path,
     data: bytes,
@@ -46,35 +54,39 @@ def write_atomic(
     The temp file is made in ``tmp_dir`` (same file system; default: path's folder), so a crash
     never leaves a stray file beside the real ones. With ``exclusive`` an existing file is never
     replaced (FileExistsError instead). Without ``durable`` the fsyncs are skipped: for files
-    that can be rebuilt.
+    that can be rebuilt. Folders are made when missing (looked for only then: a write to a
+    folder that exists costs no extra call).
     """
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    where = tmp_dir or folder
-    where.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=where)
-    tmp = Path(tmp_name)
+    fd, tmp = _temp_file(tmp_dir or folder)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            if hasattr(
-                os, "fchmod"
-            ):  # Windows has it only from Python 3.13; modes mean little there
-                os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(data)
-            handle.flush()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                os.fsync(handle.fileno())
-        if exclusive:
-            os.link(tmp, path)  # fails if path exists; atomic on POSIX
-            tmp.unlink()
-        else:
-            os.replace(tmp, path)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            _put(tmp, path, exclusive)
+        except FileNotFoundError:  # the folder is new
+            folder.mkdir(parents=True, exist_ok=True)
+            _put(tmp, path, exclusive)
     except BaseException:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
     if durable:
         _fsync_dir(folder)
+
+
+def _put(tmp: str, path: Path, exclusive: bool) -> None:
+    if exclusive:
+        os.link(tmp, path)  # fails if path exists; atomic on POSIX
+        os.unlink(tmp)
+    else:
+        os.replace(tmp, path)
 
 
 # A temp file older than this was left by a process that died (a write takes milliseconds);

@@ -144,7 +144,6 @@ class SnapshotStore(Bookkeeping):
         self.runs = RunRegistry(self.root)
         self._depth = 0
         self._checks: list[tuple[str, str, str, str | None, str | None]] = []
-        self._real_root: Path | None = None
         self._written: dict[Path, str] = {}  # sha256 of the snapshot files this run wrote
         self._unsynced = False  # files written without fsync, made durable at the run's end
 
@@ -216,9 +215,9 @@ class SnapshotStore(Bookkeeping):
         if not is_nct_id(nct_id):
             raise StoreError(f"refusing to use {nct_id!r} as a snapshot folder name")
         folder = self.root / nct_id
-        if self._real_root is None:
-            self._real_root = self.root.resolve()
-        if folder.is_symlink() or folder.resolve().parent != self._real_root:
+        # A canonical id is one plain name, so the folder is the root's child unless it is a
+        # link: one lstat, not a resolve of the whole path for every call.
+        if folder.is_symlink():
             raise StoreError(f"{folder} is outside the snapshot folder {self.root}")
         return folder
 
