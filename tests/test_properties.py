@@ -309,6 +309,26 @@ def test_snapshot_text_is_what_json_writes(value: Any) -> None:
     )
 
 
+@given(
+    st.lists(
+        st.floats(allow_nan=True, allow_infinity=True)
+        | st.integers(min_value=-(2**80), max_value=2**80)
+        | st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=6),
+        max_size=8,
+    )
+)
+@settings(max_examples=1500, deadline=None)
+def test_numbers_and_odd_strings_are_written_as_json_writes_them(value: list[Any]) -> None:
+    """The shapes where orjson's text differs from json's (a float in exponent form, NaN, an
+    integer past 64 bits, a lone surrogate, control characters): still json's text."""
+    import json
+
+    from trialwatch.changes.normalize import canonical_json
+
+    expected = json.dumps({"v": value}, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert canonical_json({"v": value}) == expected
+
+
 def test_every_real_record_is_written_as_json_writes_it() -> None:
     import json
 

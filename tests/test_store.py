@@ -297,6 +297,61 @@ def test_a_baseline_not_printed_is_shown_next_time(tmp_path: Path, her2: dict[st
     assert observe(store, fetched(her2, "2026-11-27T06:00:00Z")).outcome is Outcome.UNCHANGED
 
 
+def test_a_baseline_killed_before_its_file_is_told_and_stored_next_time(
+    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A baseline's file is written once its state has committed: a run killed between the two
+    leaves a state naming a file that is not there and the baseline untold; the next run takes
+    the trial for new again, stores it and tells it."""
+    store = SnapshotStore(tmp_path / "s")
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*_args: Any, **_kwargs: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr("trialwatch.store.snapshots.write_atomic", killed)
+    with pytest.raises(Killed):
+        observe(store, fetched(her2), printed=False)
+    monkeypatch.undo()
+    store.db.close()
+    assert store.snapshots("NCT06224738") == []
+    assert SnapshotStore(tmp_path / "s").pending.get("NCT06224738") is not None
+
+    store = SnapshotStore(tmp_path / "s")
+    again = observe(store, fetched(her2, "2026-11-26T06:00:00Z"))
+    assert again.outcome is Outcome.NEW and again.baseline is not None
+    assert [p.name for p in store.snapshots("NCT06224738")] == ["2026-11-26.json"]
+    assert store.pending.get("NCT06224738") is None
+    assert observe(store, fetched(her2, "2026-11-27T06:00:00Z")).outcome is Outcome.UNCHANGED
+
+
+def test_a_baseline_is_pending_as_a_row_and_its_file_times_are_kept(
+    tmp_path: Path, her2: dict[str, Any]
+) -> None:
+    """A baseline writes no pending file (its news is a row of the state until told), and the
+    times of its file, written after the commit, reach the state at the run's end: the next
+    run trusts the file without reading it."""
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2), printed=False)
+    assert not list(store.pending.folder.glob("*.json"))
+    assert store.pending.trials() == {"NCT06224738"}
+    assert store.pending.get("NCT06224738") == {
+        "run": store.run_id,
+        "outputs": {"stdout": ""},
+    }
+    row = store.state("NCT06224738")
+    snap = store.snapshots("NCT06224738")[0]
+    assert row["file_mtime"] == snap.stat().st_mtime_ns
+    assert row["dir_mtime"] == snap.parent.stat().st_mtime_ns
+    assert row["file_size"] == snap.stat().st_size
+    assert store.trusted("NCT06224738", row) is not None
+    told = observe(store, fetched(her2, "2026-11-26T06:00:00Z"))
+    assert told.outcome is Outcome.NEW
+    assert store.pending.trials() == set()
+
+
 def test_fresh_checkout_trusts_the_stored_digest_by_content(
     tmp_path: Path, her2: dict[str, Any]
 ) -> None:

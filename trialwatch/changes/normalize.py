@@ -94,10 +94,62 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+# Where orjson's text could differ from json's: a float it writes in another form (json
+# writes 1e-05, 1e-07 and 1e+16; orjson 0.00001, 1e-7 and 1e+16), NaN and Infinity (orjson
+# writes null). Looked for in the whole text, strings included (a false match only costs the
+# slower encoder), by byte searches, which run at C speed: a regex over every snapshot cost
+# more than orjson's encoding.
+def _orjson_differs(data: bytes) -> bool:
+    if b"null" in data or b"0.0000" in data or b"e+" in data:
+        return True
+    at = data.find(b"e-")
+    while at > 0:  # an exponent follows a digit; "e-" in prose ("re-enrol") follows a letter
+        if 0x30 <= data[at - 1] <= 0x39:
+            return True
+        at = data.find(b"e-", at + 2)
+    return False
+
+
+def _orjson_indent() -> Callable[[Any], bytes] | None:
+    try:
+        import orjson
+    except ImportError:  # a platform without its wheel: json's text, written by _indent
+        return None
+    option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+
+    def dumps(value: Any) -> bytes:
+        return orjson.dumps(value, option=option)
+
+    return dumps
+
+
+_fast_indent: Callable[[Any], bytes] | bool | None = False  # False: not imported yet
+
+
+def _orjson_text(value: Any) -> bytes | None:
+    """orjson's text of value when it is json's, else None."""
+    global _fast_indent
+    if _fast_indent is False:
+        _fast_indent = _orjson_indent()
+    if callable(_fast_indent):
+        try:
+            data = _fast_indent(value)
+        except (TypeError, ValueError):  # a lone surrogate, an int over 64 bits, deep nesting
+            return None
+        if not _orjson_differs(data):
+            return data
+    return None
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON text: sorted keys, indent 2, UTF-8, trailing newline: the very text
-    ``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`` writes, twice as fast
-    (json's indenting encoder is a chain of generators; this appends to one list)."""
+    ``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`` writes. orjson writes
+    it about fifteen times faster; where its text could differ (a float in exponent form,
+    NaN, a number or string it refuses) json's own text is written, by a direct encoder
+    twice as fast as json's (json's indenting encoder is a chain of generators)."""
+    data = _orjson_text(value)
+    if data is not None:
+        return data.decode("utf-8")
     out: list[str] = []
     try:
         _indent(value, "", out.append)
@@ -105,6 +157,12 @@ def canonical_json(value: Any) -> str:
         return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     out.append("\n")
     return "".join(out)
+
+
+def canonical_json_bytes(value: Any) -> bytes:
+    """canonical_json in UTF-8, without a round trip through text when orjson wrote it."""
+    data = _orjson_text(value)
+    return data if data is not None else canonical_json(value).encode("utf-8")
 
 
 def _indent(value: Any, pad: str, put: Callable[[str], Any]) -> None:

@@ -11,6 +11,12 @@ file is written (durably) before the new snapshot, and an output's entry is drop
 that output has the change, so a run killed at any instruction leaves the change pending, and
 the next run reports it. ``run`` names the run that is reporting it: while that run is alive,
 others leave the trial to it (no double report); once it has died, the next run adopts it.
+
+A baseline's news is kept lighter: a row of the state's ``untold`` table (the same run and
+outputs), written in the transaction that stores the baseline, whose file is written once that
+transaction has committed (snapshots.py). A file costs more than the rest of a baseline, and a
+first run of a long list writes thousands; a state.db that had to be rebuilt costs at most the
+line that said a trial's baseline was stored, never a change.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from trialwatch.errors import StoreError, os_reason
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.locks import lock, try_lock
-from trialwatch.store.state import bookkeeping_dir, temp_dir
+from trialwatch.store.state import StateDB, bookkeeping_dir, temp_dir
 
 OUTPUTS = ("stdout", "mail")
 
@@ -34,9 +40,10 @@ OUTPUTS = ("stdout", "mail")
 class Pending:
     """The pending files of one store."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, db: StateDB) -> None:
         self.folder = bookkeeping_dir(root) / "pending"
         self.tmp = temp_dir(root)
+        self.db = db
         self.damaged: list[str] = []
 
     def path(self, nct: str) -> Path:
@@ -46,20 +53,21 @@ class Pending:
 
     def trials(self) -> set[str]:
         """Trials with a pending file (listed once per run: one directory read)."""
+        untold = {nct for (nct,) in self.db.conn.execute("SELECT nct FROM untold")}
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
-            return set()
+            return untold
         except OSError as exc:
             raise StoreError(f"cannot read {self.folder}: {os_reason(exc)}") from None
-        return {n[:-5] for n in names if n.endswith(".json") and is_nct_id(n[:-5])}
+        return untold | {n[:-5] for n in names if n.endswith(".json") and is_nct_id(n[:-5])}
 
     def get(self, nct: str) -> dict[str, Any] | None:
         path = self.path(nct)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return None
+            return self._untold(nct)
         except (OSError, ValueError) as exc:
             return self._damaged(nct, path, exc)
         outputs = data.get("outputs") if isinstance(data, dict) else None
@@ -82,13 +90,28 @@ class Pending:
         self.put(nct, "", safe)
         return {"run": "", "outputs": safe}
 
+    def _untold(self, nct: str) -> dict[str, Any] | None:
+        row = self.db.conn.execute(
+            "SELECT run, outputs FROM untold WHERE nct = ?", (nct,)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            outputs = json.loads(row[1])
+        except ValueError:
+            outputs = None
+        if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+            outputs = {o: "" for o in OUTPUTS}  # unreadable: told again, to be safe
+        return {"run": str(row[0] or ""), "outputs": outputs}
+
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
-        """Record what is pending (nothing: the file goes). Not ``durable``: the run syncs
-        its files at its end (a baseline's)."""
+        """Record what is pending (nothing: it goes). Not ``durable``: a baseline's news, a
+        row of the state in the caller's transaction (see above)."""
         path = self.path(nct)
-        if not outputs:
+        if not outputs or not durable:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+            self._set_untold(nct, run, outputs if not durable else {})
             return
         data = json.dumps({"outputs": outputs, "run": run}, sort_keys=True) + "\n"
         try:
@@ -97,6 +120,20 @@ class Pending:
             raise StoreError(
                 f"could not record a pending change in {path}: {os_reason(exc)}"
             ) from None
+        self._set_untold(nct, run, {})  # the file says it all now
+
+    def _set_untold(self, nct: str, run: str, outputs: dict[str, str]) -> None:
+        if not outputs:
+            if self.db.conn.execute("SELECT 1 FROM untold WHERE nct = ?", (nct,)).fetchone():
+                with self.db.transaction() as conn:
+                    conn.execute("DELETE FROM untold WHERE nct = ?", (nct,))
+            return
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO untold (nct, run, outputs) VALUES (?, ?, ?) ON CONFLICT (nct) "
+                "DO UPDATE SET run = excluded.run, outputs = excluded.outputs",
+                (nct, run, json.dumps(outputs, sort_keys=True)),
+            )
 
 
 class RunRegistry:

@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json, compact_json
+from trialwatch.changes.normalize import (
+    NORMALIZER_VERSION,
+    canonical_json,
+    canonical_json_bytes,
+    compact_json,
+)
 from trialwatch.errors import CorruptSnapshotError, StoreError, os_reason
 from trialwatch.record import Fetched, record_id
 from trialwatch.registry.ids import is_nct_id
@@ -113,13 +118,20 @@ def snapshot_body(fetched: Fetched, compact: bool = False) -> str:
     """A snapshot as stored: the record and where and when it was fetched. A folder's file is
     indented (git shows a change line by line); a database's row is the same JSON on one line
     (written three times faster)."""
-    about = {"at": fetched.fetched_at, "url": fetched.url, "requested_id": fetched.requested_id}
     if compact and fetched.text is not None:  # the record's own text, not encoded again
-        head = f'{{"fetched":{compact_json(about).rstrip()},"format":{SNAPSHOT_FORMAT},"study":'
+        about = compact_json(_fetched_about(fetched)).rstrip()
+        head = f'{{"fetched":{about},"format":{SNAPSHOT_FORMAT},"study":'
         return f"{head}{fetched.text.strip()}}}\n"
-    return (compact_json if compact else canonical_json)(
-        {"fetched": about, "format": SNAPSHOT_FORMAT, "study": fetched.record}
-    )
+    return (compact_json if compact else canonical_json)(snapshot_payload(fetched))
+
+
+def snapshot_payload(fetched: Fetched) -> dict[str, Any]:
+    """A snapshot as JSON data (what snapshot_body writes)."""
+    return {"fetched": _fetched_about(fetched), "format": SNAPSHOT_FORMAT, "study": fetched.record}
+
+
+def _fetched_about(fetched: Fetched) -> dict[str, Any]:
+    return {"at": fetched.fetched_at, "url": fetched.url, "requested_id": fetched.requested_id}
 
 
 @dataclass
@@ -135,16 +147,21 @@ class SnapshotStore(Bookkeeping):
     """The folder + SQLite store: snapshots as files git can track, bookkeeping in
     ``.trialwatch/`` (state.py, pending.py)."""
 
+    db: StateDB
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.folder: Path | None = self.root
         self.label = str(self.root)
         self.db = StateDB(self.root)
-        self.pending = Pending(self.root)
+        self.pending = Pending(self.root, self.db)
         self.runs = RunRegistry(self.root)
         self._depth = 0
         self._checks: list[tuple[str, str, str, str | None, str | None]] = []
         self._written: dict[Path, str] = {}  # sha256 of the snapshot files this run wrote
+        self._plain_dirs: set[str] = set()  # trials whose folder is no link (trial_dir)
+        self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
+        self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
         self._unsynced = False  # files written without fsync, made durable at the run's end
 
     @property
@@ -216,9 +233,11 @@ class SnapshotStore(Bookkeeping):
             raise StoreError(f"refusing to use {nct_id!r} as a snapshot folder name")
         folder = self.root / nct_id
         # A canonical id is one plain name, so the folder is the root's child unless it is a
-        # link: one lstat, not a resolve of the whole path for every call.
-        if folder.is_symlink():
-            raise StoreError(f"{folder} is outside the snapshot folder {self.root}")
+        # link: one lstat, not a resolve of the whole path, once a run for each trial.
+        if nct_id not in self._plain_dirs:
+            if folder.is_symlink():
+                raise StoreError(f"{folder} is outside the snapshot folder {self.root}")
+            self._plain_dirs.add(nct_id)
         return folder
 
     def snapshots(self, nct_id: str) -> list[Path]:
@@ -286,37 +305,89 @@ class SnapshotStore(Bookkeeping):
 
     def save(self, fetched: Fetched, durable: bool = True) -> Path:
         """Store a new version of a record. Never replaces an existing snapshot file. Not
-        ``durable``: synced with the others at the end of the run (sync_files)."""
+        ``durable`` (a baseline): written once the state's transaction has committed, and
+        synced with the others at the end of the run (sync_files). A run killed in between
+        leaves a state naming a file that is not there: the next run takes the trial for
+        new again, and its untold baseline (pending.py) is told then."""
+        if not durable and self.db.in_transaction:
+            return self._save_after_commit(fetched)
+        return self._write(fetched, durable)
+
+    def _write(self, fetched: Fetched, durable: bool) -> Path:
         folder = self.trial_dir(fetched.nct_id)
-        data = snapshot_body(fetched).encode("utf-8")
+        data = canonical_json_bytes(snapshot_payload(fetched))
         day = fetched.fetched_at[:10]
         n = 1
         while True:
             name = f"{day}.json" if n == 1 else f"{day}_{n}.json"
             path = folder / name
-            if not path.exists():
-                try:
-                    write_atomic(path, data, exclusive=True, durable=durable, tmp_dir=self.tmp_dir)
-                    self._written[path] = hashlib.sha256(data).hexdigest()
-                    self._unsynced = self._unsynced or not durable
-                    return path
-                except FileExistsError:
-                    pass
-                except OSError as exc:
-                    raise StoreError(
-                        f"could not write {path}: {os_reason(exc)}; the previous snapshot is intact"
-                    ) from None
+            try:  # never over a file there (a second change today): the next name then
+                write_atomic(path, data, exclusive=True, durable=durable, tmp_dir=self.tmp_dir)
+                self._written[path] = hashlib.sha256(data).hexdigest()
+                self._unsynced = self._unsynced or not durable
+                return path
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StoreError(
+                    f"could not write {path}: {os_reason(exc)}; the previous snapshot is intact"
+                ) from None
             n += 1
+
+    def _save_after_commit(self, fetched: Fetched) -> Path:
+        """A baseline: its name chosen now (the transaction holds the store's write lock, so
+        no other run names a file meanwhile), its file written after the commit, and the
+        file's times put in the state at the run's end (flush_checks)."""
+        nct = fetched.nct_id
+        folder = self.trial_dir(nct)
+        data = canonical_json_bytes(snapshot_payload(fetched))
+        day = fetched.fetched_at[:10]
+        n = 1
+        while os.path.lexists(path := folder / (f"{day}.json" if n == 1 else f"{day}_{n}.json")):
+            n += 1
+        name = path.name
+        self._written[path] = hashlib.sha256(data).hexdigest()
+        self._deferred[path] = len(data)
+
+        def write() -> None:
+            self._deferred.pop(path, None)
+            try:
+                write_atomic(path, data, exclusive=True, durable=False, tmp_dir=self.tmp_dir)
+            except FileExistsError:  # another run's baseline of the same day, since the commit
+                return
+            except OSError as exc:
+                raise StoreError(
+                    f"could not write {path}: {os_reason(exc)}; it is stored on the next run"
+                ) from None
+            self._unsynced = True
+            with contextlib.suppress(OSError):
+                self._times.append(
+                    (os.stat(path).st_mtime_ns, os.stat(folder).st_mtime_ns, nct, name)
+                )
+
+        self.db.after_commit(write)
+        return path
 
     def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:
         """First snapshots (see base.Store): the files written, made durable once, then
-        the state that points at them."""
+        the state that points at them (nothing told: no untold baseline to keep)."""
         for f in found:
-            path = self.save(f, durable=False)
+            path = self._write(f, durable=False)
             self.remember(conn, f.nct_id, latest=path.name, record_digest=None,
                           raw=f.fingerprint, **first_state(f))  # fmt: skip
             self.db.log_line(conn, f.fetched_at, f.nct_id, "new", path.name)
         self.sync_files()
+
+    def flush_checks(self) -> None:
+        """The run's checks, and the times of the baselines written after their commit."""
+        times, self._times = self._times, []
+        if times:
+            with self.db.transaction() as conn:
+                conn.executemany(
+                    "UPDATE trials SET file_mtime = ?, dir_mtime = ? WHERE nct = ? AND latest = ?",
+                    times,
+                )
+        super().flush_checks()
 
     def sync_files(self) -> None:
         if hasattr(os, "sync"):
@@ -338,12 +409,18 @@ class SnapshotStore(Bookkeeping):
         """Record (inside a transaction) which snapshot is the latest and its digests."""
         folder = self.trial_dir(nct_id)
         path = folder / latest
+        fields = latest_fields(latest, record_digest, raw, status, title, changed_at)
+        size = self._deferred.get(path)
+        if size is not None:  # written after the commit: its times come at the run's end
+            fields.update(file_size=size, file_mtime=None, dir_mtime=None)
+            fields.update(file_sha256=self._written.pop(path, None))
+            self.db.put(conn, nct_id, fields)
+            return
         try:
             st = os.stat(path)
             dir_mtime = os.stat(folder).st_mtime_ns
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {os_reason(exc)}") from None
-        fields = latest_fields(latest, record_digest, raw, status, title, changed_at)
         fields.update(
             file_size=st.st_size,
             file_mtime=st.st_mtime_ns,

@@ -5,7 +5,8 @@ file that git tracks::
       .gitignore          "*": the folder keeps itself (and everything in it) out of git
       state.db            SQLite: per trial the latest snapshot and its fingerprints, last
                           checked / changed / error, status and title; the run log; run state
-      pending/NCT….json   changes stored but not yet reported, per output (see pending.py)
+      pending/NCT….json   changes stored but not yet reported, per output (see pending.py;
+                          a baseline not yet told is a row of state.db's ``untold``)
       runs/ID.lock        held (flock) by each running trialwatch for its lifetime
 
 Everything in ``state.db`` can be rebuilt from the snapshots: a damaged one is moved aside
@@ -22,7 +23,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS sync_jobs (nct TEXT PRIMARY KEY, reason TEXT NOT NULL
   attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, queued_at TEXT);
 CREATE INDEX IF NOT EXISTS sync_jobs_todo ON sync_jobs (state, lease_until);
 CREATE TABLE IF NOT EXISTS pacer (host TEXT PRIMARY KEY, next_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS untold (nct TEXT PRIMARY KEY, run TEXT NOT NULL, outputs TEXT NOT NULL);
 """
 
 
@@ -265,6 +267,7 @@ class StateDB(StateTables):
         self.notes: list[str] = []  # said once to the user (a damaged state moved aside)
         self._conn: sqlite3.Connection | None = None
         self._depth = 0  # transactions open (the outer one, then savepoints)
+        self._after: list[Callable[[], None]] = []  # what waits for the open one's commit
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -349,6 +352,18 @@ class StateDB(StateTables):
             self._conn.close()
             self._conn = None
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Do ``action`` once the open transaction has committed (now, when none is open);
+        never, when it rolls back. An action that fails raises from the transaction's end."""
+        if self._depth:
+            self._after.append(action)
+        else:
+            action()
+
     @contextlib.contextmanager
     def transaction(self, key: str | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction: other runs wait (up to BUSY_TIMEOUT) while it is open (so
@@ -380,20 +395,25 @@ class StateDB(StateTables):
             raise
         finally:
             self._depth = 0
+            after, self._after = self._after, []
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise _write_error(self.path, exc) from None
+        for action in after:
+            action()
 
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         name = f"tw{self._depth}"
         self._depth += 1
+        waiting = len(self._after)
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield conn
         except BaseException:
+            del self._after[waiting:]  # undone with the savepoint
             with contextlib.suppress(sqlite3.Error):
                 conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
