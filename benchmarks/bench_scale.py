@@ -1,6 +1,7 @@
 """A watch list at scale, against the floor of merely parsing what the registry sends.
 
 Run: python benchmarks/bench_scale.py --sizes 10000 100000
+     python benchmarks/bench_scale.py --sizes 10000 --runs 3   (medians of three fresh stores)
      python benchmarks/bench_scale.py --sizes 5000 --min-kb 100 --max-kb 1000   (large records)
 
 A local server on 127.0.0.1 serves N records made from the real samples in tests/fixtures (ids
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -89,9 +91,44 @@ def floor_cpu(reg: Registry, ids: list[str], batch: int = 500) -> tuple[float, i
     return time.process_time() - started, total
 
 
+# requests, wall s, CPU s, peak MB, snapshot files written, bookkeeping files written
+Pair = tuple[int, float, float, int, int, int]
+
+
+def one_pair(reg: Registry, ids: list[str], url: str, run_no: int) -> dict[str, Pair]:
+    """A first run on an empty store, then an unchanged run: per phase (requests, wall s,
+    CPU s, peak MB, snapshot files written, bookkeeping files written)."""
+    work = Path(tempfile.mkdtemp(prefix="tw-scale-"))
+    out: dict[str, Pair] = {}
+    try:
+        (work / "trialwatch.toml").write_text(
+            f'api_url = "{url}"\nrequest_interval = 0\n'
+            # Whole records every run: this measures fetching and comparing them.
+            "two_phase = false\n",
+            encoding="utf-8",
+        )
+        (work / "watchlist.toml").write_text(
+            "trials = [\n" + "".join(f'  "{i}",\n' for i in ids) + "]\n", encoding="utf-8"
+        )
+        for phase, stamp in (("first", "2026-11-25"), ("unchanged", "2026-11-26")):
+            reg.data_timestamp = f"{stamp}T09:{run_no:02d}:00"
+            before = files_state(work / "snapshots")
+            asked = len(reg.requests)
+            os.sync()  # the last run's writes are not this one's to flush
+            wall, _code, peak, cpu = run(["check", "--quiet"], work)
+            snaps, book = written(before, files_state(work / "snapshots"))
+            out[phase] = (len(reg.requests) - asked, wall, cpu, peak, snaps, book)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument(
+        "--runs", type=int, default=1, help="fresh stores per size (medians of their runs)"
+    )
     parser.add_argument(
         "--min-kb", type=int, default=0, help="only samples of at least this size (KB)"
     )
@@ -107,36 +144,30 @@ def main() -> None:
     print(
         f"{'N':>7} {'run':10} {'requests':>8} {'MB recv':>8} {'wall s':>7} {'CPU s':>7} "
         f"{'floor CPU s':>11} {'×floor':>7} {'peak MB':>8} {'snap files':>10} {'bookkeeping':>11}"
+        f" {'×unchanged':>10}"
     )
     for n in args.sizes:
         reg, ids = make_registry(n, args.min_kb, args.max_kb)
         floor, size = floor_cpu(reg, ids)
-        work = Path(tempfile.mkdtemp(prefix="tw-scale-"))
-        try:
-            with serve(reg) as url:
-                (work / "trialwatch.toml").write_text(
-                    f'api_url = "{url}"\nrequest_interval = 0\n'
-                    # Whole records every run: this measures fetching and comparing them.
-                    "two_phase = false\n",
-                    encoding="utf-8",
-                )
-                (work / "watchlist.toml").write_text(
-                    "trials = [\n" + "".join(f'  "{i}",\n' for i in ids) + "]\n", encoding="utf-8"
-                )
-                for phase, stamp in (("first", "2026-11-25"), ("unchanged", "2026-11-26")):
-                    reg.data_timestamp = f"{stamp}T09:00:00"
-                    before = files_state(work / "snapshots")
-                    asked = len(reg.requests)
-                    wall, _code, peak, cpu = run(["check", "--quiet"], work)
-                    snaps, book = written(before, files_state(work / "snapshots"))
-                    print(
-                        f"{n:>7} {phase:10} {len(reg.requests) - asked:>8} {size / 1e6:>8.0f} "
-                        f"{wall:>7.1f} {cpu:>7.1f} {floor:>11.1f} {cpu / floor:>7.1f} "
-                        f"{peak:>8} {snaps:>10} {book:>11}"
-                    )
-                    sys.stdout.flush()
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with serve(reg) as url:
+            pairs = [one_pair(reg, ids, url, r) for r in range(args.runs)]
+        unchanged_wall = statistics.median(p["unchanged"][1] for p in pairs)
+        for phase in ("first", "unchanged"):
+            rows = [p[phase] for p in pairs]
+            asked = rows[0][0]
+            wall = statistics.median(r[1] for r in rows)
+            cpu = statistics.median(r[2] for r in rows)
+            peak = max(r[3] for r in rows)
+            snaps, book = rows[0][4], rows[0][5]
+            print(
+                f"{n:>7} {phase:10} {asked:>8} {size / 1e6:>8.0f} "
+                f"{wall:>7.1f} {cpu:>7.1f} {floor:>11.1f} {cpu / floor:>7.1f} "
+                f"{peak:>8} {snaps:>10} {book:>11} {wall / unchanged_wall:>10.2f}"
+            )
+            sys.stdout.flush()
+        if args.runs > 1:
+            walls = ", ".join(f"{p['first'][1]:.1f}/{p['unchanged'][1]:.1f}" for p in pairs)
+            print(f"        each run's first/unchanged wall s: {walls}")
 
 
 if __name__ == "__main__":

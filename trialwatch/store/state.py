@@ -10,8 +10,9 @@ file that git tracks::
       runs/ID.lock        held (flock) by each running trialwatch for its lifetime
 
 Everything in ``state.db`` can be rebuilt from the snapshots: a damaged one is moved aside
-(``state.db.damaged-…``) and started afresh, costing only a slower next check. What must never
-be lost (changes not yet reported) lives in the pending files, not here.
+(``state.db.damaged-…``) and started afresh, costing a slower next check and at most the news of
+baselines not yet told (``untold``). What must never be lost (changes not yet reported) lives in
+the pending files, not here.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ JSON download (one array of studies). Never the whole file in memory: an entry a
 
 from __future__ import annotations
 
-import contextlib
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -17,15 +15,17 @@ from trialwatch.record import Fetched, record_id, utc_now
 from trialwatch.registry.client import RegistryClient, fetched_from, iter_page
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
+from trialwatch.sync import zipread
 
 DOWNLOAD = "/studies/download"
 
 
 def count(path: Path) -> int | None:
     """Studies in the file, when it tells without being read (a zip's entries)."""
-    with contextlib.suppress(OSError, zipfile.BadZipFile), zipfile.ZipFile(path) as zf:
-        return sum(1 for i in zf.infolist() if i.filename.endswith(".json"))
-    return None
+    try:
+        return sum(1 for e in zipread.entries(path) if e.name.endswith(".json"))
+    except (OSError, zipread.ZipError):
+        return None
 
 
 def records(path: Path) -> Iterator[Fetched]:
@@ -44,25 +44,27 @@ def records(path: Path) -> Iterator[Fetched]:
 
 
 def _zip_records(path: Path) -> Iterator[Fetched]:
+    """Entry by entry, the index walked as a stream (zipread.py): memory does not grow with
+    the 560,000 entries of the registry's file."""
     try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+        zipread.directory(path)
+    except zipread.ZipError:
         raise InputError(
             f"{path} is not a whole zip file (a download cut short leaves one that looks "
             "plausible but has no index at its end); download it again"
         ) from None
-    with zf:
-        url = f"file:{path.name}"
-        for info in zf.infolist():
-            if not info.filename.endswith(".json") or info.is_dir():
-                continue
-            try:
-                text = zf.read(info).decode("utf-8", errors="replace")
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise InputError(
-                    f"{path}: the entry {info.filename} cannot be read ({exc})"
-                ) from None
-            yield _one(text, f"{url}!{info.filename}", path)
+    url = f"file:{path.name}"
+    try:
+        with open(path, "rb") as handle:
+            for entry in zipread.entries(path):
+                if not entry.name.endswith(".json"):
+                    continue
+                text = zipread.read(handle, entry).decode("utf-8", errors="replace")
+                yield _one(text, f"{url}!{entry.name}", path)
+    except zipread.ZipError as exc:
+        raise InputError(f"{path}: {exc}; download it again") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
 
 
 def _array_records(path: Path) -> Iterator[Fetched]:
@@ -119,9 +121,8 @@ def download(client: RegistryClient, target: Path) -> Path:
     except httpx.HTTPError as exc:
         raise FetchError(f"the bulk download from {url} failed ({exc}); try again later") from None
     try:
-        with zipfile.ZipFile(part) as zf:
-            zf.infolist()
-    except zipfile.BadZipFile:
+        zipread.directory(part)
+    except zipread.ZipError:
         part.unlink(missing_ok=True)
         raise FetchError(
             f"the bulk download from {url} arrived incomplete (not a whole zip); try again later"

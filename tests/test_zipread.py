@@ -1,0 +1,75 @@
+"""The bulk file's zip, read as a stream: the same entries and bytes as Python's zipfile, in
+memory that does not grow with the entries, ZIP64 included, and damage said as such."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import all_records
+from trialwatch.sync import zipread
+
+
+def _many(path: Path, n: int) -> None:
+    """A zip laid out as the registry's (NN/NCT….json), past 65,535 entries: ZIP64."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for i in range(n):
+            nct = f"NCT{90000000 + i:08d}"
+            zf.writestr(f"{nct[-2:]}/{nct}.json", f'{{"nctId":"{nct}"}}')
+        zf.writestr("README.txt", "stored", compress_type=zipfile.ZIP_STORED)
+
+
+def test_every_entry_as_zipfile_reads_it_past_65535_entries(tmp_path: Path) -> None:
+    path = tmp_path / "ctg-studies.json.zip"
+    _many(path, 70_000)
+    assert zipread.directory(path)[0] == 70_001
+    with zipfile.ZipFile(path) as zf:
+        expected = [(i.filename, zf.read(i)) for i in zf.infolist()[::997]]
+    got, count = [], 0
+    tracemalloc.start()
+    with open(path, "rb") as handle:
+        for entry in zipread.entries(path):
+            data = zipread.read(handle, entry)
+            if count % 997 == 0:
+                got.append((entry.name, data))
+            count += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 70_001
+    assert got == expected
+    assert (entry.name, data) == ("README.txt", b"stored")
+    # An entry and a chunk of the index at a time, not the index: zipfile's objects take
+    # about 540 bytes an entry, 38 MB here.
+    assert peak < 4 * 1024 * 1024
+
+
+def test_real_records_come_back_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "real.zip"
+    bodies = [json.dumps(r).encode() for r in all_records()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, body in enumerate(bodies):
+            zf.writestr(f"{i:02d}/r{i}.json", body)
+    with open(path, "rb") as handle:
+        assert [zipread.read(handle, e) for e in zipread.entries(path)] == bodies
+
+
+def test_a_cut_short_or_damaged_zip_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "a.zip"
+    _many(path, 50)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(zipread.ZipError, match="not a whole zip"):
+        zipread.directory(cut)
+    (first,) = [e for e in zipread.entries(path)][:1]
+    spoiled = bytearray(data)
+    spoiled[first.offset + 30 + len(first.name) + 2] ^= 0xFF  # inside its deflated bytes
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(spoiled))
+    with open(bad, "rb") as handle, pytest.raises(zipread.ZipError, match="damaged"):
+        for entry in zipread.entries(bad):
+            zipread.read(handle, entry)
