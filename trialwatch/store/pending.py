@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,13 +97,8 @@ class Pending:
         ).fetchone()
         if row is None:
             return None
-        try:
-            outputs = json.loads(row[1])
-        except ValueError:
-            outputs = None
-        if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
-            outputs = {o: "" for o in OUTPUTS}  # unreadable: told again, to be safe
-        return {"run": str(row[0] or ""), "outputs": outputs}
+        # Unreadable: told again, to be safe.
+        return marker_of(row) or {"run": "", "outputs": {o: "" for o in OUTPUTS}}
 
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: it goes). Not ``durable``: a baseline's news, a
@@ -129,11 +125,29 @@ class Pending:
                     conn.execute("DELETE FROM untold WHERE nct = ?", (nct,))
             return
         with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO untold (nct, run, outputs) VALUES (?, ?, ?) ON CONFLICT (nct) "
-                "DO UPDATE SET run = excluded.run, outputs = excluded.outputs",
-                (nct, run, json.dumps(outputs, sort_keys=True)),
-            )
+            put_marker(conn, "untold", nct, run, outputs)
+
+
+def marker_of(row: Sequence[Any]) -> dict[str, Any] | None:
+    """A pending marker kept as a row (its run, its outputs as JSON); None when the outputs do
+    not read as one."""
+    try:
+        outputs = json.loads(row[1])
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+        return None
+    return {"run": str(row[0] or ""), "outputs": dict(outputs)}
+
+
+def put_marker(conn: Any, table: str, nct: str, run: str, outputs: dict[str, str]) -> None:
+    """Insert or replace a trial's marker in ``table`` (pending or untold), in SQL both
+    databases read."""
+    conn.execute(
+        f"INSERT INTO {table} (nct, run, outputs) VALUES (?, ?, ?) ON CONFLICT (nct) "
+        "DO UPDATE SET run = excluded.run, outputs = excluded.outputs",
+        (nct, run, json.dumps(outputs, sort_keys=True)),
+    )
 
 
 class RunRegistry:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.base import Bookkeeping, first_state, latest_fields
+from trialwatch.store.pending import marker_of, put_marker
 from trialwatch.store.queries import QueryStore
 from trialwatch.store.schema import RUN_LOCKS, TRIAL_LOCKS, migrate
 from trialwatch.store.snapshots import (
@@ -201,11 +201,8 @@ class PgPending:
             raise StoreError(f"cannot read the pending changes in {self.db.path}: {exc}") from None
         if row is None:
             return None
-        try:
-            outputs = json.loads(row[1])
-        except ValueError:
-            outputs = None
-        if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+        marker = marker_of(row)
+        if marker is None:
             self.damaged.append(
                 f"{nct}: its pending-change row was damaged; the latest change is reported "
                 "again to be safe"
@@ -213,7 +210,7 @@ class PgPending:
             outputs = {"stdout": "?", "mail": "?"}
             self.put(nct, "", outputs)
             return {"run": "", "outputs": outputs}
-        return {"run": str(row[0] or ""), "outputs": dict(outputs)}
+        return marker
 
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: the row goes); durable when its transaction
@@ -222,11 +219,7 @@ class PgPending:
             if not outputs:
                 conn.execute("DELETE FROM pending WHERE nct = ?", (nct,))
                 return
-            conn.execute(
-                "INSERT INTO pending (nct, run, outputs) VALUES (?, ?, ?) "
-                "ON CONFLICT (nct) DO UPDATE SET run = excluded.run, outputs = excluded.outputs",
-                (nct, run, json.dumps(outputs, sort_keys=True)),
-            )
+            put_marker(conn, "pending", nct, run, outputs)
 
 
 class PgRuns:
