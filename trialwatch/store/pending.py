@@ -54,7 +54,7 @@ class Pending:
 
     def trials(self) -> set[str]:
         """Trials with a pending file (listed once per run: one directory read)."""
-        untold = {nct for (nct,) in self.db.conn.execute("SELECT nct FROM untold")}
+        untold = {nct for (nct,) in self._query("SELECT nct FROM untold", ())}
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
@@ -92,9 +92,8 @@ class Pending:
         return {"run": "", "outputs": safe}
 
     def _untold(self, nct: str) -> dict[str, Any] | None:
-        row = self.db.conn.execute(
-            "SELECT run, outputs FROM untold WHERE nct = ?", (nct,)
-        ).fetchone()
+        rows = self._query("SELECT run, outputs FROM untold WHERE nct = ?", (nct,))
+        row = rows[0] if rows else None
         if row is None:
             return None
         # Unreadable: told again, to be safe.
@@ -118,9 +117,15 @@ class Pending:
             ) from None
         self._set_untold(nct, run, {})  # the file says it all now
 
+    def _query(self, sql: str, args: tuple[str, ...]) -> list[Any]:
+        try:
+            return self.db.conn.execute(sql, args).fetchall()
+        except self.db.errors as exc:
+            raise StoreError(f"cannot read the store's state {self.db.path}: {exc}") from None
+
     def _set_untold(self, nct: str, run: str, outputs: dict[str, str]) -> None:
         if not outputs:
-            if self.db.conn.execute("SELECT 1 FROM untold WHERE nct = ?", (nct,)).fetchone():
+            if self._query("SELECT 1 FROM untold WHERE nct = ?", (nct,)):
                 with self.db.transaction() as conn:
                     conn.execute("DELETE FROM untold WHERE nct = ?", (nct,))
             return
