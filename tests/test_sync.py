@@ -170,9 +170,17 @@ def test_the_sweep_files_a_trial_that_left_the_registry(
     registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli(capsys, "sync", "--download")[0] == 0
+    # The bulk file listed every study: that was the sweep's work, so the day after the
+    # bootstrap asks only for what moved, and the next sweep is sweep_days away.
+    code, out, err = cli(capsys, "sync", "--status", "--format", "json")
+    assert json.loads(out)["last_sweep"] is not None, err
     gone = sorted(registry.studies)[3]
     del registry.studies[gone]
     registry.data_timestamp = "2026-12-03T09:00:00"
+    registry.requests.clear()
+    code, out, err = cli(capsys, "sync")
+    assert code == 0 and "Sweep:" not in out, err
+    assert not [r for r in registry.requests if "fields=NCTId" in r]
     code, out, err = cli(capsys, "sync", "--sweep")
     assert code == 1, err
     assert "Sweep: the registry lists 59 trials" in out and "1 left the registry" in out

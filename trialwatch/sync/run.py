@@ -454,6 +454,7 @@ def run_sync(
         if on_progress is not None:
             on_progress("read", n)
 
+    first_read = not state.started  # the bulk file, or a query's population, read whole
     if from_file is not None or download_to is not None:
         if download_to is not None:
             bulk.download(client, download_to)
@@ -484,6 +485,10 @@ def run_sync(
     if through is not None and (state.through is None or through > state.through):
         state.through = through
     state.last_sync = utc_now()
+    if first_read and state.last_sweep is None:
+        # A first read lists the whole population as it is now: the sweep's work, done. The
+        # next sweep is due sweep_days later, not the day after a bootstrap.
+        state.last_sweep = state.last_sync
     state.save(store)
     report.through = state.through
     if force_sweep or (from_file is None and sweep_due(state, sweep_days)):
