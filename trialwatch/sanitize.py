@@ -85,6 +85,9 @@ def needs_repair(json_text: str) -> bool:
     return _SURROGATE_ESCAPE.search(json_text) is not None
 
 
+_NESTS = (dict, list)
+
+
 def depth(value: Any) -> int:
     """How deeply containers nest in value, counted without recursion: a level at a time, so
     a record costs one pass over its values and no bookkeeping per value. A value's type is
@@ -100,14 +103,10 @@ def depth(value: Any) -> int:
         for node in frontier:
             for item in node.values() if isinstance(node, dict) else node:
                 kind = type(item)
-                if kind is dict or kind is list or (kind is not str and _container(item)):
+                if kind is dict or kind is list or (kind is not str and isinstance(item, _NESTS)):
                     keep(item)
         frontier = below
     return level
-
-
-def _container(value: Any) -> bool:
-    return isinstance(value, dict | list)
 
 
 def check_depth(value: Any) -> None:

@@ -4,6 +4,7 @@ registry refresh is set apart; the digest ignores list order."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -110,35 +111,28 @@ def _orjson_differs(data: bytes) -> bool:
     return False
 
 
-def _orjson_indent() -> Callable[[Any], bytes] | None:
+@functools.cache
+def _orjson_dumps() -> Callable[[Any], bytes] | None:
+    """orjson's indenting, key-sorting encoder, imported on first use; None without orjson
+    (a platform without its wheel: json's text, written by _indent)."""
     try:
         import orjson
-    except ImportError:  # a platform without its wheel: json's text, written by _indent
+    except ImportError:
         return None
     option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-
-    def dumps(value: Any) -> bytes:
-        return orjson.dumps(value, option=option)
-
-    return dumps
-
-
-_fast_indent: Callable[[Any], bytes] | bool | None = False  # False: not imported yet
+    return functools.partial(orjson.dumps, option=option)
 
 
 def _orjson_text(value: Any) -> bytes | None:
     """orjson's text of value when it is json's, else None."""
-    global _fast_indent
-    if _fast_indent is False:
-        _fast_indent = _orjson_indent()
-    if callable(_fast_indent):
-        try:
-            data = _fast_indent(value)
-        except (TypeError, ValueError):  # a lone surrogate, an int over 64 bits, deep nesting
-            return None
-        if not _orjson_differs(data):
-            return data
-    return None
+    dumps = _orjson_dumps()
+    if dumps is None:
+        return None
+    try:
+        data = dumps(value)
+    except (TypeError, ValueError):  # a lone surrogate, an int over 64 bits, deep nesting
+        return None
+    return None if _orjson_differs(data) else data
 
 
 def canonical_json(value: Any) -> str:

@@ -71,10 +71,10 @@ class Pending:
             return self._untold(nct)
         except (OSError, ValueError) as exc:
             return self._damaged(nct, path, exc)
-        outputs = data.get("outputs") if isinstance(data, dict) else None
-        if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+        marker = _marker(data.get("run"), data.get("outputs")) if isinstance(data, dict) else None
+        if marker is None:
             return self._damaged(nct, path, ValueError("not a pending-change record"))
-        return {"run": str(data.get("run") or ""), "outputs": dict(outputs)}
+        return marker
 
     def _damaged(self, nct: str, path: Path, exc: Exception) -> dict[str, Any]:
         """A damaged pending file still means "something may be unreported": keep it aside and
@@ -93,11 +93,10 @@ class Pending:
 
     def _untold(self, nct: str) -> dict[str, Any] | None:
         rows = self._query("SELECT run, outputs FROM untold WHERE nct = ?", (nct,))
-        row = rows[0] if rows else None
-        if row is None:
+        if not rows:
             return None
         # Unreadable: told again, to be safe.
-        return marker_of(row) or {"run": "", "outputs": {o: "" for o in OUTPUTS}}
+        return marker_of(rows[0]) or {"run": "", "outputs": {o: "" for o in OUTPUTS}}
 
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: it goes). Not ``durable``: a baseline's news, a
@@ -106,7 +105,7 @@ class Pending:
         if not outputs or not durable:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            self._set_untold(nct, run, outputs if not durable else {})
+            self._set_untold(nct, run, outputs)  # none when durable: only a file says it
             return
         data = json.dumps({"outputs": outputs, "run": run}, sort_keys=True) + "\n"
         try:
@@ -140,9 +139,15 @@ def marker_of(row: Sequence[Any]) -> dict[str, Any] | None:
         outputs = json.loads(row[1])
     except (TypeError, ValueError):
         return None
+    return _marker(row[0], outputs)
+
+
+def _marker(run: Any, outputs: Any) -> dict[str, Any] | None:
+    """A pending marker from its two parts, as a file or a row keeps them; None when the
+    outputs are not a map of output to snapshot name."""
     if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
         return None
-    return {"run": str(row[0] or ""), "outputs": dict(outputs)}
+    return {"run": str(run or ""), "outputs": dict(outputs)}
 
 
 def put_marker(conn: Any, table: str, nct: str, run: str, outputs: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -316,11 +317,7 @@ class SnapshotStore(Bookkeeping):
     def _write(self, fetched: Fetched, durable: bool) -> Path:
         folder = self.trial_dir(fetched.nct_id)
         data = canonical_json_bytes(snapshot_payload(fetched))
-        day = fetched.fetched_at[:10]
-        n = 1
-        while True:
-            name = f"{day}.json" if n == 1 else f"{day}_{n}.json"
-            path = folder / name
+        for path in _names(folder, fetched.fetched_at[:10]):
             try:  # never over a file there (a second change today): the next name then
                 write_atomic(path, data, exclusive=True, durable=durable, tmp_dir=self.tmp_dir)
                 self._written[path] = hashlib.sha256(data).hexdigest()
@@ -332,7 +329,7 @@ class SnapshotStore(Bookkeeping):
                 raise StoreError(
                     f"could not write {path}: {os_reason(exc)}; the previous snapshot is intact"
                 ) from None
-            n += 1
+        raise AssertionError("_names never ends")
 
     def _save_after_commit(self, fetched: Fetched) -> Path:
         """A baseline: its name chosen now (the transaction holds the store's write lock, so
@@ -341,10 +338,7 @@ class SnapshotStore(Bookkeeping):
         nct = fetched.nct_id
         folder = self.trial_dir(nct)
         data = canonical_json_bytes(snapshot_payload(fetched))
-        day = fetched.fetched_at[:10]
-        n = 1
-        while os.path.lexists(path := folder / (f"{day}.json" if n == 1 else f"{day}_{n}.json")):
-            n += 1
+        path = next(p for p in _names(folder, fetched.fetched_at[:10]) if not os.path.lexists(p))
         name = path.name
         self._written[path] = hashlib.sha256(data).hexdigest()
         self._deferred[path] = len(data)
@@ -412,8 +406,12 @@ class SnapshotStore(Bookkeeping):
         fields = latest_fields(latest, record_digest, raw, status, title, changed_at)
         size = self._deferred.get(path)
         if size is not None:  # written after the commit: its times come at the run's end
-            fields.update(file_size=size, file_mtime=None, dir_mtime=None)
-            fields.update(file_sha256=self._written.pop(path, None))
+            fields.update(
+                file_size=size,
+                file_mtime=None,
+                file_sha256=self._written.pop(path, None),
+                dir_mtime=None,
+            )
             self.db.put(conn, nct_id, fields)
             return
         try:
@@ -438,6 +436,13 @@ class SnapshotStore(Bookkeeping):
         from trialwatch.store.queries import QueryStore
 
         return QueryStore(self.root, self.db)
+
+
+def _names(folder: Path, day: str) -> Iterator[Path]:
+    """A day's snapshot names in the order they are taken: 2026-11-25.json, then _2, _3…"""
+    yield folder / f"{day}.json"
+    for n in itertools.count(2):
+        yield folder / f"{day}_{n}.json"
 
 
 def _file_sha256(path: Path) -> str | None:
