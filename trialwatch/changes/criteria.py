@@ -79,6 +79,42 @@ def _similar(a: str, b: str) -> float:
     return matcher.ratio()
 
 
+# Words that say nothing of what a criterion is about: function words and the phrases every
+# criteria list repeats ("history of", "patients with", "prior").
+_PLAIN = frozenset(
+    """a an and any are as at be been by can for from had has have he her his if in into is it
+    its may must no nor not of on or other others out over per she should such than that the
+    their them then there these they this those to under was were what whatever which while
+    who whom will with within without would yes apart except including also all each either
+    both known history prior previous current currently patient patients subject subjects
+    participant participants study studies person persons individual individuals""".split()  # noqa: SIM905
+)
+_WORD = re.compile(r"\w+")
+TOPIC_SHARED = 2  # distinctive words two criteria must share to be one criterion reworded
+TOPIC_OVERLAP = 0.6  # … and the share of the shorter one's distinctive words that they are
+
+
+def topic(text: str) -> set[str]:
+    """A criterion's distinctive words, folded and without a plural s ("steroids" = "steroid")."""
+    out = set()
+    for word in _WORD.findall(text.casefold()):
+        if word in _PLAIN or word.isdigit() or len(word) < 3:
+            continue
+        out.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+    return out
+
+
+def same_topic(a: str, b: str) -> float:
+    """How far two criteria are about the same thing (0 when they are not): the share of the
+    shorter one's distinctive words that the other has too."""
+    ta, tb = topic(a), topic(b)
+    shared = len(ta & tb)
+    if shared < TOPIC_SHARED:
+        return 0.0
+    overlap = shared / min(len(ta), len(tb))
+    return overlap if overlap >= TOPIC_OVERLAP else 0.0
+
+
 def diff_criteria(old_text: str, new_text: str) -> list[CriterionChange]:
     """Items added, removed, reworded (similar enough to be the same item) and moved."""
     old_items, new_items = parse_criteria(old_text), parse_criteria(new_text)
@@ -115,13 +151,30 @@ def diff_criteria(old_text: str, new_text: str) -> list[CriterionChange]:
                         candidates.append((r, i, j))
     used_old: set[int] = set()
     used_new: set[int] = set()
-    for _r, i, j in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
-        if i in used_old or j in used_new:
-            continue
-        used_old.add(i)
-        used_new.add(j)
-        o, n = old_left[i], new_left[j]
-        changes.append(CriterionChange("reworded", n.section, o.text, n.text))
+
+    def pair(found: list[tuple[float, int, int]]) -> None:
+        for _r, i, j in sorted(found, key=lambda c: (-c[0], c[1], c[2])):
+            if i in used_old or j in used_new:
+                continue
+            used_old.add(i)
+            used_new.add(j)
+            o, n = old_left[i], new_left[j]
+            changes.append(CriterionChange("reworded", n.section, o.text, n.text))
+
+    pair(candidates)
+    # Rewritten around the same topic ("history of ILD that required steroids" → "any history
+    # of ILD, whatever the steroid use"): many words changed, the subject stayed. One item
+    # reworded, never one removed and another added (which would read as a loosening and a
+    # tightening at once).
+    if len(old_left) * len(new_left) <= MAX_REWORD_PAIRS:
+        topics = [
+            (same_topic(o.key, n.key), i, j)
+            for i, o in enumerate(old_left)
+            if i not in used_old
+            for j, n in enumerate(new_left)
+            if j not in used_new and o.section == n.section
+        ]
+        pair([t for t in topics if t[0] > 0])
     for i, o in enumerate(old_left):
         if i not in used_old:
             changes.append(CriterionChange("removed", o.section, o.text, None))

@@ -31,7 +31,14 @@ from trialwatch.changes.sentences import (
     percent,
     word_change,
 )
-from trialwatch.changes.textnorm import display_text, fold_key, one_line, text_key
+from trialwatch.changes.textnorm import (
+    alike_but_damage,
+    display_text,
+    fold_key,
+    looks_damaged,
+    one_line,
+    text_key,
+)
 from trialwatch.changes.words import status_words, words
 from trialwatch.model import Kind
 
@@ -391,6 +398,32 @@ def _place(site: dict[str, Any]) -> tuple[str, ...] | None:
     return tuple(keys) if keys[0] and keys[3] else None
 
 
+_PLACE_TEXT = ("facility", "city", "state", "country")
+MAX_DAMAGE_PAIRS = 20000
+
+
+def _damaged_alike(
+    old: list[Any], new: list[Any], gone: list[int], added: list[int]
+) -> list[tuple[int, int]]:
+    """Sites left unmatched on both sides that read alike but for damaged letters (the
+    registry's "Hă"Pital Foch" for "Hôpital Foch", in the name and the city alike): one site,
+    paired only where the pairing is one to one."""
+
+    def alike(a: dict[str, Any], c: dict[str, Any]) -> bool:
+        if str(a.get("zip") or "") != str(c.get("zip") or ""):
+            return False
+        return all(alike_but_damage(str(a.get(k) or ""), str(c.get(k) or "")) for k in _PLACE_TEXT)
+
+    found: dict[int, list[int]] = {}
+    if len(gone) * len(added) > MAX_DAMAGE_PAIRS:
+        return []  # a list rewritten whole: its sites are said added and removed
+    for i in gone:
+        if isinstance(old[i], dict) and old[i].get("facility"):
+            found[i] = [j for j in added if isinstance(new[j], dict) and alike(old[i], new[j])]
+    taken = [j for js in found.values() for j in js]
+    return [(i, js[0]) for i, js in found.items() if len(js) == 1 and taken.count(js[0]) == 1]
+
+
 def _renames(
     old: list[Any], new: list[Any], gone: list[int], added: list[int]
 ) -> list[tuple[int, int]]:
@@ -607,7 +640,13 @@ def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
     added = [rest_new[c] for c in added_at]
     if not pairs and not gone and not added:
         return
-    renamed = _renames(old, new, gone, added)
+    renamed = _damaged_alike(old, new, gone, added)
+    renamed += _renames(
+        old,
+        new,
+        [i for i in gone if i not in {a for a, _ in renamed}],
+        [j for j in added if j not in {c for _, c in renamed}],
+    )
     gone = [i for i in gone if i not in {a for a, _ in renamed}]
     added = [j for j in added if j not in {c for _, c in renamed}]
     # Each site that came or went is its own change; the event layer counts them.
@@ -640,15 +679,21 @@ def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
         place = ", ".join(
             one_line(str(new[j][k]), 80) for k in ("city", "state", "country") if new[j].get(k)
         )
+        respelled = bool(was and now) and alike_but_damage(str(was), str(now))
+        if respelled and (looks_damaged(str(was)) or looks_damaged(str(now))):
+            continue  # damaged letters mended (or damaged anew): no change a reader can see
         b.add(
             (*LOCATIONS, f"[{_site_name(new[j])}]", "facility"),
             Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED,
             was,
             now,
-            f"Site renamed: {fmt(was)} → {fmt(now)} ({place})",
+            f"Site name respelled: {fmt(was)} → {fmt(now)} ({place})"
+            if respelled
+            else f"Site renamed: {fmt(was)} → {fmt(now)} ({place})",
             schema=(*LOCATIONS, "facility"),
-            label="Site name",
+            label="Site name spelling" if respelled else "Site name",
             at=pointer((*LOCATIONS, str(j), "facility")),
+            material=False if respelled else None,
         )
     # Changes within a site that stayed (or was renamed): its status, contacts, address.
     for i, j in sorted([*pairs, *renamed], key=lambda p: p[1]):

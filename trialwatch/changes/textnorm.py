@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from trialwatch.sanitize import strip_escapes
 
@@ -54,17 +54,62 @@ _MOJIBAKE = re.compile(
 
 def unmojibake(text: str) -> str:
     """Text whose UTF-8 was read as Windows-1252 (or Latin-1), read back as UTF-8: an encoding
-    flip in the registry is no change. Only a whole text that reads back cleanly is repaired;
-    anything else is left as it is."""
+    flip in the registry is no change. The repair is ftfy's (it knows far more of the ways text
+    is mangled, and when a text only looks mangled); the pattern above only spares the import
+    and the work for the text that cannot need it."""
     if not _MOJIBAKE.search(text):
         return text
-    for codec in ("cp1252", "latin-1"):
-        try:
-            fixed = text.encode(codec).decode("utf-8")
-        except UnicodeError:
-            continue
-        return fixed
-    return text
+    import ftfy  # a few ms of start-up, paid only by text that needs it
+
+    return ftfy.fix_encoding(text)
+
+
+# What a reader cannot read in a damaged name: a non-ASCII letter (it may be the mangled form
+# of another), and the stray symbols mangling leaves inside a word ("Hă"Pital", "Ă´").
+_WILD = "?"
+_DAMAGE_SIGN = re.compile(r"\w[^\w\s.,;:()'’‘&/+·–—-]+\w|\ufffd|\w\?\w")
+
+
+def damage_key(text: str) -> str:
+    """A name as a reader compares it when letters may be damaged: case, spaces and punctuation
+    aside, every non-ASCII letter a wildcard ("Hôpital Foch", "Hă\"Pital Foch" and "Hăpital
+    Foch" all read ``h?pitalfoch``)."""
+    out = []
+    for ch in display_text(text):
+        if ch.isascii():
+            if ch.isalnum():
+                out.append(ch.lower())
+        elif ch.isalpha() and (not out or out[-1] != _WILD):
+            out.append(_WILD)
+    return "".join(out)
+
+
+def alike_but_damage(a: str, b: str) -> bool:
+    """Two names that differ only where a letter may be damaged: a wildcard on either side
+    stands for one to three characters of the other."""
+    x, y = damage_key(a), damage_key(b)
+    if x == y:
+        return True
+    if _WILD not in x and _WILD not in y:
+        return False
+
+    @cache
+    def match(i: int, j: int) -> bool:
+        if i == len(x) or j == len(y):
+            return i == len(x) and j == len(y)
+        if x[i] == _WILD:
+            return any(match(i + 1, j + k) for k in (1, 2, 3) if j + k <= len(y))
+        if y[j] == _WILD:
+            return any(match(i + k, j + 1) for k in (1, 2, 3) if i + k <= len(x))
+        return x[i] == y[j] and match(i + 1, j + 1)
+
+    return match(0, 0)
+
+
+def looks_damaged(text: str) -> bool:
+    """Signs of mangled characters a repair could not mend: a replacement character, a stray
+    symbol or question mark inside a word ("Hă"Pital")."""
+    return bool(_DAMAGE_SIGN.search(display_text(text)))
 
 
 def _once(text: str) -> str:

@@ -1,0 +1,146 @@
+"""What a reader must never be told falsely (issue 30): each edit below is one a sponsor or the
+registry makes, applied to a real record (tests/fixtures), and read back as the headline a
+careful reader would write — no contradictory pair, no rename that is only encoding damage, no
+design change left out of the summary."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.conftest import load
+from tests.test_events import changed, from_download, one, ps, run
+from trialwatch.model import EventType, Kind
+
+ELIGIBILITY = (EventType.ELIGIBILITY_LOOSENED, EventType.ELIGIBILITY_TIGHTENED)
+
+
+# --- 1. a criterion reworded around the same topic ----------------------------------------------
+
+
+def test_a_criterion_rewritten_on_the_same_topic_is_one_rewording_with_no_direction() -> None:
+    old = from_download("NCT00712335")  # exclusion: "history of COPD or respiratory disorder …"
+
+    def reword(r: dict[str, Any]) -> None:
+        module = ps(r)["eligibilityModule"]
+        module["eligibilityCriteria"] = module["eligibilityCriteria"].replace(
+            "history of COPD or respiratory disorder other than asthma",
+            "any history of COPD, or of any respiratory disorder apart from asthma, "
+            "whatever its severity",
+        )
+
+    found = run(old, changed(old, reword))
+    assert not [e for e in found.events if e.type in ELIGIBILITY], [
+        e.headline for e in found.events
+    ]
+    [change] = found.changes
+    assert change.kind is Kind.CHANGED
+    assert change.sentence.startswith("Exclusion criterion reworded: ")
+    assert "whatever its severity" in change.sentence
+
+
+def test_a_rewritten_criterion_whose_limit_moved_keeps_its_direction() -> None:
+    old = load("NCT03064438.json")
+
+    def older(r: dict[str, Any]) -> None:
+        module = ps(r)["eligibilityModule"]
+        module["eligibilityCriteria"] = module["eligibilityCriteria"].replace(
+            "at least 18 years of age", "at least 21 years of age"
+        )
+
+    assert (
+        "inclusion criterion"
+        in one(run(old, changed(old, older)), EventType.ELIGIBILITY_TIGHTENED).headline
+    )
+
+
+def test_two_criteria_on_different_topics_stay_removed_and_added() -> None:
+    old = from_download("NCT00712335")
+
+    def swap(r: dict[str, Any]) -> None:
+        module = ps(r)["eligibilityModule"]
+        module["eligibilityCriteria"] = module["eligibilityCriteria"].replace(
+            "history of psychiatric illness", "pregnancy or breast-feeding"
+        )
+
+    found = run(old, changed(old, swap))
+    kinds = sorted(c.kind.value for c in found.changes)
+    assert kinds == ["added", "removed"], [c.sentence for c in found.changes]
+
+
+# --- 2. encoding damage and its repair ----------------------------------------------------------
+
+
+def _mangled(name: str) -> str:
+    """A name as the registry has served it damaged: its UTF-8 read as Windows-1250 ("Hôpital"
+    → "HĂ´pital"), the stray accent served as a quote and the word title-cased ("Hă"Pital")."""
+    words = []
+    for word in name.split(" "):
+        if word.isascii():
+            words.append(word)
+            continue
+        damaged = word.encode("utf-8").decode("cp1250", errors="replace").replace("´", '"')
+        words.append(damaged.title())
+    return " ".join(words)
+
+
+def _mended(name: str) -> str:
+    """The registry's later repair of such a name: the stray quote dropped, the wrong letter
+    left ("Hă"Pital" → "Hăpital")."""
+    return re.sub(r'"(\w)', lambda m: m.group(1).lower(), name)
+
+
+def test_encoding_damage_mended_in_site_names_is_no_change() -> None:
+    record = load_from_all("NCT05915728")
+    sites = ps(record)["contactsLocationsModule"]["locations"]
+    damaged = [k for k, s in enumerate(sites) if not str(s.get("facility", "")).isascii()]
+    assert len(damaged) > 5
+
+    def mangle(r: dict[str, Any]) -> None:
+        for k in damaged:
+            site = ps(r)["contactsLocationsModule"]["locations"][k]
+            site["facility"] = _mangled(site["facility"])
+
+    old = changed(record, mangle)
+    assert 'Hă"Pital Gă©Nă©Ral - Dijon' in [
+        s["facility"] for s in ps(old)["contactsLocationsModule"]["locations"]
+    ]
+
+    def mend(r: dict[str, Any]) -> None:
+        for k in damaged:
+            site = ps(r)["contactsLocationsModule"]["locations"][k]
+            site["facility"] = _mended(site["facility"])
+
+    found = run(old, changed(old, mend))
+    assert found.events == [] and found.changes == [], [c.sentence for c in found.changes]
+
+
+def test_a_letter_changed_in_a_site_name_is_a_quiet_respelling_and_a_real_rename_stays() -> None:
+    record = load_from_all("NCT05915728")
+    sites = ps(record)["contactsLocationsModule"]["locations"]
+    k = next(k for k, s in enumerate(sites) if s.get("facility") == "Hôpital Général - Dijon")
+
+    def respell(r: dict[str, Any]) -> None:
+        ps(r)["contactsLocationsModule"]["locations"][k]["facility"] = "Hôpital General - Dijon"
+
+    found = run(record, changed(record, respell))
+    assert not [e for e in found.events if e.type is EventType.SITE_RENAMED]
+    [change] = found.changes
+    assert change.sentence.startswith("Site name respelled: “Hôpital Général - Dijon”")
+    assert not change.material
+
+    def rename(r: dict[str, Any]) -> None:
+        ps(r)["contactsLocationsModule"]["locations"][k]["facility"] = "Hôpital Général du Bocage"
+
+    renamed = one(run(record, changed(record, rename)), EventType.SITE_RENAMED)
+    assert renamed.headline.startswith(
+        "Site renamed: “Hôpital Général - Dijon” → “Hôpital Général du Bocage”"
+    )
+
+
+def load_from_all(nct: str) -> dict[str, Any]:
+    from tests.conftest import all_records
+
+    return next(
+        r for r in all_records() if r["protocolSection"]["identificationModule"]["nctId"] == nct
+    )
