@@ -144,3 +144,45 @@ def load_from_all(nct: str) -> dict[str, Any]:
     return next(
         r for r in all_records() if r["protocolSection"]["identificationModule"]["nctId"] == nct
     )
+
+
+# --- 3. design changes are headlines ------------------------------------------------------------
+
+
+def test_a_blind_reduced_after_the_start_is_a_loud_design_headline() -> None:
+    old = load("NCT03630471.json")  # double masking, randomized, started 2018-08-20 (actual)
+
+    def unblind(r: dict[str, Any]) -> None:
+        info = ps(r)["designModule"]["designInfo"]
+        info["maskingInfo"]["masking"] = "SINGLE"
+        info["maskingInfo"]["whoMasked"] = ["OUTCOMES_ASSESSOR"]
+
+    found = run(old, changed(old, unblind))
+    event = one(found, EventType.DESIGN_CHANGED)
+    assert event.headline == (
+        "Design changed: masking double → single (the blind was reduced) — after the trial "
+        "started (2018-08-20)"
+    )
+    assert "after_the_fact" in event.flags
+    # It leads the summary: above eligibility, sites and the rest.
+    assert found.events[0] is event
+
+
+def test_phase_allocation_and_purpose_are_said_in_words() -> None:
+    def not_started(r: dict[str, Any]) -> None:
+        ps(r)["statusModule"]["startDateStruct"] = {"date": "2030-01-01", "type": "ESTIMATED"}
+
+    old = changed(load("NCT03630471.json"), not_started)  # a trial not yet started
+
+    def redesign(r: dict[str, Any]) -> None:
+        design = ps(r)["designModule"]
+        design["phases"] = ["PHASE2", "PHASE3"]
+        design["designInfo"]["allocation"] = "NON_RANDOMIZED"
+        design["designInfo"]["primaryPurpose"] = "PREVENTION"
+
+    event = one(run(old, changed(old, redesign)), EventType.DESIGN_CHANGED)
+    assert event.headline == (
+        "Design changed: allocation randomized → non-randomized; primary purpose treatment → "
+        "prevention; phase not applicable → Phase 2/Phase 3"
+    )
+    assert event.flags == ()

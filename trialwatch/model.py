@@ -177,6 +177,7 @@ class EventType(StrEnum):
     SIGNAL_STARTED = "signal_started"
     SIGNAL_ENDED = "signal_ended"
     LEFT_REGISTRY = "left_registry"  # since 0.6: a sync's sweep no longer finds the trial
+    DESIGN_CHANGED = "design_changed"  # since 0.7: masking, allocation, phase, purpose…
 
 
 class SignalType(StrEnum):

@@ -5,7 +5,8 @@ matters and who most likely did it. A field change no event explains is still re
 Where each is decided: ``status`` (status changes, regressions, the registry's Unknown),
 ``results`` (the results lifecycle and deadline), ``reported`` (posted results against the
 registration, a posted result corrected), ``outcomes`` (outcome switching), ``timing``
-(key dates, enrollment, after-the-fact edits), ``eligibility`` (loosened or tightened),
+(key dates, enrollment, after-the-fact edits), ``design`` (masking, allocation, phase and
+the rest of the design), ``eligibility`` (loosened or tightened),
 ``sites`` (counts, countries, renames), ``registry`` (PubMed links, publication bookkeeping),
 ``arms`` (an arm dropped, merged or relabelled, an intervention renamed), ``sponsors``
 (a new lead sponsor, collaborators joining or leaving), ``groups`` (one edit
@@ -19,6 +20,7 @@ from typing import Any
 
 from trialwatch.changes.events import (
     arms,
+    design,
     eligibility,
     groups,
     outcomes,
@@ -41,6 +43,7 @@ _DETECTORS = (
     reported,
     outcomes,
     timing,
+    design,
     eligibility,
     arms,
     sites,
