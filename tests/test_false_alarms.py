@@ -186,3 +186,49 @@ def test_phase_allocation_and_purpose_are_said_in_words() -> None:
         "prevention; phase not applicable → Phase 2/Phase 3"
     )
     assert event.flags == ()
+
+
+# --- 4. revised safety results -------------------------------------------------------------------
+
+
+def test_deaths_and_serious_events_revised_after_posting_are_a_headline_in_words() -> None:
+    old = load("NCT02552212.json")  # results posted 2020-08-17
+    groups = old["resultsSection"]["adverseEventsModule"]["eventGroups"]
+    assert groups[1] == {**groups[1], "id": "EG001", "title": "CZP 200 mg Q2W (SS)"}
+
+    def revise(r: dict[str, Any]) -> None:
+        safety = r["resultsSection"]["adverseEventsModule"]
+        glaucoma = safety["seriousEvents"][0]
+        assert glaucoma["term"] == "Glaucoma"
+        glaucoma["stats"][1].update(numAffected=2, numEvents=2)
+        safety["eventGroups"][1]["seriousNumAffected"] += 1
+        safety["eventGroups"][1]["deathsNumAffected"] += 1
+
+    found = run(old, changed(old, revise))
+    event = one(found, EventType.SAFETY_REVISED)
+    assert event.headline == (
+        "Safety results revised upward after they were posted (2020-08-17): deaths: "
+        "CZP 200 mg Q2W (SS) 0 → 1; serious adverse events: CZP 200 mg Q2W (SS) 8 → 9 "
+        "participants (Glaucoma 1 → 2)"
+    )
+    assert set(event.flags) == {"deaths_rose", "serious_rose"}
+    sentences = [c.sentence for c in found.changes]
+    assert (
+        "Serious adverse event “Glaucoma” › CZP 200 mg Q2W (SS): participants affected 1 → 2"
+        in (sentences)
+    )
+    assert not [s for s in sentences if "EG0" in s or "num affected" in s], sentences
+
+
+def test_a_safety_figure_lowered_is_told_but_is_no_headline() -> None:
+    old = load("NCT02552212.json")
+
+    def lower(r: dict[str, Any]) -> None:
+        r["resultsSection"]["adverseEventsModule"]["eventGroups"][0]["otherNumAffected"] -= 1
+
+    found = run(old, changed(old, lower))
+    assert not [e for e in found.events if e.type is EventType.SAFETY_REVISED]
+    [change] = found.changes
+    assert change.sentence == (
+        "Event group “Placebo (SS)”: participants with other adverse events 59 → 58"
+    )

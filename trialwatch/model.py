@@ -178,6 +178,7 @@ class EventType(StrEnum):
     SIGNAL_ENDED = "signal_ended"
     LEFT_REGISTRY = "left_registry"  # since 0.6: a sync's sweep no longer finds the trial
     DESIGN_CHANGED = "design_changed"  # since 0.7: masking, allocation, phase, purpose…
+    SAFETY_REVISED = "safety_revised"  # since 0.7: deaths or serious events rose after posting
 
 
 class SignalType(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from difflib import SequenceMatcher
 from functools import partial
 from typing import Any
@@ -47,6 +48,7 @@ STATUS = (PS, "statusModule")
 LOCATIONS = (PS, "contactsLocationsModule", "locations")
 ENROLLMENT = (PS, "designModule", "enrollmentInfo")
 CRITERIA = (PS, "eligibilityModule", "eligibilityCriteria")
+ADVERSE_EVENTS = ("resultsSection", "adverseEventsModule")
 
 _STOPPED = {"TERMINATED", "SUSPENDED", "WITHDRAWN"}
 
@@ -71,6 +73,7 @@ def handlers() -> list[tuple[Handler, set[Schema]]]:
         (_enrollment, {ENROLLMENT}),
         (_criteria, {CRITERIA}),
         (_sites, {LOCATIONS}),
+        (_adverse_events, {ADVERSE_EVENTS}),
     ]
 
 
@@ -725,3 +728,35 @@ def _sites(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
             so, sn, (*LOCATIONS, label), LOCATIONS, skip=said.__contains__, at=(at_old, at_new)
         ):
             generic(b, raw, subject=f"Site {name}")
+
+
+# --- adverse events ----------------------------------------------------------------------------
+
+
+def group_titles(*groups: Any) -> dict[str, str]:
+    """A results table's groups by id ("EG001" → "CZP 200 mg Q2W (SS)"), from each list given
+    (the newer last: its title wins)."""
+    titles: dict[str, str] = {}
+    for items in groups:
+        for g in items if isinstance(items, list) else []:
+            if isinstance(g, dict) and g.get("id") and isinstance(g.get("title"), str):
+                titles[str(g["id"])] = one_line(g["title"], 80) or str(g["id"])
+    return titles
+
+
+def _adverse_events(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
+    """The safety tables, every field in words as the generic fallback says them, but a
+    group named by its title, never by its code ("Glaucoma › CZP 200 mg Q2W (SS)", not
+    "Glaucoma › EG001")."""
+    old, new = get(o, *ADVERSE_EVENTS), get(n, *ADVERSE_EVENTS)
+    if same(old, new):
+        return
+    titles = group_titles(
+        get(o, *ADVERSE_EVENTS, "eventGroups"), get(n, *ADVERSE_EVENTS, "eventGroups")
+    )
+    for raw in walk(old, new, ADVERSE_EVENTS, ADVERSE_EVENTS):
+        path = tuple(
+            f"[{titles[p[1:-1]]}]" if p.startswith("[") and p[1:-1] in titles else p
+            for p in raw.path
+        )
+        generic(b, replace(raw, path=path))

@@ -157,6 +157,16 @@ LABELS: dict[str, str] = {
     "retention": "retention",
     "genderDescription": "Gender eligibility description",
     "isFdaRegulatedDrugOrDevice": "FDA-regulated",
+    # Adverse events, as a safety table names its columns.
+    "numAffected": "participants affected",
+    "numAtRisk": "participants at risk",
+    "numEvents": "events",
+    "deathsNumAffected": "deaths",
+    "deathsNumAtRisk": "participants at risk of death",
+    "seriousNumAffected": "participants with serious adverse events",
+    "seriousNumAtRisk": "participants at risk of serious adverse events",
+    "otherNumAffected": "participants with other adverse events",
+    "otherNumAtRisk": "participants at risk of other adverse events",
 }
 
 # Bookkeeping: the registry's own dates and NLM's computed data. Shown as context, or with

@@ -3,7 +3,8 @@ both records and the field changes and says, in one headline, what happened, how
 matters and who most likely did it. A field change no event explains is still reported.
 
 Where each is decided: ``status`` (status changes, regressions, the registry's Unknown),
-``results`` (the results lifecycle and deadline), ``reported`` (posted results against the
+``results`` (the results lifecycle and deadline), ``safety`` (deaths and serious adverse events
+revised upward after posting), ``reported`` (posted results against the
 registration, a posted result corrected), ``outcomes`` (outcome switching), ``timing``
 (key dates, enrollment, after-the-fact edits), ``design`` (masking, allocation, phase and
 the rest of the design), ``eligibility`` (loosened or tightened),
@@ -27,6 +28,7 @@ from trialwatch.changes.events import (
     registry,
     reported,
     results,
+    safety,
     sites,
     sponsors,
     status,
@@ -40,6 +42,7 @@ log = logging.getLogger("trialwatch")
 _DETECTORS = (
     status,
     results,
+    safety,
     reported,
     outcomes,
     timing,
