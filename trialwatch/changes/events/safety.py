@@ -39,8 +39,11 @@ def _terms(record: dict[str, Any]) -> dict[str, tuple[str, int]]:
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or not isinstance(item.get("term"), str):
             continue
-        stats = item.get("stats") if isinstance(item.get("stats"), list) else []
-        affected = sum(_count(s.get("numAffected")) or 0 for s in stats if isinstance(s, dict))
+        stats = item.get("stats")
+        affected = 0
+        for stat in stats if isinstance(stats, list) else []:
+            if isinstance(stat, dict):
+                affected += _count(stat.get("numAffected")) or 0
         key = fold_key(item["term"])
         name, before = out.get(key, (one_line(item["term"], 80), 0))
         out[key] = (name, before + affected)
