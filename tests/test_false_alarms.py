@@ -232,3 +232,40 @@ def test_a_safety_figure_lowered_is_told_but_is_no_headline() -> None:
     assert change.sentence == (
         "Event group “Placebo (SS)”: participants with other adverse events 59 → 58"
     )
+
+
+# --- 5. both halves of an outcome switch ---------------------------------------------------------
+
+
+def _posted_with(record: dict[str, Any], kinds: dict[int, str]) -> dict[str, Any]:
+    def retype(r: dict[str, Any]) -> None:
+        measures = r["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"]
+        for k, kind in kinds.items():
+            measures[k]["type"] = kind
+
+    return changed(record, retype)
+
+
+def test_a_secondary_reported_as_primary_says_what_became_of_the_registered_primary() -> None:
+    posted = load("NCT03064438.json")  # primary: total lesion count; secondary: responders …
+    measures = posted["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"]
+    assert measures[0]["type"] == "PRIMARY" and "Responders" in measures[2]["title"]
+    registered = ps(posted)["outcomesModule"]["primaryOutcomes"][0]["measure"]
+
+    # The registered primary reported as secondary, a registered secondary as primary.
+    swapped = _posted_with(posted, {0: "SECONDARY", 2: "PRIMARY"})
+    found = run(posted, swapped)
+    [said] = [e.headline for e in found.events if e.type is EventType.RESULTS_VS_REGISTRATION]
+    assert said == (
+        f"Results report “{measures[2]['title']}” as a primary outcome; it was registered as "
+        f"secondary; the primary outcome registered, “{registered}”, is reported as secondary"
+    )
+
+    # The registered primary not reported at all.
+    def dropped(r: dict[str, Any]) -> None:
+        del r["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"][0]
+
+    gone = changed(_posted_with(posted, {2: "PRIMARY"}), dropped)
+    found = run(posted, gone)
+    said_all = [e.headline for e in found.events if e.type is EventType.RESULTS_VS_REGISTRATION]
+    assert any(h.endswith(f"“{registered}”, is not reported") for h in said_all), said_all

@@ -91,13 +91,41 @@ def detect(scene: Scene) -> list[Event]:
     return events
 
 
-def _findings(
+def _fate_of_primaries(
     reported: list[Reported], registered: list[tuple[str, dict[str, Any]]], when: str
+) -> str:
+    """The other half of a switch: what became of each registered primary outcome that no
+    reported primary answers ("the primary outcome registered, “X”, is reported as secondary";
+    "… is not reported")."""
+    primaries = [r.title for r in reported if r.kind == "PRIMARY"]
+    others = [r.title for r in reported if r.kind != "PRIMARY"]
+    said = []
+    for kind, item in registered:
+        measure = item.get("measure")
+        if kind != "PRIMARY" or any(_alike(t, measure) >= SAME_OUTCOME for t in primaries):
+            continue
+        fate = (
+            "is reported as secondary"
+            if any(_alike(t, measure) >= SAME_OUTCOME for t in others)
+            else "is not reported"
+        )
+        said.append(f"the primary outcome {when}, {fmt(measure, 160)}, {fate}")
+    return "; ".join(said)
+
+
+def _findings(
+    reported: list[Reported],
+    registered: list[tuple[str, dict[str, Any]]],
+    when: str,
+    everything: list[Reported] | None = None,
 ) -> list[tuple[str, Reported]]:
     """Each reported outcome beside the registered one it answers, in words: a reported primary
-    outcome registered as secondary or not at all, a time frame that differs. ``when`` says
-    which registration: "registered", "first registered (2017-03-01)"."""
+    outcome registered as secondary or not at all (with what became of the registered primary),
+    a time frame that differs. ``when`` says which registration: "registered", "first
+    registered (2017-03-01)"; ``everything`` is every reported outcome, when ``reported`` holds
+    only those that changed."""
     out = []
+    fate = _fate_of_primaries(everything if everything is not None else reported, registered, when)
     for r in reported:
         found = _match(r.title, registered)
         if found is None:
@@ -115,7 +143,7 @@ def _findings(
             out.append(
                 (
                     f"Results report {fmt(r.title, 160)} as a primary outcome; it was {when} "
-                    f"as {WORD[kind]}",
+                    f"as {WORD[kind]}" + (f"; {fate}" if fate else ""),
                     r,
                 )
             )
@@ -155,7 +183,7 @@ def _against_registration(scene: Scene, changes: list[Change]) -> list[Event]:
         r for r in reported if (old := before.get(fold_key(r.title))) is None or old.item != r.item
     ]
     said: list[tuple[str, list[Change]]] = []
-    for headline, r in _findings(fresh, registered, "registered"):
+    for headline, r in _findings(fresh, registered, "registered", reported):
         old = before.get(fold_key(r.title))
         said.append((headline, scene.within(old.at if old else None, r.at) or changes))
     # A registered primary outcome no posted result answers (once results are there).
