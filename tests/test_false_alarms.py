@@ -269,3 +269,53 @@ def test_a_secondary_reported_as_primary_says_what_became_of_the_registered_prim
     found = run(posted, gone)
     said_all = [e.headline for e in found.events if e.type is EventType.RESULTS_VS_REGISTRATION]
     assert any(h.endswith(f"“{registered}”, is not reported") for h in said_all), said_all
+
+
+# --- 6. sites withdrawn in place ------------------------------------------------------------------
+
+
+def _recruiting(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as it stood while it recruited: every site open (a completed trial's sites
+    carry no status)."""
+
+    def open_all(r: dict[str, Any]) -> None:
+        for site in ps(r)["contactsLocationsModule"]["locations"]:
+            site["status"] = "RECRUITING"
+
+    return changed(record, open_all)
+
+
+def _in(country: str, edit: Any) -> Any:
+    def apply(r: dict[str, Any]) -> None:
+        sites = ps(r)["contactsLocationsModule"]["locations"]
+        ps(r)["contactsLocationsModule"]["locations"] = [
+            s for s in sites if s.get("country") != country or edit(s)
+        ]
+
+    return apply
+
+
+def test_every_site_of_a_country_withdrawn_in_place_reads_as_leaving_it() -> None:
+    old = _recruiting(load_from_all("NCT05915728"))  # 107 sites, 7 in Germany
+
+    def withdraw(site: dict[str, Any]) -> bool:
+        site["status"] = "WITHDRAWN"
+        return True
+
+    event = one(run(old, changed(old, _in("Germany", withdraw))), EventType.SITES_CHANGED)
+    assert event.headline == (
+        "7 sites withdrawn (now 107 sites, 100 recruiting); no longer recruiting in Germany"
+    )
+    deleted = one(run(old, changed(old, _in("Germany", lambda s: False))), EventType.SITES_CHANGED)
+    assert deleted.headline.endswith("no longer in Germany")
+
+
+def test_one_site_withdrawn_where_others_recruit_is_no_headline() -> None:
+    old = _recruiting(load_from_all("NCT05915728"))
+
+    def withdraw_one(r: dict[str, Any]) -> None:
+        ps(r)["contactsLocationsModule"]["locations"][0]["status"] = "WITHDRAWN"
+
+    found = run(old, changed(old, withdraw_one))
+    assert not [e for e in found.events if e.type is EventType.SITES_CHANGED]
+    assert len(found.changes) == 1

@@ -30,22 +30,48 @@ def _name(site: Any) -> str:
     return ", ".join(one_line(str(p), 80) for p in parts if p) or "unnamed site"
 
 
+# A site a participant could still join.
+_OPEN = frozenset({"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"})
+
+
+def _recruiting_in(sites: list[dict[str, Any]]) -> set[str]:
+    return _countries([s for s in sites if s.get("status") in _OPEN])
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 def detect(scene: Scene) -> list[Event]:
     site_level = [c for c in scene.under(*LOCATIONS) if c.label == "Site"]
     renamed = [c for c in scene.under(*LOCATIONS) if c.label == "Site name"]
+    # Sites withdrawn in place (kept in the list, status set to withdrawn) leave as surely as
+    # sites deleted from it.
+    withdrawn = [
+        c
+        for c in scene.under(*LOCATIONS)
+        if c.label == "Site recruitment status" and c.new == "WITHDRAWN"
+    ]
     events = []
     for c in renamed:
         events.append(scene.event(EventType.SITE_RENAMED, c.sentence, RANK_SITES + 5, [c]))
-    if not site_level:
+    if not site_level and not withdrawn:
         return events
     added = [c for c in site_level if c.kind is Kind.ADDED]
     gone = [c for c in site_level if c.kind is Kind.REMOVED]
     old, new = _sites(scene.old), _sites(scene.new)
+    before, after = _countries(old), _countries(new)
+    entered, left = sorted(after - before), sorted(before - after)
+    stopped = sorted(_recruiting_in(old) - _recruiting_in(new) - set(left))
+    if not site_level and not stopped:
+        return events  # a few sites withdrawn where others still recruit: the details say it
     parts = []
     if added:
-        parts.append(f"+{len(added)} site{'s' if len(added) != 1 else ''}")
+        parts.append(f"+{_plural(len(added), 'site')}")
     if gone:
-        parts.append(f"−{len(gone)} site{'s' if len(gone) != 1 else ''}")
+        parts.append(f"−{_plural(len(gone), 'site')}")
+    if withdrawn:
+        parts.append(f"{_plural(len(withdrawn), 'site')} withdrawn")
     net = len(new) - len(old)
     signed = f"{net:+d}".replace("-", "−")
     recruiting = sum(1 for s in new if s.get("status") == "RECRUITING")
@@ -57,19 +83,19 @@ def detect(scene: Scene) -> list[Event]:
         if added and gone
         else f"{', '.join(parts)} ({now})"
     )
-    before, after = _countries(old), _countries(new)
-    entered, left = sorted(after - before), sorted(before - after)
     if entered:
         headline += f"; first site{'s' if len(entered) > 1 else ''} in {', '.join(entered)}"
     if left:
         headline += f"; no longer in {', '.join(left)}"
+    if stopped:
+        headline += f"; no longer recruiting in {', '.join(stopped)}"
     details = [f"+ {_name(c.new)}" for c in added] + [f"− {_name(c.old)}" for c in gone]
     events.append(
         scene.event(
             EventType.SITES_CHANGED,
             headline,
             RANK_SITES,
-            site_level,
+            site_level + withdrawn,
             details=details,
             data={
                 "added": len(added),
@@ -79,6 +105,8 @@ def detect(scene: Scene) -> list[Event]:
                 "recruiting": recruiting,
                 "countries_entered": entered,
                 "countries_left": left,
+                "withdrawn": len(withdrawn),
+                "countries_no_longer_recruiting": stopped,
             },
         )
     )
