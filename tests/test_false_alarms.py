@@ -319,3 +319,51 @@ def test_one_site_withdrawn_where_others_recruit_is_no_headline() -> None:
     found = run(old, changed(old, withdraw_one))
     assert not [e for e in found.events if e.type is EventType.SITES_CHANGED]
     assert len(found.changes) == 1
+
+
+# --- 7. a person replaced ------------------------------------------------------------------------
+
+
+def test_a_person_replaced_is_one_change_and_a_shortened_name_is_none(
+    her2: dict[str, Any],
+) -> None:
+    people = ps(her2)["contactsLocationsModule"]
+    assert people["overallOfficials"][0]["name"] == "Bing Xia"
+    assert people["centralContacts"][0]["name"] == "Bing Xia, Doctor"
+
+    def hand_over(r: dict[str, Any]) -> None:
+        where = ps(r)["contactsLocationsModule"]
+        where["overallOfficials"][0] = {**where["overallOfficials"][0], "name": "Wei Chen"}
+        where["centralContacts"][0] = {**where["centralContacts"][0], "name": "Wei Chen, Doctor"}
+        ps(r)["sponsorCollaboratorsModule"]["responsibleParty"]["investigatorFullName"] = "Wei Chen"
+
+    found = run(her2, changed(her2, hand_over))
+    assert sorted(c.sentence for c in found.changes) == [
+        "Central contact changed: Bing Xia, Doctor → Wei Chen, Doctor",
+        "Overall official changed: Bing Xia → Wei Chen (principal investigator)",
+        "Responsible party changed: Bing Xia → Wei Chen",
+    ]
+
+    def shortened(r: dict[str, Any]) -> None:
+        where = ps(r)["contactsLocationsModule"]
+        where["overallOfficials"][0]["name"] = "B. Xia"
+        where["centralContacts"][0]["name"] = "Bing Xia"
+        ps(r)["sponsorCollaboratorsModule"]["responsibleParty"]["investigatorFullName"] = (
+            "Xia Bing, MD"
+        )
+
+    found = run(her2, changed(her2, shortened))
+    assert found.changes == [], [c.sentence for c in found.changes]
+
+
+def test_a_second_official_added_is_still_added() -> None:
+    record = load_from_all("NCT05914155")
+
+    def add(r: dict[str, Any]) -> None:
+        ps(r)["contactsLocationsModule"]["overallOfficials"].append(
+            {"name": "Shinobu Shimizu, PhD", "role": "STUDY_DIRECTOR"}
+        )
+
+    [change] = run(record, changed(record, add)).changes
+    assert change.kind is Kind.ADDED
+    assert change.sentence == "Overall official added: Shinobu Shimizu, PhD"

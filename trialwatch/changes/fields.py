@@ -24,6 +24,7 @@ from trialwatch.changes.match import (
     walk,
 )
 from trialwatch.changes.normalize import normalize_value
+from trialwatch.changes.people import CONTACTS, OFFICIALS, PARTY, people
 from trialwatch.changes.sentences import (
     fmt,
     get,
@@ -74,6 +75,7 @@ def handlers() -> list[tuple[Handler, set[Schema]]]:
         (_criteria, {CRITERIA}),
         (_sites, {LOCATIONS}),
         (_adverse_events, {ADVERSE_EVENTS}),
+        (people, {OFFICIALS, CONTACTS, PARTY}),
     ]
 
 
