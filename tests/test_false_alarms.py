@@ -367,3 +367,31 @@ def test_a_second_official_added_is_still_added() -> None:
     [change] = run(record, changed(record, add)).changes
     assert change.kind is Kind.ADDED
     assert change.sentence == "Overall official added: Shinobu Shimizu, PhD"
+
+
+# --- 8. arms merged ------------------------------------------------------------------------------
+
+
+def test_two_arms_with_the_same_interventions_merged_read_as_merged() -> None:
+    record = load_from_all("NCT05915728")  # a crossover: the same four drugs, in two orders
+    arms = ps(record)["armsInterventionsModule"]["armGroups"]
+    assert [a["label"] for a in arms] == [
+        "Gadoquatrane - Approved Macrocyclic GBCA",
+        "Approved Macrocyclic GBCA - Gadoquatrane",
+    ]
+
+    def merge(r: dict[str, Any]) -> None:
+        module = ps(r)["armsInterventionsModule"]
+        first = module["armGroups"][0]
+        module["armGroups"] = [{**first, "label": "Gadoquatrane and approved GBCA, either order"}]
+        for item in module["interventions"]:
+            item["armGroupLabels"] = ["Gadoquatrane and approved GBCA, either order"]
+
+    found = run(record, changed(record, merge))
+    assert one(found, EventType.ARMS_MERGED).headline == (
+        "Arms merged: “Gadoquatrane - Approved Macrocyclic GBCA” + “Approved Macrocyclic GBCA - "
+        "Gadoquatrane” → “Gadoquatrane and approved GBCA, either order”"
+    )
+    assert not [
+        e for e in found.events if e.type in (EventType.ARM_DROPPED, EventType.ARM_RELABELLED)
+    ]

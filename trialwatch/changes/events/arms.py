@@ -59,6 +59,30 @@ def _arms(scene: Scene) -> list[Event]:
     gone = [(i, a) for i, a in old if fold_key(a.get("label")) not in new_labels]
     came = [(j, a) for j, a in new if fold_key(a.get("label")) not in old_labels]
     events: list[Event] = []
+    # Merged: two arms or more gone, one come that holds all their interventions. Asked first:
+    # two arms with the same interventions merged would otherwise read as one relabelled and
+    # the other dropped.
+    for j, b in list(came):
+        held = _interventions(b)
+        parts = [(i, a) for i, a in gone if _interventions(a) and _interventions(a) <= held]
+        if len(parts) >= 2 and frozenset().union(*(_interventions(a) for _, a in parts)) == held:
+            came.remove((j, b))
+            for part in parts:
+                gone.remove(part)
+            covered: list[Change] = []
+            for i, _a in parts:
+                covered += scene.within(_at("armGroups", i), None)
+            covered += scene.within(None, _at("armGroups", j))
+            names = " + ".join(fmt(a.get("label"), 80) for _, a in parts)
+            events.append(
+                scene.event(
+                    EventType.ARMS_MERGED,
+                    f"Arms merged: {names} → {fmt(b.get('label'), 80)}",
+                    RANK_ARMS,
+                    covered,
+                    data={"old": [a.get("label") for _, a in parts], "new": b.get("label")},
+                )
+            )
     # Relabelled: the same kind of arm with the same interventions, under a new label.
     for i, a in list(gone):
         twin = next(
@@ -83,28 +107,6 @@ def _arms(scene: Scene) -> list[Event]:
                     scene.within(_at("armGroups", i), _at("armGroups", j))
                     + _mentions(scene, "interventions", "armGroupLabels", a.get("label")),
                     data={"old": a.get("label"), "new": b.get("label")},
-                )
-            )
-    # Merged: two arms or more gone, one come that holds all their interventions.
-    for j, b in list(came):
-        held = _interventions(b)
-        parts = [(i, a) for i, a in gone if _interventions(a) and _interventions(a) <= held]
-        if len(parts) >= 2 and frozenset().union(*(_interventions(a) for _, a in parts)) == held:
-            came.remove((j, b))
-            for part in parts:
-                gone.remove(part)
-            covered: list[Change] = []
-            for i, _a in parts:
-                covered += scene.within(_at("armGroups", i), None)
-            covered += scene.within(None, _at("armGroups", j))
-            names = " + ".join(fmt(a.get("label"), 80) for _, a in parts)
-            events.append(
-                scene.event(
-                    EventType.ARMS_MERGED,
-                    f"Arms merged: {names} → {fmt(b.get('label'), 80)}",
-                    RANK_ARMS,
-                    covered,
-                    data={"old": [a.get("label") for _, a in parts], "new": b.get("label")},
                 )
             )
     # Dropped: said loudly for the arm the others are compared with.
