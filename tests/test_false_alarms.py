@@ -395,3 +395,23 @@ def test_two_arms_with_the_same_interventions_merged_read_as_merged() -> None:
     assert not [
         e for e in found.events if e.type in (EventType.ARM_DROPPED, EventType.ARM_RELABELLED)
     ]
+
+
+# --- 9. one data-sharing decision -----------------------------------------------------------------
+
+
+def test_a_data_sharing_decision_is_said_first_then_what_it_no_longer_shares() -> None:
+    old = load("NCT04431453.json")  # shares IPD: protocol and analysis plan, 18 months after
+
+    def stop_sharing(r: dict[str, Any]) -> None:
+        ps(r)["ipdSharingStatementModule"] = {
+            "ipdSharing": "NO",
+            "description": "There is no plan to share IPD.",
+        }
+
+    sentences = [c.sentence for c in run(old, changed(old, stop_sharing)).changes]
+    assert sentences[:2] == [
+        "IPD sharing: yes → no",
+        "IPD sharing: no longer shares study protocol, statistical analysis plan",
+    ]
+    assert len(sentences) == 6 and not [s for s in sentences[2:] if "information shared" in s]

@@ -50,6 +50,7 @@ LOCATIONS = (PS, "contactsLocationsModule", "locations")
 ENROLLMENT = (PS, "designModule", "enrollmentInfo")
 CRITERIA = (PS, "eligibilityModule", "eligibilityCriteria")
 ADVERSE_EVENTS = ("resultsSection", "adverseEventsModule")
+IPD = (PS, "ipdSharingStatementModule")
 
 _STOPPED = {"TERMINATED", "SUSPENDED", "WITHDRAWN"}
 
@@ -76,6 +77,7 @@ def handlers() -> list[tuple[Handler, set[Schema]]]:
         (_sites, {LOCATIONS}),
         (_adverse_events, {ADVERSE_EVENTS}),
         (people, {OFFICIALS, CONTACTS, PARTY}),
+        (_data_sharing, {IPD}),
     ]
 
 
@@ -762,3 +764,49 @@ def _adverse_events(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> N
             for p in raw.path
         )
         generic(b, replace(raw, path=path))
+
+
+# --- data sharing ------------------------------------------------------------------------------
+
+
+def _data_sharing(b: ChangeBuilder, o: dict[str, Any], n: dict[str, Any]) -> None:
+    """One data-sharing decision said first ("IPD sharing: yes → no"), then the documents it
+    no longer (or now) shares, then the rest of the statement: not its fields in the order of
+    their names."""
+    old, new = get(o, *IPD), get(n, *IPD)
+    if same(old, new):
+        return
+    if not isinstance(old, dict) or not isinstance(new, dict) or not old or not new:
+        for raw in walk(old, new, IPD, IPD):  # a statement added or removed whole
+            generic(b, raw)
+        return
+    was, now = old.get("ipdSharing"), new.get("ipdSharing")
+    said: set[Schema] = set()
+    if was != now and (was or now):
+        kind = Kind.CHANGED if was and now else Kind.ADDED if now else Kind.REMOVED
+        decided = (*IPD, "ipdSharing")
+        b.add(
+            decided,
+            kind,
+            was,
+            now,
+            f"IPD sharing: {words(was, 'ipdSharing') if was else 'not said'} → "
+            f"{words(now, 'ipdSharing') if now else 'not said'}",
+        )
+        said.add(decided)
+        types = (*IPD, "infoTypes")
+        before = [t for t in old.get("infoTypes") or [] if isinstance(t, str)]
+        after = [t for t in new.get("infoTypes") or [] if isinstance(t, str)]
+        dropped = [words(t, "infoTypes") for t in before if t not in after]
+        added = [words(t, "infoTypes") for t in after if t not in before]
+        if dropped or added:
+            parts = []
+            if dropped:
+                parts.append(f"no longer shares {', '.join(dropped)}")
+            if added:
+                parts.append(f"now shares {', '.join(added)}")
+            kind = Kind.CHANGED if before and after else Kind.ADDED if after else Kind.REMOVED
+            b.add(types, kind, before or None, after or None, "IPD sharing: " + "; ".join(parts))
+            said.add(types)
+    for raw in walk(old, new, IPD, IPD, skip=said.__contains__):
+        generic(b, raw)
