@@ -415,3 +415,59 @@ def test_a_data_sharing_decision_is_said_first_then_what_it_no_longer_shares() -
         "IPD sharing: no longer shares study protocol, statistical analysis plan",
     ]
     assert len(sentences) == 6 and not [s for s in sentences[2:] if "information shared" in s]
+
+
+# --- 10. repeats and slips ----------------------------------------------------------------------
+
+
+def test_a_step_of_several_results_headlines_says_the_deadline_once() -> None:
+    new = from_download("NCT02753764")  # results submitted 2026-04-08, under QC review
+
+    def before(r: dict[str, Any]) -> None:
+        del r["derivedSection"]["miscInfoModule"]["submissionTracking"]
+
+    def returned_and_resubmitted(r: dict[str, Any]) -> None:
+        infos = r["derivedSection"]["miscInfoModule"]["submissionTracking"]["submissionInfos"]
+        infos[0]["resetDate"] = "2026-05-12"
+        infos.append({"releaseDate": "2026-06-03"})
+
+    found = run(changed(new, before), changed(new, returned_and_resubmitted))
+    results = [e.headline for e in found.events if e.type.value.startswith("results_")]
+    assert len(results) == 3, results
+    assert sum(h.count("2020-02-25") for h in results) == 1, results
+
+
+def test_signal_names_say_each_signal_once_with_its_subjects() -> None:
+    import datetime as dt
+
+    from trialwatch.audit.signals import audit_record, signal_list
+
+    record = load("NCT04207047.json")
+
+    def estimated(r: dict[str, Any]) -> None:
+        ps(r)["statusModule"]["startDateStruct"] = {"date": "2019-01-01", "type": "ESTIMATED"}
+
+    signals = audit_record(changed(record, estimated), dt.date(2026, 12, 4))
+    names = [s.name for s in signals]
+    assert names.count("estimated date in the past") == 2, names
+    listed = signal_list(signals)
+    assert "estimated date in the past (start, completion)" in listed, listed
+    assert len(listed) == len(set(names))
+
+
+def test_the_site_page_says_a_signal_name_once_and_a_command_as_code() -> None:
+    import datetime as dt
+
+    from trialwatch.audit.signals import audit_record
+    from trialwatch.site.pages import _signal_html, with_code
+
+    [overdue] = [
+        s
+        for s in audit_record(load("NCT04207047.json"), dt.date(2026, 12, 4))
+        if s.name == "results probably overdue"
+    ]
+    shown = _signal_html(overdue)
+    assert shown.count("Results probably overdue") == 1, shown
+    assert with_code("snapshots: `trialwatch backfill NCT04207047` adds <b>") == (
+        "snapshots: <code>trialwatch backfill NCT04207047</code> adds &lt;b&gt;"
+    )

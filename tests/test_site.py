@@ -153,7 +153,7 @@ def site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[P
         out = tmp_path / "site"
         code, _, err = cli(capsys, "site", str(out), "--today", "2026-12-04")
         assert code == 0, err
-        assert "3 trials, 1 searches; 4 pages written, 0 unchanged" in err
+        assert "3 trials, 1 search; 4 pages written, 0 unchanged" in err
         yield out, reg
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from trialwatch.timeline.backfill import Backfilled
     from trialwatch.timeline.render import Story
 
+from trialwatch.audit.signals import signal_names
 from trialwatch.changes.baseline import title_of
 from trialwatch.changes.differ import compare
 from trialwatch.config import Settings, load_settings
@@ -494,17 +495,6 @@ def owe_signals(
         t.events = sorted([*t.events, *events], key=lambda e: e.rank)
         if t.outcome is Outcome.UNCHANGED:
             t.outcome = Outcome.CHANGED
-
-
-def signal_names(signals: list[Any]) -> str:
-    """Signals in a sentence, one name each with what it is about: "estimated date in the
-    past (start, primary completion); verification overdue"."""
-    about: dict[str, list[str]] = {}
-    for s in signals:
-        subjects = about.setdefault(s.name, [])
-        if s.subject and s.subject.replace("_", " ") not in subjects:
-            subjects.append(s.subject.replace("_", " "))
-    return "; ".join(f"{n} ({', '.join(sub)})" if sub else n for n, sub in about.items())
 
 
 def told(store: Store, watch: SignalWatch, output: str, shown: list[TrialReport]) -> None:

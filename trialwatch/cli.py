@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from trialwatch import __version__
+from trialwatch.changes.sentences import counted
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.model import (
     FAIL_ON_NAMES,
@@ -1324,8 +1325,10 @@ def site(
         _say(f"trialwatch: error: {problem}")
     if not quiet:
         _say(
-            f"trialwatch: site in {built.out}: {built.trials} trials, {built.searches} searches; "
-            f"{built.written} pages written, {built.kept} unchanged, in {built.seconds:.1f}s "
+            f"trialwatch: site in {built.out}: {counted(built.trials, 'trial')}, "
+            f"{counted(built.searches, 'search', 'searches')}; "
+            f"{counted(built.written, 'page')} written, {built.kept} unchanged, in "
+            f"{built.seconds:.1f}s "
             f"(open {built.out / 'index.html'})"
         )
     raise typer.Exit(EXIT_TROUBLE if built.problems else EXIT_OK)

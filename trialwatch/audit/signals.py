@@ -534,3 +534,20 @@ def _enrollment(record: dict[str, Any], previous: dict[str, Any] | None) -> list
             )
         ]
     return []
+
+
+def signal_list(signals: list[Signal]) -> list[str]:
+    """Each signal's name once, with what it is about: "estimated date in the past (start,
+    primary completion)", never the same name twice."""
+    about: dict[str, list[str]] = {}
+    for s in signals:
+        subjects = about.setdefault(s.name, [])
+        if s.subject and s.subject.replace("_", " ") not in subjects:
+            subjects.append(s.subject.replace("_", " "))
+    return [f"{n} ({', '.join(sub)})" if sub else n for n, sub in about.items()]
+
+
+def signal_names(signals: list[Signal]) -> str:
+    """Signals in a sentence: "estimated date in the past (start, primary completion);
+    verification overdue"."""
+    return "; ".join(signal_list(signals))

@@ -92,8 +92,9 @@ def percent(part: float, whole: float) -> int:
     return int(value) if math.isfinite(value) and value < 1e9 else 1_000_000_000
 
 
-def counted(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """ "1 trial", "2 trials"; "1 search", "2 searches" with the plural given."""
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
 
 
 def line_details(old: str, new: str) -> list[str]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialwatch.audit.signals import audit_record, next_change
+from trialwatch.audit.signals import audit_record, next_change, signal_list
 from trialwatch.changes.baseline import title_of
 from trialwatch.changes.sentences import get
 from trialwatch.errors import StoreError, TrialwatchError
@@ -237,7 +237,7 @@ def _build_trial(
     row = IndexRow(
         nct, w.label, title_of(record), page.status,
         sets[0].date if sets else None, sets[0].headline if sets else None,
-        [s.name for s in signals],
+        signal_list(signals),
     )  # fmt: skip
     return {
         "row": row.to_json(),

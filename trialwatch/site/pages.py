@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialwatch.audit.signals import Signal
+from trialwatch.changes.sentences import counted
 from trialwatch.changes.words import status_words
 from trialwatch.model import TrialReport
 from trialwatch.render.common import status_line, study_url
@@ -126,10 +127,22 @@ class TrialPage:
 def _signal_html(s: Signal) -> str:
     cls = {"alert": "alert", "warning": "warning-signal"}.get(s.level.value, "note-signal")
     evidence = "".join(f"<li>{h(e)}</li>" for e in s.evidence)
+    # A headline that already starts with the signal's name is not given it twice.
+    said = s.headline
+    if said.casefold().startswith(s.name.casefold() + ":"):
+        said = said[len(s.name) + 1 :].lstrip()
     return (
         f'<div class="signal"><span class="{cls}">{h(s.name[:1].upper() + s.name[1:])}:</span> '
-        f'{h(s.headline)}<ul>{evidence}<li class="meta">Rule: {h(s.rule)}</li></ul></div>'
+        f'{h(said)}<ul>{evidence}<li class="meta">Rule: {h(s.rule)}</li></ul></div>'
     )
+
+
+def with_code(text: str) -> str:
+    """Text escaped for HTML, a command given in backticks shown as code, not as backticks."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: no code span, the text as it is
+        return h(text)
+    return "".join(f"<code>{h(p)}</code>" if k % 2 else h(p) for k, p in enumerate(parts))
 
 
 def trial_page(p: TrialPage) -> str:
@@ -143,7 +156,7 @@ def trial_page(p: TrialPage) -> str:
         f"<h1>{name} — {h(p.title or 'no title')}</h1>",
         f'<p class="meta">Status: {h(status_words(p.status))}</p>',
     ]
-    body += [f'<p class="meta">{h(n)}</p>' for n in p.notes]
+    body += [f'<p class="meta">{with_code(n)}</p>' for n in p.notes]
     body.append("<h2>Transparency signals</h2>")
     if p.signals:
         body += [_signal_html(s) for s in p.signals]
@@ -219,8 +232,8 @@ def index_page(
     body = [
         '<nav><a href="feed.atom">Feed of every change</a></nav>',
         "<h1>trialwatch</h1>",
-        f'<p class="meta">{len(trials)} watched trials, {len(searches)} searches; built '
-        f"{h(built)}.</p>",
+        f'<p class="meta">{counted(len(trials), "watched trial")}, '
+        f"{counted(len(searches), 'search', 'searches')}; built {h(built)}.</p>",
     ]
     if missing:
         body.append(f'<p class="meta">Not checked yet (no snapshot): {h(", ".join(missing))}.</p>')
@@ -241,7 +254,7 @@ def index_page(
     if searches:
         body.append("<h2>Searches</h2><ul>")
         for s in searches:
-            members = "not checked yet" if s.members is None else f"{s.members} trials"
+            members = "not checked yet" if s.members is None else counted(s.members, "trial")
             news = f"; last joined or left {h(s.last_news)}" if s.last_news else ""
             body.append(
                 f'<li><a href="searches/{h(s.id)}.html">{h(s.name)}</a> — {members}{news}</li>'

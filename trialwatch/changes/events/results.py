@@ -178,6 +178,7 @@ def detect(scene: Scene) -> list[Event]:
 
     out: list[Event] = []
     qc = (Attribution.REGISTRY, "QC review is done by the registry's staff")
+    told = False  # the deadline is said once in a step, not in each of its results headlines
     for (kind, date), changes in sorted(steps.items(), key=lambda s: s[0][1]):
         when = day_of(date)
         n = rounds[(kind, date)]
@@ -186,8 +187,9 @@ def detect(scene: Scene) -> list[Event]:
             what = f"Results submitted {covers}" if covers else "Results"
             headline = f"{what} returned by QC review ({ordinal(n)} return, {date})"
             due = deadline(scene.new)
-            if due is not None:
+            if due is not None and not told:
                 headline += f"; results were due {due.due.isoformat()} ({due.how})"
+                told = True
             who = qc
         elif kind is EventType.RESULTS_RESUBMITTED:
             headline = f"Results re-submitted after the {ordinal(n)} QC return ({date})"
@@ -198,8 +200,9 @@ def detect(scene: Scene) -> list[Event]:
         else:
             headline = f"Results submitted for QC review ({date})"
             who = (Attribution.SPONSOR, "results are submitted by the sponsor")
-        if kind in (EventType.RESULTS_SUBMITTED, EventType.RESULTS_RESUBMITTED):
+        if kind in (EventType.RESULTS_SUBMITTED, EventType.RESULTS_RESUBMITTED) and not told:
             headline += f"; {standing(scene.new, when)}"
+            told = deadline(scene.new) is not None
         out.append(
             scene.event(
                 kind,
