@@ -374,3 +374,38 @@ def test_history_reads_posted_results_against_the_original_registration() -> Non
     # Only trialwatch's snapshots (no registry version): nothing claimed about the original.
     steps[0].source = "snapshot"
     assert tell("NCT03064438", steps, None).results_vs_original == []
+
+
+def test_snapshots_keep_the_order_the_store_saw_them_whatever_their_dates(
+    her2: dict[str, Any],
+) -> None:
+    """A record served without a sponsor's submit date (real ones are) is dated by the day it
+    was fetched; a later one with a submit date before that day must still come after it, or a
+    trial that stopped recruiting reads as one that went back to recruiting."""
+    from trialwatch.model import EventType
+    from trialwatch.record import Fetched
+    from trialwatch.store.base import open_store
+    from trialwatch.timeline.story import steps
+
+    nct = her2["protocolSection"]["identificationModule"]["nctId"]
+
+    def version(status: str, submitted: str | None, day: str) -> Fetched:
+        record = json.loads(json.dumps(her2))
+        module = record["protocolSection"]["statusModule"]
+        module["overallStatus"] = status
+        if submitted:
+            module["lastUpdateSubmitDate"] = submitted
+        else:
+            module.pop("lastUpdateSubmitDate", None)
+        return Fetched(nct, record, "http://127.0.0.1/", f"{day}T09:00:00Z", nct)
+
+    store = open_store(stores.spec())
+    try:
+        store.save(version("RECRUITING", None, "2026-12-01"))
+        store.save(version("ACTIVE_NOT_RECRUITING", "2026-11-20", "2026-12-05"))
+        found = steps(store, nct)
+    finally:
+        store.db.close()
+    assert [s.status() for s in found] == ["RECRUITING", "ACTIVE_NOT_RECRUITING"]
+    assert EventType.STATUS_REGRESSION.value not in found[-1].event_types
+    assert found[-1].events[0].startswith("Overall status Recruiting → Active, not recruiting")

@@ -6,6 +6,7 @@ trial started, and the original against the current registration."""
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -124,13 +125,20 @@ def _made_on(record: dict[str, Any], seen: str | None) -> str:
 
 
 def steps(store: Store, nct_id: str) -> list[Step]:
-    """Every known version, oldest first, the same content seen twice folded into one step."""
-    found: list[Step] = []
-    for v in store.versions().all(nct_id):
-        found.append(Step(f"v{v.version}", v.date, "registry", v.record, version=v.version))
-    for path in store.snapshots(nct_id):
+    """Every known version, oldest first, the same content seen twice folded into one step.
+
+    Each source keeps its own order, which is the truth: the registry's versions by their
+    numbers, trialwatch's snapshots in the order the store saw them. Dates only interleave the
+    two (a record without a sponsor's submit date is dated by the day it was fetched, which
+    must never put it before a snapshot taken earlier)."""
+    registry = [
+        Step(f"v{v.version}", v.date, "registry", v.record, version=v.version)
+        for v in sorted(store.versions().all(nct_id), key=lambda v: v.version)
+    ]
+    seen: list[Step] = []
+    for path in sorted(store.snapshots(nct_id), key=lambda p: snapshot_sort_key(p.name)):
         snap = store.read(path)
-        found.append(
+        seen.append(
             Step(
                 path.name,
                 _made_on(snap.record, snap.fetched_at or path.name[:10]),
@@ -141,14 +149,7 @@ def steps(store: Store, nct_id: str) -> list[Step]:
             )
         )
     # Registry versions before snapshots on the same day: the registry had it first.
-    found.sort(
-        key=lambda s: (
-            s.date,
-            0 if s.source == "registry" else 1,
-            s.version if s.version is not None else 0,
-            snapshot_sort_key(s.snapshot or ""),
-        )
-    )
+    found = list(heapq.merge(registry, seen, key=lambda s: (s.date, s.source != "registry")))
     merged: list[Step] = []
     last_key = None
     for step in found:
