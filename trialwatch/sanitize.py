@@ -22,9 +22,12 @@ MAX_DEPTH = 64
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-# C0 and C1 controls other than newline and tab, DEL, and the bidirectional formatting
-# characters that can make text read differently from what it is.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls other than newline and tab, DEL, the bidirectional formatting characters
+# that can make text read differently from what it is, and the noncharacters U+FFFE and U+FFFF
+# (XML 1.0 forbids them: a feed holding one is dropped whole by its readers).
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff]"
+)
 # What json.dumps leaves raw inside strings (it escapes C0 itself).
 _JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 # An escape sequence (CSI, OSC, …) whose ESC was removed would leave its body behind as text;

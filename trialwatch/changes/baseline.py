@@ -8,6 +8,7 @@ from typing import Any
 from trialwatch.changes.fields import STATUS
 from trialwatch.changes.sentences import get
 from trialwatch.model import Baseline, DateValue
+from trialwatch.sanitize import one_line
 
 
 def _date(record: dict[str, Any], field: str) -> DateValue | None:
@@ -28,7 +29,9 @@ def _text(value: Any) -> str | None:
 def title_of(record: dict[str, Any]) -> str | None:
     ident = get(record, "protocolSection", "identificationModule") or {}
     title = ident.get("briefTitle") or ident.get("officialTitle")
-    return str(title) if title else None
+    # One sanitised title everywhere it goes (a state column, a list, a page, a feed): no
+    # escape sequence, control, bidi override or character XML forbids; on one line.
+    return one_line(str(title)) or None if title else None
 
 
 def baseline(record: dict[str, Any]) -> Baseline:

@@ -33,8 +33,9 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _LIST_MARKER = re.compile(r"^(?:\d{1,3}[.)]|[-*+•·‣◦]|[a-zA-Z][.)]|\([a-zA-Z0-9]{1,3}\))\s+")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
 _HEADING = re.compile(r"^#{1,6}\s+")
-# C0/C1 control characters other than newline and tab, plus bidi overrides that can disguise text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0/C1 control characters other than newline and tab, bidi overrides that can disguise text,
+# and the noncharacters XML 1.0 forbids (U+FFFE, U+FFFF).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
 
 
 def strip_control(text: str) -> str:

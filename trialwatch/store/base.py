@@ -208,9 +208,12 @@ def latest_fields(
         "raw": raw,
         "normalizer": NORMALIZER_VERSION,
     }
+    from trialwatch.sanitize import one_line
+
     for column, value in (("status", status), ("title", title), ("last_changed", changed_at)):
         if value is not None:
-            fields[column] = value
+            # Registry text reaches no column unsanitised (a U+0000 stops PostgreSQL).
+            fields[column] = one_line(value) if column != "last_changed" else value
     return fields
 
 
@@ -218,10 +221,11 @@ def first_state(fetched: Fetched) -> dict[str, Any]:
     """What the state keeps of a trial from its first snapshot (status, title, when)."""
     from trialwatch.changes.baseline import title_of
     from trialwatch.changes.sentences import get
+    from trialwatch.sanitize import one_line
 
     status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
     return {
-        "status": status if isinstance(status, str) else None,
+        "status": one_line(status) if isinstance(status, str) else None,
         "title": title_of(fetched.record),
         "changed_at": fetched.fetched_at,
     }

@@ -99,13 +99,19 @@ class PgConn:
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.raw.execute(_dialect(sql), params)
+        return self.raw.execute(_dialect(sql), [_text(p) for p in params])
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        rows = list(rows)
+        rows = [[_text(p) for p in row] for row in rows]
         if rows:
             with self.raw.cursor() as cur:
                 cur.executemany(_dialect(sql), rows)
+
+
+def _text(value: Any) -> Any:
+    """A parameter as a PostgreSQL text column can hold it: never a U+0000, which it refuses
+    (registry text is sanitised before it gets here; this is the last guard)."""
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 
 def connect(url: str, label: str) -> psycopg.Connection[Any]:
