@@ -107,3 +107,11 @@ def delete_snapshot(nct: str, name: str) -> None:
         sql("DELETE FROM snapshots WHERE nct = ? AND name = ?", (nct, name))
     else:
         (Path(spec()) / nct / name).unlink()
+
+
+def damage_snapshot(nct: str, name: str) -> None:
+    """Make one snapshot unreadable (half a file, as a full disk or a bad restore leaves it)."""
+    if on_database():
+        sql("UPDATE snapshots SET body = ? WHERE nct = ? AND name = ?", ('{"study": {', nct, name))
+    else:
+        (Path(spec()) / nct / name).write_text('{"study": {', encoding="utf-8")

@@ -290,3 +290,26 @@ def test_site_needs_a_watch_and_stays_out_of_the_store(
     assert code == 2 and "outside the snapshot folder" in err
     code, _, err = cli(capsys, "site", str(tmp_path / "s"))
     assert code == 0 and "Not checked yet" in (tmp_path / "s" / "index.html").read_text()
+
+
+def test_a_trial_that_cannot_be_read_leaves_the_published_site_as_it_was(
+    site: tuple[Path, Registry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A passing fault (one trial's snapshot unreadable) never takes a trial off the index or
+    the feed: its page stays as it was, and the build says what failed and exits 2."""
+    from tests import stores
+
+    out, _ = site
+    index = (out / "index.html").read_text(encoding="utf-8")
+    feed = (out / "feed.atom").read_text(encoding="utf-8")
+    page = (out / "trials" / f"{EDITED}.html").read_text(encoding="utf-8")
+    assert EDITED in index and f"trials/{EDITED}.html" in feed
+    name = stores.snapshot_names(EDITED)[-1]
+    stores.damage_snapshot(EDITED, name)
+    # A new day's build: the damaged trial's page must be built again, and cannot be.
+    code, _, err = cli(capsys, "site", str(out), "--today", "2026-12-05", "--full")
+    assert code == 2, err
+    assert f"{EDITED}:" in err and "error" in err
+    assert f'<a href="trials/{EDITED}.html">' in (out / "index.html").read_text(encoding="utf-8")
+    assert f"trials/{EDITED}.html" in (out / "feed.atom").read_text(encoding="utf-8")
+    assert (out / "trials" / f"{EDITED}.html").read_text(encoding="utf-8") == page

@@ -22,7 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,9 @@ def build_site(
     out = Path(out)
     for folder in (out, out / "trials", out / "searches"):
         folder.mkdir(parents=True, exist_ok=True)
-    manifest = {} if full else _read_manifest(out / MANIFEST)
+    # What the site shows now: the pages a full build would rebuild anyway, and those a fault
+    # leaves as they were (never taken off the site).
+    manifest = _read_manifest(out / MANIFEST)
     known: dict[str, Any] = manifest.get("trials", {}) if manifest else {}
     rows: list[IndexRow] = []
     entries: list[Entry] = []
@@ -100,18 +102,28 @@ def build_site(
     new_manifest: dict[str, Any] = {"format": SITE_FORMAT, "trials": {}}
     versions = store.versions()
     for w in trials:
+        before = known.get(w.nct_id)
         try:
             key = _trial_key(store, versions, w)
+            gone = key is None and before is not None
+            fault = "the store holds no snapshot of it, though the site shows it" if gone else None
         except StoreError as exc:
-            problems.append(f"{w.nct_id}: {exc}")
-            continue
-        if key is None:
-            missing.append(w.nct_id)
-            continue
-        before = known.get(w.nct_id)
+            key, fault = None, str(exc)
         due = before is not None and (before.get("next_day") or "9999") <= today.isoformat()
         pages_there = (out / "trials" / f"{w.nct_id}.html").exists()
-        if before and before.get("key") == key and not due and pages_there:
+        if fault is not None:
+            # What a published page was built from cannot be read now: a fault to say, never
+            # a page to take off the site.
+            problems.append(
+                f"{w.nct_id}: {fault}" + ("; its page is left as it was" * bool(before))
+            )
+            if before is None:
+                continue
+            item = before
+        elif key is None:
+            missing.append(w.nct_id)
+            continue
+        elif not full and before and before.get("key") == key and not due and pages_there:
             kept += 1
             item = before
         else:
@@ -119,24 +131,34 @@ def build_site(
                 item = _build_trial(store, w, out, today, grace_days)
             except (TrialwatchError, RecursionError) as exc:
                 problems.append(f"{w.nct_id}: {exc}")
-                continue
-            item["key"] = key
-            written += 1
+                if before is None:
+                    continue
+                item = before  # its page, its row and its entries as they were
+            else:
+                item["key"] = key
+                written += 1
         new_manifest["trials"][w.nct_id] = item
         rows.append(IndexRow.from_json(item["row"]))
         # Feeds take their entries oldest first (a trial keeps its newest first).
         entries += [_entry(e, prefix="trials/") for e in reversed(item["entries"])]
     search_rows: list[SearchRow] = []
+    known_searches: dict[str, Any] = manifest.get("searches", {}) if manifest else {}
+    new_manifest["searches"] = {}
     qstore = store.queries()
     for q in queries:
         try:
             row, feed_entries = _build_search(qstore, store, q, out, today)
         except TrialwatchError as exc:
             problems.append(f"{q.name}: {exc}")
-            continue
+            kept_search = known_searches.get(q.id)
+            if kept_search is None:
+                continue
+            row, feed_entries = SearchRow(**kept_search["row"]), kept_search["entries"]
+        else:
+            written += 1
+        new_manifest["searches"][q.id] = {"row": asdict(row), "entries": feed_entries}
         search_rows.append(row)
         entries += [_entry(e, prefix="searches/") for e in feed_entries]
-        written += 1
     built = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     _write(out / "index.html", index_page(rows, search_rows, built, missing))
     watch_feed = Feed(
