@@ -285,3 +285,22 @@ def test_workers_share_the_queue_and_one_pace_and_survive_a_kill(
     assert min(gaps) >= interval * 0.8, min(gaps)  # never faster than the pace, all together
     in_any_second = max(sum(1 for t in fetched if s <= t < s + 1.0) for s in fetched)
     assert in_any_second <= 1 / interval + 1
+
+
+def test_a_paced_sync_ends_cleanly_whichever_thread_asked_first(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a request pace, the read-ahead thread asks the registry first: the pace's
+    connection it opens must close cleanly in the main thread (a folder store's SQLite refused
+    it, and a sync that had stored everything ended in an internal error, exit 2)."""
+    monkeypatch.setenv("TRIALWATCH_REQUEST_INTERVAL", "0.001")
+    asthma = sorted(registry.studies)[:12]
+    registry.queries["query.cond=asthma"] = asthma
+    code, out, err = cli(capsys, "sync", "--query", "cond=asthma")
+    assert code == 0, err
+    assert "internal error" not in err and "12 new" in out
+    registry.data_timestamp = "2026-12-03T09:00:00"
+    registry.put(terminate(registry.studies[asthma[0]]))
+    code, out, err = cli(capsys, "sync")
+    assert code == 1, err
+    assert "internal error" not in err

@@ -279,7 +279,11 @@ class StateDB(StateTables):
         return self._conn
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        # Not bound to the thread that opened it: a connection may be opened by a read-ahead
+        # thread and closed by the main one (the request pace's); its users take turns.
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         from trialwatch.store.events import TABLE as EVENTS

@@ -6,6 +6,7 @@ so workers on machines whose clocks differ still keep the pace; four workers at
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -28,10 +29,21 @@ class SharedPacer(RateLimiter):
         self.db = db  # its own connection: a slot is never part of a longer transaction
         self.host = urlsplit(api_url).netloc or api_url
         self.waited = 0.0
+        # A sync's read-ahead thread and its main thread may both ask: one slot at a time.
+        self._turn = threading.Lock()
 
     def wait(self) -> None:
         if self.interval <= 0:
             return
+        with self._turn:
+            slot, now = self._take()
+        delay = slot - float(now)
+        if delay > 0:
+            self.waited += delay
+            self._sleep(delay)
+
+    def _take(self) -> tuple[float, float]:
+        """The next free moment, taken and moved on by one interval: (slot, now)."""
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO pacer (host, next_at) VALUES (?, 0) ON CONFLICT (host) DO NOTHING",
@@ -52,7 +64,4 @@ class SharedPacer(RateLimiter):
             conn.execute(
                 "UPDATE pacer SET next_at = ? WHERE host = ?", (slot + self.interval, self.host)
             )
-        delay = slot - float(now)
-        if delay > 0:
-            self.waited += delay
-            self._sleep(delay)
+        return slot, float(now)
