@@ -73,3 +73,62 @@ def test_a_cut_short_or_damaged_zip_is_said(tmp_path: Path) -> None:
     with open(bad, "rb") as handle, pytest.raises(zipread.ZipError, match="damaged"):
         for entry in zipread.entries(bad):
             zipread.read(handle, entry)
+
+
+def _bomb(path: Path, megabytes: int) -> None:
+    """A small zip holding one huge entry (zeros deflate a thousandfold)."""
+    block = b"\0" * (1 << 20)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("01/NCT90000001.json", "w", force_zip64=True) as entry,
+    ):
+        for _ in range(megabytes):
+            entry.write(block)
+
+
+def test_an_entry_past_any_record_is_refused_before_it_fills_memory(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.zip"
+    _bomb(path, 64)
+    assert path.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    with open(path, "rb") as handle, pytest.raises(zipread.ZipError, match="too large"):
+        for entry in zipread.entries(path):
+            zipread.read(handle, entry)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
+
+
+def test_an_index_that_understates_an_entry_is_caught_as_it_inflates(tmp_path: Path) -> None:
+    import dataclasses
+
+    path = tmp_path / "bomb.zip"
+    _bomb(path, 4)
+    [entry] = list(zipread.entries(path))
+    lying = dataclasses.replace(entry, size=100)  # the index says 100 bytes
+    tracemalloc.start()
+    with open(path, "rb") as handle, pytest.raises(zipread.ZipError, match="too large"):
+        zipread.read(handle, lying, limit=1024 * 1024)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 3 * 1024 * 1024  # inflated to the limit and no further
+
+
+def test_a_bulk_file_with_no_study_is_an_error_never_a_whole_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import cli
+
+    empty_zip = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty_zip, "w") as zf:
+        zf.writestr("README.txt", "no studies today")
+    empty_json = tmp_path / "empty.json"
+    empty_json.write_text("[]", encoding="utf-8")
+    for path in (empty_zip, empty_json):
+        code, _, err = cli(capsys, "sync", "--from-file", str(path))
+        assert code == 2, err
+        assert "holds no study record" in err and "Traceback" not in err
+    bomb = tmp_path / "bomb.zip"
+    _bomb(bomb, 40)
+    code, _, err = cli(capsys, "sync", "--from-file", str(bomb))
+    assert code == 2 and "too large to be a study record" in err, err

@@ -37,10 +37,13 @@ def records(path: Path) -> Iterator[Fetched]:
         raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
     with handle:
         head = handle.read(4)
-    if head.startswith(b"PK"):
-        yield from _zip_records(path)
-    else:
-        yield from _array_records(path)
+    found = 0
+    for fetched in _zip_records(path) if head.startswith(b"PK") else _array_records(path):
+        found += 1
+        yield fetched
+    if not found:
+        # Never a completed read of the registry (a sweep would take every trial for gone).
+        raise InputError(f"{path} holds no study record; download it again")
 
 
 def _zip_records(path: Path) -> Iterator[Fetched]:

@@ -124,10 +124,18 @@ def _zip64(extra: bytes, usize: int, csize: int, local: int) -> tuple[int, int, 
     raise ZipError("an entry's ZIP64 sizes are missing")
 
 
-def read(handle: BinaryIO, entry: Entry) -> bytes:
-    """One entry's bytes, checked against its CRC."""
+# No study record is near 10 MB (the largest, with results, are about 2 MB): an entry past
+# this is not one, and is never inflated into memory.
+MAX_ENTRY = 32 * 1024 * 1024
+
+
+def read(handle: BinaryIO, entry: Entry, limit: int = MAX_ENTRY) -> bytes:
+    """One entry's bytes, checked against its CRC; an entry larger than ``limit``, as its
+    index says or as it inflates, is refused before it fills memory."""
     if entry.flags & 0x1:
         raise ZipError(f"{entry.name} is encrypted")
+    if entry.size > limit or entry.compressed > limit:
+        raise ZipError(f"{entry.name} is too large to be a study record ({entry.size:,} bytes)")
     handle.seek(entry.offset)
     header = handle.read(30)
     if len(header) < 30 or header[:4] != _LOCAL:
@@ -138,10 +146,13 @@ def read(handle: BinaryIO, entry: Entry) -> bytes:
     if len(data) != entry.compressed:
         raise ZipError(f"{entry.name} is cut short")
     if entry.method == 8:
+        inflate = zlib.decompressobj(-15)
         try:
-            data = zlib.decompress(data, -15)
-        except zlib.error as exc:
+            data = inflate.decompress(data, limit + 1)  # never more than the limit, whatever
+        except zlib.error as exc:  # the index claims
             raise ZipError(f"{entry.name} is damaged ({exc})") from None
+        if len(data) > limit:
+            raise ZipError(f"{entry.name} is too large to be a study record (over {limit:,} bytes)")
     elif entry.method != 0:
         raise ZipError(f"{entry.name} is compressed in a way trialwatch does not read")
     if len(data) != entry.size or zlib.crc32(data) != entry.crc:
