@@ -9,6 +9,7 @@ registry" for queries)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from trialwatch.errors import StoreError
@@ -60,12 +61,60 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+# Every table the migrations make: a database that holds one of them before trialwatch made
+# any is another application's, and is never written.
+TABLES = tuple(
+    dict.fromkeys(
+        re.match(r"\s*CREATE TABLE (\w+)", statement).group(1)  # type: ignore[union-attr]
+        for step in MIGRATIONS
+        for statement in step
+        if statement.lstrip().startswith("CREATE TABLE")
+    )
+)
+# PostgreSQL's error codes for a role that may not create tables where it connects.
+_NO_RIGHTS = {"42501": "permission denied", "3F000": "no schema to create them in"}
+
+
 def migrate(raw: Any, label: str) -> int:
     """Bring the database to SCHEMA_VERSION; returns the version it had."""
+    try:
+        return _migrate(raw, label)
+    except StoreError:
+        raise
+    except Exception as exc:
+        code = getattr(exc, "sqlstate", None)
+        if code not in _NO_RIGHTS:
+            raise
+        raise StoreError(
+            f"the PostgreSQL role cannot create trialwatch's tables in {label} "
+            f"({_NO_RIGHTS[code]}: {str(exc).strip().splitlines()[0]}); GRANT CREATE ON SCHEMA "
+            "public TO the role (or the schema its search_path names), or use a database it owns"
+        ) from None
+
+
+def _migrate(raw: Any, label: str) -> int:
     with raw.transaction():
         raw.execute("SELECT pg_advisory_xact_lock(%s, 0)", (MIGRATION_LOCK,))
-        raw.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
+        if not _exists(raw, "schema_version"):
+            # A database trialwatch never used: none of its tables may be there already.
+            taken = [t for t in TABLES if _exists(raw, t)]
+            if taken:
+                raise StoreError(
+                    f"the PostgreSQL database {label} is not trialwatch's: it already holds "
+                    f"tables of another application ({', '.join(taken)}), which trialwatch "
+                    "leaves alone; point the store at an empty database (createdb trialwatch), "
+                    "or at a schema of its own (?options=-csearch_path%3Dtrialwatch)"
+                )
+            raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        try:
+            row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != "42703":  # no column "version"
+                raise
+            raise StoreError(
+                f"the PostgreSQL database {label} is not trialwatch's: its schema_version table "
+                "belongs to another application; point the store at an empty database"
+            ) from None
         have = int(row[0]) if row and row[0] is not None else 0
         if have > SCHEMA_VERSION:
             raise StoreError(
@@ -77,3 +126,9 @@ def migrate(raw: Any, label: str) -> int:
                 raw.execute(statement)
             raw.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
     return have
+
+
+def _exists(raw: Any, table: str) -> bool:
+    """Whether the connection's search path finds a table of that name."""
+    row = raw.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
