@@ -304,3 +304,40 @@ def test_a_paced_sync_ends_cleanly_whichever_thread_asked_first(
     code, out, err = cli(capsys, "sync")
     assert code == 1, err
     assert "internal error" not in err
+
+
+def test_claims_follow_lease_seconds_and_a_short_queue_is_shared(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sync` works its queue with the store's lease_seconds (it used a fixed 600 s), and a
+    worker claims a share of a short queue, not all of it (it took 50 at once, so one worker
+    did all the work while the others found nothing)."""
+    from trialwatch.app import sync_worker
+    from trialwatch.config import load_settings
+    from trialwatch.store.base import open_store
+
+    assert cli(capsys, "sync", "--download")[0] == 0
+    ids = sorted(registry.studies)
+    registry.queries[""] = ids[20:]  # 20 records the id listing does not show: fetched alone
+    for n in ids[:20]:
+        registry.put(terminate(registry.studies[n]), posted=False)
+    assert cli(capsys, "sync", "--sweep", "--no-work")[0] == 0
+    monkeypatch.setenv("TRIALWATCH_LEASE_SECONDS", "30")
+    settings = load_settings({}, None)
+    store = open_store(settings.store)
+    seen: list[tuple[int, float]] = []
+
+    def look(_nct: str) -> None:
+        held = stores.sql("SELECT lease_until FROM sync_jobs WHERE state = 'claimed'")
+        seen.append((len(held), max(float(r[0]) for r in held) - time.time() if held else 0))
+
+    from trialwatch.app import build_client
+
+    try:
+        with build_client(settings) as client:
+            sync_worker(settings, store, client).run(on_job=look)
+    finally:
+        store.db.close()
+    assert len(seen) >= 20  # the sweep's jobs, each compared
+    assert max(n for n, _ in seen) <= len(seen) // 4  # a quarter of what waited, at the most
+    assert 0 < max(left for _, left in seen) <= 30  # the configured lease, not 600 s

@@ -931,7 +931,14 @@ def sync_worker(settings: Settings, store: Store, client: RegistryClient | None)
 
     watched = {w.nct_id for w in watched_trials(settings.watchlist, config_trials(settings))}
     keep_for = ("stdout", *kept_outputs(settings, store, ("stdout",)))
-    return Worker(store, client, check_options(settings), watched, keep_for)
+    return Worker(
+        store,
+        client,
+        check_options(settings),
+        watched,
+        keep_for,
+        lease=float(settings["lease_seconds"]),
+    )
 
 
 @contextlib.contextmanager
@@ -1016,7 +1023,6 @@ def run_worker(
             wait=wait,
             limit=limit,
             on_job=(lambda _n: count("compared", 1)) if count else None,
-            lease=float(settings["lease_seconds"]),
         )
 
 

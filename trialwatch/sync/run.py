@@ -320,9 +320,11 @@ class Worker:
         watched: set[str],
         keep_for: tuple[str, ...],
         name: str | None = None,
+        lease: float = queue.LEASE_SECONDS,
     ) -> None:
         self.store = store
         self.client = client
+        self.lease = lease  # the store's lease_seconds, for every claim this worker makes
         self.name = name or store.run_id
         # Trials someone watches keep their changes pending for the outputs in use, so the
         # next check reports what a sync stored; the rest of the registry is only filed.
@@ -336,7 +338,6 @@ class Worker:
         wait: float = 0.0,
         limit: int | None = None,
         on_job: Callable[[str], None] | None = None,
-        lease: float = queue.LEASE_SECONDS,
     ) -> Tally:
         """Work until the queue is empty (``wait``: poll for that many seconds more first)."""
         tally = Tally()
@@ -344,8 +345,11 @@ class Worker:
         done = 0
         try:
             while limit is None or done < limit:
-                n = WORK_BATCH if limit is None else min(WORK_BATCH, limit - done)
-                jobs = queue.claim(self.store.db, self.name, n, lease)
+                most = WORK_BATCH if limit is None else min(WORK_BATCH, limit - done)
+                interval = self.client.limiter.interval if self.client is not None else 0.0
+                waiting = queue.waiting(self.store.db)
+                n = queue.claim_size(waiting, most, self.lease, interval)
+                jobs = queue.claim(self.store.db, self.name, n, self.lease) if waiting else []
                 if not jobs:
                     if wait <= 0:
                         break
