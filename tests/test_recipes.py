@@ -230,3 +230,114 @@ def test_github_actions_recipe(her2: dict[str, Any], tmp_path: Path) -> None:
         # The install step says what to set when no source is given.
         install = step("install", TRIALWATCH="")
         assert install.returncode == 1 and "TRIALWATCH_SOURCE" in install.stderr
+
+
+# --- cron recipes, run as written ---------------------------------------------------------------
+
+_CRON_LINE = re.compile(r"^#?\s*((?:[0-9*/,-]+\s+){5})(\S.*)$")
+
+
+def cron_recipes() -> list[tuple[str, str]]:
+    """Every cron line the docs give — examples/crontab.example (commented options too) and
+    each ```cron block of the README and docs/ — as (where, command)."""
+    found: list[tuple[str, str]] = []
+    sources = [ROOT / "examples" / "crontab.example"]
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        if doc.exists():
+            sources.append(doc)
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".md":
+            text = "\n".join(re.findall(r"```cron\n(.*?)```", text, re.S))
+        for line in text.splitlines():
+            match = _CRON_LINE.match(line.strip())
+            if match:
+                found.append((path.name, match.group(2).split("    #")[0].strip()))
+    return found
+
+
+def test_every_cron_recipe_is_found() -> None:
+    commands = [c for _, c in cron_recipes()]
+    assert len(commands) >= 6, commands
+    assert any("site" in c for c in commands) and any("worker" in c for c in commands)
+    # A step after a check or a sync tests for trouble, never for success (exit 1 = changes).
+    for command in commands:
+        assert not re.search(r"trialwatch (check|sync)[^;]*&&", command), command
+
+
+@pytest.mark.posix
+@pytest.mark.parametrize("where,command", cron_recipes())
+def test_a_cron_recipe_does_its_work_on_a_day_with_changes(
+    where: str, command: str, her2: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each recipe as cron runs it (sh -c, cron's bare PATH, the paths of a user's venv and
+    home put where this test's are): on the second day a trial changed, and every step of the
+    line must still have done its work."""
+    from tests import stores
+    from tests.smtp_server import Mailbox, smtp_server
+
+    home = Path.home()
+    reg = Registry()
+    reg.put(her2)
+    reg.queries["query.cond=gastric cancer"] = ["NCT06224738"]
+    box = Mailbox()
+    with serve(reg) as url, smtp_server(box) as port:
+        # The config in this test's folder: its store (./snapshots, or the database) is the one
+        # tests/stores.py reads.
+        config = Path.cwd() / "trialwatch.toml"
+        config.write_text(
+            f'api_url = "{url}"\nrequest_interval = 0\ntrials = ["NCT06224738"]\n'
+            f'[email]\nto = ["you@example.org"]\nfrom = "tw@example.org"\nhost = "127.0.0.1"\n'
+            f'port = {port}\nsecurity = "none"\n',
+            encoding="utf-8",
+        )
+        line = command.replace("/home/you/.venvs/trialwatch/bin/", BIN + "/")
+        line = line.replace("/home/you", str(home))
+        if not line.startswith(BIN) and line.startswith("trialwatch"):
+            line = f"PATH={BIN}:$PATH; {line}"  # the README's short form: trialwatch on PATH
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(home),
+            "TRIALWATCH_CONFIG": str(config),
+            **stores.process_env(),
+        }
+
+        def day() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["sh", "-c", line], cwd=home, env=env, capture_output=True, text=True, timeout=120
+            )
+
+        if "sync" in line:  # the whole-registry recipe starts from a store synced once
+            first = subprocess.run(
+                [f"{BIN}/trialwatch", "sync", "--query", "cond=gastric cancer"],
+                cwd=home, env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert first.returncode == 0, first.stderr
+        ran = day()
+        assert "Traceback" not in ran.stderr, ran.stderr
+        reg.put(
+            edited(
+                her2,
+                lambda r: r["protocolSection"]["statusModule"].update(
+                    overallStatus="TERMINATED", whyStopped="Sponsor decision"
+                ),
+            )
+        )
+        reg.data_timestamp = "2026-11-26T09:00:00"
+        ran = day()
+        assert "Traceback" not in ran.stderr, ran.stderr
+        assert ran.returncode < 2, (line, ran.returncode, ran.stderr)
+        if " site " in line:
+            page = (home / "public_html" / "trials" / "trials" / "NCT06224738.html").read_text(
+                encoding="utf-8"
+            )
+            assert "Completed → Terminated" in page or "→ Terminated" in page, line
+        if "worker" in line:
+            done = stores.sql("SELECT count(*) FROM sync_jobs WHERE state != 'done'")
+            assert done == [(0,)], line
+            told = stores.sql("SELECT count(*) FROM events WHERE nct = 'NCT06224738'")
+            assert told[0][0] >= 1, line
+        if "--email" in line:
+            assert len(box.messages) == 1, line
+        if line.endswith("check --quiet"):
+            assert "Terminated" in ran.stdout, line  # what cron mails

@@ -257,7 +257,7 @@ def _fit(
         parts.append(f"details left out for {len(shortened)}")
     if left_out:
         parts.append(
-            f"{len(left_out)} trials left out ({', '.join(left_out[:50])}"
+            f"{counted(len(left_out), 'trial')} left out ({', '.join(left_out[:50])}"
             + (", …" if len(left_out) > 50 else "")
             + ")"
         )

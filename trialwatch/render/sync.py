@@ -31,7 +31,7 @@ def tally_words(t: Tally) -> str:
 def report_text(r: SyncReport) -> str:
     lines = [f"Synced {r.what}: {_n(r.read, 'record')} read, {r.queued:,} to compare."]
     if r.swept is not None:
-        lines.append(f"Sweep: the registry lists {r.swept:,} trials.")
+        lines.append(f"Sweep: the registry lists {_n(r.swept, 'trial')}.")
     lines.append(f"Stored: {tally_words(r.tally)}.")
     if r.left:
         lines.append(
@@ -75,7 +75,8 @@ def report_json(r: SyncReport) -> str:
 
 def worker_text(t: Tally) -> str:
     return (
-        terminal(f"Compared {t.new + t.changed + t.unchanged:,} trials: {tally_words(t)}.") + "\n"
+        terminal(f"Compared {_n(t.new + t.changed + t.unchanged, 'trial')}: {tally_words(t)}.")
+        + "\n"
     )
 
 

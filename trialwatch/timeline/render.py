@@ -9,7 +9,7 @@ from typing import Any
 
 from trialwatch.changes.baseline import title_of
 from trialwatch.changes.dates import span_words
-from trialwatch.changes.sentences import fmt, kind_word
+from trialwatch.changes.sentences import counted, fmt, kind_word
 from trialwatch.changes.words import status_words
 from trialwatch.sanitize import markdown as md
 from trialwatch.sanitize import terminal as clean
@@ -100,7 +100,7 @@ def since_registration(steps: list[Step]) -> str:
     registry = [s for s in steps if s.source == "registry"]
     if not registry:
         return "the registry holds no earlier version"
-    parts = [f"since registration ({registry[0].date}): {len(registry)} versions"]
+    parts = [f"since registration ({registry[0].date}): {counted(len(registry), 'version')}"]
     for ledger in date_ledgers(registry):
         if ledger.field == "primaryCompletionDateStruct" and ledger.first:
             sentence = ledger.sentence()
