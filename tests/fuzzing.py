@@ -43,7 +43,17 @@ WEIRD: list[Any] = [
     {"date": None},
     [None],
     "a" * 5000,
+    # What issue 30 found in real use: noncharacters XML forbids, damaged letters and their
+    # repair, a terminal hyperlink, C1 controls.
+    "\ufffe",
+    "x\uffffy",
+    'Hă"Pital Foch',
+    "HÃ´pital Foch",
+    "\x1b]8;;https://evil.test/\x1b\\click\x1b]8;;\x1b\\",
+    "\x85\x86",
 ]
+# What no report, page or feed may carry, whatever the registry sent.
+FORBIDDEN = ("\x00", "\ufffe", "\uffff", "\x1b", "\x85")
 
 
 def _containers(value: Any) -> list[Any]:
@@ -119,6 +129,9 @@ def through_everything(
             render_json,
         ]
         for render in renderers:
-            render(run).encode("utf-8")
+            text = render(run)
+            text.encode("utf-8")
+            for bad in FORBIDDEN:
+                assert bad not in text, (render.__name__, repr(bad))
         delivered(store, "stdout", run.trials)
     return run
