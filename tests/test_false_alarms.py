@@ -471,3 +471,22 @@ def test_the_site_page_says_a_signal_name_once_and_a_command_as_code() -> None:
     assert with_code("snapshots: `trialwatch backfill NCT04207047` adds <b>") == (
         "snapshots: <code>trialwatch backfill NCT04207047</code> adds &lt;b&gt;"
     )
+
+
+def test_the_count_over_a_summary_names_the_signals_it_lists_beside_the_changes() -> None:
+    from trialwatch.model import Attribution, Event, Outcome, TrialReport
+    from trialwatch.pipeline.compare import fill
+    from trialwatch.render.common import status_line
+
+    old = load("NCT03064438.json")
+
+    def stop(r: dict[str, Any]) -> None:
+        ps(r)["statusModule"]["overallStatus"] = "TERMINATED"
+
+    report = TrialReport("NCT03064438", Outcome.UNCHANGED, title="t", snapshot="b.json")
+    fill(report, run(old, changed(old, stop)), show_admin=False)
+    started = Event(
+        EventType.SIGNAL_STARTED, "New signal: status stale", 150, Attribution.UNKNOWN, "", ()
+    )
+    report.events = [*report.events, started, started]
+    assert status_line(report) == "1 change; 2 signals started or ended"

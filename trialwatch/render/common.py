@@ -14,6 +14,7 @@ from trialwatch.model import (
     Change,
     DateValue,
     Event,
+    EventType,
     Match,
     Outcome,
     QueryReport,
@@ -124,6 +125,9 @@ def since_words(previous: str) -> str:
     return words
 
 
+_SIGNAL_EVENTS = (EventType.SIGNAL_STARTED, EventType.SIGNAL_ENDED)
+
+
 def status_line(t: TrialReport) -> str:
     """The one-line state of a trial under its heading."""
     if t.outcome is Outcome.NEW:
@@ -139,7 +143,13 @@ def status_line(t: TrialReport) -> str:
             return "changed, but what changed cannot be shown; the record as it is now"
         if n == 0:
             return f"changed{since}, but what changed cannot be shown"
-        return f"{n} change{'s' if n != 1 else ''}{since}"
+        line = f"{n} change{'s' if n != 1 else ''}{since}"
+        # Signal events are bullets of their own, not changes of the record: counted apart,
+        # so the count above a summary matches what it lists.
+        signals = sum(1 for e in t.events if e.type in _SIGNAL_EVENTS)
+        if signals:
+            line += f"; {signals} signal{'s' if signals != 1 else ''} started or ended"
+        return line
     if t.outcome is Outcome.REMOVED:
         return "no longer in the registry"
     since = f" since {since_words(t.previous_snapshot)}" if t.previous_snapshot else ""
