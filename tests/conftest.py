@@ -18,7 +18,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     about the snapshot folder's files themselves) against the folder alone."""
     if "each_store" in metafunc.fixturenames:
         folder_only = metafunc.definition.get_closest_marker("folder_only") is not None
-        kinds = ["folder"] if folder_only else ["folder", "postgresql"]
+        # The same test on PostgreSQL is the slow half: the fast subset runs the folder.
+        kinds: list[Any] = ["folder"]
+        if not folder_only:
+            kinds.append(pytest.param("postgresql", marks=pytest.mark.slow))
         metafunc.parametrize("each_store", kinds, indirect=True)
 
 

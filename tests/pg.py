@@ -45,6 +45,7 @@ class Server:
         self.data = self.base / "data"
         self.port = _free_port()
         self.as_root = os.geteuid() == 0
+        self.template: str | None = None
 
     def _run(self, *args: str) -> None:
         cmd = [str(self.bindir / args[0]), *args[1:]]
@@ -74,13 +75,32 @@ class Server:
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
-    def new_database(self) -> str:
+    def new_database(self, *, empty: bool = False) -> str:
+        """A database of its own: a copy of one trialwatch's schema was made in once per
+        session (a template: each test no longer makes every table again), or an ``empty``
+        one."""
         import psycopg
 
         name = f"tw{os.getpid()}_{next(_count)}"
+        template = "" if empty else f' TEMPLATE "{self._template()}"'
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{template}')
         return self.url(name)
+
+    def _template(self) -> str:
+        if self.template is None:
+            import psycopg
+
+            from trialwatch.store.postgres import PgState
+
+            name = f"tw{os.getpid()}_template"
+            with psycopg.connect(self.url(), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            state = PgState(self.url(name), name)
+            state.conn  # noqa: B018 - its first connection makes the tables (the migrations)
+            state.close()
+            self.template = name
+        return self.template
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from tests import stores
 from tests.conftest import edited, load
 from tests.registry_server import Registry, serve
 
-pytestmark = pytest.mark.usefixtures("each_store")
+pytestmark = [pytest.mark.usefixtures("each_store"), pytest.mark.slow]
 
 EXE = shutil.which("trialwatch") or str(Path(sys.executable).parent / "trialwatch")
 

@@ -787,6 +787,7 @@ def _resolve(record: Any, at: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_every_pair_of_sample_records_reads_in_words_and_hides_nothing() -> None:
     """Each sample record against the next (different trials: every field differs, every
     shape is met): no enum code, API field name or "#N" in the text or Markdown report; every

@@ -15,7 +15,7 @@ from tests.conftest import cli, edited, load
 from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, smtp_server
 
-pytestmark = pytest.mark.usefixtures("each_store")
+pytestmark = [pytest.mark.usefixtures("each_store"), pytest.mark.slow]
 
 # Three real records: the reconstruction and two that carry outcomes and enrollment.
 TRIALS = ("NCT06224738.reconstructed.json", "NCT03064438.json", "NCT04207047.json")

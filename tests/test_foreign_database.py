@@ -9,11 +9,13 @@ import pytest
 from tests.conftest import cli
 from tests.pg import Server
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def foreign(pg_server: Server) -> str:
     """A database another application uses: its own `trials` and `meta` tables, with rows."""
-    url = pg_server.new_database()
+    url = pg_server.new_database(empty=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE trials (id serial PRIMARY KEY, arm text)")
         conn.execute("INSERT INTO trials (arm) VALUES ('placebo'), ('drug')")
@@ -46,7 +48,7 @@ def test_another_applications_tables_are_named_and_never_touched(
 def test_a_role_that_may_not_create_tables_is_told_what_to_grant(
     pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = pg_server.new_database()
+    url = pg_server.new_database(empty=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS reader")
         conn.execute("CREATE ROLE reader LOGIN")

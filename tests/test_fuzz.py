@@ -7,6 +7,7 @@ import itertools
 import random
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,6 +72,7 @@ def _paths(
     return out
 
 
+@pytest.mark.slow
 def test_odd_types_at_every_level_are_reported_never_raised() -> None:
     """Every field of real records (to five levels), replaced by a value of another type, both
     ways: compared without error, every difference said, and every format and the mail digest

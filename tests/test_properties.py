@@ -172,6 +172,7 @@ def test_a_stored_snapshot_loads_back_equal(
     assert read_record_file(path).record == record
 
 
+@pytest.mark.slow
 def test_whole_corpus_diffs_pairwise_without_error() -> None:
     """Every real record against every other (the download files included): no crash, and
     every change has a sentence, a label and a category."""

@@ -18,7 +18,7 @@ from tests.conftest import edited
 from tests.registry_server import Registry, serve
 from trialwatch.config import load_settings
 
-pytestmark = pytest.mark.usefixtures("each_store")
+pytestmark = [pytest.mark.usefixtures("each_store"), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = str(Path(sys.executable).parent)

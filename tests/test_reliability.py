@@ -23,7 +23,7 @@ from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, smtp_server
 from tests.test_e2e import EXE, tw
 
-pytestmark = pytest.mark.usefixtures("each_store")
+pytestmark = [pytest.mark.usefixtures("each_store"), pytest.mark.slow]
 
 TRIALS = 12
 ROUNDS = 10

@@ -23,7 +23,7 @@ from tests.conftest import cli, edited, load
 from tests.history_data import serve_series
 from tests.registry_server import Registry, query_key, serve
 
-pytestmark = pytest.mark.usefixtures("each_store")
+pytestmark = [pytest.mark.usefixtures("each_store"), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("TRIALWATCH_ARTIFACTS", ROOT / "test-artifacts"))

@@ -29,7 +29,7 @@ from tests.conftest import FIXTURES, all_records, cli
 from tests.registry_server import Registry, serve
 from tests.test_e2e import EXE
 
-pytestmark = pytest.mark.usefixtures("each_store")
+pytestmark = [pytest.mark.usefixtures("each_store"), pytest.mark.slow]
 
 
 def nct(record: dict[str, Any]) -> str:

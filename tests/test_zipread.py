@@ -23,6 +23,7 @@ def _many(path: Path, n: int) -> None:
         zf.writestr("README.txt", "stored", compress_type=zipfile.ZIP_STORED)
 
 
+@pytest.mark.slow
 def test_every_entry_as_zipfile_reads_it_past_65535_entries(tmp_path: Path) -> None:
     path = tmp_path / "ctg-studies.json.zip"
     _many(path, 70_000)
@@ -86,6 +87,7 @@ def _bomb(path: Path, megabytes: int) -> None:
             entry.write(block)
 
 
+@pytest.mark.slow
 def test_an_entry_past_any_record_is_refused_before_it_fills_memory(tmp_path: Path) -> None:
     path = tmp_path / "bomb.zip"
     _bomb(path, 64)
@@ -114,6 +116,7 @@ def test_an_index_that_understates_an_entry_is_caught_as_it_inflates(tmp_path: P
     assert peak < 3 * 1024 * 1024  # inflated to the limit and no further
 
 
+@pytest.mark.slow
 def test_a_bulk_file_with_no_study_is_an_error_never_a_whole_registry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
