@@ -98,10 +98,12 @@ def test_csv_cells_are_never_formulas() -> None:
 
 
 def test_one_sql_query_answers_the_same(watch: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    """The README's query, run as written against the store's state."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### `trialwatch events") :]
-    if stores.on_database():  # the README's second query, in PostgreSQL's words
+    """The documented query (docs/commands.md, `trialwatch events`), run as written against the
+    store's state."""
+    page = Path(__file__).resolve().parent.parent / "docs" / "commands.md"
+    section = page.read_text(encoding="utf-8")
+    section = section[section.index("## `trialwatch events`") :]
+    if stores.on_database():  # the second query, in PostgreSQL's words
         section = section[section.index("In a PostgreSQL store") :]
     start = section.index("```sql\n") + 7
     query = section[start : section.index("```", start)]
