@@ -168,7 +168,7 @@ def workers_run(
     """Queue ``jobs`` to be fetched one by one and let ``n`` workers do them: (seconds,
     most requests in any one-second window, requests a second from the first to the last,
     trials compared a second)."""
-    from trialwatch.store.base import open_store
+    from trialwatch.store.open import open_store
     from trialwatch.sync import queue
 
     s = open_store(store)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trialwatch.store.base import is_database_url, open_store
+from trialwatch.store.open import is_database_url, open_store
 
 
 def spec() -> str:

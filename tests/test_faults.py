@@ -498,7 +498,7 @@ def test_a_missing_snapshot_is_compared_with_the_newest_one_there(
 ) -> None:
     from trialwatch.model import Outcome, TrialReport
     from trialwatch.pipeline.compare import CheckOptions, describe
-    from trialwatch.store.base import open_store
+    from trialwatch.store.open import open_store
 
     reg, url = api
     trial = records[1]

@@ -384,7 +384,7 @@ def test_snapshots_keep_the_order_the_store_saw_them_whatever_their_dates(
     trial that stopped recruiting reads as one that went back to recruiting."""
     from trialwatch.model import EventType
     from trialwatch.record import Fetched
-    from trialwatch.store.base import open_store
+    from trialwatch.store.open import open_store
     from trialwatch.timeline.story import steps
 
     nct = her2["protocolSection"]["identificationModule"]["nctId"]

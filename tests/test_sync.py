@@ -314,7 +314,7 @@ def test_claims_follow_lease_seconds_and_a_short_queue_is_shared(
     did all the work while the others found nothing)."""
     from trialwatch.app import sync_worker
     from trialwatch.config import load_settings
-    from trialwatch.store.base import open_store
+    from trialwatch.store.open import open_store
 
     assert cli(capsys, "sync", "--download")[0] == 0
     ids = sorted(registry.studies)

@@ -41,7 +41,8 @@ from trialwatch.pipeline.fetch import check_batched, check_each
 from trialwatch.record import record_id, utc_now
 from trialwatch.registry.retry import RateLimiter, RetryPolicy
 from trialwatch.store import Snapshot, read_record_file
-from trialwatch.store.base import Store, is_database_url, open_store
+from trialwatch.store.open import is_database_url, open_store
+from trialwatch.store.port import Store
 from trialwatch.store.watchlist import Watched, load_queries, parse_entries, watched_trials
 
 log = logging.getLogger("trialwatch")

@@ -158,7 +158,7 @@ class Settings:
 
     @property
     def store(self) -> str:
-        """A snapshot folder, or a PostgreSQL URL (store/base.py's open_store reads either)."""
+        """A snapshot folder, or a PostgreSQL URL (store/open.py reads either)."""
         return str(self.values["store"])
 
     @property

@@ -29,7 +29,9 @@ _CONTROL = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff]"
 )
 # What json.dumps leaves raw inside strings (it escapes C0 itself).
-_JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_JSON_RAW = re.compile(
+    r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufffe\uffff]"
+)
 # An escape sequence (CSI, OSC, …) whose ESC was removed would leave its body behind as text;
 # remove whole sequences first.
 _ESCAPE_SEQ = re.compile(

@@ -15,7 +15,7 @@ from trialwatch.changes.baseline import title_of
 from trialwatch.changes.sentences import get
 from trialwatch.errors import CorruptSnapshotError, StoreError, TrialwatchError
 from trialwatch.record import record_id
-from trialwatch.store.base import Store
+from trialwatch.store.port import Store
 from trialwatch.store.snapshots import load_json, study_of
 
 

@@ -21,8 +21,7 @@ from trialwatch.model import Outcome, TrialReport
 from trialwatch.record import Fetched, last_update
 from trialwatch.sanitize import RecordShapeError, check_depth
 from trialwatch.store import Snapshot
-from trialwatch.store.base import Store
-from trialwatch.store.snapshots import snapshot_sort_key
+from trialwatch.store.port import Store, snapshot_sort_key
 
 log = logging.getLogger("trialwatch")
 

@@ -13,8 +13,7 @@ from trialwatch.errors import StoreError, TrialwatchError
 from trialwatch.model import Outcome, TrialReport
 from trialwatch.pipeline.compare import CheckOptions, describe
 from trialwatch.record import utc_now
-from trialwatch.store.base import Store
-from trialwatch.store.snapshots import snapshot_sort_key
+from trialwatch.store.port import Store, snapshot_sort_key
 
 log = logging.getLogger("trialwatch")
 

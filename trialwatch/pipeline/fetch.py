@@ -18,7 +18,7 @@ from trialwatch.model import RunReport
 from trialwatch.pipeline.compare import CheckOptions, Observer
 from trialwatch.pipeline.deliver import error_report
 from trialwatch.record import Fetched, record_aliases, utc_now
-from trialwatch.store.base import Store
+from trialwatch.store.port import Store
 
 if TYPE_CHECKING:
     from trialwatch.registry.client import RegistryClient

@@ -26,7 +26,7 @@ from trialwatch.record import utc_now
 from trialwatch.registry.client import RegistryClient
 from trialwatch.search.members import Listing, last_updates, members
 from trialwatch.search.query import Query
-from trialwatch.store.base import Store
+from trialwatch.store.port import Store
 
 log = logging.getLogger("trialwatch")
 

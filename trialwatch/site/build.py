@@ -46,7 +46,7 @@ from trialwatch.site.pages import (
     trial_page,
 )
 from trialwatch.store.atomic import write_atomic
-from trialwatch.store.base import Store
+from trialwatch.store.port import Store
 from trialwatch.store.queries import QueryStore
 from trialwatch.store.versions import VersionStore
 from trialwatch.timeline.render import tell

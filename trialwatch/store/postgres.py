@@ -30,17 +30,18 @@ from trialwatch.record import Fetched
 from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
-from trialwatch.store.base import Bookkeeping, first_state, latest_fields
 from trialwatch.store.pending import marker_of, put_marker
-from trialwatch.store.queries import QueryStore
-from trialwatch.store.schema import RUN_LOCKS, TRIAL_LOCKS, migrate
-from trialwatch.store.snapshots import (
+from trialwatch.store.port import (
+    Bookkeeping,
     Snapshot,
     Trusted,
-    snapshot_body,
+    first_state,
+    latest_fields,
     snapshot_sort_key,
-    study_of,
 )
+from trialwatch.store.queries import QueryStore
+from trialwatch.store.schema import RUN_LOCKS, TRIAL_LOCKS, migrate
+from trialwatch.store.snapshots import snapshot_body, study_of
 from trialwatch.store.state import StateTables
 from trialwatch.store.versions import (
     VERSION_FORMAT,

@@ -20,9 +20,7 @@ import itertools
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +36,16 @@ from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic
-from trialwatch.store.base import Bookkeeping, first_state, latest_fields
 from trialwatch.store.pending import Pending, RunRegistry
+from trialwatch.store.port import (
+    SNAPSHOT_NAME,
+    Bookkeeping,
+    Snapshot,
+    Trusted,
+    first_state,
+    latest_fields,
+    snapshot_sort_key,
+)
 from trialwatch.store.state import StateDB, temp_dir
 
 if TYPE_CHECKING:
@@ -49,27 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("trialwatch")
 
 SNAPSHOT_FORMAT = 1
-_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_(\d+))?\.json$")
-
-
-@dataclass
-class Snapshot:
-    nct_id: str
-    path: PurePath  # a file of a folder store; NCT…/name in a database
-    record: dict[str, Any]
-    fetched_at: str | None
-    url: str | None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def snapshot_sort_key(name: str) -> tuple[str, int]:
-    match = _NAME.match(name)
-    if not match:
-        return ("", 0)
-    return (match.group(1), int(match.group(2) or 1))
 
 
 def study_of(data: Any, source: str) -> tuple[dict[str, Any], str | None, str | None]:
@@ -133,15 +118,6 @@ def snapshot_payload(fetched: Fetched) -> dict[str, Any]:
 
 def _fetched_about(fetched: Fetched) -> dict[str, Any]:
     return {"at": fetched.fetched_at, "url": fetched.url, "requested_id": fetched.requested_id}
-
-
-@dataclass
-class Trusted:
-    """The latest snapshot of a trial as the state knows it, checked against the file."""
-
-    name: str
-    digest: str | None  # None until a comparison needed it (a baseline stores none)
-    raw: str | None
 
 
 class SnapshotStore(Bookkeeping):
@@ -244,7 +220,7 @@ class SnapshotStore(Bookkeeping):
     def snapshots(self, nct_id: str) -> list[Path]:
         folder = self.trial_dir(nct_id)
         try:
-            names = [n for n in os.listdir(folder) if _NAME.match(n)]
+            names = [n for n in os.listdir(folder) if SNAPSHOT_NAME.match(n)]
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
@@ -266,7 +242,7 @@ class SnapshotStore(Bookkeeping):
         return read_record_file(Path(ref))
 
     def snapshot_named(self, nct_id: str, name: str) -> Snapshot | None:
-        if not _NAME.match(name):
+        if not SNAPSHOT_NAME.match(name):
             return None
         path = self.trial_dir(nct_id) / name
         return read_record_file(path) if path.exists() else None

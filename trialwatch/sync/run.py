@@ -40,7 +40,7 @@ from trialwatch.record import Fetched, last_update, utc_now
 from trialwatch.registry.client import RegistryClient
 from trialwatch.search.members import listed_ids
 from trialwatch.store import events
-from trialwatch.store.base import Store
+from trialwatch.store.port import Store
 from trialwatch.sync import bulk, queue
 
 log = logging.getLogger("trialwatch")

@@ -17,8 +17,7 @@ from trialwatch.changes.match import canon
 from trialwatch.changes.normalize import digest
 from trialwatch.changes.sentences import get
 from trialwatch.model import EventType
-from trialwatch.store.base import Store
-from trialwatch.store.snapshots import snapshot_sort_key
+from trialwatch.store.port import Store, snapshot_sort_key
 
 STATUS = ("protocolSection", "statusModule")
 KEY_DATES = {

@@ -1,7 +1,8 @@
-"""The store's interface: what the check pipeline, the reports and every command ask of a
-store, whichever it is. Two implementations: the folder + SQLite store (snapshots.py, the
-embedded default) and PostgreSQL (postgres.py, for teams and the whole registry). The test
-suite in tests/ runs against both.
+"""The store's port: what the check pipeline, the reports and every command ask of a store,
+whichever it is, in trialwatch's own types. Adapters: the folder + SQLite store (snapshots.py,
+the embedded default) and PostgreSQL (postgres.py, for teams and the whole registry); the
+factory that picks one is store/open.py, outside this module (no adapter is imported here).
+The test suite in tests/ runs against each.
 
 A snapshot is named by its file name (``2026-11-25.json``, ``2026-11-25_2.json``) in both;
 ``snapshots()`` gives addresses whose ``.name`` is that name and which ``read()`` takes."""
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,9 +21,41 @@ from trialwatch.record import Fetched
 
 if TYPE_CHECKING:
     from trialwatch.store.queries import QueryStore
-    from trialwatch.store.snapshots import Snapshot, Trusted
     from trialwatch.store.state import StateTables
     from trialwatch.store.versions import VersionStore
+
+# A snapshot's name: the day it was fetched, and a number for a second one that day.
+SNAPSHOT_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_(\d+))?\.json$")
+
+
+@dataclass
+class Snapshot:
+    nct_id: str
+    path: PurePath  # a file of a folder store; NCT…/name in a database
+    record: dict[str, Any]
+    fetched_at: str | None
+    url: str | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def snapshot_sort_key(name: str) -> tuple[str, int]:
+    match = SNAPSHOT_NAME.match(name)
+    if not match:
+        return ("", 0)
+    return (match.group(1), int(match.group(2) or 1))
+
+
+@dataclass
+class Trusted:
+    """The latest snapshot of a trial as the state knows it, checked against the file."""
+
+    name: str
+    digest: str | None  # None until a comparison needed it (a baseline stores none)
+    raw: str | None
+
 
 # An output no run has delivered to for this long is no longer kept for (a channel removed).
 OUTPUT_MEMORY_DAYS = 60
@@ -229,18 +264,3 @@ def first_state(fetched: Fetched) -> dict[str, Any]:
         "title": title_of(fetched.record),
         "changed_at": fetched.fetched_at,
     }
-
-
-def is_database_url(spec: str | Path) -> bool:
-    return str(spec).startswith(("postgresql://", "postgres://"))
-
-
-def open_store(spec: str | Path, *, dry_run: bool = False) -> Store:
-    """The store ``spec`` names: a PostgreSQL URL, or a snapshot folder."""
-    if is_database_url(spec):
-        from trialwatch.store.postgres import PostgresStore
-
-        return PostgresStore(str(spec), dry_run=dry_run)
-    from trialwatch.store.snapshots import SnapshotStore
-
-    return SnapshotStore(Path(spec))
