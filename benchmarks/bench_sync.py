@@ -169,13 +169,12 @@ def workers_run(
     most requests in any one-second window, requests a second from the first to the last,
     trials compared a second)."""
     from trialwatch.store.open import open_store
-    from trialwatch.sync import queue
 
     s = open_store(store)
-    with s.db.transaction() as conn:
-        queue.forget_done(conn)
-        queue.enqueue(conn, [(j, "sweep", None) for j in jobs])
-    s.db.close()
+    with s.unit() as unit:
+        unit.forget_done_jobs()
+        unit.enqueue([(j, "sweep", None) for j in jobs])
+    s.close()
     reg.times.clear()
     started = time.monotonic()
     procs = [

@@ -32,7 +32,7 @@ def pending_trials() -> set[str]:
     try:
         return store.pending.trials()
     finally:
-        store.db.close()
+        store.close()
 
 
 def snapshot_names(nct: str) -> list[str]:
@@ -41,7 +41,7 @@ def snapshot_names(nct: str) -> list[str]:
     try:
         return [p.name for p in store.snapshots(nct)]
     finally:
-        store.db.close()
+        store.close()
 
 
 def trials() -> list[str]:
@@ -50,7 +50,7 @@ def trials() -> list[str]:
     try:
         return store.trials()
     finally:
-        store.db.close()
+        store.close()
 
 
 def snapshot_count() -> int:
@@ -59,7 +59,7 @@ def snapshot_count() -> int:
     try:
         return sum(len(store.snapshots(n)) for n in store.trials())
     finally:
-        store.db.close()
+        store.close()
 
 
 def latest_record(nct: str) -> dict[str, Any] | None:
@@ -68,7 +68,7 @@ def latest_record(nct: str) -> dict[str, Any] | None:
         snap = store.latest(nct)
         return snap.record if snap else None
     finally:
-        store.db.close()
+        store.close()
 
 
 def query_members(query_id: str) -> set[str] | None:
@@ -76,7 +76,7 @@ def query_members(query_id: str) -> set[str] | None:
     try:
         return store.queries().members(query_id)
     finally:
-        store.db.close()
+        store.close()
 
 
 def version_numbers(nct: str) -> set[int]:
@@ -85,7 +85,7 @@ def version_numbers(nct: str) -> set[int]:
     try:
         return store.versions().numbers(nct)
     finally:
-        store.db.close()
+        store.close()
 
 
 def sql(query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -405,7 +405,7 @@ def test_snapshots_keep_the_order_the_store_saw_them_whatever_their_dates(
         store.save(version("ACTIVE_NOT_RECRUITING", "2026-11-20", "2026-12-05"))
         found = steps(store, nct)
     finally:
-        store.db.close()
+        store.close()
     assert [s.status() for s in found] == ["RECRUITING", "ACTIVE_NOT_RECRUITING"]
     assert EventType.STATUS_REGRESSION.value not in found[-1].event_types
     assert found[-1].events[0].startswith("Overall status Recruiting → Active, not recruiting")

@@ -315,7 +315,7 @@ def test_a_baseline_killed_before_its_file_is_told_and_stored_next_time(
     with pytest.raises(Killed):
         observe(store, fetched(her2), printed=False)
     monkeypatch.undo()
-    store.db.close()
+    store.close()
     assert store.snapshots("NCT06224738") == []
     assert SnapshotStore(tmp_path / "s").pending.get("NCT06224738") is not None
 

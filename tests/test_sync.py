@@ -337,7 +337,7 @@ def test_claims_follow_lease_seconds_and_a_short_queue_is_shared(
         with build_client(settings) as client:
             sync_worker(settings, store, client).run(on_job=look)
     finally:
-        store.db.close()
+        store.close()
     assert len(seen) >= 20  # the sweep's jobs, each compared
     assert max(n for n, _ in seen) <= len(seen) // 4  # a quarter of what waited, at the most
     assert 0 < max(left for _, left in seen) <= 30  # the configured lease, not 600 s

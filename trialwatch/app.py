@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from trialwatch.registry.history import HistoryClient
     from trialwatch.site.build import Built
     from trialwatch.store.events import Row as EventRow
-    from trialwatch.sync.queue import Progress as SyncProgress
+    from trialwatch.store.jobs import Progress as SyncProgress
     from trialwatch.sync.run import SyncReport, SyncState, Tally
     from trialwatch.sync.run import Worker as SyncWorker
     from trialwatch.timeline.backfill import Backfilled
@@ -451,9 +451,8 @@ def signal_watch(settings: Settings, store: Store, options: CheckOptions) -> Sig
     """Read the transparency signals of every record the run sees, against what each output
     was last told."""
     from trialwatch.audit.transitions import SignalWatch
-    from trialwatch.store.signals import SignalLedger
 
-    ledger = SignalLedger(store.db)
+    ledger = store.signals()
     watch = SignalWatch(
         {o: ledger.told(o) for o in options.outputs},
         today(),
@@ -500,11 +499,9 @@ def owe_signals(
 
 def told(store: Store, watch: SignalWatch, output: str, shown: list[TrialReport]) -> None:
     """Remember what ``output`` now knows; a failure only means the signals are said again."""
-    from trialwatch.store.signals import SignalLedger
-
     ncts = {t.nct_id for t in shown if t.outcome is not Outcome.ERROR}
     try:
-        ledger = SignalLedger(store.db)
+        ledger = store.signals()
         ledger.tell(output, watch.told_now(output, ncts))
         if watch.new_next:
             ledger.set_next_days(watch.new_next.items())
@@ -617,7 +614,7 @@ def stored_or_file(ref: Path, settings: Settings) -> Snapshot:
             name = wanted[0] if wanted else ""
         found = store.snapshot_named(nct, name) if name else None
     finally:
-        store.db.close()
+        store.close()
     if found is None:
         raise InputError(
             f"no record file {ref}, and no snapshot {text} in {store.label} "
@@ -864,7 +861,7 @@ def run_site(
             full=full,
         )
     finally:
-        store.db.close()
+        store.close()
 
 
 def run_events(
@@ -881,7 +878,6 @@ def run_events(
     """The stored changes and events that match; with ``rebuild``, filed again first from
     every stored snapshot (for a store from before 0.5, or after changing ignore rules)."""
     from trialwatch.registry.ids import normalize_nct_id
-    from trialwatch.store import events
 
     settings = load_settings(flags, config)
     store = open_store(settings.store)
@@ -891,14 +887,11 @@ def run_events(
             with store.locked():
                 for nct in wanted or store.trials():
                     refile(store, nct, list(settings["ignore"]))
-        return list(
-            events.query(
-                store.db.conn, since=since, until=until, types=types, categories=categories,
-                trials=wanted or None,
-            )
-        )  # fmt: skip
+        return store.query_events(
+            since=since, until=until, types=types, categories=categories, trials=wanted or None
+        )
     finally:
-        store.db.close()
+        store.close()
 
 
 def refile(store: Store, nct: str, ignore: list[str]) -> None:
@@ -906,7 +899,6 @@ def refile(store: Store, nct: str, ignore: list[str]) -> None:
     import itertools
 
     from trialwatch.pipeline.compare import file_step
-    from trialwatch.store import events
 
     files = store.snapshots(nct)
     snaps = []
@@ -915,11 +907,11 @@ def refile(store: Store, nct: str, ignore: list[str]) -> None:
             snaps.append(store.read(path))
         except TrialwatchError:
             continue  # a damaged snapshot: the steps beside it are filed against its neighbours
-    with store.db.transaction() as conn:
-        events.forget(conn, nct)
+    with store.unit() as unit:
+        unit.forget_events(nct)
         for old, new in itertools.pairwise(snaps):
             seen = new.fetched_at or f"{new.name[:10]}T00:00:00Z"
-            file_step(conn, nct, seen, old.record, new.record, old.name, new.name, ignore)
+            file_step(unit, nct, seen, old.record, new.record, old.name, new.name, ignore)
 
 
 # -- sync and workers ---------------------------------------------------------------------------
@@ -950,12 +942,12 @@ def paced_client(settings: Settings, http: httpx.Client | None = None) -> Iterat
     client = build_client(settings, http)
     pace_store = open_store(settings.store)
     client.limiter = SharedPacer(
-        pace_store.db, settings["api_url"], float(settings["request_interval"])
+        pace_store, settings["api_url"], float(settings["request_interval"])
     )
     try:
         yield client
     finally:
-        pace_store.db.close()
+        pace_store.close()
         if http is None:
             client.close()
 
@@ -1028,15 +1020,14 @@ def run_worker(
 
 
 def sync_status(flags: dict[str, Any], config: str | None) -> tuple[SyncState, SyncProgress]:
-    from trialwatch.sync import queue
     from trialwatch.sync.run import SyncState
 
     settings = load_settings(flags, config)
     store = open_store(settings.store)
     try:
-        return SyncState.load(store), queue.progress(store.db)
+        return SyncState.load(store), store.job_progress()
     finally:
-        store.db.close()
+        store.close()
 
 
 @contextlib.contextmanager

@@ -109,7 +109,8 @@ def _people_list(b: ChangeBuilder, where: tuple[str, ...], old: Any, new: Any) -
     for role in dict.fromkeys(_role(old[i]) for i in rest_old):
         gone = [i for i in rest_old if _role(old[i]) == role]
         came = [j for j in rest_new if _role(new[j]) == role]
-        if len(gone) == len(came) and all(_name(old[i]) for i in gone):
+        named = all(_name(old[i]) for i in gone) and all(_name(new[j]) for j in came)
+        if len(gone) == len(came) and named:
             replaced += list(zip(gone, came, strict=True))
     rest_old = [i for i in rest_old if i not in {i for i, _ in replaced}]
     rest_new = [j for j in rest_new if j not in {j for _, j in replaced}]

@@ -22,6 +22,7 @@ from trialwatch.record import Fetched, last_update
 from trialwatch.sanitize import RecordShapeError, check_depth
 from trialwatch.store import Snapshot
 from trialwatch.store.port import Store, snapshot_sort_key
+from trialwatch.store.unit import SqlUnit as Unit
 
 log = logging.getLogger("trialwatch")
 
@@ -119,7 +120,7 @@ class Observer:
         return report
 
     def _file_events(
-        self, conn: Any, previous: PurePath, stored: str, fetched: Fetched
+        self, unit: Unit, previous: PurePath, stored: str, fetched: Fetched
     ) -> StoredChange | None:
         """File the rows of the step just stored, and return it (the report of the change
         reuses its comparison); a record too odd to read files none (its report still says
@@ -130,7 +131,7 @@ class Observer:
             return None
         try:
             found = file_step(
-                conn, fetched.nct_id, fetched.fetched_at, old.record, fetched.record, old.name,
+                unit, fetched.nct_id, fetched.fetched_at, old.record, fetched.record, old.name,
                 stored, self.options.ignore,
             )  # fmt: skip
         except (RecursionError, RecordShapeError):
@@ -139,7 +140,7 @@ class Observer:
         return StoredChange(old, found)
 
     def _file_orphans(
-        self, conn: Any, nct: str, row: dict[str, Any], files: Sequence[PurePath]
+        self, unit: Unit, nct: str, row: dict[str, Any], files: Sequence[PurePath]
     ) -> None:
         """Snapshots after the one the state knows were stored by a run killed before its
         state was written (a folder store writes the file first, inside the transaction):
@@ -156,11 +157,11 @@ class Observer:
             seen = new.fetched_at or f"{after[:10]}T00:00:00Z"
             try:
                 file_step(
-                    conn, nct, seen, old.record, new.record, before, after, self.options.ignore
+                    unit, nct, seen, old.record, new.record, before, after, self.options.ignore
                 )
             except (RecursionError, RecordShapeError):
                 log.debug("no event rows for %s", nct, exc_info=True)
-            self.store.db.log_line(conn, seen, nct, "changed", after)
+            unit.log(seen, nct, "changed", after)
 
     def _seen(self, fetched: Fetched, report: TrialReport) -> None:
         """A record read without trouble: its check (and last-update date) recorded, and the
@@ -180,16 +181,16 @@ class Observer:
         status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
         status_text = status if isinstance(status, str) else None
         check_depth(fetched.record)
-        with store.db.transaction(key=nct) as conn:  # other runs wait for this trial
+        with store.unit(key=nct) as unit:  # other runs wait for this trial
             marker = store.pending.get(nct)
             if marker and marker["run"] != me and store.runs.alive(marker["run"]):
                 report.notes.append(
                     "another trialwatch run running now is reporting this trial's latest change"
                 )
                 return
-            row = store.db.row(nct)
+            row = store.row(nct)
             files = store.snapshots(nct)
-            self._file_orphans(conn, nct, row, files)
+            self._file_orphans(unit, nct, row, files)
             step: StoredChange | None = None
             claimed = False  # this run's name is on the trial's pending change
             outputs: dict[str, str] = dict(marker["outputs"]) if marker else {}
@@ -202,8 +203,7 @@ class Observer:
                 store.pending.put(nct, me, outputs, durable=False)
                 claimed = True
                 path = store.save(fetched, durable=False)
-                store.remember(
-                    conn,
+                unit.remember(
                     nct,
                     latest=path.name,
                     # No digest yet: the next check knows an unchanged record by its bytes,
@@ -214,7 +214,7 @@ class Observer:
                     title=report.title,
                     changed_at=fetched.fetched_at,
                 )
-                store.db.log_line(conn, fetched.fetched_at, nct, "new", path.name)
+                unit.log(fetched.fetched_at, nct, "new", path.name)
                 latest_name = path.name
             else:
                 trusted = store.trusted(nct, row)
@@ -236,11 +236,10 @@ class Observer:
                     store.pending.put(nct, me, outputs)  # before the snapshot
                     claimed = True
                     latest_name = store.save(fetched).name
-                    store.db.log_line(conn, fetched.fetched_at, nct, "changed", latest_name)
-                    step = self._file_events(conn, files[-1], latest_name, fetched)
+                    unit.log(fetched.fetched_at, nct, "changed", latest_name)
+                    step = self._file_events(unit, files[-1], latest_name, fetched)
                 if new_digest != current or not same_bytes:
-                    store.remember(
-                        conn,
+                    unit.remember(
                         nct,
                         latest=latest_name,
                         record_digest=new_digest,
@@ -297,7 +296,7 @@ class StoredChange:
 
 
 def file_step(
-    conn: Any,
+    unit: Unit,
     nct: str,
     seen: str,
     old: dict[str, Any],
@@ -306,8 +305,7 @@ def file_step(
     new_name: str,
     ignore: Sequence[str] = (),
 ) -> Comparison:
-    """File what changed in one stored step as rows (store/events.py), in ``conn``'s
-    transaction; returns the comparison."""
+    """File what changed in one stored step as rows, in ``unit``; returns the comparison."""
     from trialwatch.store import events
 
     found = compare(nct, old, new, ignore)
@@ -316,7 +314,7 @@ def file_step(
         nct, seen, made_on if isinstance(made_on, str) else None, old_name, new_name,
         found.changes, found.events,
     )  # fmt: skip
-    events.insert(conn, rows)
+    unit.file_events(rows)
     return found
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from trialwatch.sanitize import dumps, terminal
-from trialwatch.sync.queue import Progress
+from trialwatch.store.jobs import Progress
 from trialwatch.sync.run import SyncReport, SyncState, Tally
 
 SCHEMA = "trialwatch.sync/1"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from trialwatch.record import Fetched
 
 if TYPE_CHECKING:
+    from trialwatch.store.events import Row as EventRow
+    from trialwatch.store.jobs import Job, Progress
+    from trialwatch.store.ledger import SignalLedger
     from trialwatch.store.queries import QueryStore
     from trialwatch.store.state import StateTables
+    from trialwatch.store.unit import SqlUnit
     from trialwatch.store.versions import VersionStore
 
 # A snapshot's name: the day it was fetched, and a number for a second one that day.
@@ -176,6 +180,74 @@ class Store(Protocol):
 
     def queries(self) -> QueryStore: ...
 
+    # -- units of work, and what is read outside them ----------------------------------------
+
+    def unit(self, key: str | None = None) -> contextlib.AbstractContextManager[SqlUnit]:
+        """One unit of work: its writes commit together, or none does. ``key`` names what it
+        reads and then writes (a trial): other runs' units on the same key wait for it."""
+
+    def row(self, nct_id: str) -> dict[str, Any]:
+        """A trial's state row (empty when the store knows nothing of it)."""
+
+    def meta(self, key: str) -> Any:
+        """A value the store keeps under ``key`` (None when none)."""
+
+    def close(self) -> None:
+        """Let go of what the store holds open (connections)."""
+
+    # -- every change as rows, and the signals told ------------------------------------------
+
+    def query_events(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        types: list[str] | None = None,
+        categories: list[str] | None = None,
+        trials: list[str] | None = None,
+    ) -> list[EventRow]: ...
+
+    def signals(self) -> SignalLedger:
+        """Which transparency signals each output was last told, per trial."""
+
+    # -- the sync queue and the request pace ---------------------------------------------------
+
+    def claim_jobs(self, worker: str, n: int, lease: float) -> list[Job]: ...
+
+    def jobs_waiting(self) -> int: ...
+
+    def job_failed(self, nct_id: str, worker: str, error: str) -> None: ...
+
+    def release_jobs(self, worker: str) -> None: ...
+
+    def job_progress(self) -> Progress: ...
+
+    def take_slot(self, host: str, interval: float) -> tuple[float, float]:
+        """The next free moment to ask ``host`` (shared by every worker of the store), moved on
+        by ``interval``: (that moment, now) by the store's clock."""
+
+
+class SqlBacked(Protocol):
+    """What a unit of work asks of an adapter whose state lives in SQL tables."""
+
+    @property
+    def db(self) -> StateTables: ...
+
+    def remember(
+        self,
+        conn: Any,
+        nct_id: str,
+        *,
+        latest: str,
+        record_digest: str | None,
+        raw: str | None,
+        status: str | None = None,
+        title: str | None = None,
+        changed_at: str | None = None,
+    ) -> None: ...
+
+    def baselines(self, conn: Any, found: Sequence[Fetched]) -> None: ...
+
 
 class Bookkeeping:
     """What both stores keep the same way, in the state's tables: the checks of a run (written
@@ -223,6 +295,79 @@ class Bookkeeping:
             data = data if isinstance(data, dict) else {}
             data[output] = dt.datetime.now(dt.UTC).isoformat()
             self.db.set_meta("outputs", data, conn)
+
+    # -- units of work, and what is read outside them ----------------------------------------
+
+    @contextlib.contextmanager
+    def unit(self, key: str | None = None) -> Iterator[SqlUnit]:
+        from trialwatch.store.unit import SqlUnit
+
+        with self.db.transaction(key=key) as conn:
+            yield SqlUnit(self, conn)  # type: ignore[arg-type]
+
+    def row(self, nct_id: str) -> dict[str, Any]:
+        return self.db.row(nct_id)
+
+    def meta(self, key: str) -> Any:
+        return self.db.meta(key)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def query_events(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        types: list[str] | None = None,
+        categories: list[str] | None = None,
+        trials: list[str] | None = None,
+    ) -> list[EventRow]:
+        from trialwatch.store import events
+
+        return list(
+            events.query(
+                self.db.conn, since=since, until=until, types=types, categories=categories,
+                trials=trials,
+            )
+        )  # fmt: skip
+
+    def signals(self) -> SignalLedger:
+        from trialwatch.store.ledger import SignalLedger
+
+        return SignalLedger(self.db)
+
+    # -- the sync queue and the request pace ---------------------------------------------------
+
+    def claim_jobs(self, worker: str, n: int, lease: float) -> list[Job]:
+        from trialwatch.store import jobs
+
+        return jobs.claim(self.db, worker, n, lease)
+
+    def jobs_waiting(self) -> int:
+        from trialwatch.store import jobs
+
+        return jobs.waiting(self.db)
+
+    def job_failed(self, nct_id: str, worker: str, error: str) -> None:
+        from trialwatch.store import jobs
+
+        jobs.failed(self.db, nct_id, worker, error)
+
+    def release_jobs(self, worker: str) -> None:
+        from trialwatch.store import jobs
+
+        jobs.release(self.db, worker)
+
+    def job_progress(self) -> Progress:
+        from trialwatch.store import jobs
+
+        return jobs.progress(self.db)
+
+    def take_slot(self, host: str, interval: float) -> tuple[float, float]:
+        from trialwatch.store.pace import take_slot
+
+        return take_slot(self.db, host, interval)
 
 
 def latest_fields(

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from trialwatch.changes.match import forget_texts
 from trialwatch.errors import FetchError, InputError, NotInRegistryError, TrialwatchError
@@ -40,8 +39,10 @@ from trialwatch.record import Fetched, last_update, utc_now
 from trialwatch.registry.client import RegistryClient
 from trialwatch.search.members import listed_ids
 from trialwatch.store import events
+from trialwatch.store.jobs import LEASE_SECONDS, Job
 from trialwatch.store.port import Store
-from trialwatch.sync import bulk, queue
+from trialwatch.store.unit import SqlUnit
+from trialwatch.sync import bulk
 
 log = logging.getLogger("trialwatch")
 
@@ -63,7 +64,7 @@ class SyncState:
 
     @classmethod
     def load(cls, store: Store) -> SyncState:
-        data = store.db.meta(META)
+        data = store.meta(META)
         if not isinstance(data, dict):
             return cls()
         pop = data.get("population")
@@ -75,8 +76,8 @@ class SyncState:
             source=data.get("source") if isinstance(data.get("source"), str) else None,
         )
 
-    def save(self, store: Store, conn: Any | None = None) -> None:
-        store.db.set_meta(META, self.__dict__, conn)
+    def save(self, unit: SqlUnit) -> None:
+        unit.set_meta(META, self.__dict__)
 
     @property
     def started(self) -> bool:
@@ -254,9 +255,9 @@ def _store_batch(store: Store, batch: list[Fetched], reason: str, tally: Tally) 
     }  # one baseline a trial
     chosen = {id(f) for f in fresh.values()}
     later = [f for f in batch if id(f) not in chosen]
-    with store.db.transaction() as conn:
-        store.baselines(conn, list(fresh.values()))  # durable before the state commits
-        queue.enqueue(conn, [(f.nct_id, reason, envelope(f)) for f in later])
+    with store.unit() as unit:
+        unit.baselines(list(fresh.values()))  # durable before the state commits
+        unit.enqueue([(f.nct_id, reason, envelope(f)) for f in later])
     for f in fresh.values():
         store.note_check(f.nct_id, f.fetched_at, "new", last_update=last_update(f.record))
     tally.new += len(fresh)
@@ -286,10 +287,10 @@ def sweep(store: Store, client: RegistryClient, state: SyncState, report: SyncRe
     stored = store.trials()
     rows = store.rows(stored)
     missing = [n for n in stored if n not in ids and rows.get(n, {}).get("last_outcome") != "gone"]
-    with store.db.transaction() as conn:
-        queue.enqueue(conn, [(n, "sweep", None) for n in missing])
+    with store.unit() as unit:
+        unit.enqueue([(n, "sweep", None) for n in missing])
         state.last_sweep = utc_now()
-        state.save(store, conn)
+        state.save(unit)
     report.queued += len(missing)
 
 
@@ -309,6 +310,20 @@ def sweep_due(state: SyncState, every_days: float, now: dt.datetime | None = Non
 # -- working the queue -------------------------------------------------------------------------
 
 
+# A worker claims at most this share of what waits, so a short queue is shared among the
+# workers instead of taken whole by the first one.
+SHARE = 4
+
+
+def claim_size(waiting: int, most: int, lease: float, interval: float) -> int:
+    """How many jobs to claim at once: at most ``most``, at most a quarter of what waits (a
+    short queue spreads over the workers), and no more than the pace lets one worker do in
+    half its lease (a claim is never taken over while its worker is still on it); at least 1."""
+    by_queue = waiting // SHARE
+    by_lease = int(lease / (2 * interval)) if interval > 0 else most
+    return max(1, min(most, by_queue, by_lease))
+
+
 class Worker:
     """Claims jobs and compares their records with the store, one transaction a job."""
 
@@ -320,7 +335,7 @@ class Worker:
         watched: set[str],
         keep_for: tuple[str, ...],
         name: str | None = None,
-        lease: float = queue.LEASE_SECONDS,
+        lease: float = LEASE_SECONDS,
     ) -> None:
         self.store = store
         self.client = client
@@ -347,9 +362,9 @@ class Worker:
             while limit is None or done < limit:
                 most = WORK_BATCH if limit is None else min(WORK_BATCH, limit - done)
                 interval = self.client.limiter.interval if self.client is not None else 0.0
-                waiting = queue.waiting(self.store.db)
-                n = queue.claim_size(waiting, most, self.lease, interval)
-                jobs = queue.claim(self.store.db, self.name, n, self.lease) if waiting else []
+                waiting = self.store.jobs_waiting()
+                n = claim_size(waiting, most, self.lease, interval)
+                jobs = self.store.claim_jobs(self.name, n, self.lease) if waiting else []
                 if not jobs:
                     if wait <= 0:
                         break
@@ -367,11 +382,11 @@ class Worker:
                 self.store.flush_checks()
                 forget_texts()  # memory stays flat however many records a sync compares
         except BaseException:
-            queue.release(self.store.db, self.name)
+            self.store.release_jobs(self.name)
             raise
         return tally
 
-    def _fetch(self, job: queue.Job) -> Fetched:
+    def _fetch(self, job: Job) -> Fetched:
         if job.record is not None:
             try:
                 return unpack(job.nct, job.record)
@@ -381,7 +396,7 @@ class Worker:
             raise FetchError("no registry client to fetch it with")
         return self.client.fetch_study(job.nct)
 
-    def _one(self, job: queue.Job, tally: Tally) -> None:
+    def _one(self, job: Job, tally: Tally) -> None:
         store, nct = self.store, job.nct
         try:
             fetched = self._fetch(job)
@@ -389,26 +404,26 @@ class Worker:
             self._gone(job, tally)
             return
         except TrialwatchError as exc:
-            queue.failed(store.db, nct, self.name, str(exc))
+            store.job_failed(nct, self.name, str(exc))
             tally.errors.append((nct, str(exc)))
             return
         observer = self.told if fetched.nct_id in self.watched else self.quiet
-        with store.db.transaction(key=nct) as conn:
-            if not queue.still_mine(conn, nct, self.name):
+        with store.unit(key=nct) as unit:
+            if not unit.still_mine(nct, self.name):
                 return  # taken over after the lease, or queued again with a newer record
             report = observer.observe(fetched)
             if report.outcome is Outcome.ERROR:
                 ok = False
             else:
-                queue.done(conn, nct, self.name)
+                unit.job_done(nct, self.name)
                 ok = True
         if ok:
             tally.add(report)
         else:
-            queue.failed(store.db, nct, self.name, report.error or "failed")
+            store.job_failed(nct, self.name, report.error or "failed")
             tally.errors.append((nct, report.error or "failed"))
 
-    def _gone(self, job: queue.Job, tally: Tally) -> None:
+    def _gone(self, job: Job, tally: Tally) -> None:
         """The registry answers 404 for a stored trial: filed as an event, once."""
         store, nct = self.store, job.nct
         now = utc_now()
@@ -419,12 +434,12 @@ class Worker:
             "Left the registry: ClinicalTrials.gov no longer serves this trial", 5,
             {"type": "left_registry", "headline": "Left the registry"},
         )  # fmt: skip
-        with store.db.transaction(key=nct) as conn:
-            if not queue.still_mine(conn, nct, self.name):
+        with store.unit(key=nct) as unit:
+            if not unit.still_mine(nct, self.name):
                 return
-            events.insert(conn, [row])
-            store.db.put(conn, nct, {"last_outcome": "gone", "last_checked": now})
-            queue.done(conn, nct, self.name)
+            unit.file_events([row])
+            unit.put_state(nct, {"last_outcome": "gone", "last_checked": now})
+            unit.job_done(nct, self.name)
         tally.gone.append(nct)
 
 
@@ -451,8 +466,8 @@ def run_sync(
             "this store already syncs another population; sync it without --query, or use "
             "another store for this one"
         )
-    with store.db.transaction() as conn:
-        queue.forget_done(conn)
+    with store.unit() as unit:
+        unit.forget_done_jobs()
 
     def batch_done(n: int) -> None:
         if on_progress is not None:
@@ -493,7 +508,8 @@ def run_sync(
         # A first read lists the whole population as it is now: the sweep's work, done. The
         # next sweep is due sweep_days later, not the day after a bootstrap.
         state.last_sweep = state.last_sync
-    state.save(store)
+    with store.unit() as unit:
+        state.save(unit)
     report.through = state.through
     if force_sweep or (from_file is None and sweep_due(state, sweep_days)):
         sweep(store, client, state, report)
@@ -504,6 +520,6 @@ def run_sync(
                 on_progress("compared", 1)
 
         report.tally.merge(worker.run(on_job=job_done))
-    report.left = queue.progress(store.db).left
+    report.left = store.job_progress().left
     report.seconds = time.monotonic() - started
     return report

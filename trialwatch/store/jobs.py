@@ -46,20 +46,6 @@ def enqueue(conn: Any, jobs: list[tuple[str, str, str | None]]) -> None:
     )
 
 
-# A worker claims at most this share of what waits, so a short queue is shared among the
-# workers instead of taken whole by the first one.
-SHARE = 4
-
-
-def claim_size(waiting: int, most: int, lease: float, interval: float) -> int:
-    """How many jobs to claim at once: at most ``most``, at most a quarter of what waits (a
-    short queue spreads over the workers), and no more than the pace lets one worker do in
-    half its lease (a claim is never taken over while its worker is still on it); at least 1."""
-    by_queue = waiting // SHARE
-    by_lease = int(lease / (2 * interval)) if interval > 0 else most
-    return max(1, min(most, by_queue, by_lease))
-
-
 def waiting(db: StateTables) -> int:
     """Jobs a worker may claim now: waiting ones, and claimed ones whose lease ran out."""
     row = db.conn.execute(
