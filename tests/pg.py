@@ -91,7 +91,7 @@ class Server:
         if self.template is None:
             import psycopg
 
-            from trialwatch.store.postgres import PgState
+            from trialwatch.store.postgres.adapter import PgState
 
             name = f"tw{os.getpid()}_template"
             with psycopg.connect(self.url(), autocommit=True) as conn:

@@ -13,7 +13,12 @@ def is_database_url(spec: str | Path) -> bool:
 
 
 def open_store(spec: str | Path, *, dry_run: bool = False) -> Store:
-    """The store ``spec`` names: a PostgreSQL URL, or a snapshot folder."""
+    """The store ``spec`` names: a PostgreSQL URL, ``memory:`` (nothing kept once the process
+    ends), or a snapshot folder."""
+    if str(spec) == "memory:":
+        from trialwatch.store.memory import MemoryStore
+
+        return MemoryStore()
     if is_database_url(spec):
         from trialwatch.store.postgres import PostgresStore
 

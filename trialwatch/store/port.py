@@ -96,6 +96,10 @@ class Store(Protocol):
     signals and event rows."""
 
     label: str  # how messages name it: a folder, or a database URL without its password
+    # What sets this adapter apart, declared rather than discovered: "files" (snapshots are
+    # files a person can read and git can track), "persistent" (kept after the process ends),
+    # "shared" (many machines may use it at once).
+    capabilities: frozenset[str]
 
     @property
     def folder(self) -> Path | None:

@@ -124,6 +124,7 @@ class SnapshotStore(Bookkeeping):
     """The folder + SQLite store: snapshots as files git can track, bookkeeping in
     ``.trialwatch/`` (state.py, pending.py)."""
 
+    capabilities = frozenset({"files", "persistent"})
     db: StateDB
 
     def __init__(self, root: Path) -> None:

@@ -247,7 +247,7 @@ def _store_batch(store: Store, batch: list[Fetched], reason: str, tally: Tally) 
     known = store.rows([f.nct_id for f in batch])
     # A database writes a trial's state with its first snapshot; a folder may hold snapshots
     # its state lost (a state.db rebuilt).
-    files = store.folder is not None
+    files = "files" in store.capabilities
     fresh = {
         f.nct_id: f
         for f in batch
