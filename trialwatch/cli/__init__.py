@@ -1,0 +1,76 @@
+"""The command line: parse options, build the objects, call a use case, render, map to exit
+codes. One module a command group (check.py, watch.py, history.py, audit.py, events.py,
+sync.py, site.py, notify.py, config.py); what they share is common.py.
+
+Exit codes, like diff: 0 no change, 1 changes, 2 trouble (trouble wins), 130 interrupted."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+# The commands, registered in the order --help lists them (not alphabetical).
+# isort: off
+from trialwatch.cli import check, notify, history, audit, events, sync, site  # noqa: F401
+from trialwatch.cli import watch, config  # noqa: F401
+
+# isort: on
+from trialwatch.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TROUBLE,
+    app,
+    log,
+    say,
+)
+from trialwatch.errors import TrialwatchError
+
+__all__ = ["app", "main", "run"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every exit goes through here, so no path exits 1 by accident."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    try:
+        result = app(args=argv, prog_name="trialwatch", standalone_mode=False)
+    except KeyboardInterrupt:
+        say("trialwatch: interrupted")
+        return EXIT_INTERRUPTED
+    except typer.Abort:
+        say("trialwatch: interrupted")
+        return EXIT_INTERRUPTED
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            say(f"trialwatch: error: {exc.format_message()}")
+        return EXIT_TROUBLE
+    except TrialwatchError as exc:
+        from trialwatch.sanitize import one_line
+
+        say(f"trialwatch: error: {one_line(exc)}")
+        return EXIT_TROUBLE
+    except BrokenPipeError:
+        return EXIT_TROUBLE
+    except SystemExit as exc:  # typer exits 1 itself on a broken pipe; never let 1 leak out
+        return exc.code if isinstance(exc.code, int) and exc.code != 1 else EXIT_TROUBLE
+    except Exception as exc:  # a bug: say so briefly; -v shows the traceback
+        log.debug("internal error", exc_info=True)
+        say(
+            f"trialwatch: internal error: {type(exc).__name__}: {exc} "
+            "(run again with -vv for details, and please report it)"
+        )
+        return EXIT_TROUBLE
+    if result == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
+        say("trialwatch: interrupted")
+    if isinstance(result, int):
+        return result
+    return EXIT_OK

@@ -1,0 +1,150 @@
+"""trialwatch audit: where each trial stands against its obligations."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from trialwatch.cli.formats import AuditFormat, Format
+from trialwatch.errors import InputError
+from trialwatch.model import (
+    FAIL_ON_SIGNALS,
+)
+
+if TYPE_CHECKING:
+    pass
+from trialwatch.cli.common import (
+    EXIT_CHANGED,
+    EXIT_OK,
+    EXIT_TROUBLE,
+    ApiUrl,
+    ConfigOpt,
+    QuietOpt,
+    StoreOpt,
+    VerboseOpt,
+    app,
+    complete_watched,
+    known_names,
+    option_flags,
+    parse_day,
+    plain_format,
+    say,
+    setup_logging,
+)
+
+
+def _audit_fail_on(value: str | None) -> set[str] | None:
+    """The signal types that make ``audit`` exit 1 (None: any signal)."""
+    if value is None:
+        return None
+    names = known_names(value, FAIL_ON_SIGNALS, "signal")
+    return {s.value for name in names for s in FAIL_ON_SIGNALS[name]}
+
+
+@app.command("audit")
+def audit_command(
+    nct_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NCT_ID]...",
+            help="Trials to audit; none audits every watched trial.",
+            autocompletion=complete_watched,
+        ),
+    ] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file",
+            metavar="FILE",
+            help="Audit the records in a JSON file (a record, a snapshot, a list or a page of "
+            "search results) instead of the store. Repeatable.",
+        ),
+    ] = None,
+    fetch: Annotated[
+        bool, typer.Option("--fetch", help="Check the trials against the registry first.")
+    ] = False,
+    today: Annotated[
+        str | None,
+        typer.Option("--today", metavar="DATE", help="Audit as of DATE (default: today)."),
+    ] = None,
+    grace: Annotated[
+        int | None,
+        typer.Option(
+            "--grace", metavar="DAYS", help="Days past a deadline before overdue [default 30]."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="SIGNALS",
+            help="Only these signals make the exit code 1, e.g. overdue,status_stale.",
+        ),
+    ] = None,
+    brief: Annotated[
+        bool, typer.Option("--brief", help="Text: one line a signal, without evidence.")
+    ] = False,
+    fmt: Annotated[
+        AuditFormat,
+        typer.Option("--format", "-f", help="auto, text, markdown, json, html or csv"),
+    ] = AuditFormat.auto,
+    api_url: ApiUrl = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Where each trial stands against its obligations by the public record: results probably
+    due or overdue, a stale status, estimated dates in the past, verification overdue, results
+    in QC review, a late certification, a posted FDAAA 801 violation, implausible enrollment.
+    Reads the latest snapshots: no network unless --fetch. Exit 0 no signal, 1 signals, 2
+    trouble."""
+
+    setup_logging(verbose, quiet)
+    from trialwatch.app import run_audit
+    from trialwatch.audit import render
+
+    day = parse_day(today)
+    if grace is not None and not 0 <= grace <= 3650:
+        raise InputError(f"--grace wants a number of days from 0 to 3650, not {grace}")
+    wanted = _audit_fail_on(fail_on)
+    from trialwatch.registry.ids import missing_digit
+
+    for raw in nct_ids or []:
+        warning = missing_digit(raw)
+        if warning:
+            say(f"trialwatch: warning: {warning}")
+    report = run_audit(
+        list(nct_ids or []),
+        list(files or []),
+        option_flags(
+            api_url=api_url,
+            store=store,
+            grace_days=grace,
+        ),
+        config,
+        as_of=day,
+        fetch=fetch,
+    )
+    if fmt is AuditFormat.json:
+        text = render.render_json(report)
+    elif fmt is AuditFormat.csv:
+        text = render.render_csv(report)
+    elif fmt is AuditFormat.markdown:
+        text = render.render_markdown(report)
+    elif fmt is AuditFormat.html:
+        text = render.render_html(report)
+    elif plain_format(Format.text if fmt is AuditFormat.text else Format.auto):
+        text = render.render_text(report, verbose=not brief)
+    else:
+        text = render.render_terminal(report, verbose=not brief)
+    flagged = [s for s in report.signals() if wanted is None or s.type.value in wanted]
+    if not (quiet and not flagged and not report.errors):
+        sys.stdout.write(text)
+    for t in report.errors:
+        say(f"trialwatch: error: {t.nct_id}: {t.error}")
+    code = EXIT_TROUBLE if report.errors else EXIT_CHANGED if flagged else EXIT_OK
+    raise typer.Exit(code)
