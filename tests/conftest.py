@@ -45,16 +45,16 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
         if name.startswith("TRIALWATCH_") or name in ("FORCE_COLOR", "NO_COLOR", "TERM"):
             monkeypatch.delenv(name, raising=False)
     # `watch add` looks a trial up in the registry: only ever in a local server a test started.
-    from trialwatch import app
+    from trialwatch.usecases import watch
 
-    real_title_check = app.title_check
+    real_title_check = watch.title_check
 
     def local_only(settings: Any, raw: str) -> str | None:
         if str(settings["api_url"]).startswith("http://127.0.0.1:"):
             return real_title_check(settings, raw)
         return None
 
-    monkeypatch.setattr(app, "title_check", local_only)
+    monkeypatch.setattr(watch, "title_check", local_only)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -335,7 +335,7 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
 
 
 def on(monkeypatch: pytest.MonkeyPatch, day: dt.date) -> None:
-    monkeypatch.setattr("trialwatch.app.today", lambda: day)
+    monkeypatch.setattr("trialwatch.usecases.common.today", lambda: day)
 
 
 def test_check_says_a_signal_once_when_it_starts_and_when_it_stops(
@@ -495,7 +495,7 @@ def test_a_baseline_names_each_signal_once_with_what_it_is_about(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two estimated dates in the past are one signal name with both dates, not the name twice."""
-    monkeypatch.setattr("trialwatch.app.today", lambda: dt.date(2026, 12, 4))
+    monkeypatch.setattr("trialwatch.usecases.common.today", lambda: dt.date(2026, 12, 4))
     reg = Registry()
     reg.put(load("NCT06224738.reconstructed.json"))  # start 2024-03 and completion 2026-03, est.
     with serve(reg) as url:

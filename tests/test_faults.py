@@ -616,8 +616,8 @@ def test_a_terminal_hyperlink_leaves_no_trace_in_any_format_or_the_subject(
 ) -> None:
     import json
 
-    from trialwatch.app import run_diff
     from trialwatch.notify.mail import digest_report, subject
+    from trialwatch.usecases.diff import run_diff
 
     old = load("NCT03064438.json")
     new = edited(

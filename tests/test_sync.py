@@ -312,9 +312,9 @@ def test_claims_follow_lease_seconds_and_a_short_queue_is_shared(
     """`sync` works its queue with the store's lease_seconds (it used a fixed 600 s), and a
     worker claims a share of a short queue, not all of it (it took 50 at once, so one worker
     did all the work while the others found nothing)."""
-    from trialwatch.app import sync_worker
     from trialwatch.config import load_settings
     from trialwatch.store.open import open_store
+    from trialwatch.usecases.sync import sync_worker
 
     assert cli(capsys, "sync", "--download")[0] == 0
     ids = sorted(registry.studies)
@@ -331,7 +331,7 @@ def test_claims_follow_lease_seconds_and_a_short_queue_is_shared(
         held = stores.sql("SELECT lease_until FROM sync_jobs WHERE state = 'claimed'")
         seen.append((len(held), max(float(r[0]) for r in held) - time.time() if held else 0))
 
-    from trialwatch.app import build_client
+    from trialwatch.usecases.common import build_client
 
     try:
         with build_client(settings) as client:

@@ -104,8 +104,8 @@ def audit_command(
     trouble."""
 
     setup_logging(verbose, quiet)
-    from trialwatch.app import run_audit
     from trialwatch.audit import render
+    from trialwatch.usecases.audit import run_audit
 
     day = parse_day(today)
     if grace is not None and not 0 <= grace <= 3650:

@@ -15,7 +15,7 @@ from trialwatch.model import (
 )
 
 if TYPE_CHECKING:
-    from trialwatch.app import Preview
+    from trialwatch.usecases.check import Preview
 from trialwatch.cli.common import (
     EXIT_TROUBLE,
     AdminOpt,
@@ -135,7 +135,7 @@ def check(
 ) -> None:
     """Fetch trials, store a snapshot when a record changed, and report what changed."""
     setup_logging(verbose, quiet)
-    from trialwatch.app import run_check
+    from trialwatch.usecases.check import run_check
 
     fail_list = fail_on_names(fail_on)
     flags = option_flags(
@@ -245,8 +245,8 @@ def diff(
 ) -> None:
     """Compare two record files offline, with the same report and exit codes as check."""
     setup_logging(verbose, quiet)
-    from trialwatch.app import explain_ignore as explain
-    from trialwatch.app import run_diff
+    from trialwatch.usecases.diff import explain_ignore as explain
+    from trialwatch.usecases.diff import run_diff
 
     fail_list = fail_on_names(fail_on)
     flags = option_flags(show_admin=show_admin, store=store)

@@ -45,9 +45,9 @@ def complete_watched(incomplete: str) -> list[tuple[str, str]]:
     """Shell completion of trial ids: the watched trials (with their labels) starting with what
     was typed. Quietly nothing when the watch list cannot be read."""
     try:
-        from trialwatch.app import config_trials
         from trialwatch.config import load_settings
         from trialwatch.store.watchlist import watched_trials
+        from trialwatch.usecases.common import config_trials
 
         settings = load_settings()
         watched = watched_trials(settings.watchlist, config_trials(settings))

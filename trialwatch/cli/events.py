@@ -72,9 +72,9 @@ def events(
     """Every change and event trialwatch stored, as data: "every outcome switch posted this
     month" is trialwatch events --since 2026-11-01 --type outcome_replaced. Offline."""
     setup_logging(verbose, False)
-    from trialwatch.app import run_events
     from trialwatch.model import Category, EventType
     from trialwatch.render import events as render
+    from trialwatch.usecases.events import run_events
 
     parse_day(since, "--since")
     parse_day(until, "--until")

@@ -54,7 +54,7 @@ def history_command(
 ) -> None:
     """Tell a trial's whole life: every version (the registry's, after backfill, and the
     snapshots check took), what changed at each, and how its dates and status moved."""
-    from trialwatch.app import run_history
+    from trialwatch.usecases.history import run_history
 
     if since is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
         raise InputError(f"--since wants a date like 2024-01-31, not {since!r}")
@@ -97,7 +97,7 @@ def backfill_command(
     """Store every version the registry keeps of a trial (its history since registration).
     Safe to run again: only the versions not yet stored are fetched."""
     setup_logging(verbose, quiet)
-    from trialwatch.app import run_backfill
+    from trialwatch.usecases.history import run_backfill
 
     results = run_backfill(
         list(nct_ids or []),

@@ -45,7 +45,7 @@ def site(
     and a feed of every change. From the store only; opens from file:// or any web server."""
 
     setup_logging(verbose, quiet)
-    from trialwatch.app import run_site
+    from trialwatch.usecases.site import run_site
 
     day = parse_day(today)
     built = run_site(out_dir, option_flags(store=store), config, full=full, as_of=day)

@@ -84,7 +84,7 @@ def sync(
 
     flags = option_flags(store=store, api_url=api_url)
     if status:
-        from trialwatch.app import sync_status
+        from trialwatch.usecases.sync import sync_status
 
         state, progress = sync_status(flags, config)
         if fmt is SyncFormat.json:
@@ -94,7 +94,7 @@ def sync(
         raise typer.Exit(EXIT_OK if not progress.failed else EXIT_TROUBLE)
     if from_file is not None and download:
         raise InputError("give --from-file or --download, not both")
-    from trialwatch.app import run_sync
+    from trialwatch.usecases.sync import run_sync
 
     report = run_sync(
         flags, config, from_file=from_file, download=download, query=query, sweep=sweep,
@@ -136,8 +136,8 @@ def worker(
     """Compare the trials a sync queued, beside any number of other workers on this store (one
     machine or several on one PostgreSQL), all keeping one request pace."""
     setup_logging(verbose, quiet)
-    from trialwatch.app import run_worker
     from trialwatch.render import sync as render
+    from trialwatch.usecases.sync import run_worker
 
     tally = run_worker(
         option_flags(store=store, api_url=api_url), config, wait=wait, limit=limit,

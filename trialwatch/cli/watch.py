@@ -64,9 +64,9 @@ def watch_add(
 ) -> None:
     """Add trials, or a search (--query), to the watch list. Each trial is looked up in the
     registry first, to show its title (and refuse an id the registry does not know)."""
-    from trialwatch.app import config_trials
     from trialwatch.config import load_settings
     from trialwatch.store.watchlist import add
+    from trialwatch.usecases.common import config_trials
 
     settings = load_settings(option_flags(api_url=api_url), config)
     if query:
@@ -88,8 +88,8 @@ def watch_add(
         raise typer.Exit(EXIT_OK)
     if not nct_ids:
         raise InputError("say what to watch: NCT ids, or --query 'cond=…'")
-    from trialwatch.app import title_check
     from trialwatch.registry.ids import missing_digit
+    from trialwatch.usecases.watch import title_check
 
     def add_one(raw: str) -> Watched:
         warning = missing_digit(raw)
@@ -119,9 +119,9 @@ def watch_remove(
     config: ConfigOpt = None,
 ) -> None:
     """Remove trials, or a search (--query LABEL), from the watch list (snapshots are kept)."""
-    from trialwatch.app import config_trials
     from trialwatch.config import load_settings
     from trialwatch.store.watchlist import remove
+    from trialwatch.usecases.common import config_trials
 
     settings = load_settings({}, config)
     if query:
@@ -162,8 +162,8 @@ def watch_list(
     fmt: TableFormatOpt = TableFormat.table,
 ) -> None:
     """Show watched trials: id, label, status, last checked, last change."""
-    from trialwatch.app import watch_rows
     from trialwatch.changes.words import status_words
+    from trialwatch.usecases.watch import watch_rows
 
     rows = watch_rows(option_flags(store=store), config)
     queries = [r for r in rows if r.get("query")]

@@ -1,0 +1,66 @@
+"""trialwatch events: every stored change as rows, filed again on demand."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trialwatch.store.events import Row as EventRow
+
+from trialwatch.config import load_settings
+from trialwatch.errors import TrialwatchError
+from trialwatch.store.open import open_store
+from trialwatch.store.port import Store
+
+log = logging.getLogger("trialwatch")
+
+
+def run_events(
+    flags: dict[str, Any],
+    config: str | None,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    types: list[str] | None = None,
+    categories: list[str] | None = None,
+    trials: list[str] | None = None,
+    rebuild: bool = False,
+) -> list[EventRow]:
+    """The stored changes and events that match; with ``rebuild``, filed again first from
+    every stored snapshot (for a store from before 0.5, or after changing ignore rules)."""
+    from trialwatch.registry.ids import normalize_nct_id
+
+    settings = load_settings(flags, config)
+    store = open_store(settings.store)
+    wanted = [normalize_nct_id(t) for t in trials or []]
+    try:
+        if rebuild:
+            with store.locked():
+                for nct in wanted or store.trials():
+                    refile(store, nct, list(settings["ignore"]))
+        return store.query_events(
+            since=since, until=until, types=types, categories=categories, trials=wanted or None
+        )
+    finally:
+        store.close()
+
+
+def refile(store: Store, nct: str, ignore: list[str]) -> None:
+    """File a trial's rows again from its stored snapshots, pair by pair."""
+    import itertools
+
+    from trialwatch.pipeline.compare import file_step
+
+    files = store.snapshots(nct)
+    snaps = []
+    for path in files:
+        try:
+            snaps.append(store.read(path))
+        except TrialwatchError:
+            continue  # a damaged snapshot: the steps beside it are filed against its neighbours
+    with store.unit() as unit:
+        unit.forget_events(nct)
+        for old, new in itertools.pairwise(snaps):
+            seen = new.fetched_at or f"{new.name[:10]}T00:00:00Z"
+            file_step(unit, nct, seen, old.record, new.record, old.name, new.name, ignore)

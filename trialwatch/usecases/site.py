@@ -1,0 +1,58 @@
+"""trialwatch site: the watch as pages and feeds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trialwatch.site.build import Built
+
+from trialwatch.config import load_settings
+from trialwatch.errors import InputError
+from trialwatch.store.open import open_store
+from trialwatch.store.watchlist import load_queries, watched_trials
+from trialwatch.usecases import common
+from trialwatch.usecases.common import config_trials
+
+log = logging.getLogger("trialwatch")
+
+
+def run_site(
+    out: Path,
+    flags: dict[str, Any],
+    config: str | None,
+    *,
+    full: bool = False,
+    as_of: dt.date | None = None,
+) -> Built:
+    """Build the static site of the watch from the store (no request to the registry)."""
+    from trialwatch.site.build import WatchedTrial, build_site
+
+    settings = load_settings(flags, config)
+    watched = watched_trials(settings.watchlist, config_trials(settings))
+    queries = load_queries(settings.watchlist)
+    if not watched and not queries:
+        raise InputError(
+            "nothing to show: watch some trials first (trialwatch watch add NCT06224738; the "
+            f"list is {settings.watchlist}), and check them"
+        )
+    store = open_store(settings.store)
+    out = Path(out)
+    root = store.folder.resolve() if store.folder is not None else None
+    if root is not None and (out.resolve() == root or root in out.resolve().parents):
+        raise InputError(f"build the site outside the snapshot folder {store.label}")
+    try:
+        return build_site(
+            store,
+            [WatchedTrial(w.nct_id, w.label) for w in watched],
+            queries,
+            out,
+            today=as_of or common.today(),
+            grace_days=int(settings["grace_days"]),
+            full=full,
+        )
+    finally:
+        store.close()
