@@ -15,7 +15,7 @@ from trialwatch.model import (
 )
 
 if TYPE_CHECKING:
-    from trialwatch.usecases.check import Preview
+    from trialwatch.outputs import Preview
 from trialwatch.cli.common import (
     EXIT_TROUBLE,
     AdminOpt,

@@ -1,5 +1,6 @@
 """Deliver: the reports of the changes still pending for an output (this run's, and those a
-killed run left), and the marks that an output has them. A change stays pending for an output
+killed run left), each output's digest of them sent (outputs/: mail, each channel, or a dry
+run's preview), and the marks that an output has them. A change stays pending for an output
 until that output has it."""
 
 from __future__ import annotations
@@ -7,10 +8,12 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable
+from typing import Protocol
 
 from trialwatch.changes.baseline import title_of
 from trialwatch.errors import StoreError, TrialwatchError
-from trialwatch.model import Outcome, TrialReport
+from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
+from trialwatch.outputs.base import Output
 from trialwatch.pipeline.compare import CheckOptions, describe
 from trialwatch.record import utc_now
 from trialwatch.store.port import Store, snapshot_sort_key
@@ -108,3 +111,51 @@ def error_report(nct_id: str, exc: TrialwatchError, store: Store | None) -> Tria
         except StoreError:
             pass
     return report
+
+
+class Around(Protocol):
+    """What a run does beside each output's delivery: ``before`` readies the digest's trials
+    (the signals owed to this output) and returns the searches' news for it; ``after`` records
+    what the output now knows."""
+
+    def before(self, output: str, trials: list[TrialReport]) -> list[QueryReport]: ...
+
+    def after(self, output: str, trials: list[TrialReport]) -> None: ...
+
+
+def deliver_outputs(
+    store: Store,
+    outputs: list[Output],
+    options: CheckOptions,
+    report: RunReport,
+    labels: dict[str, str],
+    around: Around,
+) -> list[str]:
+    """Each output's digest of what it has not had yet, sent; what was sent marked delivered.
+    An output that fails keeps its changes pending for the next run. Returns the problems."""
+    problems: list[str] = []
+    on_stdout = {t.nct_id: t.warning for t in report.trials}
+    for output in outputs:
+        trials = pending_reports(store, output.name, options)
+        for t in trials:
+            t.label = labels.get(t.nct_id)
+            if t.warning and on_stdout.get(t.nct_id) != t.warning:
+                # Trouble only the digest met (a snapshot it starts from is gone): said here
+                # too, and the run ends in trouble, as it would for stdout.
+                problems.append(f"{t.nct_id}: {t.warning} (in the {output.name} digest)")
+        news = around.before(output.name, trials)
+        try:
+            done = output.send(report, trials, news)
+        except TrialwatchError as exc:
+            kept = "the changes are kept and will be in the next run's digest"
+            problems.append(f"{exc}; {kept}")
+            continue
+        delivered(store, output.name, trials)
+        try:
+            store.note_delivery(output.name)
+        except TrialwatchError as exc:
+            log.warning("could not record the delivery to %s (%s)", output.name, exc)
+        around.after(output.name, trials)
+        if done:
+            report.notes.append(done)
+    return problems

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +21,9 @@ from trialwatch.audit.signals import signal_names
 from trialwatch.config import Settings, load_settings
 from trialwatch.errors import InputError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
+from trialwatch.outputs.base import Output, Preview
 from trialwatch.pipeline.compare import CheckOptions, Observer, read_snapshots
-from trialwatch.pipeline.deliver import delivered, pending_reports
+from trialwatch.pipeline.deliver import deliver_outputs, delivered
 from trialwatch.pipeline.fetch import check_batched, check_each
 from trialwatch.record import utc_now
 from trialwatch.store.open import is_database_url, open_store
@@ -263,115 +263,61 @@ def _checked(
                 tell_queries(listed, store, "stdout")
             if watch is not None:
                 told(store, watch, "stdout", printed)
-        problems: list[str] = []
         titles = {**read_titles, **{t.nct_id: t.title for t in report.trials}}
-        for output in options.outputs[1:]:
-            digest_trials = pending_reports(store, output, options)
-            on_stdout = {t.nct_id: t.warning for t in report.trials}
-            for t in digest_trials:
-                t.label = labels.get(t.nct_id)
-                if t.warning and on_stdout.get(t.nct_id) != t.warning:
-                    # Trouble only the digest met (a snapshot it starts from is gone): said
-                    # here too, and the run ends in trouble, as it would for stdout.
-                    problems.append(f"{t.nct_id}: {t.warning} (in the {output} digest)")
-            if watch is not None:
-                owe_signals(watch, output, digest_trials, titles)
-            news = query_news(listed, store, output, digest_trials) if listed else []
-            try:
-                if preview is not None:  # --dry-run: said, not sent (and the store is a copy)
-                    preview(
-                        preview_of(
-                            output, settings, chans, report, digest_trials, news, store.folder
-                        )
-                    )
-                    done = None
-                elif output == "mail":
-                    from trialwatch.notify.mail import deliver
-
-                    done = deliver(
-                        report, digest_trials, settings["email"], store.folder, queries=news
-                    )
-                else:
-                    channel = next(c for c in chans if c.output == output)
-                    done = notify_channel(channel, report, digest_trials, news)
-            except TrialwatchError as exc:
-                kept = "the changes are kept and will be in the next run's digest"
-                problems.append(f"{exc}; {kept}")
-                continue
-            delivered(store, output, digest_trials)
-            try:
-                store.note_delivery(output)
-            except TrialwatchError as exc:
-                log.warning("could not record the delivery to %s (%s)", output, exc)
-            if listed is not None:
-                tell_queries(listed, store, output)
-            if watch is not None:
-                told(store, watch, output, digest_trials)
-            if done:
-                report.notes.append(done)
+        problems = deliver_outputs(
+            store,
+            outputs_of(settings, store, chans, options.outputs[1:], preview),
+            options,
+            report,
+            labels,
+            Beside(store, watch, listed, titles),
+        )
     return report, settings, "; ".join(problems) or None
 
 
-def channel_digest(
-    channel: Channel, run: RunReport, pending: list[TrialReport], queries: list[QueryReport]
-) -> RunReport | None:
-    """What a channel would be sent of what it has not had yet (None: nothing it wants)."""
-    from trialwatch.notify.channels import narrowed, worth_sending
-    from trialwatch.notify.mail import digest_report
+class Beside:
+    """What a check does beside each output's delivery: the signals owed to it and the searches'
+    news before; what it now knows after."""
 
-    digest = narrowed(digest_report(pending, run, queries), channel.only)
-    return digest if worth_sending(digest) else None
+    def __init__(
+        self,
+        store: Store,
+        watch: SignalWatch | None,
+        listed: ListRun | None,
+        titles: dict[str, str | None],
+    ) -> None:
+        self.store, self.watch, self.listed, self.titles = store, watch, listed, titles
 
+    def before(self, output: str, trials: list[TrialReport]) -> list[QueryReport]:
+        if self.watch is not None:
+            owe_signals(self.watch, output, trials, self.titles)
+        return query_news(self.listed, self.store, output, trials) if self.listed else []
 
-def notify_channel(
-    channel: Channel,
-    run: RunReport,
-    pending: list[TrialReport],
-    queries: list[QueryReport],
-) -> str | None:
-    """Send one channel's digest of what it has not been sent yet (None: nothing it wants)."""
-    from trialwatch.notify.channels import send
-    from trialwatch.notify.mail import subject
-
-    digest = channel_digest(channel, run, pending, queries)
-    if digest is None:
-        return None
-    return send(channel, digest, subject(digest, "trialwatch:"))
+    def after(self, output: str, trials: list[TrialReport]) -> None:
+        if self.listed is not None:
+            tell_queries(self.listed, self.store, output)
+        if self.watch is not None:
+            told(self.store, self.watch, output, trials)
 
 
-@dataclass
-class Preview:
-    """What one output would get from a --dry-run: its name, and the digest with its subject
-    (None: nothing would be sent)."""
-
-    output: str
-    to: str
-    digest: RunReport | None
-    subject: str | None
-
-
-def preview_of(
-    output: str,
+def outputs_of(
     settings: Settings,
+    store: Store,
     chans: list[Channel],
-    run: RunReport,
-    pending: list[TrialReport],
-    queries: list[QueryReport],
-    folder: Path | None,
-) -> Preview:
-    from trialwatch.notify.mail import mail_digest, subject
+    names: tuple[str, ...],
+    preview: Callable[[Preview], None] | None,
+) -> list[Output]:
+    """The outputs a run delivers to besides stdout, by name (mail, each channel); each a
+    preview of itself on a dry run (said, not sent; the store is a copy)."""
+    from trialwatch.outputs import ChannelOutput, MailOutput, PreviewOutput
 
-    if output == "mail":
-        found = mail_digest(run, pending, settings["email"], folder, queries)
-        to = "mail to " + ", ".join(str(t) for t in settings["email"].get("to", []))
-        if found is None:
-            return Preview(output, to, None, None)
-        mailed, mail, _ = found
-        return Preview(output, to, mailed, subject(mailed, mail.subject_prefix))
-    channel = next(c for c in chans if c.output == output)
-    digest = channel_digest(channel, run, pending, queries)
-    title = subject(digest, "trialwatch:") if digest is not None else None
-    return Preview(output, f"notification to {channel.name}", digest, title)
+    found: list[Output] = []
+    for name in names:
+        if name == "mail":
+            found.append(MailOutput(settings["email"], store.folder))
+        else:
+            found.append(ChannelOutput(next(c for c in chans if c.output == name)))
+    return [PreviewOutput(o, preview) for o in found] if preview is not None else found
 
 
 def signal_watch(settings: Settings, store: Store, options: CheckOptions) -> SignalWatch:
