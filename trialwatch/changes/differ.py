@@ -14,11 +14,12 @@ from typing import Any
 
 from trialwatch.changes.builder import ChangeBuilder, generic
 from trialwatch.changes.events import detect_events
-from trialwatch.changes.fields import LOCATIONS, STATUS, handlers
+from trialwatch.changes.fields import STATUS, handlers
 from trialwatch.changes.ignore import Rule, hidden_by, parse
 from trialwatch.changes.match import memoized, walk
 from trialwatch.changes.normalize import VOLATILE, normalize_record
 from trialwatch.changes.sentences import get
+from trialwatch.changes.sites import LOCATIONS
 from trialwatch.model import Category, Change, Event, Kind
 
 log = logging.getLogger("trialwatch")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from trialwatch.changes.events.scene import RANK_RESULTS, Scene
-from trialwatch.changes.fields import ADVERSE_EVENTS, group_titles
 from trialwatch.changes.sentences import get
+from trialwatch.changes.statements import ADVERSE_EVENTS, group_titles
 from trialwatch.changes.textnorm import fold_key, one_line
 from trialwatch.model import Change, Event, EventType
 
