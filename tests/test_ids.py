@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from trialwatch.errors import InputError
-from trialwatch.registry.ids import is_nct_id, normalize_nct_id
+from trialwatch.ids import is_nct_id, normalize_nct_id
 
 
 @pytest.mark.parametrize(

@@ -319,7 +319,7 @@ def test_mail_headers_never_carry_registry_line_breaks() -> None:
 
 def test_ids_with_non_ascii_digits_are_refused() -> None:
     from trialwatch.errors import InputError
-    from trialwatch.registry.ids import is_nct_id, normalize_nct_id
+    from trialwatch.ids import is_nct_id, normalize_nct_id
 
     assert not is_nct_id("NCT٠٦٢٢٤٧٣٨")  # Arabic-Indic digits
     with pytest.raises(InputError):

@@ -111,7 +111,7 @@ def audit_command(
     if grace is not None and not 0 <= grace <= 3650:
         raise InputError(f"--grace wants a number of days from 0 to 3650, not {grace}")
     wanted = _audit_fail_on(fail_on)
-    from trialwatch.registry.ids import missing_digit
+    from trialwatch.ids import missing_digit
 
     for raw in nct_ids or []:
         warning = missing_digit(raw)

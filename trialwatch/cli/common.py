@@ -218,7 +218,7 @@ def say_summary(report: RunReport, quiet: bool) -> None:
 
 def parse_ids(raw_ids: list[str]) -> tuple[list[str], list[TrialReport]]:
     """Valid ids (normalised, in order, once each) and an error report for each bad one."""
-    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.ids import normalize_nct_id
 
     good: list[str] = []
     bad: list[TrialReport] = []

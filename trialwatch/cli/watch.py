@@ -88,7 +88,7 @@ def watch_add(
         raise typer.Exit(EXIT_OK)
     if not nct_ids:
         raise InputError("say what to watch: NCT ids, or --query 'cond=…'")
-    from trialwatch.registry.ids import missing_digit
+    from trialwatch.ids import missing_digit
     from trialwatch.usecases.watch import title_check
 
     def add_one(raw: str) -> Watched:

@@ -20,8 +20,8 @@ from trialwatch import __version__
 from trialwatch.changes.textnorm import one_line
 from trialwatch.config import DEFAULT_API_URL
 from trialwatch.errors import FetchError, NotInRegistryError, RunDeadlineError
+from trialwatch.ids import normalize_nct_id
 from trialwatch.record import Fetched, record_aliases, record_id, utc_now
-from trialwatch.registry.ids import normalize_nct_id
 from trialwatch.registry.retry import RETRY_STATUSES, RateLimiter, RetryPolicy, parse_retry_after
 from trialwatch.sanitize import RecordShapeError, needs_repair, repair_strings
 from trialwatch.sanitize import loads as safe_loads

@@ -6,6 +6,7 @@ import re
 
 from trialwatch.changes.sentences import kind_word
 from trialwatch.changes.words import status_words, words
+from trialwatch.ids import is_nct_id
 from trialwatch.model import (
     CATEGORY_TITLES,
     Attribution,
@@ -21,7 +22,6 @@ from trialwatch.model import (
     RunReport,
     TrialReport,
 )
-from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import terminal as clean
 
 # Past this many trials, unchanged ones are counted, not listed, and baselines are one line each.

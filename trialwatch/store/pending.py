@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from trialwatch.errors import StoreError, os_reason
-from trialwatch.registry.ids import is_nct_id
+from trialwatch.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.locks import lock, try_lock
 from trialwatch.store.state import StateDB, bookkeeping_dir, temp_dir

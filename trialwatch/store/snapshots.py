@@ -31,8 +31,8 @@ from trialwatch.changes.normalize import (
     compact_json,
 )
 from trialwatch.errors import CorruptSnapshotError, StoreError, os_reason
+from trialwatch.ids import is_nct_id
 from trialwatch.record import Fetched, record_id
-from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.atomic import remove_temp_files, write_atomic

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json, compact_json
 from trialwatch.errors import CorruptSnapshotError, StoreError
+from trialwatch.ids import is_nct_id
 from trialwatch.record import Fetched
-from trialwatch.registry.ids import is_nct_id
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.pending import marker_of, put_marker

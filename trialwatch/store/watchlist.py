@@ -24,7 +24,7 @@ from typing import Any
 import tomli_w
 
 from trialwatch.errors import ConfigError, InputError
-from trialwatch.registry.ids import normalize_nct_id
+from trialwatch.ids import normalize_nct_id
 from trialwatch.search.query import Query, from_toml
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.locks import lock

@@ -39,7 +39,7 @@ def run_audit(
     the trials first (what changed stays pending for the next check's report)."""
     from trialwatch.audit.report import AuditedTrial, AuditReport
     from trialwatch.audit.sources import audited, from_store, records_in_file
-    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.ids import normalize_nct_id
 
     settings = load_settings(flags, config)
     day = as_of or common.today()

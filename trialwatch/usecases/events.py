@@ -29,7 +29,7 @@ def run_events(
 ) -> list[EventRow]:
     """The stored changes and events that match; with ``rebuild``, filed again first from
     every stored snapshot (for a store from before 0.5, or after changing ignore rules)."""
-    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.ids import normalize_nct_id
 
     settings = load_settings(flags, config)
     store = open_store(settings.store)

@@ -30,7 +30,7 @@ def run_history(
 ) -> Story:
     """The story of one trial from what the store holds: the registry's versions (after a
     backfill) and the snapshots `check` took."""
-    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.ids import normalize_nct_id
     from trialwatch.timeline.render import tell
     from trialwatch.timeline.story import steps
 
@@ -101,7 +101,7 @@ def run_backfill(
 ) -> list[Backfilled]:
     """Store the registry's versions of each trial (all watched trials with ``every_watched``).
     One trial's unavailable history never stops the others."""
-    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.ids import normalize_nct_id
     from trialwatch.timeline.backfill import backfill
 
     settings = load_settings(flags, config)

@@ -23,7 +23,7 @@ def title_check(settings: Settings, raw_id: str) -> str | None:
     InputError when the registry does not know the trial; None when it could not be asked."""
     from trialwatch.changes.words import status_words
     from trialwatch.errors import FetchError, NotInRegistryError
-    from trialwatch.registry.ids import normalize_nct_id
+    from trialwatch.ids import normalize_nct_id
 
     nct = normalize_nct_id(raw_id)
     quick = Settings(
