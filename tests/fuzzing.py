@@ -21,7 +21,7 @@ from trialwatch.render.html import render_html
 from trialwatch.render.json_report import render_json
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text
-from trialwatch.store import SnapshotStore
+from trialwatch.store.port import Store
 
 WEIRD: list[Any] = [
     "\ud800",
@@ -106,7 +106,7 @@ def mutate(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 
 def through_everything(
-    store: SnapshotStore, old: dict[str, Any], new: dict[str, Any], at: str
+    store: Store, old: dict[str, Any], new: dict[str, Any], at: str
 ) -> RunReport:
     """A mutated record as the registry would serve it: JSON text (lone surrogates as
     escapes) → the client's parser → a check against the store → every renderer."""
