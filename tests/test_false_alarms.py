@@ -490,3 +490,14 @@ def test_the_count_over_a_summary_names_the_signals_it_lists_beside_the_changes(
     )
     report.events = [*report.events, started, started]
     assert status_line(report) == "1 change; 2 signals started or ended"
+
+
+def test_a_start_given_to_the_month_still_makes_a_design_change_late() -> None:
+    old = load("NCT02552212.json")  # started 2015-09 (actual), quadruple masking
+    assert ps(old)["statusModule"]["startDateStruct"] == {"date": "2015-09", "type": "ACTUAL"}
+
+    def unblind(r: dict[str, Any]) -> None:
+        ps(r)["designModule"]["designInfo"]["maskingInfo"]["masking"] = "SINGLE"
+
+    event = one(run(old, changed(old, unblind)), EventType.DESIGN_CHANGED)
+    assert event.headline.endswith("(the blind was reduced) — after the trial started (2015-09)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialwatch.changes.dates import day_of
+from trialwatch.changes.dates import first_day, parse_partial
 from trialwatch.changes.events.scene import PS, RANK_ELIGIBILITY, STATUS, Scene
 from trialwatch.changes.sentences import get
 from trialwatch.changes.words import words
@@ -69,8 +69,10 @@ def _started(scene: Scene) -> str | None:
     start = get(scene.old, *STATUS, "startDateStruct")
     if not isinstance(start, dict) or start.get("type") != "ACTUAL":
         return None
-    began, edited = day_of(start.get("date")), scene.edited_on()
-    if began is None or (edited is not None and edited < began):
+    # A start is often given to the month ("2015-09"): it began by its first day.
+    given = parse_partial(start.get("date"))
+    edited = scene.edited_on()
+    if given is None or (edited is not None and edited < first_day(given)):
         return None
     return str(start.get("date"))
 
