@@ -106,9 +106,6 @@ class Store(Protocol):
         """The snapshot folder of a folder store; None for a database."""
 
     @property
-    def db(self) -> StateTables: ...
-
-    @property
     def pending(self) -> PendingPort: ...
 
     @property
@@ -143,19 +140,6 @@ class Store(Protocol):
     def sync_files(self) -> None:
         """Make what was saved without ``durable`` durable (a no-op for a database)."""
 
-    def remember(
-        self,
-        conn: Any,
-        nct_id: str,
-        *,
-        latest: str,
-        record_digest: str | None,
-        raw: str | None,
-        status: str | None = None,
-        title: str | None = None,
-        changed_at: str | None = None,
-    ) -> None: ...
-
     def note_check(
         self,
         nct_id: str,
@@ -174,11 +158,6 @@ class Store(Protocol):
     def outputs_in_use(self, days: float = OUTPUT_MEMORY_DAYS) -> list[str]: ...
 
     def note_delivery(self, output: str) -> None: ...
-
-    def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:
-        """Store each record as its trial's first snapshot, in the caller's transaction (a
-        sync's bootstrap: nothing to compare, so no digest yet; the first comparison makes
-        it)."""
 
     def versions(self) -> VersionStore: ...
 

@@ -183,6 +183,16 @@ class TablesStore(Bookkeeping):
 
     db: StateTables
     label: str
+    pending: TablePending
+    runs: Any  # the adapter's own: which runs are alive
+
+    @property
+    def run_id(self) -> str:
+        return str(self.runs.run_id)
+
+    @property
+    def notes(self) -> list[str]:
+        return [*self.db.notes, *self.pending.damaged]
 
     # -- snapshots --------------------------------------------------------------------------
 

@@ -93,14 +93,6 @@ class MemoryStore(TablesStore):
         self._depth = 0
         self._checks: list[tuple[str, str, str, str | None, str | None]] = []
 
-    @property
-    def run_id(self) -> str:
-        return self.runs.run_id
-
-    @property
-    def notes(self) -> list[str]:
-        return [*self.db.notes, *self.pending.damaged]
-
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the store for one run (see SnapshotStore.locked)."""

@@ -225,14 +225,6 @@ class PostgresStore(TablesStore):
         self._depth = 0
         self._checks: list[tuple[str, str, str, str | None, str | None]] = []
 
-    @property
-    def run_id(self) -> str:
-        return self.runs.run_id
-
-    @property
-    def notes(self) -> list[str]:
-        return [*self.db.notes, *self.pending.damaged]
-
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the store for one run (see SnapshotStore.locked); a dry run's writes are
