@@ -295,3 +295,23 @@ def test_a_store_reopened_keeps_what_it_declares_it_keeps(spec: str) -> None:
     finally:
         again.close()
     assert ("files" in first.capabilities) is (first.folder is not None)
+
+
+# -- the cursor: every change, in the order stored, once -------------------------------------
+
+
+def test_positions_only_grow_and_are_never_given_twice(store: Store) -> None:
+    with store.unit() as unit:
+        unit.file_events([row(1, "2026-12-02T09:00:00Z"), row(2, "2026-11-30T09:00:00Z")])
+    first = store.query_events(after=0)
+    # In the order stored (not by date), each with its own position.
+    assert [r.headline for r in first] == ["headline 1", "headline 2"]
+    assert [r.position for r in first] == [1, 2]
+    assert store.query_events(after=2) == []
+    with store.unit() as unit:  # filed again (--rebuild): new rows at new positions
+        unit.forget_events(NCT)
+        unit.file_events([row(3, "2026-12-03T09:00:00Z")])
+    [again] = store.query_events(after=2)
+    assert again.headline == "headline 3" and again.position == 3
+    assert [r.position for r in store.query_events(after=0, limit=1)] == [3]
+    assert [r.headline for r in store.query_events(seen_since="2026-12-03")] == ["headline 3"]

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from trialwatch.cli.formats import EventsFormat
-from trialwatch.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 from trialwatch.cli.common import (
     EXIT_OK,
     ConfigOpt,
@@ -23,6 +18,11 @@ from trialwatch.cli.common import (
     parse_day,
     setup_logging,
 )
+from trialwatch.cli.formats import EventsFormat
+from trialwatch.errors import InputError
+
+if TYPE_CHECKING:
+    from trialwatch.store.events import Row as EventRow
 
 
 @app.command()
@@ -54,8 +54,34 @@ def events(
             autocompletion=complete_watched,
         ),
     ] = None,
+    seen_since: Annotated[
+        str | None,
+        typer.Option(
+            "--seen-since",
+            metavar="DATE",
+            help="Changes trialwatch stored on or after DATE (--since is when the sponsor made "
+            "them).",
+        ),
+    ] = None,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after",
+            metavar="CURSOR",
+            min=0,
+            help="Only the rows stored after CURSOR (the next_cursor a previous run printed; 0 "
+            "for all), in the order they were stored.",
+        ),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep printing new rows as runs store them (NDJSON), until interrupted.",
+        ),
+    ] = False,
     fmt: Annotated[
-        EventsFormat, typer.Option("--format", "-f", help="text, json or csv.")
+        EventsFormat, typer.Option("--format", "-f", help="text, json, csv or ndjson.")
     ] = EventsFormat.text,
     rebuild: Annotated[
         bool,
@@ -78,6 +104,7 @@ def events(
 
     parse_day(since, "--since")
     parse_day(until, "--until")
+    parse_day(seen_since, "--seen-since")
     known = {e.value for e in EventType} | {"added", "removed", "changed"}
     unknown = [t for t in types or [] if t not in known]
     if unknown:
@@ -89,14 +116,29 @@ def events(
     if bad:
         names = ", ".join(sorted(c.value for c in Category))
         raise InputError(f"--category {bad[0]!r} is no category; choose from {names}")
-    rows = run_events(
-        option_flags(store=store), config, since=since, until=until,
-        types=types, categories=categories, trials=trials, rebuild=rebuild,
-    )  # fmt: skip
-    renderer = {
-        EventsFormat.text: render.render_text,
-        EventsFormat.json: render.render_json,
-        EventsFormat.csv: render.render_csv,
-    }[fmt]
-    sys.stdout.write(renderer(rows))
+    filters: dict[str, Any] = {
+        "since": since, "until": until, "types": types, "categories": categories,
+        "trials": trials, "seen_since": seen_since,
+    }  # fmt: skip
+    if follow:
+        if rebuild:
+            raise InputError("--follow and --rebuild do not go together: rebuild first")
+        from trialwatch.usecases.events import follow_events
+
+        def out(found: list[EventRow]) -> None:
+            sys.stdout.write(render.render_ndjson_rows(found))
+            sys.stdout.flush()
+
+        follow_events(option_flags(store=store), config, after or 0, out, **filters)
+        raise typer.Exit(EXIT_OK)
+    rows = run_events(option_flags(store=store), config, after=after, rebuild=rebuild, **filters)
+    if fmt is EventsFormat.ndjson:
+        sys.stdout.write(render.render_ndjson(rows, after or 0))
+    else:
+        renderer = {
+            EventsFormat.text: render.render_text,
+            EventsFormat.json: render.render_json,
+            EventsFormat.csv: render.render_csv,
+        }[fmt]
+        sys.stdout.write(renderer(rows))
     raise typer.Exit(EXIT_OK)

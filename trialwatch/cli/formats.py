@@ -5,7 +5,7 @@
 | check, diff | auto (colour on a terminal, else text), text, markdown, json, html | auto |
 | history | text, json, markdown, html | text |
 | audit | auto, text, markdown, json, html, csv | auto |
-| events | text, json, csv | text |
+| events | text, json, csv, ndjson (a row a line, then the next cursor) | text |
 | sync, worker | text, json | text |
 | watch list, config | table, json | table |
 """
@@ -43,6 +43,7 @@ class EventsFormat(StrEnum):
     text = "text"
     json = "json"
     csv = "csv"
+    ndjson = "ndjson"
 
 
 class SyncFormat(StrEnum):

@@ -1,5 +1,7 @@
 """`trialwatch events`: the stored changes and events as text (a line each), JSON
-(``trialwatch.events/1``) or CSV (one row each, cells never formulas)."""
+(``trialwatch.events/1``), CSV (one row each, cells never formulas) or NDJSON (one JSON object
+a line, each with its cursor, then ``{"next_cursor": N}``: what a consumer stores to ask for
+the rows after it)."""
 
 from __future__ import annotations
 
@@ -48,3 +50,17 @@ def render_csv(rows: list[Row]) -> str:
         values += [r.old_snapshot, r.new_snapshot]
         writer.writerow([spreadsheet_cell(v) for v in values])
     return buffer.getvalue()
+
+
+def render_ndjson_rows(rows: list[Row]) -> str:
+    """Each row on a line of its own, with its cursor."""
+    return "".join(dumps({"schema": SCHEMA, **r.to_json()}) + "\n" for r in rows)
+
+
+def next_cursor(rows: list[Row], after: int) -> int:
+    """The cursor to ask with next: the last row's position, or the one asked with."""
+    return max([after, *(r.position or 0 for r in rows)])
+
+
+def render_ndjson(rows: list[Row], after: int = 0) -> str:
+    return render_ndjson_rows(rows) + dumps({"next_cursor": next_cursor(rows, after)}) + "\n"

@@ -27,7 +27,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from trialwatch.errors import StoreError
@@ -36,11 +36,22 @@ from trialwatch.model import Change, Event
 TABLE = """
 CREATE TABLE IF NOT EXISTS events (
   nct TEXT, seen TEXT, made_on TEXT, old_snapshot TEXT, new_snapshot TEXT,
-  kind TEXT, type TEXT, category TEXT, headline TEXT, rank INTEGER, body TEXT
+  kind TEXT, type TEXT, category TEXT, headline TEXT, rank INTEGER, body TEXT, pos INTEGER
 );
+"""
+# What each filter of ``trialwatch events`` is answered from (the same on PostgreSQL:
+# store/postgres/schema.py). ``pos`` is a row's place in the order rows were stored.
+INDEXES = """
 CREATE INDEX IF NOT EXISTS events_seen ON events (seen);
 CREATE INDEX IF NOT EXISTS events_trial ON events (nct, seen);
+CREATE UNIQUE INDEX IF NOT EXISTS events_pos ON events (pos);
+CREATE INDEX IF NOT EXISTS events_type ON events (type, seen);
+CREATE INDEX IF NOT EXISTS events_category ON events (category, seen);
+CREATE INDEX IF NOT EXISTS events_day ON events ((coalesce(made_on, substr(seen, 1, 10))));
 """
+# The last position given to a row, in the state's meta table: a position is never given
+# twice, even after rows are filed again (--rebuild).
+POSITION = "events_position"
 
 
 @dataclass
@@ -56,10 +67,13 @@ class Row:
     headline: str
     rank: int
     body: dict[str, Any]
+    # Its place in the order rows were stored: only grows, never given twice (the cursor of
+    # ``trialwatch events --after``). None until the row is filed.
+    position: int | None = None
 
     def values(self) -> tuple[Any, ...]:
         """The row as the table holds it, in COLUMNS order (its body as JSON text)."""
-        return (*astuple(self)[:-1], json.dumps(self.body, sort_keys=True))
+        return (*(getattr(self, c) for c in COLUMNS[:-1]), json.dumps(self.body, sort_keys=True))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,11 +88,13 @@ class Row:
             "headline": self.headline,
             "rank": self.rank,
             "body": self.body,
+            "cursor": self.position,  # since 0.7
         }
 
 
-# The table's columns: the fields of a Row, in order.
-COLUMNS = tuple(f.name for f in fields(Row))
+# The table's columns: the fields of a Row, in order, its body last (its position is the
+# table's own ``pos``).
+COLUMNS = tuple(f.name for f in fields(Row) if f.name != "position")
 
 
 def rows_of(
@@ -108,20 +124,56 @@ def rows_of(
     return out
 
 
-def ensure(conn: sqlite3.Connection) -> None:
-    """The table and its indexes (statement by statement: executescript would commit the
-    caller's transaction)."""
-    for statement in TABLE.split(";"):
+def ensure(conn: Any) -> None:
+    """The table and its indexes on SQLite (statement by statement: executescript would commit
+    the caller's transaction), made when the state is opened; a table from before 0.7 gets its
+    positions, in the order its rows were stored. Cheap once done: one look at the columns.
+    PostgreSQL's schema is made by its migrations."""
+    if getattr(conn, "raw", None) is not None:
+        return
+    have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "pos" in have:
+        return
+    if not have:
+        for statement in TABLE.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    else:
+        conn.execute("ALTER TABLE events ADD COLUMN pos INTEGER")
+    if conn.execute("SELECT 1 FROM events WHERE pos IS NULL LIMIT 1").fetchone():
+        conn.execute("UPDATE events SET pos = rowid WHERE pos IS NULL")
+        conn.execute(
+            "INSERT INTO meta (key, value) SELECT ?, CAST(coalesce(max(pos), 0) AS TEXT) "
+            "FROM events WHERE true ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (POSITION,),
+        )
+    for statement in INDEXES.split(";"):
         if statement.strip():
             conn.execute(statement)
 
 
-def insert(conn: sqlite3.Connection, rows: Iterable[Row]) -> None:
-    """File rows (inside the caller's transaction)."""
+def insert(conn: Any, rows: Iterable[Row]) -> None:
+    """File rows (inside the caller's transaction), each at the next position. Taking the
+    positions locks the counter's row until the transaction ends, so positions are given in
+    the order transactions commit: a reader that has seen a position has seen every one
+    before it."""
     ensure(conn)
+    found = list(rows)
+    if not found:
+        return
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (POSITION,)
+    )
+    (last,) = conn.execute(
+        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT) WHERE key = ? "
+        "RETURNING value",
+        (len(found), POSITION),
+    ).fetchone()
+    first = int(last) - len(found) + 1
+    names = (*COLUMNS, "pos")
     conn.executemany(
-        f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-        [r.values() for r in rows],
+        f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        [(*r.values(), first + k) for k, r in enumerate(found)],
     )
 
 
@@ -132,16 +184,30 @@ def forget(conn: sqlite3.Connection, nct: str) -> None:
 
 
 def query(
-    conn: sqlite3.Connection,
+    conn: Any,
     *,
     since: str | None = None,
     until: str | None = None,
     types: list[str] | None = None,
     categories: list[str] | None = None,
     trials: list[str] | None = None,
+    seen_since: str | None = None,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> Iterator[Row]:
-    """Rows, oldest first, that match every filter given."""
-    where, args = [], []
+    """Rows that match every filter given: ``since``/``until`` the day the change was made
+    (the sponsor's update, else the day it was stored), ``seen_since`` the day trialwatch
+    stored it. In the order the reports list them (by when they were stored, then trial and
+    rank); with ``after`` (a cursor), the rows stored after that position, in the order they
+    were stored."""
+    where: list[str] = []
+    args: list[Any] = []
+    if after is not None:
+        where.append("pos > ?")
+        args.append(after)
+    if seen_since:
+        where.append("seen >= ?")
+        args.append(seen_since)
     if since:
         where.append("coalesce(made_on, substr(seen, 1, 10)) >= ?")
         args.append(since)
@@ -152,18 +218,24 @@ def query(
         if values:
             where.append(f"{column} IN ({', '.join('?' * len(values))})")
             args.extend(values)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM events"
+    sql = f"SELECT {', '.join(COLUMNS)}, pos FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY seen, nct, rank, rowid"
+    sql += " ORDER BY pos" if after is not None else " ORDER BY seen, nct, rank, pos"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
     try:
         ensure(conn)
         cursor = conn.execute(sql, args)
         for stored in cursor:
             try:
-                body = json.loads(stored[-1] or "{}")
+                body = json.loads(stored[-2] or "{}")
             except ValueError:
                 body = {}
-            yield Row(**dict(zip(COLUMNS[:-1], stored[:-1], strict=True)), body=body)
-    except sqlite3.Error as exc:
+            known = dict(zip(COLUMNS[:-1], stored[:-2], strict=True))
+            position = int(stored[-1]) if stored[-1] is not None else None
+            yield Row(**known, body=body, position=position)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) is None and not isinstance(exc, sqlite3.Error):
+            raise
         raise StoreError(f"cannot read the stored events: {exc}") from None

@@ -188,7 +188,12 @@ class Store(Protocol):
         types: list[str] | None = None,
         categories: list[str] | None = None,
         trials: list[str] | None = None,
-    ) -> list[EventRow]: ...
+        seen_since: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[EventRow]:
+        """Event rows that match (store/events.py says how each filter reads); with ``after``
+        (a cursor: a row's position), the rows stored after it, in the order stored."""
 
     def signals(self) -> SignalLedger:
         """Which transparency signals each output was last told, per trial."""
@@ -305,13 +310,16 @@ class Bookkeeping:
         types: list[str] | None = None,
         categories: list[str] | None = None,
         trials: list[str] | None = None,
+        seen_since: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> list[EventRow]:
         from trialwatch.store import events
 
         return list(
             events.query(
                 self.db.conn, since=since, until=until, types=types, categories=categories,
-                trials=trials,
+                trials=trials, seen_since=seen_since, after=after, limit=limit,
             )
         )  # fmt: skip
 

@@ -286,9 +286,10 @@ class StateDB(StateTables):
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        from trialwatch.store.events import TABLE as EVENTS
+        from trialwatch.store import events
 
-        conn.executescript(_SCHEMA + EVENTS)
+        conn.executescript(_SCHEMA)
+        events.ensure(conn)
         have = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
         for column in COLUMNS:
             if column not in have:  # a state from an earlier version: add what it lacks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,10 +26,13 @@ def run_events(
     types: list[str] | None = None,
     categories: list[str] | None = None,
     trials: list[str] | None = None,
+    seen_since: str | None = None,
+    after: int | None = None,
     rebuild: bool = False,
 ) -> list[EventRow]:
     """The stored changes and events that match; with ``rebuild``, filed again first from
-    every stored snapshot (for a store from before 0.5, or after changing ignore rules)."""
+    every stored snapshot (for a store from before 0.5, or after changing ignore rules: the
+    rows filed again are new rows, at new positions)."""
     from trialwatch.ids import normalize_nct_id
 
     settings = load_settings(flags, config)
@@ -40,10 +44,43 @@ def run_events(
                 for nct in wanted or store.trials():
                     refile(store, nct, list(settings["ignore"]))
         return store.query_events(
-            since=since, until=until, types=types, categories=categories, trials=wanted or None
-        )
+            since=since, until=until, types=types, categories=categories,
+            trials=wanted or None, seen_since=seen_since, after=after,
+        )  # fmt: skip
     finally:
         store.close()
+
+
+def follow_events(
+    flags: dict[str, Any],
+    config: str | None,
+    after: int,
+    on_rows: Callable[[list[EventRow]], None],
+    *,
+    every: float = 1.0,
+    rounds: int | None = None,
+    **filters: Any,
+) -> int:
+    """Hand every row stored after ``after`` to ``on_rows``, then keep looking every ``every``
+    seconds for rows stored since (``rounds``: how many looks, None for as long as it runs);
+    returns the last cursor. A row is handed on once, whichever run or worker stored it."""
+    import time
+
+    settings = load_settings(flags, config)
+    store = open_store(settings.store)
+    cursor, done = after, 0
+    try:
+        while rounds is None or done < rounds:
+            rows = store.query_events(after=cursor, **filters)
+            if rows:
+                on_rows(rows)
+                cursor = max(cursor, *(r.position or 0 for r in rows))
+            done += 1
+            if rounds is None or done < rounds:
+                time.sleep(every)
+    finally:
+        store.close()
+    return cursor
 
 
 def refile(store: Store, nct: str, ignore: list[str]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from trialwatch.changes.normalize import NORMALIZER_VERSION
 from trialwatch.errors import StoreError
 from trialwatch.record import Fetched
-from trialwatch.store.events import TABLE as EVENTS
+from trialwatch.store import events
 from trialwatch.store.port import first_state
 from trialwatch.store.snapshots import snapshot_body
 from trialwatch.store.state import _SCHEMA, StateDB
@@ -49,7 +49,8 @@ class MemoryState(StateDB):
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        conn.executescript(_SCHEMA + EVENTS + _TABLES)
+        conn.executescript(_SCHEMA + _TABLES)
+        events.ensure(conn)
         return conn
 
     def close(self) -> None:

@@ -57,6 +57,18 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX sync_jobs_todo ON sync_jobs (state, lease_until)",
         "CREATE TABLE pacer (host TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL)",
     ],
+    # 3 (trialwatch 0.7): every event row's position (the cursor of events --after), given in
+    # the order rows were stored; the indexes each filter of trialwatch events is answered from
+    [
+        "ALTER TABLE events ADD COLUMN pos BIGINT",
+        "UPDATE events SET pos = rowid",
+        "CREATE UNIQUE INDEX events_pos ON events (pos)",
+        "CREATE INDEX events_type ON events (type, seen)",
+        "CREATE INDEX events_category ON events (category, seen)",
+        "CREATE INDEX events_day ON events ((coalesce(made_on, substr(seen, 1, 10))))",
+        "INSERT INTO meta (key, value) SELECT 'events_position', coalesce(max(pos), 0)::text "
+        "FROM events ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
