@@ -146,3 +146,58 @@ def test_each_filter_of_events_is_answered_from_an_index(
     plan = _plan(f"SELECT nct FROM events WHERE {where}", args)
     assert "Index" in plan or "INDEX" in plan, plan
     assert "SCAN events" not in plan and "Seq Scan" not in plan, plan
+
+
+def test_a_store_from_before_the_cursor_gives_its_rows_positions_in_the_order_stored(
+    tmp_path: Any,
+) -> None:
+    """Rows filed by 0.6 (no positions) get theirs when the store is first opened by 0.7, in the
+    order they were stored, and the next row comes after them."""
+    old_rows = [_row(0, n) for n in range(3)]
+    if stores.on_database():
+        import psycopg
+
+        from trialwatch.store.postgres.schema import MIGRATIONS
+
+        url = stores.spec().rsplit("/", 1)[0] + f"/old{abs(hash(str(tmp_path))) % 10**6}"
+        with psycopg.connect(stores.spec(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}"')
+        with psycopg.connect(url, autocommit=True) as conn:  # a 0.6 database: schema 2
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            for number, step in enumerate(MIGRATIONS[:2], 1):
+                for statement in step:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version VALUES (%s)", (number,))
+            for r in old_rows:
+                conn.execute(
+                    "INSERT INTO events (nct, seen, made_on, old_snapshot, new_snapshot, kind, "
+                    "type, category, headline, rank, body) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    r.values(),
+                )
+        spec = url
+    else:
+        import sqlite3
+
+        folder = tmp_path / "old-snapshots"
+        (folder / ".trialwatch").mkdir(parents=True)
+        with sqlite3.connect(folder / ".trialwatch" / "state.db") as db:  # a 0.6 state
+            db.execute(
+                "CREATE TABLE events (nct TEXT, seen TEXT, made_on TEXT, old_snapshot TEXT, "
+                "new_snapshot TEXT, kind TEXT, type TEXT, category TEXT, headline TEXT, "
+                "rank INTEGER, body TEXT)"
+            )
+            db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
+                r.values() for r in old_rows])  # fmt: skip
+        spec = str(folder)
+    store = open_store(spec)
+    try:
+        found = store.query_events(after=0)
+        assert [r.headline for r in found] == [r.headline for r in old_rows]
+        assert [r.position for r in found] == [1, 2, 3]
+        with store.unit() as unit:
+            unit.file_events([_row(1, 9)])
+        [newest] = store.query_events(after=3)
+        assert newest.position == 4
+    finally:
+        store.close()
