@@ -53,7 +53,12 @@ def notify_command(
     report = RunReport(generated_at=utc_now(), notes=["a test message from trialwatch"])
     for c in chans:
         try:
-            done = send(c, report, "trialwatch: test message")
+            if c.webhook:
+                from trialwatch.outputs.webhook import WebhookOutput
+
+                done = WebhookOutput(c, None).test()
+            else:
+                done = send(c, report, "trialwatch: test message")
         except TrialwatchError as exc:
             say(f"trialwatch: error: {exc}")
             code = EXIT_TROUBLE

@@ -39,6 +39,13 @@ class Channel:
     url: str | None  # written in the file (no secret in it)
     url_env: str | None  # or read from this variable at send time
     only: tuple[str, ...] = ()
+    # A signed webhook (outputs/webhook.py) instead of an Apprise service: the variable that
+    # holds its signing secret.
+    secret_env: str | None = None
+
+    @property
+    def webhook(self) -> bool:
+        return self.secret_env is not None
 
     def resolve(self, env: Mapping[str, str] | None = None) -> str:
         env = os.environ if env is None else env
@@ -72,8 +79,36 @@ def parse_only(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _webhook(entry: dict[str, Any], n: int, where: str) -> Channel:
+    """A signed webhook: ``{ webhook = "https://…", secret_env = "NAME", only = [...] }``."""
+    unknown = set(entry) - {"webhook", "secret_env", "only"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: notify entry {n} has unknown key(s) {', '.join(sorted(unknown))}; a "
+            "webhook takes webhook, secret_env, only"
+        )
+    url, secret_env = entry.get("webhook"), entry.get("secret_env")
+    if not isinstance(url, str) or not re.match(r"^https?://", url, re.I):
+        raise ConfigError(f"{where}: notify entry {n}: webhook must be an http(s) URL")
+    if _CREDENTIALS.match(url):
+        raise ConfigError(f"{where}: notify entry {n}: the webhook URL holds a password")
+    if not isinstance(secret_env, str) or not _VARIABLE.fullmatch(secret_env):
+        raise ConfigError(
+            f"{where}: notify entry {n}: a webhook needs secret_env, the name of the variable "
+            "that holds its signing secret"
+        )
+    name = re.sub(r"^([a-z0-9+.-]+://[^/?#]*).*$", r"\1", url, flags=re.I)
+    key = hashlib.sha256(f"webhook:{url}".encode()).hexdigest()[:10]
+    only = parse_only(entry.get("only"), f"{where}: notify entry {n}")
+    return Channel(f"webhook {name}", f"webhook:{key}", url, None, only, secret_env)
+
+
 def channels(entries: Any, where: str) -> list[Channel]:
-    """The channels of the ``notify`` setting: URLs, or tables ``{url | url_env, only}``."""
+    """The channels of the ``notify`` setting: URLs, tables ``{url | url_env, only}``, or
+    signed webhooks ``{webhook, secret_env, only}``."""
     if not isinstance(entries, list):
         raise ConfigError(f"{where}: notify must be a list of URLs or tables")
     out: list[Channel] = []
@@ -82,6 +117,9 @@ def channels(entries: Any, where: str) -> list[Channel]:
             entry = {"url": entry}
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: notify entry {n} must be a URL or a table")
+        if "webhook" in entry:
+            out.append(_webhook(entry, n, where))
+            continue
         unknown = set(entry) - {"url", "url_env", "only"}
         if unknown:
             raise ConfigError(

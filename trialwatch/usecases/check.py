@@ -310,13 +310,15 @@ def outputs_of(
     """The outputs a run delivers to besides stdout, by name (mail, each channel); each a
     preview of itself on a dry run (said, not sent; the store is a copy)."""
     from trialwatch.outputs import ChannelOutput, MailOutput, PreviewOutput
+    from trialwatch.outputs.webhook import WebhookOutput
 
     found: list[Output] = []
     for name in names:
         if name == "mail":
             found.append(MailOutput(settings["email"], store.folder))
-        else:
-            found.append(ChannelOutput(next(c for c in chans if c.output == name)))
+            continue
+        channel = next(c for c in chans if c.output == name)
+        found.append(WebhookOutput(channel, store) if channel.webhook else ChannelOutput(channel))
     return [PreviewOutput(o, preview) for o in found] if preview is not None else found
 
 
