@@ -7,6 +7,7 @@
 | audit | auto, text, markdown, json, html, csv | auto |
 | events | text, json, csv, ndjson (a row a line, then the next cursor) | text |
 | sync, worker | text, json | text |
+| export | parquet, jsonl | parquet |
 | watch list, config | table, json | table |
 """
 
@@ -54,3 +55,8 @@ class SyncFormat(StrEnum):
 class TableFormat(StrEnum):
     table = "table"
     json = "json"
+
+
+class ExportFormat(StrEnum):
+    parquet = "parquet"
+    jsonl = "jsonl"
