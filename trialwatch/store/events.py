@@ -183,8 +183,7 @@ def forget(conn: sqlite3.Connection, nct: str) -> None:
     conn.execute("DELETE FROM events WHERE nct = ?", (nct,))
 
 
-def query(
-    conn: Any,
+def select(
     *,
     since: str | None = None,
     until: str | None = None,
@@ -194,9 +193,10 @@ def query(
     seen_since: str | None = None,
     after: int | None = None,
     limit: int | None = None,
-) -> Iterator[Row]:
-    """Rows that match every filter given: ``since``/``until`` the day the change was made
-    (the sponsor's update, else the day it was stored), ``seen_since`` the day trialwatch
+) -> tuple[str, list[Any]]:
+    """The SQL of ``query`` and its arguments: rows that match every filter given:
+    ``since``/``until`` the day the change was made (the sponsor's update, else the day it was
+    stored), ``seen_since`` the day trialwatch
     stored it. In the order the reports list them (by when they were stored, then trial and
     rank); with ``after`` (a cursor), the rows stored after that position, in the order they
     were stored."""
@@ -224,6 +224,26 @@ def query(
     sql += " ORDER BY pos" if after is not None else " ORDER BY seen, nct, rank, pos"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
+    return sql, args
+
+
+def query(
+    conn: Any,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    types: list[str] | None = None,
+    categories: list[str] | None = None,
+    trials: list[str] | None = None,
+    seen_since: str | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+) -> Iterator[Row]:
+    """The rows ``select`` says, read."""
+    sql, args = select(
+        since=since, until=until, types=types, categories=categories, trials=trials,
+        seen_since=seen_since, after=after, limit=limit,
+    )  # fmt: skip
     try:
         ensure(conn)
         cursor = conn.execute(sql, args)
