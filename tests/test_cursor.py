@@ -201,3 +201,46 @@ def test_a_store_from_before_the_cursor_gives_its_rows_positions_in_the_order_st
         assert newest.position == 4
     finally:
         store.close()
+
+
+def test_a_follower_is_woken_by_a_row_stored_elsewhere() -> None:
+    """`events --follow` on PostgreSQL waits for a notification, not the clock; on a store that
+    has none it looks again when its time runs out. Either way it gets the new row, once."""
+    from trialwatch.usecases.events import follow_events
+
+    got: list[str] = []
+    woken: list[bool] = []
+    reader = open_store(stores.spec())
+    real_wait = reader.wait_for_events
+
+    def wait(seconds: float) -> bool:
+        woken.append(real_wait(seconds))
+        return woken[-1]
+
+    writer = open_store(stores.spec())
+
+    def file_one() -> None:
+        with writer.unit() as unit:
+            unit.file_events([_row(2, 1)])
+
+    # The follower's first look finds nothing; a row is stored while it waits.
+    timer = threading.Timer(0.5, file_one)
+    timer.start()
+    try:
+        import trialwatch.usecases.events as usecase
+
+        original = usecase.open_store
+        usecase.open_store = lambda spec: reader  # type: ignore[assignment]
+        reader.wait_for_events = wait  # type: ignore[method-assign]
+        try:
+            last = follow_events(
+                {}, None, 0, lambda rows: got.extend(r.headline for r in rows),
+                every=5 if stores.on_database() else 1.0, rounds=2,
+            )  # fmt: skip
+        finally:
+            usecase.open_store = original  # type: ignore[assignment]
+    finally:
+        timer.join()
+        writer.close()
+    assert got == ["writer 2 row 1"] and last >= 1
+    assert woken == [stores.on_database()]  # PostgreSQL said so; a folder's time ran out

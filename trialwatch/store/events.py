@@ -52,6 +52,8 @@ CREATE INDEX IF NOT EXISTS events_day ON events ((coalesce(made_on, substr(seen,
 # The last position given to a row, in the state's meta table: a position is never given
 # twice, even after rows are filed again (--rebuild).
 POSITION = "events_position"
+# PostgreSQL's notification channel for rows stored (events --follow listens on it).
+CHANNEL = "trialwatch_events"
 
 
 @dataclass
@@ -175,6 +177,8 @@ def insert(conn: Any, rows: Iterable[Row]) -> None:
         f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
         [(*r.values(), first + k) for k, r in enumerate(found)],
     )
+    if getattr(conn, "raw", None) is not None:  # PostgreSQL: wake who follows (at commit)
+        conn.execute(f"NOTIFY {CHANNEL}")
 
 
 def forget(conn: sqlite3.Connection, nct: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -198,6 +199,10 @@ class Store(Protocol):
     def signals(self) -> SignalLedger:
         """Which transparency signals each output was last told, per trial."""
 
+    def wait_for_events(self, seconds: float) -> bool:
+        """Return once rows may have been stored, at the latest after ``seconds``: True when
+        the store said so (PostgreSQL's notifications), False when the time ran out."""
+
     # -- the sync queue and the request pace ---------------------------------------------------
 
     def claim_jobs(self, worker: str, n: int, lease: float) -> list[Job]: ...
@@ -327,6 +332,11 @@ class Bookkeeping:
         from trialwatch.store.ledger import SignalLedger
 
         return SignalLedger(self.db)
+
+    def wait_for_events(self, seconds: float) -> bool:
+        """A store with no notifications: the follower looks again after ``seconds``."""
+        time.sleep(seconds)
+        return False
 
     # -- the sync queue and the request pace ---------------------------------------------------
 

@@ -61,11 +61,10 @@ def follow_events(
     rounds: int | None = None,
     **filters: Any,
 ) -> int:
-    """Hand every row stored after ``after`` to ``on_rows``, then keep looking every ``every``
-    seconds for rows stored since (``rounds``: how many looks, None for as long as it runs);
-    returns the last cursor. A row is handed on once, whichever run or worker stored it."""
-    import time
-
+    """Hand every row stored after ``after`` to ``on_rows``, then keep looking for rows stored
+    since: as soon as PostgreSQL says some were (LISTEN/NOTIFY), else every ``every`` seconds
+    (``rounds``: how many looks, None for as long as it runs); returns the last cursor. A row is
+    handed on once, whichever run or worker stored it."""
     settings = load_settings(flags, config)
     store = open_store(settings.store)
     cursor, done = after, 0
@@ -77,7 +76,7 @@ def follow_events(
                 cursor = max(cursor, *(r.position or 0 for r in rows))
             done += 1
             if rounds is None or done < rounds:
-                time.sleep(every)
+                store.wait_for_events(every)
     finally:
         store.close()
     return cursor

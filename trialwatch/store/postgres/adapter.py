@@ -222,6 +222,7 @@ class PostgresStore(TablesStore):
         self.pending = TablePending(self.db)
         self.runs = PgRuns(url, self.label)
         self.dry_run = dry_run
+        self._listener: psycopg.Connection[Any] | None = None  # events --follow's
         self._depth = 0
         self._checks: list[tuple[str, str, str, str | None, str | None]] = []
 
@@ -251,6 +252,26 @@ class PostgresStore(TablesStore):
             finally:
                 self.runs.stop()
                 self.db.close()
+
+    def wait_for_events(self, seconds: float) -> bool:
+        """Listen for the rows other runs store (``NOTIFY`` at their commit), on a connection
+        of its own, for at most ``seconds``."""
+        from trialwatch.store.events import CHANNEL
+
+        if self._listener is None:
+            self._listener = connect(self.url, self.label)
+            self._listener.execute(f"LISTEN {CHANNEL}")
+        try:
+            return any(True for _ in self._listener.notifies(timeout=seconds, stop_after=1))
+        except driver().Error as exc:
+            raise StoreError(f"lost the PostgreSQL store {self.label} ({exc})") from None
+
+    def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener.close()
+            self._listener = None
+        self.db.close()
 
     def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:
         """First snapshots (see base.Store), a batch at once: the snapshots by COPY, the
