@@ -233,8 +233,10 @@ def test_a_follower_is_woken_by_a_row_stored_elsewhere() -> None:
         usecase.open_store = lambda spec: reader  # type: ignore[assignment]
         reader.wait_for_events = wait  # type: ignore[method-assign]
         try:
+            from trialwatch.config import load_settings
+
             last = follow_events(
-                {}, None, 0, lambda rows: got.extend(r.headline for r in rows),
+                load_settings({}, None), 0, lambda rows: got.extend(r.headline for r in rows),
                 every=5 if stores.on_database() else 1.0, rounds=2,
             )  # fmt: skip
         finally:

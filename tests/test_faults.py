@@ -646,7 +646,9 @@ def test_a_terminal_hyperlink_leaves_no_trace_in_any_format_or_the_subject(
             assert "\x1b" not in out
         assert "8;;" not in said and "evil.test" not in said, (fmt, said)
         assert "click here" in said  # the visible text stays
-    report, _ = run_diff(a, b, {}, None)
+    from trialwatch.config import load_settings
+
+    report, _ = run_diff(a, b, load_settings({}, None))
     line = subject(digest_report(report.trials, report, []), "[trialwatch]")
     assert "8;;" not in line and "evil.test" not in line and "click here" in line
 

@@ -34,6 +34,7 @@ from trialwatch.cli.common import (
     say,
     setup_logging,
 )
+from trialwatch.config import load_settings
 
 
 def _audit_fail_on(value: str | None) -> set[str] | None:
@@ -120,12 +121,7 @@ def audit_command(
     report = run_audit(
         list(nct_ids or []),
         list(files or []),
-        option_flags(
-            api_url=api_url,
-            store=store,
-            grace_days=grace,
-        ),
-        config,
+        load_settings(option_flags(api_url=api_url, store=store, grace_days=grace), config),
         as_of=day,
         fetch=fetch,
     )

@@ -41,6 +41,7 @@ from trialwatch.cli.common import (
     say_summary,
     setup_logging,
 )
+from trialwatch.config import load_settings
 
 
 @app.command()
@@ -151,8 +152,6 @@ def check(
     if fail_list is not None:
         flags["fail_on"] = fail_list
     good, bad = parse_ids(nct_ids or [])
-    from trialwatch.config import load_settings
-
     check_ignore(load_settings(flags, config), strict)  # before any request
 
     def publish(report: RunReport) -> list[TrialReport]:
@@ -170,8 +169,7 @@ def check(
     report, settings, mail_error = run_check(
         good,
         bad,
-        flags,
-        config,
+        load_settings(flags, config),
         force=force,
         full=full,
         batch=batch,
@@ -254,7 +252,7 @@ def diff(
         flags["ignore"] = list(ignore)
     if fail_list is not None:
         flags["fail_on"] = fail_list
-    report, settings = run_diff(old, new, flags, config)
+    report, settings = run_diff(old, new, load_settings(flags, config))
     check_ignore(settings, strict)
     if explain_ignore:
         from trialwatch.sanitize import terminal

@@ -19,6 +19,7 @@ from trialwatch.cli.common import (
     setup_logging,
 )
 from trialwatch.cli.formats import EventsFormat
+from trialwatch.config import load_settings
 from trialwatch.errors import InputError
 
 if TYPE_CHECKING:
@@ -129,9 +130,10 @@ def events(
             sys.stdout.write(render.render_ndjson_rows(found))
             sys.stdout.flush()
 
-        follow_events(option_flags(store=store), config, after or 0, out, **filters)
+        follow_events(load_settings(option_flags(store=store), config), after or 0, out, **filters)
         raise typer.Exit(EXIT_OK)
-    rows = run_events(option_flags(store=store), config, after=after, rebuild=rebuild, **filters)
+    settings = load_settings(option_flags(store=store), config)
+    rows = run_events(settings, after=after, rebuild=rebuild, **filters)
     if fmt is EventsFormat.ndjson:
         sys.stdout.write(render.render_ndjson(rows, after or 0))
     else:

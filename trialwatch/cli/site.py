@@ -24,6 +24,7 @@ from trialwatch.cli.common import (
     say,
     setup_logging,
 )
+from trialwatch.config import load_settings
 
 
 @app.command()
@@ -48,7 +49,9 @@ def site(
     from trialwatch.usecases.site import run_site
 
     day = parse_day(today)
-    built = run_site(out_dir, option_flags(store=store), config, full=full, as_of=day)
+    built = run_site(
+        out_dir, load_settings(option_flags(store=store), config), full=full, as_of=day
+    )
     for problem in built.problems:
         say(f"trialwatch: error: {problem}")
     if not quiet:

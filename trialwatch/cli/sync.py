@@ -26,6 +26,7 @@ from trialwatch.cli.common import (
     option_flags,
     setup_logging,
 )
+from trialwatch.config import load_settings
 
 
 @app.command()
@@ -86,7 +87,7 @@ def sync(
     if status:
         from trialwatch.usecases.sync import sync_status
 
-        state, progress = sync_status(flags, config)
+        state, progress = sync_status(load_settings(flags, config))
         if fmt is SyncFormat.json:
             sys.stdout.write(render.status_json(state, progress))
         else:
@@ -97,7 +98,8 @@ def sync(
     from trialwatch.usecases.sync import run_sync
 
     report = run_sync(
-        flags, config, from_file=from_file, download=download, query=query, sweep=sweep,
+        load_settings(flags, config), from_file=from_file, download=download, query=query,
+        sweep=sweep,
         work=not no_work, interactive=sys.stderr.isatty() and not quiet,
     )  # fmt: skip
     t = report.tally
@@ -140,7 +142,7 @@ def worker(
     from trialwatch.usecases.sync import run_worker
 
     tally = run_worker(
-        option_flags(store=store, api_url=api_url), config, wait=wait, limit=limit,
+        load_settings(option_flags(store=store, api_url=api_url), config), wait=wait, limit=limit,
         interactive=sys.stderr.isatty() and not quiet,
     )  # fmt: skip
     if fmt is SyncFormat.json:

@@ -26,6 +26,7 @@ from trialwatch.cli.common import (
     say,
     when_words,
 )
+from trialwatch.config import load_settings
 
 watch_app = typer.Typer(
     help="Manage the watched-trials list that `trialwatch check` (with no ids) checks.",
@@ -64,7 +65,6 @@ def watch_add(
 ) -> None:
     """Add trials, or a search (--query), to the watch list. Each trial is looked up in the
     registry first, to show its title (and refuse an id the registry does not know)."""
-    from trialwatch.config import load_settings
     from trialwatch.store.watchlist import add
     from trialwatch.usecases.common import config_trials
 
@@ -119,7 +119,6 @@ def watch_remove(
     config: ConfigOpt = None,
 ) -> None:
     """Remove trials, or a search (--query LABEL), from the watch list (snapshots are kept)."""
-    from trialwatch.config import load_settings
     from trialwatch.store.watchlist import remove
     from trialwatch.usecases.common import config_trials
 
@@ -165,7 +164,7 @@ def watch_list(
     from trialwatch.changes.words import status_words
     from trialwatch.usecases.watch import watch_rows
 
-    rows = watch_rows(option_flags(store=store), config)
+    rows = watch_rows(load_settings(option_flags(store=store), config))
     queries = [r for r in rows if r.get("query")]
     rows = [r for r in rows if not r.get("query")]
     if fmt is TableFormat.json:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import httpx
 
     from trialwatch.audit.report import AuditReport
 
-from trialwatch.config import load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.record import record_id, utc_now
 from trialwatch.store.open import open_store
@@ -27,8 +27,7 @@ log = logging.getLogger("trialwatch")
 def run_audit(
     nct_ids: list[str],
     files: list[Path],
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     as_of: dt.date | None = None,
     fetch: bool = False,
@@ -41,7 +40,6 @@ def run_audit(
     from trialwatch.audit.sources import audited, from_store, records_in_file
     from trialwatch.ids import normalize_nct_id
 
-    settings = load_settings(flags, config)
     day = as_of or common.today()
     grace = int(settings["grace_days"])
     report = AuditReport(generated_at=utc_now(), today=day.isoformat(), grace_days=grace)
@@ -60,7 +58,7 @@ def run_audit(
     if fetch and ids:
         # Fetch only: no mail, no notification; what changed stays pending for `check`.
         run, _, _ = run_check(
-            ids, [], flags, config, explicit_ids=True, email=False, notify_on=False, http=http
+            ids, [], settings, explicit_ids=True, email=False, notify_on=False, http=http
         )
         for t in run.errors:
             report.notes.append(

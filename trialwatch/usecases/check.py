@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from trialwatch.pipeline.plan import ListRun
 
 from trialwatch.audit.signals import signal_names
-from trialwatch.config import Settings, load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import InputError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
 from trialwatch.outputs.base import Output, Preview
@@ -46,8 +46,7 @@ log = logging.getLogger("trialwatch")
 def run_check(
     ids: list[str],
     bad: list[TrialReport],
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     force: bool = False,
     full: bool = False,
@@ -70,7 +69,6 @@ def run_check(
     nothing stored, nothing sent.
 
     Returns the report, the settings and a mail error (or None)."""
-    settings = load_settings(flags, config)
     with run_store(settings.store, dry_run) as store:
         return _run(
             store, settings, ids, bad,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     pass
 
 from trialwatch.changes.baseline import title_of
 from trialwatch.changes.differ import compare
-from trialwatch.config import Settings, load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import InputError
 from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.pipeline.compare import fill
@@ -30,10 +30,7 @@ _STORED = re.compile(
 )
 
 
-def run_diff(
-    old: Path, new: Path, flags: dict[str, Any], config: str | None
-) -> tuple[RunReport, Settings]:
-    settings = load_settings(flags, config)
+def run_diff(old: Path, new: Path, settings: Settings) -> tuple[RunReport, Settings]:
     a, b = stored_or_file(old, settings), stored_or_file(new, settings)
     trial = TrialReport(
         nct_id=b.nct_id,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from trialwatch.store.events import Row as EventRow
 
-from trialwatch.config import load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import TrialwatchError
 from trialwatch.store.open import open_store
 from trialwatch.store.port import Store
@@ -18,8 +18,7 @@ log = logging.getLogger("trialwatch")
 
 
 def run_events(
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     since: str | None = None,
     until: str | None = None,
@@ -35,7 +34,6 @@ def run_events(
     rows filed again are new rows, at new positions)."""
     from trialwatch.ids import normalize_nct_id
 
-    settings = load_settings(flags, config)
     store = open_store(settings.store)
     wanted = [normalize_nct_id(t) for t in trials or []]
     try:
@@ -52,8 +50,7 @@ def run_events(
 
 
 def follow_events(
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     after: int,
     on_rows: Callable[[list[EventRow]], None],
     *,
@@ -65,7 +62,6 @@ def follow_events(
     since: as soon as PostgreSQL says some were (LISTEN/NOTIFY), else every ``every`` seconds
     (``rounds``: how many looks, None for as long as it runs); returns the last cursor. A row is
     handed on once, whichever run or worker stored it."""
-    settings = load_settings(flags, config)
     store = open_store(settings.store)
     cursor, done = after, 0
     try:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from trialwatch.registry.history import HistoryClient
     from trialwatch.timeline.backfill import Backfilled
     from trialwatch.timeline.render import Story
 
-from trialwatch.config import Settings, load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import InputError
 from trialwatch.store.open import open_store
 from trialwatch.store.port import Store
@@ -22,8 +22,7 @@ log = logging.getLogger("trialwatch")
 
 def run_history(
     nct_id: str,
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     since: str | None = None,
     original: bool = False,
@@ -35,7 +34,6 @@ def run_history(
     from trialwatch.timeline.story import steps
 
     nct = normalize_nct_id(nct_id)
-    settings = load_settings(flags, config)
     store = open_store(settings.store)
     found = steps(store, nct)
     if not found:
@@ -92,8 +90,7 @@ def history_client(settings: Settings) -> HistoryClient:
 
 def run_backfill(
     nct_ids: list[str],
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     every_watched: bool = False,
     interactive: bool = False,
@@ -104,7 +101,6 @@ def run_backfill(
     from trialwatch.ids import normalize_nct_id
     from trialwatch.timeline.backfill import backfill
 
-    settings = load_settings(flags, config)
     ids = [normalize_nct_id(i) for i in nct_ids]
     if every_watched:
         ids += [w.nct_id for w in watched_trials(settings.watchlist, config_trials(settings))]

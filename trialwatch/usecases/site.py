@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from trialwatch.site.build import Built
 
-from trialwatch.config import load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import InputError
 from trialwatch.store.open import open_store
 from trialwatch.store.watchlist import load_queries, watched_trials
@@ -22,8 +22,7 @@ log = logging.getLogger("trialwatch")
 
 def run_site(
     out: Path,
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     full: bool = False,
     as_of: dt.date | None = None,
@@ -31,7 +30,6 @@ def run_site(
     """Build the static site of the watch from the store (no request to the registry)."""
     from trialwatch.site.build import WatchedTrial, build_site
 
-    settings = load_settings(flags, config)
     watched = watched_trials(settings.watchlist, config_trials(settings))
     queries = load_queries(settings.watchlist)
     if not watched and not queries:

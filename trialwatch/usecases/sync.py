@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import httpx
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from trialwatch.sync.run import SyncReport, SyncState, Tally
     from trialwatch.sync.run import Worker as SyncWorker
 
-from trialwatch.config import Settings, load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import InputError
 from trialwatch.store.open import open_store
 from trialwatch.store.port import Store
@@ -68,8 +68,7 @@ def paced_client(settings: Settings, http: httpx.Client | None = None) -> Iterat
 
 
 def run_sync(
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     from_file: Path | None = None,
     download: bool = False,
@@ -85,7 +84,6 @@ def run_sync(
     from trialwatch.search.query import from_args
     from trialwatch.sync.run import run_sync as sync
 
-    settings = load_settings(flags, config)
     params = from_args(query).as_params() if query else None
     if from_file is not None and not Path(from_file).is_file():
         raise InputError(f"no bulk file at {from_file}; give the path of ctg-studies.json.zip")
@@ -111,8 +109,7 @@ def run_sync(
 
 
 def run_worker(
-    flags: dict[str, Any],
-    config: str | None,
+    settings: Settings,
     *,
     wait: float = 0.0,
     limit: int | None = None,
@@ -120,7 +117,6 @@ def run_worker(
     http: httpx.Client | None = None,
 ) -> Tally:
     """Work the store's sync queue beside other workers until it is empty."""
-    settings = load_settings(flags, config)
     store = open_store(settings.store)
     with (
         paced_client(settings, http) as client,
@@ -134,10 +130,9 @@ def run_worker(
         )
 
 
-def sync_status(flags: dict[str, Any], config: str | None) -> tuple[SyncState, SyncProgress]:
+def sync_status(settings: Settings) -> tuple[SyncState, SyncProgress]:
     from trialwatch.sync.run import SyncState
 
-    settings = load_settings(flags, config)
     store = open_store(settings.store)
     try:
         return SyncState.load(store), store.job_progress()

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     pass
 
 from trialwatch.changes.baseline import title_of
-from trialwatch.config import Settings, load_settings
+from trialwatch.config import Settings
 from trialwatch.errors import InputError, TrialwatchError
 from trialwatch.store.open import open_store
 from trialwatch.store.watchlist import load_queries, watched_trials
@@ -47,9 +47,8 @@ def title_check(settings: Settings, raw_id: str) -> str | None:
     return f"{fetched.nct_id}: {title_of(fetched.record) or 'no title'} ({words})"
 
 
-def watch_rows(flags: dict[str, Any], config: str | None) -> list[dict[str, Any]]:
+def watch_rows(settings: Settings) -> list[dict[str, Any]]:
     """The watch list with what the store knows of each trial."""
-    settings = load_settings(flags, config)
     store = open_store(settings.store)
     rows = []
     for w in watched_trials(settings.watchlist, config_trials(settings)):
