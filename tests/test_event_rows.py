@@ -134,7 +134,7 @@ def test_a_step_a_killed_run_stored_is_filed_by_the_next_run(
     killed between the two leaves the file and nothing else. The next run files its rows (and
     reports it: the pending file was written first)."""
     from trialwatch.record import Fetched, utc_now
-    from trialwatch.store.snapshots import SnapshotStore
+    from trialwatch.store.folder import SnapshotStore
 
     record = load("NCT03064438.json")
     reg = Registry()

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from trialwatch.store.folder.pending import RunRegistry
 from trialwatch.store.locks import lock, try_lock
-from trialwatch.store.pending import RunRegistry
 
 HOLD = """
 import sys, time

@@ -311,7 +311,7 @@ def test_a_baseline_killed_before_its_file_is_told_and_stored_next_time(
     def killed(*_args: Any, **_kwargs: Any) -> None:
         raise Killed
 
-    monkeypatch.setattr("trialwatch.store.snapshots.write_atomic", killed)
+    monkeypatch.setattr("trialwatch.store.folder.adapter.write_atomic", killed)
     with pytest.raises(Killed):
         observe(store, fetched(her2), printed=False)
     monkeypatch.undo()

@@ -23,6 +23,6 @@ def open_store(spec: str | Path, *, dry_run: bool = False) -> Store:
         from trialwatch.store.postgres import PostgresStore
 
         return PostgresStore(str(spec), dry_run=dry_run)
-    from trialwatch.store.snapshots import SnapshotStore
+    from trialwatch.store.folder import SnapshotStore
 
     return SnapshotStore(Path(spec))

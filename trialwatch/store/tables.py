@@ -14,7 +14,7 @@ from trialwatch.ids import is_nct_id
 from trialwatch.record import Fetched
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
-from trialwatch.store.pending import marker_of, put_marker
+from trialwatch.store.markers import marker_of, put_marker
 from trialwatch.store.port import (
     Bookkeeping,
     Snapshot,

@@ -33,7 +33,7 @@ from trialwatch.store.atomic import write_atomic
 
 if TYPE_CHECKING:
     from trialwatch.registry.history import HistoryIndex, VersionInfo
-    from trialwatch.store.snapshots import SnapshotStore
+    from trialwatch.store.folder import SnapshotStore
 
 VERSION_FORMAT = 1
 FOLDER = "registry"

@@ -87,7 +87,7 @@ def run_store(spec: str, dry_run: bool) -> Iterator[Store]:
     if not dry_run or is_database_url(spec):
         yield open_store(spec, dry_run=dry_run)
         return
-    from trialwatch.store.preview import preview_copy
+    from trialwatch.store.folder.preview import preview_copy
 
     with preview_copy(Path(spec)) as copy:
         yield open_store(copy)

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +32,7 @@ from trialwatch.errors import StoreError, os_reason
 from trialwatch.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.locks import lock, try_lock
+from trialwatch.store.markers import marker_of, put_marker, read_marker
 from trialwatch.store.state import StateDB, bookkeeping_dir, temp_dir
 
 OUTPUTS = ("stdout", "mail")
@@ -71,7 +71,9 @@ class Pending:
             return self._untold(nct)
         except (OSError, ValueError) as exc:
             return self._damaged(nct, path, exc)
-        marker = _marker(data.get("run"), data.get("outputs")) if isinstance(data, dict) else None
+        marker = (
+            read_marker(data.get("run"), data.get("outputs")) if isinstance(data, dict) else None
+        )
         if marker is None:
             return self._damaged(nct, path, ValueError("not a pending-change record"))
         return marker
@@ -130,34 +132,6 @@ class Pending:
             return
         with self.db.transaction() as conn:
             put_marker(conn, "untold", nct, run, outputs)
-
-
-def marker_of(row: Sequence[Any]) -> dict[str, Any] | None:
-    """A pending marker kept as a row (its run, its outputs as JSON); None when the outputs do
-    not read as one."""
-    try:
-        outputs = json.loads(row[1])
-    except (TypeError, ValueError):
-        return None
-    return _marker(row[0], outputs)
-
-
-def _marker(run: Any, outputs: Any) -> dict[str, Any] | None:
-    """A pending marker from its two parts, as a file or a row keeps them; None when the
-    outputs are not a map of output to snapshot name."""
-    if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
-        return None
-    return {"run": str(run or ""), "outputs": dict(outputs)}
-
-
-def put_marker(conn: Any, table: str, nct: str, run: str, outputs: dict[str, str]) -> None:
-    """Insert or replace a trial's marker in ``table`` (pending or untold), in SQL both
-    databases read."""
-    conn.execute(
-        f"INSERT INTO {table} (nct, run, outputs) VALUES (?, ?, ?) ON CONFLICT (nct) "
-        "DO UPDATE SET run = excluded.run, outputs = excluded.outputs",
-        (nct, run, json.dumps(outputs, sort_keys=True)),
-    )
 
 
 class RunRegistry:
