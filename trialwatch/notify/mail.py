@@ -93,9 +93,10 @@ def _password(settings: MailSettings, env: Mapping[str, str]) -> str | None:
 
 # --- the digest --------------------------------------------------------------------------
 #
-# What is pending for mail lives in the store's pending files (see store/pending.py): a change
-# stays there until a mail holding it was accepted. Stores written by trialwatch 0.1 may still
-# hold an outbox file of undelivered reports: it is mailed with the next digest, then removed.
+# What is pending for mail lives in the store's pending changes (store/folder/pending.py, and
+# store/markers.py in a database): a change stays there until a mail holding it was accepted.
+# Stores written by trialwatch 0.1 may still hold an outbox file of undelivered reports: it is
+# mailed with the next digest, then removed.
 
 
 def _legacy_outbox(store_root: Path | None) -> list[dict[str, Any]]:
