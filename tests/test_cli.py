@@ -333,3 +333,32 @@ def test_shell_completion_offers_format_values_and_watched_ids() -> None:
     assert complete("trialwatch check NCT0") == ["NCT06224738", "NCT03064438"]
     assert complete("trialwatch history NCT062") == ["NCT06224738"]
     assert complete("trialwatch watch remove NCT03") == ["NCT03064438"]
+
+
+def test_store_config_and_api_url_work_before_the_command_too(
+    her2: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`trialwatch --store URL watch list` as `trialwatch watch list --store URL`: the options
+    every command shares may come before it; given after it, they win."""
+    from tests.registry_server import Registry, serve
+
+    reg = Registry()
+    reg.put(her2)
+    elsewhere = tmp_path / "elsewhere"
+    with serve(reg) as url:
+        code, _, err = cli(
+            capsys, "--api-url", url, "--store", str(elsewhere), "check", "NCT06224738"
+        )
+        assert code == 0, err
+    assert list((elsewhere / "NCT06224738").glob("*.json"))
+    assert not Path("snapshots").exists()  # not the default store
+    code, out, _ = cli(
+        capsys, "--store", str(elsewhere), "diff", "NCT06224738/latest", "NCT06224738/latest"
+    )
+    assert code == 0 and "no change" in out
+    latest = "NCT06224738/latest"
+    code, _, err = cli(
+        capsys, "--store", str(tmp_path / "nowhere"), "diff", latest, latest, "--store",
+        str(elsewhere),
+    )  # fmt: skip
+    assert code == 0, err  # the option after the command wins

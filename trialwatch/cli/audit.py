@@ -28,13 +28,13 @@ from trialwatch.cli.common import (
     app,
     complete_watched,
     known_names,
+    load,
     option_flags,
     parse_day,
     plain_format,
     say,
     setup_logging,
 )
-from trialwatch.config import load_settings
 
 
 def _audit_fail_on(value: str | None) -> set[str] | None:
@@ -121,7 +121,7 @@ def audit_command(
     report = run_audit(
         list(nct_ids or []),
         list(files or []),
-        load_settings(option_flags(api_url=api_url, store=store, grace_days=grace), config),
+        load(option_flags(api_url=api_url, store=store, grace_days=grace), config),
         as_of=day,
         fetch=fetch,
     )

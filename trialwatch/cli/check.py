@@ -35,13 +35,13 @@ from trialwatch.cli.common import (
     emit,
     exit_code,
     fail_on_names,
+    load,
     option_flags,
     parse_ids,
     say,
     say_summary,
     setup_logging,
 )
-from trialwatch.config import load_settings
 
 
 @app.command()
@@ -152,7 +152,7 @@ def check(
     if fail_list is not None:
         flags["fail_on"] = fail_list
     good, bad = parse_ids(nct_ids or [])
-    check_ignore(load_settings(flags, config), strict)  # before any request
+    check_ignore(load(flags, config), strict)  # before any request
 
     def publish(report: RunReport) -> list[TrialReport]:
         if json_file is not None:  # for automation beside a human-readable stdout
@@ -169,7 +169,7 @@ def check(
     report, settings, mail_error = run_check(
         good,
         bad,
-        load_settings(flags, config),
+        load(flags, config),
         force=force,
         full=full,
         batch=batch,
@@ -252,7 +252,7 @@ def diff(
         flags["ignore"] = list(ignore)
     if fail_list is not None:
         flags["fail_on"] = fail_list
-    report, settings = run_diff(old, new, load_settings(flags, config))
+    report, settings = run_diff(old, new, load(flags, config))
     check_ignore(settings, strict)
     if explain_ignore:
         from trialwatch.sanitize import terminal

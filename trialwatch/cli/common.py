@@ -26,6 +26,8 @@ from trialwatch.model import (
 if TYPE_CHECKING:
     import datetime as dt
 
+    from trialwatch.config import Settings
+
 
 EXIT_OK, EXIT_CHANGED, EXIT_TROUBLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -86,21 +88,6 @@ def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"trialwatch {__version__}")
         raise typer.Exit(EXIT_OK)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=version_callback,
-            is_eager=True,
-            help="Show the version and exit.",
-        ),
-    ] = False,
-) -> None:
-    """Watch ClinicalTrials.gov records and report what changed."""
 
 
 def exit_code(report: RunReport, fail_on: list[str] | None = None) -> int:
@@ -366,3 +353,37 @@ def parse_day(text: str | None, option: str = "--today") -> dt.date | None:
 def when_words(stamp: str | None) -> str:
     """``2026-11-25T06:46:01Z`` → ``2026-11-25 06:46``."""
     return stamp[:16].replace("T", " ") if stamp else "never"
+
+
+# The options given before the command (trialwatch --store URL watch list), for every command
+# that takes them after it too; an option given after the command wins.
+_BEFORE: dict[str, Any] = {}
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    api_url: ApiUrl = None,
+) -> None:
+    """Watch ClinicalTrials.gov records and report what changed."""
+    _BEFORE.clear()
+    _BEFORE.update(option_flags(store=store, config=config, api_url=api_url))
+
+
+def load(flags: dict[str, Any], config: str | None) -> Settings:
+    """The settings in force: the command's own options, then those given before the command,
+    then the environment, the config file and the defaults."""
+    from trialwatch.config import load_settings
+
+    merged = {**{k: v for k, v in _BEFORE.items() if k != "config"}, **flags}
+    return load_settings(merged, config if config is not None else _BEFORE.get("config"))

@@ -19,6 +19,7 @@ from trialwatch.cli.common import (
     ConfigOpt,
     StoreOpt,
     app,
+    load,
     option_flags,
     say,
 )
@@ -78,9 +79,9 @@ def show_config(
     """Show the settings in force and where each came from."""
     if ctx.invoked_subcommand is not None:
         return
-    from trialwatch.config import KEYS, load_settings
+    from trialwatch.config import KEYS
 
-    settings = load_settings(option_flags(api_url=api_url, store=store), config)
+    settings = load(option_flags(api_url=api_url, store=store), config)
     out = sys.stdout
     files = " and ".join(str(f) for f in reversed(settings.config_files))
     out.write(f"config files: {files or '(none found)'}\n")

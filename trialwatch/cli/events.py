@@ -14,12 +14,12 @@ from trialwatch.cli.common import (
     VerboseOpt,
     app,
     complete_watched,
+    load,
     option_flags,
     parse_day,
     setup_logging,
 )
 from trialwatch.cli.formats import EventsFormat
-from trialwatch.config import load_settings
 from trialwatch.errors import InputError
 
 if TYPE_CHECKING:
@@ -130,9 +130,9 @@ def events(
             sys.stdout.write(render.render_ndjson_rows(found))
             sys.stdout.flush()
 
-        follow_events(load_settings(option_flags(store=store), config), after or 0, out, **filters)
+        follow_events(load(option_flags(store=store), config), after or 0, out, **filters)
         raise typer.Exit(EXIT_OK)
-    settings = load_settings(option_flags(store=store), config)
+    settings = load(option_flags(store=store), config)
     rows = run_events(settings, after=after, rebuild=rebuild, **filters)
     if fmt is EventsFormat.ndjson:
         sys.stdout.write(render.render_ndjson(rows, after or 0))

@@ -15,13 +15,13 @@ from trialwatch.cli.common import (
     StoreOpt,
     VerboseOpt,
     app,
+    load,
     option_flags,
     parse_day,
     say,
     setup_logging,
 )
 from trialwatch.cli.formats import ExportFormat
-from trialwatch.config import load_settings
 
 
 @app.command()
@@ -49,7 +49,7 @@ def export(
     from trialwatch.usecases.export import run_export
 
     parse_day(since, "--since")
-    done = run_export(out_dir, load_settings(option_flags(store=store), config), fmt.value, since)
+    done = run_export(out_dir, load(option_flags(store=store), config), fmt.value, since)
     if not quiet:
         cursor = f", cursor {done.cursor[0]}–{done.cursor[1]}" if done.cursor else ""
         say(

@@ -25,10 +25,10 @@ from trialwatch.cli.common import (
     VerboseOpt,
     app,
     complete_watched,
+    load,
     option_flags,
     setup_logging,
 )
-from trialwatch.config import load_settings
 
 
 @app.command("history")
@@ -60,7 +60,7 @@ def history_command(
     if since is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
         raise InputError(f"--since wants a date like 2024-01-31, not {since!r}")
     story = run_history(
-        nct_id, load_settings(option_flags(store=store), config), since=since, original=original
+        nct_id, load(option_flags(store=store), config), since=since, original=original
     )
     if fmt is HistoryFormat.json:
         from trialwatch.timeline.render import render_json as render
@@ -104,7 +104,7 @@ def backfill_command(
 
     results = run_backfill(
         list(nct_ids or []),
-        load_settings(option_flags(store=store, history_url=history_url), config),
+        load(option_flags(store=store, history_url=history_url), config),
         every_watched=every,
         interactive=sys.stderr.isatty() and not quiet,
     )

@@ -20,6 +20,7 @@ from trialwatch.cli.common import (
     ConfigOpt,
     VerboseOpt,
     app,
+    load,
     say,
     setup_logging,
 )
@@ -33,11 +34,10 @@ def notify_command(
     config: ConfigOpt = None,
 ) -> None:
     """Check the notification channels (the notify setting): --test sends each a message."""
-    from trialwatch.config import load_settings
     from trialwatch.notify.channels import channels, send
     from trialwatch.record import utc_now
 
-    settings = load_settings({}, config)
+    settings = load({}, config)
     chans = channels(settings["notify"], "notify")
     if not chans:
         raise InputError(
@@ -77,12 +77,11 @@ def email_command(
 ) -> None:
     """Check the mail settings of the config's [email] section."""
     setup_logging(verbose, False)
-    from trialwatch.config import load_settings
     from trialwatch.notify.mail import send_test
 
     if not test:
         raise InputError("say what to do: trialwatch email --test")
-    settings = load_settings({}, config)
+    settings = load({}, config)
     reply = send_test(settings["email"])
     say(f"trialwatch: test message accepted: {reply}")
     raise typer.Exit(EXIT_OK)

@@ -19,12 +19,12 @@ from trialwatch.cli.common import (
     StoreOpt,
     VerboseOpt,
     app,
+    load,
     option_flags,
     parse_day,
     say,
     setup_logging,
 )
-from trialwatch.config import load_settings
 
 
 @app.command()
@@ -49,9 +49,7 @@ def site(
     from trialwatch.usecases.site import run_site
 
     day = parse_day(today)
-    built = run_site(
-        out_dir, load_settings(option_flags(store=store), config), full=full, as_of=day
-    )
+    built = run_site(out_dir, load(option_flags(store=store), config), full=full, as_of=day)
     for problem in built.problems:
         say(f"trialwatch: error: {problem}")
     if not quiet:

@@ -23,10 +23,10 @@ from trialwatch.cli.common import (
     StoreOpt,
     VerboseOpt,
     app,
+    load,
     option_flags,
     setup_logging,
 )
-from trialwatch.config import load_settings
 
 
 @app.command()
@@ -87,7 +87,7 @@ def sync(
     if status:
         from trialwatch.usecases.sync import sync_status
 
-        state, progress = sync_status(load_settings(flags, config))
+        state, progress = sync_status(load(flags, config))
         if fmt is SyncFormat.json:
             sys.stdout.write(render.status_json(state, progress))
         else:
@@ -98,7 +98,7 @@ def sync(
     from trialwatch.usecases.sync import run_sync
 
     report = run_sync(
-        load_settings(flags, config), from_file=from_file, download=download, query=query,
+        load(flags, config), from_file=from_file, download=download, query=query,
         sweep=sweep,
         work=not no_work, interactive=sys.stderr.isatty() and not quiet,
     )  # fmt: skip
@@ -142,7 +142,7 @@ def worker(
     from trialwatch.usecases.sync import run_worker
 
     tally = run_worker(
-        load_settings(option_flags(store=store, api_url=api_url), config), wait=wait, limit=limit,
+        load(option_flags(store=store, api_url=api_url), config), wait=wait, limit=limit,
         interactive=sys.stderr.isatty() and not quiet,
     )  # fmt: skip
     if fmt is SyncFormat.json:

@@ -22,11 +22,11 @@ from trialwatch.cli.common import (
     TableFormatOpt,
     app,
     complete_watched,
+    load,
     option_flags,
     say,
     when_words,
 )
-from trialwatch.config import load_settings
 
 watch_app = typer.Typer(
     help="Manage the watched-trials list that `trialwatch check` (with no ids) checks.",
@@ -68,7 +68,7 @@ def watch_add(
     from trialwatch.store.watchlist import add
     from trialwatch.usecases.common import config_trials
 
-    settings = load_settings(option_flags(api_url=api_url), config)
+    settings = load(option_flags(api_url=api_url), config)
     if query:
         from trialwatch.search.query import from_args
         from trialwatch.store.watchlist import add_query
@@ -122,7 +122,7 @@ def watch_remove(
     from trialwatch.store.watchlist import remove
     from trialwatch.usecases.common import config_trials
 
-    settings = load_settings({}, config)
+    settings = load({}, config)
     if query:
         from trialwatch.store.watchlist import remove_query
 
@@ -164,7 +164,7 @@ def watch_list(
     from trialwatch.changes.words import status_words
     from trialwatch.usecases.watch import watch_rows
 
-    rows = watch_rows(load_settings(option_flags(store=store), config))
+    rows = watch_rows(load(option_flags(store=store), config))
     queries = [r for r in rows if r.get("query")]
     rows = [r for r in rows if not r.get("query")]
     if fmt is TableFormat.json:
