@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import all_records, edited, load
-from trialwatch.changes.differ import compare, diff_records
+from trialwatch.changes.differ import compare, diff_records, fill
 from trialwatch.changes.match import schema_of
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.pipeline.compare import fill
 from trialwatch.render.json_report import render_json
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES, load
-from trialwatch.changes.differ import Comparison, compare
+from trialwatch.changes.differ import Comparison, compare, fill
 from trialwatch.model import Attribution, EventType, Kind, Outcome, RunReport, TrialReport
-from trialwatch.pipeline.compare import fill
 from trialwatch.render.markdown import render_markdown
 from trialwatch.render.text import render_text
 

@@ -474,8 +474,8 @@ def test_the_site_page_says_a_signal_name_once_and_a_command_as_code() -> None:
 
 
 def test_the_count_over_a_summary_names_the_signals_it_lists_beside_the_changes() -> None:
+    from trialwatch.changes.differ import fill
     from trialwatch.model import Attribution, Event, Outcome, TrialReport
-    from trialwatch.pipeline.compare import fill
     from trialwatch.render.common import status_line
 
     old = load("NCT03064438.json")

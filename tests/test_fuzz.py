@@ -83,11 +83,10 @@ def test_odd_types_at_every_level_are_reported_never_raised() -> None:
     built."""
     import copy
 
-    from trialwatch.changes.differ import compare
+    from trialwatch.changes.differ import compare, fill
     from trialwatch.changes.normalize import VOLATILE
     from trialwatch.model import RunReport, TrialReport
     from trialwatch.notify.mail import build_message, digest_report, mail_settings
-    from trialwatch.pipeline.compare import fill
     from trialwatch.render.html import render_html
     from trialwatch.render.json_report import render_json
     from trialwatch.render.markdown import render_markdown

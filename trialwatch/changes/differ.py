@@ -20,14 +20,14 @@ from trialwatch.changes.match import memoized, walk
 from trialwatch.changes.normalize import VOLATILE, normalize_record
 from trialwatch.changes.sentences import get
 from trialwatch.changes.sites import LOCATIONS
-from trialwatch.model import Category, Change, Event, Kind
+from trialwatch.model import Category, Change, Event, Kind, Outcome, TrialReport
 
 log = logging.getLogger("trialwatch")
 
 # Long lists the handler for them normalises item by item, only where they differ.
 AS_SERVED = (LOCATIONS,)
 
-__all__ = ["Comparison", "compare", "diff_records"]
+__all__ = ["Comparison", "compare", "diff_records", "fill"]
 
 
 @dataclass
@@ -195,3 +195,16 @@ def explain_rules(
         reason = f": {', '.join(repr(n) for n in why)} is no field" if why else " here"
         lines.append(f"  {rule.text!r} hides nothing{reason}")
     return lines
+
+
+def fill(report: TrialReport, found: Comparison, show_admin: bool) -> None:
+    """Put what a comparison found into a trial's report: the events a reader should see
+    (registry bookkeeping only with ``show_admin``), every material change, and the
+    bookkeeping changes an event explains (a results QC step is only in bookkeeping fields)."""
+    events = [e for e in found.events if show_admin or not e.silent]
+    explained = {i for e in events for i in e.changes}
+    report.events = events
+    report.changes = [c for c in found.changes if show_admin or c.material or c.id in explained]
+    report.context = found.context
+    loud = any(c.material for c in found.changes) or any(not e.silent for e in events)
+    report.outcome = Outcome.CHANGED if loud else Outcome.UNCHANGED

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trialwatch.changes.sentences import counted
-
 if TYPE_CHECKING:
     pass
 from trialwatch.cli.common import (
@@ -53,6 +51,8 @@ def site(
     for problem in built.problems:
         say(f"trialwatch: error: {problem}")
     if not quiet:
+        from trialwatch.changes.sentences import counted
+
         say(
             f"trialwatch: site in {built.out}: {counted(built.trials, 'trial')}, "
             f"{counted(built.searches, 'search', 'searches')}; "

@@ -13,15 +13,14 @@ from pathlib import PurePath
 from typing import Any
 
 from trialwatch.changes.baseline import baseline, title_of
-from trialwatch.changes.differ import Comparison, compare
+from trialwatch.changes.differ import Comparison, compare, fill
 from trialwatch.changes.normalize import digest
 from trialwatch.changes.sentences import get
 from trialwatch.errors import StoreError
 from trialwatch.model import Outcome, TrialReport
 from trialwatch.record import Fetched, last_update
 from trialwatch.sanitize import RecordShapeError, check_depth
-from trialwatch.store import Snapshot
-from trialwatch.store.port import Store, snapshot_sort_key
+from trialwatch.store.port import Snapshot, Store, snapshot_sort_key
 from trialwatch.store.unit import SqlUnit as Unit
 
 log = logging.getLogger("trialwatch")
@@ -404,16 +403,3 @@ def _instead_of_missing(
         "record is shown as it is now; restore the snapshot to see the change"
     )
     return None
-
-
-def fill(report: TrialReport, found: Comparison, show_admin: bool) -> None:
-    """Put what a comparison found into a trial's report: the events a reader should see
-    (registry bookkeeping only with ``show_admin``), every material change, and the
-    bookkeeping changes an event explains (a results QC step is only in bookkeeping fields)."""
-    events = [e for e in found.events if show_admin or not e.silent]
-    explained = {i for e in events for i in e.changes}
-    report.events = events
-    report.changes = [c for c in found.changes if show_admin or c.material or c.id in explained]
-    report.context = found.context
-    loud = any(c.material for c in found.changes) or any(not e.silent for e in events)
-    report.outcome = Outcome.CHANGED if loud else Outcome.UNCHANGED

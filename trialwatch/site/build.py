@@ -28,10 +28,10 @@ from typing import Any
 
 from trialwatch.audit.signals import audit_record, next_change, signal_list
 from trialwatch.changes.baseline import title_of
+from trialwatch.changes.differ import fill
 from trialwatch.changes.sentences import get
 from trialwatch.errors import StoreError, TrialwatchError
 from trialwatch.model import Outcome, TrialReport
-from trialwatch.pipeline.compare import fill
 from trialwatch.render.html import change_blocks
 from trialwatch.sanitize import html_text as h
 from trialwatch.site.atom import Entry, Feed, stable_id

@@ -5,20 +5,15 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 from trialwatch.changes.baseline import title_of
-from trialwatch.changes.differ import compare
+from trialwatch.changes.differ import compare, fill
 from trialwatch.config import Settings
 from trialwatch.errors import InputError
 from trialwatch.model import Outcome, RunReport, TrialReport
-from trialwatch.pipeline.compare import fill
 from trialwatch.record import utc_now
-from trialwatch.store import Snapshot, read_record_file
-from trialwatch.store.open import open_store
+from trialwatch.store.port import Snapshot
+from trialwatch.store.snapshots import read_record_file
 
 log = logging.getLogger("trialwatch")
 
@@ -61,6 +56,8 @@ def stored_or_file(ref: Path, settings: Settings) -> Snapshot:
     match = _STORED.match(text)
     if Path(ref).exists() or match is None:
         return read_record_file(Path(ref))
+    from trialwatch.store.open import open_store  # only for a stored version
+
     store = open_store(settings.store)
     nct = match["nct"].upper()
     try:
