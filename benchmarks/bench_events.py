@@ -76,9 +76,9 @@ def timed(url: str, filters: dict[str, object], runs: int, scan: bool) -> tuple[
     indexes (the whole table read, as before 0.7)."""
     import psycopg
 
-    from trialwatch.store.events import select
+    from trialwatch.store.events import Filter, select
 
-    sql, args = select(**filters)  # type: ignore[arg-type]
+    sql, args = select(Filter(**filters))  # type: ignore[arg-type]
     sql = sql.replace("?", "%s")
     switches = (
         ["SET enable_indexscan = off", "SET enable_bitmapscan = off",

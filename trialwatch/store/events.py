@@ -187,23 +187,29 @@ def forget(conn: sqlite3.Connection, nct: str) -> None:
     conn.execute("DELETE FROM events WHERE nct = ?", (nct,))
 
 
-def select(
-    *,
-    since: str | None = None,
-    until: str | None = None,
-    types: list[str] | None = None,
-    categories: list[str] | None = None,
-    trials: list[str] | None = None,
-    seen_since: str | None = None,
-    after: int | None = None,
-    limit: int | None = None,
-) -> tuple[str, list[Any]]:
-    """The SQL of ``query`` and its arguments: rows that match every filter given:
-    ``since``/``until`` the day the change was made (the sponsor's update, else the day it was
-    stored), ``seen_since`` the day trialwatch
-    stored it. In the order the reports list them (by when they were stored, then trial and
-    rank); with ``after`` (a cursor), the rows stored after that position, in the order they
-    were stored."""
+@dataclass(frozen=True)
+class Filter:
+    """What ``trialwatch events`` asks for: ``since``/``until`` the day the change was made (the
+    sponsor's update, else the day it was stored), ``seen_since`` the day trialwatch stored it,
+    ``types``, ``categories``, ``trials``; ``after`` a cursor (a row's position) and ``limit``
+    how many rows at most."""
+
+    since: str | None = None
+    until: str | None = None
+    types: list[str] | None = None
+    categories: list[str] | None = None
+    trials: list[str] | None = None
+    seen_since: str | None = None
+    after: int | None = None
+    limit: int | None = None
+
+
+def select(f: Filter) -> tuple[str, list[Any]]:
+    """The SQL of ``query`` and its arguments. In the order the reports list rows (by when they
+    were stored, then trial and rank); with a cursor (``after``), the rows stored after it, in
+    the order they were stored."""
+    since, until, types, categories, trials = f.since, f.until, f.types, f.categories, f.trials
+    seen_since, after, limit = f.seen_since, f.after, f.limit
     where: list[str] = []
     args: list[Any] = []
     if after is not None:
@@ -231,23 +237,9 @@ def select(
     return sql, args
 
 
-def query(
-    conn: Any,
-    *,
-    since: str | None = None,
-    until: str | None = None,
-    types: list[str] | None = None,
-    categories: list[str] | None = None,
-    trials: list[str] | None = None,
-    seen_since: str | None = None,
-    after: int | None = None,
-    limit: int | None = None,
-) -> Iterator[Row]:
+def query(conn: Any, f: Filter) -> Iterator[Row]:
     """The rows ``select`` says, read."""
-    sql, args = select(
-        since=since, until=until, types=types, categories=categories, trials=trials,
-        seen_since=seen_since, after=after, limit=limit,
-    )  # fmt: skip
+    sql, args = select(f)
     try:
         ensure(conn)
         cursor = conn.execute(sql, args)

@@ -307,26 +307,10 @@ class Bookkeeping:
     def close(self) -> None:
         self.db.close()
 
-    def query_events(
-        self,
-        *,
-        since: str | None = None,
-        until: str | None = None,
-        types: list[str] | None = None,
-        categories: list[str] | None = None,
-        trials: list[str] | None = None,
-        seen_since: str | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[EventRow]:
+    def query_events(self, **filters: Any) -> list[EventRow]:
         from trialwatch.store import events
 
-        return list(
-            events.query(
-                self.db.conn, since=since, until=until, types=types, categories=categories,
-                trials=trials, seen_since=seen_since, after=after, limit=limit,
-            )
-        )  # fmt: skip
+        return list(events.query(self.db.conn, events.Filter(**filters)))
 
     def signals(self) -> SignalLedger:
         from trialwatch.store.ledger import SignalLedger

@@ -20,14 +20,9 @@ log = logging.getLogger("trialwatch")
 def run_events(
     settings: Settings,
     *,
-    since: str | None = None,
-    until: str | None = None,
-    types: list[str] | None = None,
-    categories: list[str] | None = None,
     trials: list[str] | None = None,
-    seen_since: str | None = None,
-    after: int | None = None,
     rebuild: bool = False,
+    **filters: Any,
 ) -> list[EventRow]:
     """The stored changes and events that match; with ``rebuild``, filed again first from
     every stored snapshot (for a store from before 0.5, or after changing ignore rules: the
@@ -41,10 +36,7 @@ def run_events(
             with store.locked():
                 for nct in wanted or store.trials():
                     refile(store, nct, list(settings["ignore"]))
-        return store.query_events(
-            since=since, until=until, types=types, categories=categories,
-            trials=wanted or None, seen_since=seen_since, after=after,
-        )  # fmt: skip
+        return store.query_events(trials=wanted or None, **filters)
     finally:
         store.close()
 
