@@ -402,10 +402,13 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
         raise ConfigError(f"max_retries ({where('max_retries')}) must be from 0 to 20")
     if not 1 <= values["batch_size"] <= 500:
         raise ConfigError(f"batch_size ({where('batch_size')}) must be from 1 to 500")
-    from trialwatch.notify.channels import channels, parse_only
+    if values["notify"] != [] or values["email"].get("only") is not None:
+        # Only a config that sets them pays for the channels' module (start-up: a diff or a
+        # check without notifications never loads it).
+        from trialwatch.notify.channels import channels, parse_only
 
-    channels(values["notify"], f"notify ({where('notify')})")
-    parse_only(values["email"].get("only"), f"email.only ({where('email')})")
+        channels(values["notify"], f"notify ({where('notify')})")
+        parse_only(values["email"].get("only"), f"email.only ({where('email')})")
     if not 1 <= values["max_query_results"] <= 1_000_000:
         raise ConfigError(
             f"max_query_results ({where('max_query_results')}) must be from 1 to 1000000"
