@@ -4,6 +4,7 @@ most likely made them, and the dates the "after the fact" tests are measured aga
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,18 +43,22 @@ class Scene:
     def status(self, record: dict[str, Any], name: str) -> Any:
         return get(record, *STATUS, name)
 
+    @functools.cached_property
+    def _schemas(self) -> list[tuple[tuple[str, ...], Change]]:
+        """Each change with its schema path, parsed once (every detector asks ``under``)."""
+        return [(schema_of(c.path), c) for c in self.changes]
+
     def under(self, *schema: str) -> list[Change]:
         """Changes at or below a field (by its schema path, list items aside)."""
         n = len(schema)
-        return [c for c in self.changes if schema_of(c.path)[:n] == schema]
+        return [c for own, c in self._schemas if own[:n] == schema]
 
     def touching(self, *schema: str) -> list[Change]:
         """Changes at or below a field, and a whole section added or removed that holds it
         (the first QC event of a record arrives as a new ``annotationSection``)."""
         n = len(schema)
         out = []
-        for c in self.changes:
-            own = schema_of(c.path)
+        for own, c in self._schemas:
             if own[:n] == schema or (c.kind is not Kind.CHANGED and schema[: len(own)] == own):
                 out.append(c)
         return out
