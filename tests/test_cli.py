@@ -362,3 +362,22 @@ def test_store_config_and_api_url_work_before_the_command_too(
         str(elsewhere),
     )  # fmt: skip
     assert code == 0, err  # the option after the command wins
+
+
+def test_the_in_memory_store_keeps_nothing_and_leaves_nothing_on_disk(
+    her2: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--store memory:` (trying trialwatch): a check records its baseline in memory, a dry run
+    too, and no folder named after it appears; the next command starts empty."""
+    from tests.registry_server import Registry, serve
+
+    reg = Registry()
+    reg.put(her2)
+    with serve(reg) as url:
+        for extra in ([], ["--dry-run"]):
+            code, out, err = cli(
+                capsys, "--store", "memory:", "--api-url", url, "check", "NCT06224738", *extra
+            )
+            assert code == 0, err
+            assert "baseline recorded" in out  # never the store of an earlier command
+    assert not Path("memory:").exists() and list(Path().iterdir()) == [], list(Path().iterdir())

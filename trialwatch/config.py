@@ -475,7 +475,10 @@ def load_settings(
         else:
             value, source = key.default, "default"
             rel_base = base
-        if key.path and not str(value).startswith(("postgresql://", "postgres://")):
+        # A database URL, or the in-memory store, is no path to resolve.
+        if key.path and not (
+            str(value).startswith(("postgresql://", "postgres://")) or str(value) == "memory:"
+        ):
             p = Path(str(value)).expanduser()
             value = str(p if p.is_absolute() else (rel_base / p))
         if isinstance(value, list | dict):

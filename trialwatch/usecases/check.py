@@ -84,7 +84,7 @@ def run_store(spec: str, dry_run: bool) -> Iterator[Store]:
     """The store a run works on: the one ``spec`` names, or for a dry run one whose writes are
     all thrown away (a database's transaction rolled back at the end; a folder's copy, removed
     after)."""
-    if not dry_run or is_database_url(spec):
+    if not dry_run or is_database_url(spec) or spec == "memory:":  # memory keeps nothing anyway
         yield open_store(spec, dry_run=dry_run)
         return
     from trialwatch.store.folder.preview import preview_copy
