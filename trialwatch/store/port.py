@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from trialwatch.record import Fetched
 
@@ -296,7 +296,8 @@ class Bookkeeping:
         from trialwatch.store.unit import SqlUnit
 
         with self.db.transaction(key=key) as conn:
-            yield SqlUnit(self, conn)  # type: ignore[arg-type]
+            # Every adapter built on Bookkeeping keeps its state in SQL tables (SqlBacked).
+            yield SqlUnit(cast("SqlBacked", self), conn)
 
     def row(self, nct_id: str) -> dict[str, Any]:
         return self.db.row(nct_id)
