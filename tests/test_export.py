@@ -144,3 +144,23 @@ def test_a_trial_that_left_the_registry_is_a_tombstone(
     assert str(tombstones[0]["gone_since"]).startswith("2026-12-01 10:00:00")
     [trial] = pq.read_table(out / "trials" / "part-0.parquet").to_pylist()
     assert trial["in_registry"] is False
+
+
+def test_a_row_whose_day_is_damaged_never_becomes_a_path(tmp_path: Path) -> None:
+    from trialwatch.export.dataset import export
+    from trialwatch.store.events import Row
+
+    store = open_store("memory:")
+    with store.unit() as unit:
+        unit.file_events([
+            Row("NCT06224738", "../../outside", None, None, "x.json", "event", "status_changed",
+                "status", "damaged", 100, {}),
+            Row("NCT06224738", "2026-12-07T06:00:00Z", None, None, "y.json", "event",
+                "status_changed", "status", "fine", 100, {}),
+        ])  # fmt: skip
+    done = export(store, tmp_path / "dataset", "jsonl")
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
+    assert "dataset/events/date=unknown/part-0.jsonl" in written
+    assert "dataset/events/date=2026-12-07/part-0.jsonl" in written
+    assert all(p.startswith("dataset/") for p in written) and done.rows == 2
+    assert not (tmp_path.parent / "outside").exists()

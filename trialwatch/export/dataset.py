@@ -178,7 +178,10 @@ def export(
     rows = store.query_events(seen_since=since)
     by_day: dict[str, list[Row]] = {}
     for r in rows:
-        by_day.setdefault(r.seen[:10], []).append(r)
+        # The partition is a folder: only ever a real date (a damaged row's goes to "unknown",
+        # never a path of its own).
+        stored = _date(r.seen)
+        by_day.setdefault(stored.isoformat() if stored else "unknown", []).append(r)
     files: list[dict[str, Any]] = []
     written: list[str] = []
     kept: list[str] = []
