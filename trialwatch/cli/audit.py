@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from trialwatch.cli.formats import AuditFormat, Format
-from trialwatch.errors import InputError
-from trialwatch.model import (
-    FAIL_ON_SIGNALS,
-)
-
-if TYPE_CHECKING:
-    pass
 from trialwatch.cli.common import (
     EXIT_CHANGED,
     EXIT_OK,
@@ -34,6 +26,11 @@ from trialwatch.cli.common import (
     plain_format,
     say,
     setup_logging,
+)
+from trialwatch.cli.formats import AuditFormat, Format
+from trialwatch.errors import InputError
+from trialwatch.model import (
+    FAIL_ON_SIGNALS,
 )
 
 

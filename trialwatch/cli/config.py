@@ -5,14 +5,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from trialwatch.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 from trialwatch.cli.common import (
     EXIT_OK,
     ApiUrl,
@@ -23,6 +19,7 @@ from trialwatch.cli.common import (
     option_flags,
     say,
 )
+from trialwatch.errors import InputError
 
 config_app = typer.Typer(
     help="Show the settings in force and where each came from; config init writes a starting "

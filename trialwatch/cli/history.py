@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from trialwatch.cli.formats import HistoryFormat, TableFormat
-from trialwatch.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 from trialwatch.cli.common import (
     EXIT_OK,
     EXIT_TROUBLE,
@@ -29,6 +24,8 @@ from trialwatch.cli.common import (
     option_flags,
     setup_logging,
 )
+from trialwatch.cli.formats import HistoryFormat, TableFormat
+from trialwatch.errors import InputError
 
 
 @app.command("history")

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from trialwatch.errors import InputError, TrialwatchError
-from trialwatch.model import (
-    RunReport,
-)
-
-if TYPE_CHECKING:
-    pass
 from trialwatch.cli.common import (
     EXIT_OK,
     EXIT_TROUBLE,
@@ -23,6 +16,10 @@ from trialwatch.cli.common import (
     load,
     say,
     setup_logging,
+)
+from trialwatch.errors import InputError, TrialwatchError
+from trialwatch.model import (
+    RunReport,
 )
 
 

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from trialwatch.cli.formats import SyncFormat
-from trialwatch.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 from trialwatch.cli.common import (
     EXIT_CHANGED,
     EXIT_OK,
@@ -27,6 +22,8 @@ from trialwatch.cli.common import (
     option_flags,
     setup_logging,
 )
+from trialwatch.cli.formats import SyncFormat
+from trialwatch.errors import InputError
 
 
 @app.command()

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from trialwatch.errors import InputError, StoreError
+from trialwatch.errors import InputError
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.events import Row
 from trialwatch.store.port import Store
@@ -222,12 +222,8 @@ def export(
             kept.append(path)
     for name, data, count in _small_tables(store, fmt):
         put(name, count, hashlib.sha256(data).hexdigest(), partial(bytes, data))
-    positions = [f for f in rows if f.position is not None]
-    cursor = (
-        (min(r.position or 0 for r in positions), max(r.position or 0 for r in positions))
-        if positions
-        else None
-    )
+    positions = [r.position for r in rows if r.position is not None]
+    cursor = (min(positions), max(positions)) if positions else None
     manifest = {
         "schema": SCHEMA,
         "format": fmt,
@@ -262,11 +258,8 @@ def _manifest(path: Path) -> dict[str, Any]:
 def _small_tables(store: Store, fmt: str) -> Iterable[tuple[str, bytes, int]]:
     """The trials' current state, the stored versions and the tombstones: small beside the
     events, written whole each time (a file whose bytes did not change is kept)."""
-    try:
-        ncts = store.trials()
-        state = store.rows(ncts)
-    except StoreError:
-        raise
+    ncts = store.trials()
+    state = store.rows(ncts)
     trials: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
     tombstones: list[dict[str, Any]] = []

@@ -9,7 +9,7 @@ import csv
 import io
 
 from trialwatch.sanitize import dumps, spreadsheet_cell, terminal
-from trialwatch.store.events import Row
+from trialwatch.store.events import Row, next_cursor
 
 SCHEMA = "trialwatch.events/1"
 CSV_COLUMNS = (
@@ -55,11 +55,6 @@ def render_csv(rows: list[Row]) -> str:
 def render_ndjson_rows(rows: list[Row]) -> str:
     """Each row on a line of its own, with its cursor."""
     return "".join(dumps({"schema": SCHEMA, **r.to_json()}) + "\n" for r in rows)
-
-
-def next_cursor(rows: list[Row], after: int) -> int:
-    """The cursor to ask with next: the last row's position, or the one asked with."""
-    return max([after, *(r.position or 0 for r in rows)])
 
 
 def render_ndjson(rows: list[Row], after: int = 0) -> str:

@@ -126,6 +126,11 @@ def rows_of(
     return out
 
 
+def next_cursor(rows: Iterable[Row], after: int) -> int:
+    """The cursor to ask with next: the last row's position, or the one asked with."""
+    return max([after, *(r.position or 0 for r in rows)])
+
+
 def ensure(conn: Any) -> None:
     """The table and its indexes on SQLite (statement by statement: executescript would commit
     the caller's transaction), made when the state is opened; a table from before 0.7 gets its

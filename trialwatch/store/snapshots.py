@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trialwatch.changes.normalize import (
     canonical_json,
@@ -29,9 +29,6 @@ from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.port import (
     Snapshot,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("trialwatch")
 

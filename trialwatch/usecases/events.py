@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 from trialwatch.config import Settings
 from trialwatch.errors import TrialwatchError
+from trialwatch.store.events import next_cursor
 from trialwatch.store.open import open_store
 from trialwatch.store.port import Store
 
@@ -61,7 +62,7 @@ def follow_events(
             rows = store.query_events(after=cursor, **filters)
             if rows:
                 on_rows(rows)
-                cursor = max(cursor, *(r.position or 0 for r in rows))
+                cursor = next_cursor(rows, cursor)
             done += 1
             if rounds is None or done < rounds:
                 store.wait_for_events(every)
