@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialwatch.audit.desk import (
+    CALENDAR_DAYS,
+    DeskTrial,
+    ResultsState,
+    Transition,
+    Week,
+)
 from trialwatch.audit.signals import STANDING_NOTE, Level, Signal
 
 SCHEMA = "trialwatch.audit/1"
@@ -62,3 +69,40 @@ class AuditReport:
             "counts": {k.value: v for k, v in self.counts().items()},
             "trials": [t.to_json() for t in self.trials],
         }
+
+
+@dataclass(slots=True)
+class DeskReport:
+    """An organisation's audit (``audit --sponsor``): the audit's signals per trial, and for
+    the desk each trial's results state, the due calendar and the transitions since the last
+    audit of the organisation. Its JSON is the audit's (``trialwatch.audit/1``) with keys added."""
+
+    audit: AuditReport
+    sponsors: list[str]
+    trials: list[DeskTrial] = field(default_factory=list)
+    calendar: list[Week] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    since: str | None = None  # the day of the audit the transitions are counted from
+    first: bool = False  # no audit of the organisation before this one
+
+    def states(self) -> dict[ResultsState, int]:
+        return {s: sum(1 for t in self.trials if t.obligation.state is s) for s in ResultsState}
+
+    def trial(self, nct: str) -> DeskTrial | None:
+        return next((t for t in self.trials if t.nct_id == nct), None)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.audit.to_json()
+        data["trials"] = [{**t.to_json(), "label": None, "error": None} for t in self.trials] + [
+            t.to_json() for t in self.audit.errors
+        ]
+        data["organisation"] = {
+            "names": list(self.sponsors),
+            "results_states": {k.value: v for k, v in self.states().items()},
+            "calendar_days": CALENDAR_DAYS,
+            "calendar": [w.to_json() for w in self.calendar],
+            "transitions_since": self.since,
+            "first_audit": self.first,
+            "transitions": [t.to_json() for t in self.transitions],
+        }
+        return data

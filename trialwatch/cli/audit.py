@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,7 @@ from trialwatch.cli.common import (
     setup_logging,
 )
 from trialwatch.cli.formats import AuditFormat, Format
+from trialwatch.config import Settings
 from trialwatch.errors import InputError
 from trialwatch.model import (
     FAIL_ON_SIGNALS,
@@ -61,8 +63,23 @@ def audit_command(
             "search results) instead of the store. Repeatable.",
         ),
     ] = None,
+    sponsors: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sponsor",
+            metavar="NAME",
+            help="An organisation's desk: every trial whose lead sponsor or responsible "
+            "party's organisation has these words (case-insensitive), with its results state, "
+            "due date, the 90-day calendar and what moved since its last audit. Repeatable.",
+        ),
+    ] = None,
     fetch: Annotated[
-        bool, typer.Option("--fetch", help="Check the trials against the registry first.")
+        bool,
+        typer.Option(
+            "--fetch",
+            help="Check the trials against the registry first (with --sponsor: search the "
+            "registry for the organisation's trials).",
+        ),
     ] = False,
     today: Annotated[
         str | None,
@@ -115,6 +132,13 @@ def audit_command(
         warning = missing_digit(raw)
         if warning:
             say(f"trialwatch: warning: {warning}")
+    if sponsors:
+        if nct_ids or files:
+            raise InputError(
+                "--sponsor audits an organisation's trials: give it without NCT ids or --file"
+            )
+        _desk(sponsors, load(option_flags(api_url=api_url, store=store, grace_days=grace), config),
+              day, fetch, fmt, brief, quiet, wanted)  # fmt: skip
     report = run_audit(
         list(nct_ids or []),
         list(files or []),
@@ -141,3 +165,38 @@ def audit_command(
         say(f"trialwatch: error: {t.nct_id}: {t.error}")
     code = EXIT_TROUBLE if report.errors else EXIT_CHANGED if flagged else EXIT_OK
     raise typer.Exit(code)
+
+
+def _desk(
+    sponsors: list[str],
+    settings: Settings,
+    day: dt.date | None,
+    fetch: bool,
+    fmt: AuditFormat,
+    brief: bool,
+    quiet: bool,
+    wanted: set[str] | None,
+) -> None:
+    from trialwatch.audit import desk_render as render
+    from trialwatch.usecases.desk import run_desk
+
+    report = run_desk(sponsors, settings, as_of=day, fetch=fetch)
+    if fmt is AuditFormat.json:
+        text = render.render_json(report)
+    elif fmt is AuditFormat.csv:
+        text = render.render_csv(report)
+    elif fmt is AuditFormat.markdown:
+        text = render.render_markdown(report)
+    elif fmt is AuditFormat.html:
+        text = render.render_html(report)
+    elif plain_format(Format.text if fmt is AuditFormat.text else Format.auto):
+        text = render.render_text(report, verbose=not brief)
+    else:
+        text = render.render_terminal(report, verbose=not brief)
+    errors = report.audit.errors
+    flagged = [s for s in report.audit.signals() if wanted is None or s.type.value in wanted]
+    if not (quiet and not flagged and not errors and not report.transitions):
+        sys.stdout.write(text)
+    for t in errors:
+        say(f"trialwatch: error: {t.nct_id}: {t.error}")
+    raise typer.Exit(EXIT_TROUBLE if errors else EXIT_CHANGED if flagged else EXIT_OK)
