@@ -72,11 +72,9 @@ def _completed(day: str) -> Any:
 
 
 def _to_bayer(record: dict[str, Any]) -> None:
-    """The sponsorship transferred to Bayer (the sponsor becomes the responsible party)."""
-    record["protocolSection"]["sponsorCollaboratorsModule"] = {
-        "responsibleParty": {"type": "SPONSOR"},
-        "leadSponsor": {"name": "Bayer", "class": "INDUSTRY"},
-    }
+    """The sponsorship transferred to Bayer (the responsible party stays who it was)."""
+    module = record["protocolSection"]["sponsorCollaboratorsModule"]
+    module["leadSponsor"] = {"name": "Bayer", "class": "INDUSTRY"}
 
 
 def _tracking(*infos: dict[str, Any]) -> Any:
@@ -107,7 +105,8 @@ def organisation() -> dict[str, dict[str, Any]]:
         _tracking({"releaseDate": "2026-11-02"}),
     )
     # NCT02753764 (National Jewish Health, submitted 2026-04-08 in the 2026 download),
-    # transferred to Bayer, and its submission returned by QC review on 2026-05-06.
+    # transferred to Bayer (its responsible party still Donald Leung, MD, PhD, of National
+    # Jewish Health), and its submission returned by QC review on 2026-05-06.
     returned = edited(
         edited(_from("download-ctg-studies-2026-04-09.json", RETURNED), _to_bayer),
         _tracking({"releaseDate": "2026-04-08", "resetDate": "2026-05-06"}),
@@ -374,3 +373,65 @@ def test_registry_text_is_escaped_in_every_format(
     assert row["title"].startswith("'=")
     _, text, _ = cli(capsys, *args, "text")
     assert "\x1b" not in text
+
+
+# --- to the person who can fix it ---------------------------------------------------------------
+
+
+def _owner_config(url: str, port: int, owners: str) -> None:
+    from pathlib import Path
+
+    Path("trialwatch.toml").write_text(
+        f'api_url = "{url}"\nrequest_interval = 0\n\n[email]\nto = ["office@example.org"]\n'
+        'from = "trialwatch@example.org"\nhost = "127.0.0.1"\n'
+        f'port = {port}\nsecurity = "none"\ntimeout = 5\n\n[owners]\n{owners}\n',
+        encoding="utf-8",
+    )
+
+
+def test_each_person_gets_the_trials_they_answer_for(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.smtp_server import Mailbox, free_port, smtp_server
+
+    records = organisation()
+    for record in records.values():
+        registry.put(record)
+    url = str(registry_url(monkeypatch))
+    cli(capsys, "check", *records)
+    # NCT02753764's responsible party is "Donald Leung, MD, PhD"; the posted trial's official
+    # is "Gilead Study Director" (nothing to do: no mail).
+    owners = (
+        '"Donald Leung" = "leung@example.org"\n"Gilead Study Director" = ["disclosure@example.com"]'
+    )
+    box = Mailbox()
+    with smtp_server(box) as port:
+        _owner_config(url, port, owners)
+        code, out, err = cli(capsys, "audit", "--sponsor", "Bayer", "--mail-owners", "--today",
+                             DAY.isoformat(), "--format", "json")  # fmt: skip
+    assert code == 1, err
+    assert "mailed leung@example.org (1 trials)" in err
+    assert [m["To"] for m in box.messages] == ["leung@example.org"]
+    msg = box.messages[0]
+    assert msg["Subject"] == "[trialwatch] Your 1 trial at Bayer: 1 needs action"
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    text = part.get_content()
+    assert RETURNED in text and "returned by QC review on 2026-05-06" in text
+    assert OVERDUE not in text  # not his
+    # A mail server that is down: said, exit 2, and the next audit mails the list again.
+    _owner_config(url, free_port(), owners)
+    code, out, err = cli(capsys, "audit", "--sponsor", "Bayer", "--mail-owners", "--today",
+                         DAY.isoformat(), "--format", "json")  # fmt: skip
+    assert code == 2
+    assert "mail to leung@example.org" in err and "next audit" in err and "Traceback" not in err
+    # A broken table is a config error, before anything is audited.
+    _owner_config(url, 25, '"Donald Leung" = "not an address"')
+    code, out, err = cli(capsys, "audit", "--sponsor", "Bayer", "--mail-owners")
+    assert code == 2 and "is not a mail address" in err and out == ""
+
+
+def registry_url(monkeypatch: pytest.MonkeyPatch) -> str:
+    import os
+
+    return os.environ["TRIALWATCH_API_URL"]

@@ -126,6 +126,14 @@ KEYS: dict[str, Key] = {
             "seconds a sync worker's claim lasts before another worker may take the job over",
         ),
         Key("trials", list, [], "watched trials written by hand (ids or tables)", env=False),
+        Key(
+            "owners",
+            dict,
+            {},
+            "who answers for which trials: names as the registry writes them, to mail "
+            "addresses (audit --sponsor … --mail-owners)",
+            env=False,
+        ),
     ]
 }
 
@@ -302,10 +310,28 @@ def _validate_file(data: dict[str, Any], path: Path) -> None:
             raise ConfigError(f"{path}: {key} must be a list of strings")
     if "email" in data:
         validate_email(data["email"], str(path))
+    if "owners" in data:
+        owner_table(data["owners"], f"{path}: [owners]")
     if "trials" in data:
         from trialwatch.store.watchlist import parse_entries
 
         parse_entries(data["trials"], str(path))
+
+
+def owner_table(value: Any, where: str) -> dict[str, list[str]]:
+    """``[owners]``: each name as the registry writes it, to one address or a list of them."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of names to mail addresses")
+    table: dict[str, list[str]] = {}
+    for name, addresses in value.items():
+        found = [addresses] if isinstance(addresses, str) else addresses
+        if not isinstance(found, list) or not found or not all(isinstance(a, str) for a in found):
+            raise ConfigError(f"{where}: {name!r} wants a mail address or a list of them")
+        for a in found:
+            if "@" not in a or any(c in a for c in "\r\n ,;"):
+                raise ConfigError(f"{where}: {a!r} (for {name!r}) is not a mail address")
+        table[str(name)] = list(found)
+    return table
 
 
 def validate_email(email: dict[str, Any], where: str) -> None:

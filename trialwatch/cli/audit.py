@@ -73,6 +73,14 @@ def audit_command(
             "due date, the 90-day calendar and what moved since its last audit. Repeatable.",
         ),
     ] = None,
+    mail_owners: Annotated[
+        bool,
+        typer.Option(
+            "--mail-owners",
+            help="With --sponsor: mail each person of the config's [owners] table the trials "
+            "they answer for, when one needs action or moved.",
+        ),
+    ] = False,
     fetch: Annotated[
         bool,
         typer.Option(
@@ -138,7 +146,9 @@ def audit_command(
                 "--sponsor audits an organisation's trials: give it without NCT ids or --file"
             )
         _desk(sponsors, load(option_flags(api_url=api_url, store=store, grace_days=grace), config),
-              day, fetch, fmt, brief, quiet, wanted)  # fmt: skip
+              day, fetch, fmt, brief, quiet, wanted, mail_owners)  # fmt: skip
+    if mail_owners:
+        raise InputError("--mail-owners goes with --sponsor: an organisation's trials")
     report = run_audit(
         list(nct_ids or []),
         list(files or []),
@@ -176,10 +186,12 @@ def _desk(
     brief: bool,
     quiet: bool,
     wanted: set[str] | None,
+    mail: bool,
 ) -> None:
     from trialwatch.audit import desk_render as render
-    from trialwatch.usecases.desk import run_desk
+    from trialwatch.usecases.desk import mail_owners, owners_table, run_desk
 
+    table = owners_table(settings) if mail else {}
     report = run_desk(sponsors, settings, as_of=day, fetch=fetch)
     if fmt is AuditFormat.json:
         text = render.render_json(report)
@@ -199,4 +211,14 @@ def _desk(
         sys.stdout.write(text)
     for t in errors:
         say(f"trialwatch: error: {t.nct_id}: {t.error}")
-    raise typer.Exit(EXIT_TROUBLE if errors else EXIT_CHANGED if flagged else EXIT_OK)
+    failed: list[str] = []
+    if mail:
+        sent, failed = mail_owners(report, settings, table)
+        for line in sent:
+            say(f"trialwatch: mailed {line}")
+        if not sent and not failed:
+            say("trialwatch: no one in [owners] answers for a trial that needs action or moved")
+        for line in failed:
+            say(f"trialwatch: error: mail to {line}; it goes out with the next audit")
+    trouble = errors or failed
+    raise typer.Exit(EXIT_TROUBLE if trouble else EXIT_CHANGED if flagged else EXIT_OK)

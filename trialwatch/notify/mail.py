@@ -180,7 +180,7 @@ _WIDE = email.policy.default.clone(max_line_length=998)
 MAIL_POLICY = _OneLineHeaders()
 
 
-def _message(settings: MailSettings, subject_line: str) -> EmailMessage:
+def new_message(settings: MailSettings, subject_line: str) -> EmailMessage:
     """A message with its headers; only header-safe text (no registry text) reaches them."""
     msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = header(subject_line)
@@ -192,7 +192,7 @@ def _message(settings: MailSettings, subject_line: str) -> EmailMessage:
 
 
 def build_message(report: RunReport, settings: MailSettings) -> EmailMessage:
-    msg = _message(settings, subject(report, settings.subject_prefix))
+    msg = new_message(settings, subject(report, settings.subject_prefix))
     text = summary_line(report) + "\n\n" + render_text(report)
     # Quoted-printable keeps every line short, as SMTP requires (registry text can be long).
     msg.set_content(text, cte="quoted-printable")
@@ -338,6 +338,6 @@ def deliver(
 
 def send_test(email: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str:
     settings = mail_settings(email)
-    msg = _message(settings, f"{settings.subject_prefix} test message")
+    msg = new_message(settings, f"{settings.subject_prefix} test message")
     msg.set_content("This is a test message from trialwatch: mail settings work.\n")
     return send(msg, settings, env)

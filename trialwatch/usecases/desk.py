@@ -257,3 +257,31 @@ def _row(t: Transition, report: DeskReport, now: dict[str, Obligation]) -> Any:
         t.nct_id, utc_now(), None, None, (trial.source or "") if trial else "",
         "event", kind, "results", headline, RANK_RESULTS + 5, body,
     )  # fmt: skip
+
+
+def owners_table(settings: Settings) -> dict[str, list[str]]:
+    """The config's ``[owners]``, checked with the mail settings before an audit that mails
+    them (so that a setup error costs no transition)."""
+    from trialwatch.config import owner_table
+    from trialwatch.notify.mail import mail_settings
+
+    table = owner_table(settings["owners"], "owners")
+    if not table:
+        raise InputError(
+            "--mail-owners needs an [owners] table in the config: the names the registry gives "
+            'a trial\'s responsible party or officials, to addresses ("Jane Doe, MD" = '
+            '"jane.doe@example.org")'
+        )
+    first = next(iter(table.values()))[0]
+    mail_settings({**settings["email"], "to": [first]})
+    return table
+
+
+def mail_owners(
+    report: DeskReport, settings: Settings, table: dict[str, list[str]]
+) -> tuple[list[str], list[str]]:
+    """Mail each person of ``table`` the organisation's trials they answer for
+    (audit/owners.py says when): (what was sent, what failed), in words."""
+    from trialwatch.audit import owners
+
+    return owners.mail_owners(report, table, settings["email"])
