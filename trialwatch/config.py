@@ -127,6 +127,14 @@ KEYS: dict[str, Key] = {
         ),
         Key("trials", list, [], "watched trials written by hand (ids or tables)", env=False),
         Key(
+            "subscription",
+            list,
+            [],
+            "subscriptions: slices of the registry with their own rule, people and pace "
+            "([[subscription]] tables)",
+            env=False,
+        ),
+        Key(
             "owners",
             dict,
             {},
@@ -312,6 +320,10 @@ def _validate_file(data: dict[str, Any], path: Path) -> None:
         validate_email(data["email"], str(path))
     if "owners" in data:
         owner_table(data["owners"], f"{path}: [owners]")
+    if "subscription" in data:
+        from trialwatch.subscriptions.model import parse_all
+
+        parse_all(data["subscription"], str(path))
     if "trials" in data:
         from trialwatch.store.watchlist import parse_entries
 

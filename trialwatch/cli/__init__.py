@@ -1,6 +1,6 @@
 """The command line: parse options, build the objects, call a use case, render, map to exit
 codes. One module a command group (check.py, watch.py, history.py, audit.py, events.py, export.py,
-sync.py, site.py, notify.py, config.py); what they share is common.py.
+sync.py, site.py, notify.py, subscription.py, config.py); what they share is common.py.
 
 Exit codes, like diff: 0 no change, 1 changes, 2 trouble (trouble wins), 130 interrupted."""
 
@@ -13,7 +13,7 @@ import typer
 # The commands, registered in the order --help lists them (not alphabetical).
 # isort: off
 from trialwatch.cli import check, notify, history, audit, events, export, sync, site  # noqa: F401
-from trialwatch.cli import watch, config  # noqa: F401
+from trialwatch.cli import watch, subscription, config  # noqa: F401
 
 # isort: on
 from trialwatch.cli.common import (

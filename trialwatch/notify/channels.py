@@ -220,10 +220,9 @@ def _format(plugin: Any) -> str:
     return str(getattr(fmt, "value", fmt))
 
 
-def send(
-    channel: Channel, report: RunReport, title: str, env: Mapping[str, str] | None = None
-) -> str:
-    """Send one digest; NotifyError (with the service's reason) when it was not accepted."""
+def _client(channel: Channel, env: Mapping[str, str] | None) -> tuple[Any, Any, str, int]:
+    """Apprise with the channel's service: (apprise, its client, the format the service renders,
+    the longest body it takes)."""
     try:
         import apprise
     except ImportError:
@@ -236,8 +235,25 @@ def send(
             "https://github.com/caronc/apprise/wiki for the URL of each service"
         )
     plugin = client[0]
-    fmt = _format(plugin)
-    limit = int(getattr(plugin, "body_maxlen", 32768) or 32768)
+    return apprise, client, _format(plugin), int(getattr(plugin, "body_maxlen", 32768) or 32768)
+
+
+def _notify(channel: Channel, apprise: Any, client: Any, body: str, title: str, fmt: Any) -> str:
+    with apprise.LogCapture(level=apprise.logging.WARNING) as logs:
+        result = client.notify(body=body, title=title, body_format=fmt)
+    if not result:
+        reason = " ".join(str(logs.getvalue()).split())[-300:] or "no reason given"
+        raise NotifyError(
+            f"notification channel {channel.name} did not accept the digest: {reason}"
+        )
+    return f"notified {channel.name}"
+
+
+def send(
+    channel: Channel, report: RunReport, title: str, env: Mapping[str, str] | None = None
+) -> str:
+    """Send one digest; NotifyError (with the service's reason) when it was not accepted."""
+    apprise, client, fmt, limit = _client(channel, env)
     if fmt == "markdown":
         from trialwatch.render.markdown import render_markdown
 
@@ -255,11 +271,27 @@ def send(
         if len(body) > limit:
             cut = "\n… cut to fit the service's limit; trialwatch check --format json has all.\n"
             body = body[: limit - len(cut)] + cut
-    with apprise.LogCapture(level=apprise.logging.WARNING) as logs:  # type: ignore[no-untyped-call]
-        result = client.notify(body=body, title=title, body_format=body_format)
-    if not result:
-        reason = " ".join(str(logs.getvalue()).split())[-300:] or "no reason given"
-        raise NotifyError(
-            f"notification channel {channel.name} did not accept the digest: {reason}"
-        )
-    return f"notified {channel.name}"
+    return _notify(channel, apprise, client, body, title, body_format)
+
+
+def send_text(
+    channel: Channel,
+    title: str,
+    text: str,
+    markdown: str,
+    html: str,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Send a message given in each format; the service gets the one it renders (cut to its
+    limit)."""
+    apprise, client, fmt, limit = _client(channel, env)
+    if fmt == "markdown":
+        body, body_format = markdown, apprise.NotifyFormat.MARKDOWN
+    elif fmt == "html":
+        body, body_format = html, apprise.NotifyFormat.HTML
+    else:
+        body, body_format = text, apprise.NotifyFormat.TEXT
+    if len(body) > limit:
+        cut = "\n… cut to fit the service's limit.\n"
+        body = body[: limit - len(cut)] + cut
+    return _notify(channel, apprise, client, body, title, body_format)

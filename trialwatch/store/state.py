@@ -233,9 +233,14 @@ class StateTables:
 
     # -- run state ------------------------------------------------------------------------------
 
-    def meta(self, key: str) -> Any:
+    def meta(self, key: str, conn: Any | None = None) -> Any:
+        """A value kept under ``key`` (None when none); ``conn``: read in that transaction."""
         try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            row = (
+                (conn or self.conn)
+                .execute("SELECT value FROM meta WHERE key = ?", (key,))
+                .fetchone()
+            )
         except self.errors:
             return None
         if row is None:

@@ -54,6 +54,10 @@ class SqlUnit:
     def put_state(self, nct: str, fields: dict[str, Any]) -> None:
         self._store.db.put(self._conn, nct, fields)
 
+    def meta(self, key: str) -> Any:
+        """A value the store keeps under ``key``, read in this unit (None when none)."""
+        return self._store.db.meta(key, self._conn)
+
     def set_meta(self, key: str, value: Any) -> None:
         self._store.db.set_meta(key, value, self._conn)
 

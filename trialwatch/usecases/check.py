@@ -156,6 +156,7 @@ def _run(
             store, settings, targets, queries, watched, options, chans, watch, publish,
             force=force, full=full, batch=batch, interactive=interactive,
             explicit_ids=explicit_ids, http=http, preview=preview,
+            subscriptions=notify_on and preview is None,
         )  # fmt: skip
     except StoreError as exc:
         if published or publish is None:
@@ -190,9 +191,13 @@ def _checked(
     explicit_ids: bool,
     http: httpx.Client | None,
     preview: Callable[[Preview], None] | None,
+    subscriptions: bool = False,
 ) -> tuple[RunReport, Settings, str | None]:
     """run_check's run itself, once the store, the outputs and the signals are set up."""
+    from trialwatch.subscriptions.outbox import last_position
+
     total = len(targets)
+    start = last_position(store)  # a subscription first seen now is told from here
     listed: ListRun | None = None
     # The run stays registered until its report is out and mailed: other runs at the same
     # time leave the changes it is reporting to it.
@@ -270,6 +275,10 @@ def _checked(
             labels,
             Beside(store, watch, listed, titles),
         )
+        if subscriptions:
+            from trialwatch.usecases import subscriptions as subs
+
+            problems += subs.problems(subs.deliver_subscriptions(settings, store, start))
     return report, settings, "; ".join(problems) or None
 
 

@@ -1,0 +1,382 @@
+"""Subscriptions: a slice of the registry with its own rule, people and pace. The rule language
+(errors name the field and column), severity, slices over real records, and end to end on the
+folder and on PostgreSQL: a stand-in registry serving real records edited realistically (Bayer's
+enrollment cut by 30% and by 5%, a status change in gastric cancer, one in another condition),
+a real SMTP server and a webhook for two subscriptions — each gets exactly what its slice and
+rule say, once, also across a kill -9 between finding and delivering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES, cli, edited, load
+from tests.registry_server import Registry, serve, serving
+from tests.smtp_server import Mailbox, free_port, smtp_server
+from trialwatch.changes.differ import compare
+from trialwatch.errors import ConfigError
+from trialwatch.store import events
+from trialwatch.subscriptions.model import parse
+from trialwatch.subscriptions.rules import compile_rule
+from trialwatch.subscriptions.severity import Severity, severity
+from trialwatch.subscriptions.slice import facets, holds
+
+BAYER_CUT, BAYER_TRIM, GASTRIC, OTHER = "NCT05915728", "NCT05915702", "NCT06224738", "NCT03934567"
+
+
+def _bayer(nct: str) -> dict[str, Any]:
+    for study in json.loads((FIXTURES / "download-ctg-studies-2023-06-28.json").read_text()):
+        if study["protocolSection"]["identificationModule"]["nctId"] == nct:
+            assert isinstance(study, dict)
+            return study
+    raise AssertionError(nct)
+
+
+def population() -> dict[str, dict[str, Any]]:
+    """Real records: two of Bayer's (the 2023 download), the HER2 gastric cancer trial
+    (NCT06224738, reconstructed), and Xynomic's NCT03934567 (another condition)."""
+    return {
+        BAYER_CUT: _bayer(BAYER_CUT),
+        BAYER_TRIM: _bayer(BAYER_TRIM),
+        GASTRIC: load("NCT06224738.reconstructed.json"),
+        OTHER: load("NCT03934567.json"),
+    }
+
+
+def _enrollment(count: int) -> Any:
+    def edit(r: dict[str, Any]) -> None:
+        r["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = count
+
+    return edit
+
+
+def _status(value: str) -> Any:
+    def edit(r: dict[str, Any]) -> None:
+        r["protocolSection"]["statusModule"]["overallStatus"] = value
+
+    return edit
+
+
+def edits(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A week of sponsor updates: Bayer cuts one trial's enrollment by 30% (390 → 273) and
+    trims another's by 5% (295 → 280); the gastric cancer trial starts recruiting; Xynomic's
+    trial completes."""
+    return {
+        BAYER_CUT: edited(records[BAYER_CUT], _enrollment(273)),
+        BAYER_TRIM: edited(records[BAYER_TRIM], _enrollment(280)),
+        GASTRIC: edited(records[GASTRIC], _status("RECRUITING")),
+        OTHER: edited(records[OTHER], _status("COMPLETED")),
+    }
+
+
+RULE = 'type == "enrollment_changed" and change_pct <= -20 or type == "status_changed"'
+
+
+# --- the rule language ---------------------------------------------------------------------------
+
+
+def test_rules_read_as_the_issue_writes_them() -> None:
+    rule = compile_rule(RULE, "acme")
+    assert rule({"type": "enrollment_changed", "change_pct": -31})
+    assert not rule({"type": "enrollment_changed", "change_pct": -5})
+    assert rule({"type": "status_changed", "change_pct": None})
+    assert not rule({"type": "date_moved", "change_pct": None})
+    both = compile_rule('"after_the_fact" in flags and new in ["TERMINATED", "WITHDRAWN"]', "x")
+    assert both({"flags": ["after_the_fact"], "new": "TERMINATED"})
+    assert not both({"flags": [], "new": "TERMINATED"})
+    # A field the event does not have compares false, never an error.
+    assert not compile_rule("days > 90 or days < -90", "x")({"days": None})
+    assert compile_rule("not days > -90", "x")({"days": -120})
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('type = "status_changed"', "column 6"),
+        ("chnage_pct <= -20", "unknown field 'chnage_pct'"),
+        ('__import__("os").system("true")', "a rule calls no function"),
+        ("type.lower() == 'x'", "a rule calls no function"),
+        ('type == "x" and', "does not read"),
+        ("sponsor == 'Acme' or severity == unknown_thing", "column 34"),
+    ],
+)
+def test_a_bad_rule_names_the_position_and_the_field(text: str, said: str) -> None:
+    with pytest.raises(ConfigError) as found:
+        compile_rule(text, 'subscription "acme"')
+    assert said in str(found.value) and 'subscription "acme"' in str(found.value)
+
+
+def test_severity_says_why() -> None:
+    old = _bayer(BAYER_CUT)
+    cut = compare(BAYER_CUT, old, edited(old, _enrollment(273)))
+    (event,) = [e for e in cut.events if e.type.value == "enrollment_changed"]
+    level, reason = severity("event", event.type.value, event.to_json())
+    assert (level, reason) == (Severity.HIGH, "enrollment cut by 30%")
+    trim = compare(BAYER_TRIM, _bayer(BAYER_TRIM), edited(_bayer(BAYER_TRIM), _enrollment(280)))
+    (event,) = [e for e in trim.events if e.type.value == "enrollment_changed"]
+    assert severity("event", event.type.value, event.to_json())[0] is Severity.MEDIUM
+    ended = compare(OTHER, load("NCT03934567.json"), edited(load("NCT03934567.json"),
+                                                             _status("TERMINATED")))  # fmt: skip
+    (event,) = [e for e in ended.events if e.type.value == "status_changed"]
+    assert severity("event", "status_changed", event.to_json()) == (
+        Severity.HIGH,
+        "a status that ends or stops the trial",
+    )
+
+
+def test_slices_match_whole_words_of_real_records() -> None:
+    gastric = load("NCT06224738.reconstructed.json")
+    assert facets(gastric).condition == ["Gastric Cancer"]
+    sub = parse({"name": "g", "condition": "gastric cancer"}, "t")
+    assert holds(sub, GASTRIC, gastric, None)
+    assert not holds(sub, BAYER_CUT, _bayer(BAYER_CUT), None)
+    # Collaborators count as sponsors; phases and statuses in any spelling.
+    assert holds(parse({"name": "m", "sponsor": "macera"}, "t"), GASTRIC, gastric, None)
+    bayer = parse({"name": "b", "sponsor": "Bayer", "phase": "Phase 3", "status": "not yet "
+                   "recruiting"}, "t")  # fmt: skip
+    assert holds(bayer, BAYER_CUT, _bayer(BAYER_CUT), None)
+    assert not holds(
+        parse({"name": "b", "sponsor": "Bay"}, "t"), BAYER_CUT, _bayer(BAYER_CUT), None
+    )
+    # A named trial or a search's member is held whatever its fields.
+    named = parse({"name": "r", "trials": [OTHER], "sponsor": "Bayer"}, "t")
+    assert holds(named, OTHER, load("NCT03934567.json"), None)
+
+
+def test_a_broken_subscription_is_a_clear_config_error() -> None:
+    with pytest.raises(ConfigError, match="name of lower-case"):
+        parse({"name": "Acme Trials"}, "trialwatch.toml")
+    with pytest.raises(ConfigError, match="every must be run, day or week"):
+        parse({"name": "a", "every": "hour"}, "trialwatch.toml")
+    with pytest.raises(ConfigError, match="neither a mail address nor a URL"):
+        parse({"name": "a", "notify": ["acme"]}, "trialwatch.toml")
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse({"name": "a", "sponser": "Acme"}, "trialwatch.toml")
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def webhook(received: list[dict[str, Any]]) -> Iterator[str]:
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            size = int(self.headers.get("Content-Length") or 0)
+            received.append(json.loads(self.rfile.read(size) or b"{}"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    with serving(Hook) as port:
+        yield f"json://127.0.0.1:{port}/hook"
+
+
+def write_config(url: str, smtp_port: int, hook: str, extra: str = "") -> None:
+    ids = ", ".join(f'"{n}"' for n in population())
+    Path("trialwatch.toml").write_text(
+        f'api_url = "{url}"\nrequest_interval = 0\nbackoff_base = 0.01\ntrials = [{ids}]\n'
+        f"{extra}\n"
+        '[email]\nto = ["office@example.org"]\nfrom = "trialwatch@example.org"\n'
+        f'host = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\ntimeout = 5\n\n'
+        '[[subscription]]\nname = "bayer"\ntitle = "Bayer\'s trials"\nsponsor = "Bayer"\n'
+        f"when = '{RULE}'\n"
+        'notify = ["mailto:ci@example.org"]\n\n'
+        '[[subscription]]\nname = "gastric"\ncondition = "gastric cancer"\n'
+        f'notify = ["{hook}"]\n',
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def registry() -> Iterator[tuple[Registry, str]]:
+    reg = Registry()
+    for record in population().values():
+        reg.put(record)
+    with serve(reg) as url:
+        yield reg, url
+
+
+@pytest.mark.usefixtures("each_store")
+def test_each_subscription_gets_what_its_slice_and_rule_say_once(
+    registry: tuple[Registry, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("apprise")
+    reg, url = registry
+    box, hooked = Mailbox(), []  # type: list[dict[str, Any]]
+    with smtp_server(box) as port, webhook(hooked) as hook:
+        write_config(url, port, hook)
+        code, _, err = cli(capsys, "check", "-q")
+        assert code == 0, err
+        assert box.messages == [] and hooked == []  # baselines are no news
+        for record in edits(population()).values():
+            reg.put(record)
+        reg.data_timestamp = "2026-12-01T09:00:00"  # the registry's data moved on
+        code, _, err = cli(capsys, "check", "-q")
+        assert code == 1, err
+        # Bayer's subscription: the 30% cut only (its rule); not the 5% trim, not others.
+        assert [m["To"] for m in box.messages] == ["ci@example.org"]
+        mail = box.messages[0]
+        assert mail["Subject"] == "[trialwatch] bayer: 1 change (1 high)"
+        part = mail.get_body(preferencelist=("plain",))
+        assert part is not None
+        text = part.get_content()
+        assert BAYER_CUT in text and BAYER_TRIM not in text and GASTRIC not in text
+        assert "high: enrollment cut by 30%" in text
+        assert f"told by the rule: {RULE}" in text
+        # The gastric cancer subscription: its trial's status change, and nothing else.
+        assert len(hooked) == 1
+        assert GASTRIC in hooked[0]["message"] and OTHER not in hooked[0]["message"]
+        assert "Not yet recruiting → Recruiting" in hooked[0]["message"]
+        # Told once: another run, and a send, tell nothing again.
+        code, _, err = cli(capsys, "check", "-q")
+        assert code == 0, err
+        assert cli(capsys, "subscription", "send")[0] == 0
+        assert len(box.messages) == 1 and len(hooked) == 1
+        code, out, _ = cli(capsys, "subscription", "show", "bayer")
+        assert "holds 2 trials now" in out and "1 event in all" in out
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("each_store")
+def test_a_kill_between_finding_and_delivering_loses_nothing_and_repeats_nothing(
+    registry: tuple[Registry, str], tmp_path: Path
+) -> None:
+    """The check finds the changes and stores them, then hangs on a mail server that never
+    answers; it is killed with SIGKILL there. The next `subscription send` tells each
+    subscription its events once."""
+    pytest.importorskip("apprise")
+    reg, url = registry
+    box, hooked = Mailbox(), []  # type: list[dict[str, Any]]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    accepted = threading.Event()
+
+    def hold() -> None:
+        conns = []
+        while True:
+            try:
+                conn, _ = silent.accept()
+            except OSError:
+                return
+            conns.append(conn)  # never answered: the client waits for the greeting
+            accepted.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    try:
+        with webhook(hooked) as hook:
+            write_config(url, silent.getsockname()[1], hook)
+            run = [sys.executable, "-m", "trialwatch", "check", "-q"]
+            assert subprocess.run(run, env=env, capture_output=True).returncode == 0
+            for record in edits(population()).values():
+                reg.put(record)
+            reg.data_timestamp = "2026-12-01T09:00:00"
+            proc = subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert accepted.wait(60), "the check never reached the mail server"
+            time.sleep(0.2)
+            proc.kill()
+            proc.wait()
+            assert box.messages == [] and hooked == []
+            with smtp_server(box) as port:
+                write_config(url, port, hook)
+                send = [sys.executable, "-m", "trialwatch", "subscription", "send"]
+                done = subprocess.run(send, env=env, capture_output=True, text=True)
+                assert done.returncode == 0, done.stderr
+                again = subprocess.run(send, env=env, capture_output=True, text=True)
+                assert again.returncode == 0, again.stderr
+    finally:
+        silent.close()
+    assert [m["To"] for m in box.messages] == ["ci@example.org"]
+    assert len(hooked) == 1 and GASTRIC in hooked[0]["message"]
+
+
+def test_subscriptions_added_by_command_are_shared_through_the_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two members in different folders, one store: one set of subscriptions."""
+    monkeypatch.setenv("TRIALWATCH_STORE", str(tmp_path / "shared"))
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    alice.mkdir()
+    bob.mkdir()
+    monkeypatch.chdir(alice)
+    code, _, err = cli(capsys, "subscription", "add", "acme", "--sponsor", "Acme Oncology",
+                       "--when", RULE, "--notify", "ci@example.org", "--every", "week")  # fmt: skip
+    assert code == 0, err
+    monkeypatch.chdir(bob)
+    code, out, _ = cli(capsys, "subscription", "list", "--format", "json")
+    (sub,) = json.loads(out)["subscriptions"]
+    assert sub["name"] == "acme" and sub["when"] == RULE and sub["every"] == "week"
+    assert sub["kept_in"] == "store"
+    code, _, err = cli(capsys, "subscription", "add", "bad", "--when", "chnage_pct < 3")
+    assert code == 2 and "unknown field 'chnage_pct'" in err
+    assert cli(capsys, "subscription", "remove", "acme")[0] == 0
+    monkeypatch.chdir(alice)
+    code, out, _ = cli(capsys, "subscription", "list")
+    assert "No subscriptions" in out
+
+
+def test_a_day_digest_goes_out_once_a_day(tmp_path: Path) -> None:
+    """every = "day": the events of the day gather into one digest; the next day's into the
+    next (the outbox on a memory store, events filed from real record edits)."""
+    from trialwatch.store.open import open_store
+    from trialwatch.subscriptions import outbox
+
+    store = open_store("memory:")
+    sub = parse({"name": "g", "condition": "gastric cancer", "every": "day",
+                 "notify": ["ops@example.org"]}, "t")  # fmt: skip
+    gastric = load("NCT06224738.reconstructed.json")
+    store.save(_fetched(gastric))
+    sent: list[Any] = []
+
+    def file(new: dict[str, Any]) -> None:
+        old = store.latest(GASTRIC)
+        assert old is not None
+        found = compare(GASTRIC, old.record, new)
+        store.save(_fetched(new))
+        rows = events.rows_of(GASTRIC, "2026-12-07T10:00:00Z", None, old.name, "x",
+                              found.changes, found.events)  # fmt: skip
+        with store.unit(key=GASTRIC) as unit:
+            unit.file_events(rows)
+
+    def deliver(day: int) -> None:
+        moment = dt.datetime(2026, 12, day, 12, tzinfo=dt.UTC)
+        outbox.deliver(store, [sub], lambda s, t, d: sent.append(d), start=0, now=moment)
+
+    file(edited(gastric, _status("RECRUITING")))
+    deliver(7)
+    file(edited(gastric, _status("SUSPENDED")))
+    deliver(7)  # the same day: gathered for tomorrow
+    assert [len(d.told) for d in sent] == [1]
+    deliver(8)
+    assert [len(d.told) for d in sent] == [1, 1]
+    assert sent[1].told[0].severity is Severity.HIGH
+    deliver(8)
+    assert len(sent) == 2
+
+
+def _fetched(record: dict[str, Any]) -> Any:
+    from trialwatch.record import Fetched, utc_now
+
+    nct = record["protocolSection"]["identificationModule"]["nctId"]
+    return Fetched(nct, record, "http://127.0.0.1/test", utc_now(), nct)
+
+
+def test_free_port_is_local() -> None:
+    assert 0 < free_port() < 65536

@@ -1,0 +1,115 @@
+"""A subscription's digest: the events its slice and rule let through, newest last, each with
+its trial, its severity and why, and the rule that let it through; capped in length, with where
+to find the rest. Text (mail, chat), Markdown (chat services that render it) and HTML (mail).
+Registry text is escaped for each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trialwatch.render.common import study_url
+from trialwatch.sanitize import html_text as h
+from trialwatch.sanitize import markdown as md
+from trialwatch.sanitize import terminal
+from trialwatch.store.events import Row
+from trialwatch.subscriptions.model import Subscription
+from trialwatch.subscriptions.severity import RANK, Severity
+
+CAP = 50  # events a digest shows; the rest are counted, with where to read them
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """An event a subscription tells, and why."""
+
+    row: Row
+    title: str | None
+    severity: Severity
+    reason: str
+    rule: str | None  # the rule's text that let it through (None: the subscription has none)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    sub: Subscription
+    told: list[Told]
+    after: int  # the cursor the events follow (``trialwatch events --after`` lists them all)
+    period: str  # the run, day or week it covers
+
+    def shown(self) -> list[Told]:
+        return self.told[:CAP]
+
+    @property
+    def rest(self) -> int:
+        return max(0, len(self.told) - CAP)
+
+    def subject(self, prefix: str = "[trialwatch]") -> str:
+        high = sum(1 for t in self.told if t.severity is Severity.HIGH)
+        n = len(self.told)
+        what = f"{n} change{'s' if n != 1 else ''}" + (f" ({high} high)" if high else "")
+        period = {"day": f" on {self.period}", "week": f" in week {self.period}"}.get(
+            self.sub.every, ""
+        )
+        return f"{prefix} {self.sub.name}: {what}{period}".strip()
+
+    def heading(self) -> str:
+        return f"{self.sub.label}: {self.sub.describe()}"
+
+    def rest_line(self) -> str:
+        return (
+            f"… and {self.rest} more: trialwatch events --after {self.after} lists every change "
+            "since this digest began"
+        )
+
+
+def _order(t: Told) -> tuple[int, int]:
+    return RANK[t.severity], t.row.position or 0
+
+
+def render_text(d: Digest) -> str:
+    lines = [terminal(d.heading()), ""]
+    for t in sorted(d.shown(), key=_order):
+        title = f" — {t.title}" if t.title else ""
+        lines.append(terminal(f"{t.row.nct}{title}"))
+        lines.append(terminal(f"  {t.row.headline}"))
+        why = f"  {t.severity.value}: {t.reason}"
+        if t.rule:
+            why += f"; told by the rule: {t.rule}"
+        lines.append(terminal(why))
+        lines.append("")
+    if d.rest:
+        lines.append(d.rest_line())
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_markdown(d: Digest) -> str:
+    lines = [f"**{md(d.heading())}**", ""]
+    for t in sorted(d.shown(), key=_order):
+        url = study_url(t.row.nct)
+        trial = f"[{md(t.row.nct)}]({url})" if url else md(t.row.nct)
+        rule = "; rule: `" + t.rule.replace("`", "'") + "`" if t.rule else ""
+        lines.append(
+            f"- {trial} {md(t.title or '')}: {md(t.row.headline)} "
+            f"(_{t.severity.value}: {md(t.reason)}{rule}_)"
+        )
+    if d.rest:
+        lines += ["", md(d.rest_line())]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(d: Digest) -> str:
+    items = []
+    for t in sorted(d.shown(), key=_order):
+        url = study_url(t.row.nct)
+        trial = f'<a href="{h(url)}">{h(t.row.nct)}</a>' if url else h(t.row.nct)
+        rule = f"; told by the rule <code>{h(t.rule)}</code>" if t.rule else ""
+        items.append(
+            f"<li><b>{trial}</b> {h(t.title or '')}<br>{h(t.row.headline)}"
+            f"<br><small>{h(t.severity.value)}: {h(t.reason)}{rule}</small></li>"
+        )
+    rest = f"<p>{h(d.rest_line())}</p>" if d.rest else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{h(d.subject())}</title></head><body>"
+        f"<h2>{h(d.heading())}</h2><ul>{''.join(items)}</ul>{rest}</body></html>\n"
+    )
