@@ -380,3 +380,34 @@ def _fetched(record: dict[str, Any]) -> Any:
 
 def test_free_port_is_local() -> None:
     assert 0 < free_port() < 65536
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("each_store")
+def test_a_synced_registry_tells_its_subscriptions_changes_never_the_bootstrap(
+    registry: tuple[Registry, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole (stand-in) registry synced from its bulk file: no subscription hears of the
+    bootstrap; the next day's sync tells each its slice's changes, by its rule."""
+    pytest.importorskip("apprise")
+    reg, url = registry
+    box, hooked = Mailbox(), []  # type: list[dict[str, Any]]
+    with smtp_server(box) as port, webhook(hooked) as hook:
+        write_config(url, port, hook)
+        Path("trialwatch.toml").write_text(
+            Path("trialwatch.toml").read_text().replace("trials = [", "# trials = ["),
+            encoding="utf-8",
+        )
+        code, out, err = cli(capsys, "sync", "--download")
+        assert code == 0, err
+        assert "4 new" in out
+        assert box.messages == [] and hooked == []
+        reg.data_timestamp = "2026-12-03T09:00:00"
+        for record in edits(population()).values():
+            reg.put(record)
+        code, out, err = cli(capsys, "sync")
+        assert code == 1, err
+        assert len(box.messages) == 1 and BAYER_CUT in str(box.messages[0].get_body())
+        assert len(hooked) == 1 and GASTRIC in hooked[0]["message"]
+        assert cli(capsys, "sync")[0] == 0
+        assert len(box.messages) == 1 and len(hooked) == 1

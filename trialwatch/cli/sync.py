@@ -20,6 +20,7 @@ from trialwatch.cli.common import (
     app,
     load,
     option_flags,
+    say,
     setup_logging,
 )
 from trialwatch.cli.formats import SyncFormat
@@ -104,7 +105,9 @@ def sync(
         sys.stdout.write(render.report_json(report))
     elif not quiet or t.changed or t.gone or t.errors:
         sys.stdout.write(render.report_text(report))
-    if t.errors:
+    for line in t.undelivered:
+        say(f"trialwatch: error: {line}")
+    if t.errors or t.undelivered:
         raise typer.Exit(EXIT_TROUBLE)
     raise typer.Exit(EXIT_CHANGED if t.changed or t.gone else EXIT_OK)
 
@@ -149,6 +152,8 @@ def worker(
         sys.stdout.write("\n")
     elif not quiet or tally.changed or tally.gone or tally.errors:
         sys.stdout.write(render.worker_text(tally))
-    if tally.errors:
+    for line in tally.undelivered:
+        say(f"trialwatch: error: {line}")
+    if tally.errors or tally.undelivered:
         raise typer.Exit(EXIT_TROUBLE)
     raise typer.Exit(EXIT_CHANGED if tally.changed or tally.gone else EXIT_OK)

@@ -94,6 +94,8 @@ class Tally:
     events: int = 0
     gone: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    # Subscriptions' digests that could not go out at the end of the run (sent next time).
+    undelivered: list[str] = field(default_factory=list)
 
     def add(self, report: TrialReport) -> None:
         if report.outcome is Outcome.NEW:

@@ -21,6 +21,7 @@ from trialwatch.errors import InputError
 from trialwatch.store.open import open_store
 from trialwatch.store.port import Store
 from trialwatch.store.watchlist import watched_trials
+from trialwatch.subscriptions.outbox import last_position
 from trialwatch.usecases.common import (
     _counter,
     build_client,
@@ -94,7 +95,8 @@ def run_sync(
         tempfile.TemporaryDirectory(prefix="trialwatch-bulk-") as scratch,
         _counter(interactive) as count,
     ):
-        return sync(
+        start = last_position(store)
+        report = sync(
             store,
             client,
             sync_worker(settings, store, client),
@@ -106,6 +108,8 @@ def run_sync(
             work=work,
             on_progress=count,
         )
+        report.tally.undelivered = tell_subscriptions(settings, store, start)
+        return report
 
 
 def run_worker(
@@ -123,11 +127,21 @@ def run_worker(
         store.locked(),
         _counter(interactive) as count,
     ):
-        return sync_worker(settings, store, client).run(
+        start = last_position(store)
+        tally = sync_worker(settings, store, client).run(
             wait=wait,
             limit=limit,
             on_job=(lambda _n: count("compared", 1)) if count else None,
         )
+        tally.undelivered = tell_subscriptions(settings, store, start)
+        return tally
+
+
+def tell_subscriptions(settings: Settings, store: Store, start: int) -> list[str]:
+    """The subscriptions' digests due at the end of a run; what could not go out, in words."""
+    from trialwatch.usecases.subscriptions import deliver_subscriptions, problems
+
+    return problems(deliver_subscriptions(settings, store, start))
 
 
 def sync_status(settings: Settings) -> tuple[SyncState, SyncProgress]:
