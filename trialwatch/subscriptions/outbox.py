@@ -30,9 +30,9 @@ from trialwatch.errors import NotifyError, TrialwatchError
 from trialwatch.store import events
 from trialwatch.store.port import Store
 from trialwatch.subscriptions.digest import Digest, Told
-from trialwatch.subscriptions.model import Subscription
+from trialwatch.subscriptions.model import Facets, Subscription
 from trialwatch.subscriptions.severity import at_least, severity
-from trialwatch.subscriptions.slice import facets, holds
+from trialwatch.subscriptions.slice import facets, holds_facets
 
 LEASE_SECONDS = 300.0
 PREFIX = "subscription-outbox:"
@@ -93,12 +93,12 @@ class Reader:
         return self.searches[query.id]
 
 
-def fields(row: events.Row, record: dict[str, Any] | None, level: str) -> dict[str, Any]:
-    """What a rule sees of an event (subscriptions/rules.py lists the fields)."""
+def fields(row: events.Row, found: Facets | None, level: str) -> dict[str, Any]:
+    """What a rule sees of an event (subscriptions/rules.py lists the fields), with the
+    trial's facets (None: no record of it)."""
     body: dict[str, Any] = row.body if isinstance(row.body, dict) else {}
     found_data = body.get("data")
     data: dict[str, Any] = found_data if isinstance(found_data, dict) else {}
-    found = facets(record) if record is not None else None
     old = data.get("old", body.get("old"))
     new = data.get("new", body.get("new"))
     return {
@@ -123,14 +123,26 @@ def fields(row: events.Row, record: dict[str, Any] | None, level: str) -> dict[s
 def tells(sub: Subscription, row: events.Row, reader: Reader) -> Told | None:
     """Whether the subscription tells an event row, and what it says with it."""
     record = reader.record(row.nct)
-    if not holds(sub, row.nct, record, reader.members(sub)):
+    found = facets(record) if record is not None else None
+    title = title_of(record) if record is not None else None
+    return told(sub, row, found, title, reader.members(sub))
+
+
+def told(
+    sub: Subscription,
+    row: events.Row,
+    found: Facets | None,
+    title: str | None,
+    members: set[str] | None,
+) -> Told | None:
+    """``tells``, from the trial's facets and title (the site keeps them between builds)."""
+    if not holds_facets(sub, row.nct, found, members):
         return None
     level, reason = severity(row.kind, row.type, row.body if isinstance(row.body, dict) else {})
     if not at_least(level, sub.severity):
         return None
-    if sub.when is not None and not sub.when(fields(row, record, level.value)):
+    if sub.when is not None and not sub.when(fields(row, found, level.value)):
         return None
-    title = title_of(record) if record is not None else None
     return Told(row, title, level, reason, sub.when.text if sub.when else None)
 
 

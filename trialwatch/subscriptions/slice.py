@@ -69,13 +69,19 @@ def holds(
     sub: Subscription, nct: str, record: dict[str, Any] | None, members: set[str] | None
 ) -> bool:
     """Whether the slice holds a trial (``members``: its search's members, when it has one)."""
+    return holds_facets(sub, nct, facets(record) if record is not None else None, members)
+
+
+def holds_facets(
+    sub: Subscription, nct: str, found: Facets | None, members: set[str] | None
+) -> bool:
+    """``holds``, from the trial's facets (None: the store holds no record of it)."""
     if nct in sub.trials:
         return True
     if members is not None and nct in members:
         return True
-    if not sub.fields or record is None:
-        return not sub.fields and not sub.trials and not sub.search and record is not None
-    found = facets(record)
+    if not sub.fields or found is None:
+        return not sub.fields and not sub.trials and not sub.search and found is not None
     return all(field_matches(key, wanted, found) for key, wanted in sub.fields)
 
 

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import httpx
 
-    from trialwatch.audit.desk import Obligation, Transition
     from trialwatch.audit.report import DeskReport
 
 from trialwatch.config import Settings
-from trialwatch.errors import FetchError, InputError, TrialwatchError
-from trialwatch.record import utc_now
+from trialwatch.errors import FetchError, InputError
 from trialwatch.store.open import open_store
-from trialwatch.store.port import Store
 from trialwatch.usecases import common
 
 log = logging.getLogger("trialwatch")
@@ -55,13 +52,6 @@ def search_expression(names: list[str]) -> str:
         phrase = name.replace('"', " ").strip()
         clauses += [f'AREA[{area}]"{phrase}"' for area in AREAS]
     return " OR ".join(clauses)
-
-
-def desk_key(names: list[str]) -> str:
-    """Where the store keeps what the organisation's last audit found."""
-    from trialwatch.audit.desk import words
-
-    return "desk:" + "|".join(sorted({" ".join(words(n)) for n in names}))
 
 
 def _fetch(
@@ -107,156 +97,30 @@ def run_desk(
     http: httpx.Client | None = None,
 ) -> DeskReport:
     """The organisation's desk on ``as_of`` (default today), remembered in the store."""
-    from trialwatch.audit.desk import (
-        DeskTrial,
-        belongs,
-        calendar,
-        estimated_past,
-        obligation,
-        owners,
-        sort_key,
-        verified,
-    )
-    from trialwatch.audit.report import AuditedTrial, AuditReport, DeskReport
-    from trialwatch.audit.signals import audit_record
-    from trialwatch.changes.baseline import title_of
-    from trialwatch.changes.sentences import get
+    from trialwatch.audit.organisation import desk_report
 
     names = checked_names(sponsors)
     day = as_of or common.today()
-    grace = int(settings["grace_days"])
-    audit = AuditReport(generated_at=utc_now(), today=day.isoformat(), grace_days=grace)
-    report = DeskReport(audit, names)
+    notes: list[str] = []
     fetched: list[str] = []
     submitted: set[str] = set()
     if fetch:
-        fetched, submitted = _fetch(names, settings, http, audit.notes)
+        fetched, submitted = _fetch(names, settings, http, notes)
     store = open_store(settings.store)
     try:
-        stored = _remembered(store, desk_key(names))
-        left: dict[str, str] = {}
-        wanted = set(fetched) | set(stored.get("states", {}))
-        for nct in store.trials():
-            try:
-                latest = store.latest(nct)
-            except TrialwatchError as exc:
-                if nct in wanted or not fetch:
-                    audit.trials.append(AuditedTrial(nct, error=f"not read: {exc}"))
-                continue
-            if latest is None:
-                continue
-            record = latest.record
-            matched = belongs(record, names)
-            if matched is None:
-                if nct in stored.get("states", {}):
-                    lead = get(record, "protocolSection", "sponsorCollaboratorsModule",
-                               "leadSponsor", "name")  # fmt: skip
-                    left[nct] = f"no longer the organisation's: the lead sponsor is now {lead}"
-                continue
-            signals = audit_record(record, day, grace_days=grace)
-            status = get(record, "protocolSection", "statusModule", "overallStatus")
-            when, months = verified(record, day)
-            report.trials.append(
-                DeskTrial(
-                    nct_id=nct,
-                    title=title_of(record),
-                    status=status if isinstance(status, str) else None,
-                    matched=matched,
-                    obligation=obligation(record, day, grace, listed_submitted=nct in submitted),
-                    owners=owners(record),
-                    verified=when,
-                    verified_months=months,
-                    estimated_past=estimated_past(record, day),
-                    signals=signals,
-                    source=latest.name,
-                )
-            )
-        report.trials.sort(key=sort_key)
-        for t in report.trials:
-            audit.trials.append(
-                AuditedTrial(t.nct_id, t.title, t.status, None, t.source, t.signals)
-            )
-        report.calendar = calendar(
-            ((t.nct_id, t.obligation.state, t.obligation.due) for t in report.trials), day
-        )
-        _tell(store, report, stored, day, grace, left)
+        report = desk_report(
+            store, names, day, int(settings["grace_days"]),
+            submitted=submitted, fetched=set(fetched), strict=not fetch,
+        )  # fmt: skip
     finally:
         store.close()
-    if not report.trials and not audit.errors:
-        audit.notes.append(
+    report.audit.notes[:0] = notes
+    if not report.trials and not report.audit.errors:
+        report.audit.notes.append(
             f"no trial of {' or '.join(names)} in {store.label}"
             + ("" if fetch else "; --fetch searches the registry for them")
         )
     return report
-
-
-def _remembered(store: Store, key: str) -> dict[str, Any]:
-    value = store.meta(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _tell(
-    store: Store,
-    report: DeskReport,
-    stored: dict[str, Any],
-    day: dt.date,
-    grace: int,
-    left: dict[str, str],
-) -> None:
-    """Work out the transitions since the last audit of an earlier day, file those not filed
-    yet as events, and keep today's states: a second audit the same day shows the same
-    transitions and files none twice."""
-    from trialwatch.audit.desk import transitions
-
-    now = {t.nct_id: t.obligation for t in report.trials}
-    today = day.isoformat()
-    same_day = stored.get("day") == today
-    baseline = stored.get("before") if same_day else (stored or None)
-    if isinstance(baseline, dict) and isinstance(baseline.get("states"), dict):
-        report.since = str(baseline.get("day"))
-        report.transitions = transitions(baseline["states"], now, grace, left)
-    else:
-        report.first = True
-        baseline = None
-    if same_day and baseline is not None:
-        new = transitions(stored.get("states") or {}, now, grace, left)
-    else:
-        new = report.transitions
-    keep = {
-        "day": today,
-        "names": report.sponsors,
-        "states": {n: o.memory() for n, o in now.items()},
-        "before": baseline,
-    }
-    rows = [_row(t, report, now) for t in new]
-    with store.unit(key=desk_key(report.sponsors)) as unit:
-        if rows:
-            unit.file_events(rows)
-        unit.set_meta(desk_key(report.sponsors), keep)
-
-
-def _row(t: Transition, report: DeskReport, now: dict[str, Obligation]) -> Any:
-    from trialwatch.changes.events.scene import RANK_RESULTS
-    from trialwatch.store import events
-
-    trial = report.trial(t.nct_id)
-    headline = t.reason[:1].upper() + t.reason[1:]
-    kind = "signal_started" if t.started else "signal_ended"
-    found = now.get(t.nct_id)
-    body = {
-        "type": kind,
-        "headline": headline,
-        "signal": t.signal,
-        "organisation": report.sponsors,
-        "from": t.before.value if t.before else None,
-        "to": t.after.value if t.after else None,
-        "results": found.to_json() if found else None,
-        "audited_on": report.audit.today,
-    }
-    return events.Row(
-        t.nct_id, utc_now(), None, None, (trial.source or "") if trial else "",
-        "event", kind, "results", headline, RANK_RESULTS + 5, body,
-    )  # fmt: skip
 
 
 def owners_table(settings: Settings) -> dict[str, list[str]]:
