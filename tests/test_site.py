@@ -70,6 +70,35 @@ def browse(page: Path, *, shot: Path | None = None, width: int = 1200) -> tuple[
     return ran.stdout, ran.stderr
 
 
+def overflow(page: Path, width: int) -> tuple[int, int]:
+    """(scroll width, visible width) of a page shown in a frame ``width`` px wide, in headless
+    Chromium (the window itself cannot be made narrower than 500 px there)."""
+    wrap = page.with_name(f".frame-{os.getpid()}.html")
+    wrap.write_text(
+        f'<!DOCTYPE html><html><body><iframe id="f" src="{page.name}" '
+        f'style="width:{width}px;height:900px;border:0"></iframe><script>'
+        "document.getElementById('f').addEventListener('load',function(){var d=this."
+        "contentDocument.documentElement;document.title='W'+d.scrollWidth+' C'+d.clientWidth})"
+        "</script></body></html>",
+        encoding="utf-8",
+    )
+    profile = page.parent / f".chromium-{os.getpid()}"
+    try:
+        ran = subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--allow-file-access-from-files", f"--user-data-dir={profile}",
+             "--window-size=800,1000", "--virtual-time-budget=3000", "--dump-dom",
+             wrap.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        wrap.unlink()
+        shutil.rmtree(profile, ignore_errors=True)
+    found = re.search(r"<title>W(\d+) C(\d+)</title>", ran.stdout)
+    assert found, ran.stdout[:500] + ran.stderr[-500:]
+    return int(found.group(1)), int(found.group(2))
+
+
 def console_errors(log: str) -> list[str]:
     """Lines where the page's own script or resources failed (not Chromium's own chatter)."""
     return [
@@ -196,6 +225,9 @@ def test_the_site_reads_in_a_real_browser(site: tuple[Path, Registry]) -> None:
             assert dom.index("2026-11-26 —") < dom.index("2026-11-25 —")
         else:
             assert EDITED in dom and OTHER in dom and "Joined" in dom
+        # On a phone (390 px): no sideways scrolling; the history picture fits.
+        scroll, visible = overflow(page, 390)
+        assert scroll <= visible, f"{kind} scrolls sideways on a phone: {scroll} > {visible}"
 
 
 def test_every_link_resolves_and_nothing_is_fetched_from_elsewhere(

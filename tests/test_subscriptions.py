@@ -411,3 +411,49 @@ def test_a_synced_registry_tells_its_subscriptions_changes_never_the_bootstrap(
         assert len(hooked) == 1 and GASTRIC in hooked[0]["message"]
         assert cli(capsys, "sync")[0] == 0
         assert len(box.messages) == 1 and len(hooked) == 1
+
+
+# --- the site's section of each subscription ---------------------------------------------------
+
+
+@pytest.mark.usefixtures("each_store")
+def test_the_site_has_a_section_per_subscription(
+    registry: tuple[Registry, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import feedparser
+
+    from tests.test_site import overflow
+
+    reg, url = registry
+    write_config(url, 25, "json://127.0.0.1:9/hook")
+    text = Path("trialwatch.toml").read_text().replace("notify = [", "# notify = [")
+    Path("trialwatch.toml").write_text(text, encoding="utf-8")
+    assert cli(capsys, "check", "-q")[0] == 0
+    for record in edits(population()).values():
+        reg.put(record)
+    reg.data_timestamp = "2026-12-01T09:00:00"
+    assert cli(capsys, "check", "-q")[0] == 1
+    out = tmp_path / "site"
+    code, _, err = cli(capsys, "site", str(out))
+    assert code == 0, err
+    index = (out / "index.html").read_text()
+    assert (
+        'href="subscriptions/bayer.html"' in index and 'href="subscriptions/gastric.html"' in index
+    )
+    bayer = (out / "subscriptions" / "bayer.html").read_text()
+    assert "What it tells, newest first (1 in the last 180 days)" in bayer
+    assert "Actual enrollment lowered 30%" in bayer or "enrollment" in bayer.lower()
+    assert BAYER_CUT in bayer and "Trials (2)" in bayer
+    assert "ci@example.org" not in bayer  # who is told is never published
+    gastric = (out / "subscriptions" / "gastric.html").read_text()
+    assert "Not yet recruiting → Recruiting" in gastric and OTHER not in gastric
+    feed = feedparser.parse((out / "subscriptions" / "gastric.atom").read_text())
+    assert not feed.bozo and len(feed.entries) == 1 and GASTRIC in feed.entries[0].title
+    # A subscription of an organisation has its results desk, linked from its page.
+    assert (out / "subscriptions" / "bayer-desk.html").exists()
+    assert 'href="bayer-desk.html"' in bayer
+    assert not (out / "subscriptions" / "gastric-desk.html").exists()
+    # On a phone (390 px): no sideways scrolling.
+    for name in ("bayer.html", "gastric.html", "bayer-desk.html"):
+        scroll, visible = overflow(out / "subscriptions" / name, 390)
+        assert scroll <= visible, f"{name} scrolls sideways on a phone: {scroll} > {visible}"

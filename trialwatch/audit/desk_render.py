@@ -247,7 +247,7 @@ td.n{white-space:nowrap}.small{color:#57606a;font-size:.88em}ul{margin:.2em 0;pa
 a{color:#0969da;text-decoration:none}
 @media (max-width:600px){table,tbody,tr,td,th{display:block}th{display:none}
 td{border:0;padding:.1em 0}tr{border-bottom:1px solid #d0d7de;padding:.3em 0}}
-@media print{body{margin:0;max-width:none;font-size:10.5pt}a{color:inherit}
+@media print{body{margin:0;max-width:none;font-size:10.5pt}a{color:inherit}.noprint{display:none}
 @page{size:A4;margin:14mm}}
 """
 
@@ -257,9 +257,14 @@ def _link(nct: str) -> str:
     return f'<a href="{h(url)}">{h(nct)}</a>' if url else h(nct)
 
 
-def render_html(report: DeskReport) -> str:
+def render_html(report: DeskReport, nav: list[tuple[str, str]] | None = None) -> str:
+    """The page; ``nav``: (link, words) pairs above it (the site's way back)."""
     states = report.states()
-    body = [f"<h1>{h(title_line(report))}</h1>", f'<p class="small">{h(count_line(report))}</p>']
+    body = []
+    if nav:
+        links = " · ".join(f'<a href="{h(href)}">{h(words)}</a>' for href, words in nav)
+        body.append(f'<p class="small noprint">{links}</p>')
+    body += [f"<h1>{h(title_line(report))}</h1>", f'<p class="small">{h(count_line(report))}</p>']
     body.append('<div class="counts">')
     for state, n in states.items():
         body.append(

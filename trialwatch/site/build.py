@@ -49,6 +49,7 @@ from trialwatch.store.atomic import write_atomic
 from trialwatch.store.port import Store
 from trialwatch.store.queries import QueryStore
 from trialwatch.store.versions import VersionStore
+from trialwatch.subscriptions.model import Subscription
 from trialwatch.timeline.render import tell
 from trialwatch.timeline.story import steps
 
@@ -85,6 +86,7 @@ def build_site(
     today: dt.date,
     grace_days: int = 30,
     full: bool = False,
+    subscriptions: list[Subscription] | None = None,
 ) -> Built:
     started = time.monotonic()
     out = Path(out)
@@ -159,8 +161,19 @@ def build_site(
         new_manifest["searches"][q.id] = {"row": asdict(row), "entries": feed_entries}
         search_rows.append(row)
         entries += [_entry(e, prefix="searches/") for e in feed_entries]
+    from trialwatch.site.subscriptions import build_subscriptions, index_section
+
+    sub_rows, new_manifest["subscriptions"], sub_problems = build_subscriptions(
+        store, subscriptions or [], out, _write,
+        today=today, grace_days=grace_days, watched={w.nct_id for w in trials},
+        kept={} if full or not manifest else manifest.get("subscriptions", {}),
+    )  # fmt: skip
+    problems += sub_problems
     built = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    _write(out / "index.html", index_page(rows, search_rows, built, missing))
+    _write(
+        out / "index.html",
+        index_page(rows, search_rows, built, missing, index_section(sub_rows)),
+    )
     watch_feed = Feed(
         stable_id("watch", str(store.folder.resolve()) if store.folder else store.label),
         "trialwatch: every change of the watch",

@@ -33,6 +33,13 @@ SITE_CSS = (
     ".change-set h3{font-size:1em;margin:.2em 0}.legend{font-size:.9em;color:#57606a}"
     ".legend span{display:inline-block;width:.9em;height:.9em;vertical-align:middle;"
     "margin:0 .3em 0 .8em;border-radius:2px}"
+    # On a phone: the history picture scales to the page, and lists stack their cells (no
+    # sideways scrolling at 390 px).
+    "svg.timeline{max-width:100%;height:auto}.scroll{overflow-x:auto;max-width:100%}"
+    "@media (max-width:600px){table.list thead{display:none}"
+    "table.list,table.list tbody,table.list tr,table.list td{display:block;width:auto}"
+    "table.list tr{border-bottom:1px solid #d0d7de;padding:.3em 0}"
+    "table.list td{border:0;padding:.1em 0}}"
 )
 
 # Sort by a header's column (numbers and dates as text sort right when ISO), filter by any text.
@@ -227,7 +234,11 @@ class SearchRow:
 
 
 def index_page(
-    trials: list[IndexRow], searches: list[SearchRow], built: str, missing: list[str]
+    trials: list[IndexRow],
+    searches: list[SearchRow],
+    built: str,
+    missing: list[str],
+    subscriptions: list[str] | None = None,
 ) -> str:
     body = [
         '<nav><a href="feed.atom">Feed of every change</a></nav>',
@@ -260,6 +271,7 @@ def index_page(
                 f'<li><a href="searches/{h(s.id)}.html">{h(s.name)}</a> — {members}{news}</li>'
             )
         body.append("</ul>")
+    body += subscriptions or []
     return page("trialwatch: watched trials", body, feed="feed.atom", script=True)
 
 

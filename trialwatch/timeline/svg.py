@@ -290,7 +290,7 @@ _CSS = (
     "body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328;"
     "max-width:62em;margin:1em auto;padding:0 1em}table{border-collapse:collapse;font-size:.9em}"
     "td,th{padding:.2em .6em;border-bottom:1px solid #d0d7de;vertical-align:top;text-align:left}"
-    ".note{color:#57606a}svg{max-width:100%;height:auto}"
+    ".note{color:#57606a}svg{max-width:100%;height:auto}.scroll{overflow-x:auto}"
 )
 
 
@@ -310,18 +310,20 @@ def render_html(story: Story, today: dt.date | None = None) -> str:
 
 def story_sections(story: Story) -> list[str]:
     """The versions table, the ledger and the original against the current registration."""
-    body = ["<h2>Versions</h2><table><tr>"]
+    # Each table in a box of its own width: on a narrow screen it scrolls within the box, the
+    # page never sideways.
+    body = ['<h2>Versions</h2><div class="scroll"><table><tr>']
     body.append("".join(f"<th>{_t(h)}</th>" for h in [*HEADERS, "what changed"]) + "</tr>")
     for step, row in zip(story.shown, rows(story), strict=True):
         cells = [_t(c) for c in row[:-1]]
         what = "<br>".join(_t(e) for e in step.events) or _t(row[-1])
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in [*cells, what]) + "</tr>")
-    body.append("</table><h2>Ledger</h2><ul>")
+    body.append("</table></div><h2>Ledger</h2><ul>")
     body += [f"<li>{_t(line)}</li>" for line in _summary_lines(story)]
     body += [f"<li>{_t(at)}: {_t(text)}</li>" for at, text in story.outcomes_after_start]
     body.append("</ul>")
     if story.original is not None:
-        body.append("<h2>Original and current</h2><table>")
+        body.append('<h2>Original and current</h2><div class="scroll"><table>')
         body.append("<tr><th>field</th><th>original</th><th>current</th></tr>")
         for r in story.original:
             current = "unchanged" if r["same"] else _t(_value(r["current"]))
@@ -329,5 +331,5 @@ def story_sections(story: Story) -> list[str]:
                 f"<tr><td>{_t(r['name'])}</td><td>{_t(_value(r['original']))}</td>"
                 f"<td>{current}</td></tr>"
             )
-        body.append("</table>")
+        body.append("</table></div>")
     return body

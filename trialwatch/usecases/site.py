@@ -29,18 +29,22 @@ def run_site(
 ) -> Built:
     """Build the static site of the watch from the store (no request to the registry)."""
     from trialwatch.site.build import WatchedTrial, build_site
+    from trialwatch.usecases.subscriptions import all_subscriptions
 
     watched = watched_trials(settings.watchlist, config_trials(settings))
     queries = load_queries(settings.watchlist)
-    if not watched and not queries:
+    store = open_store(settings.store)
+    subs = all_subscriptions(settings, store)
+    if not watched and not queries and not subs:
+        store.close()
         raise InputError(
             "nothing to show: watch some trials first (trialwatch watch add NCT06224738; the "
-            f"list is {settings.watchlist}), and check them"
+            f"list is {settings.watchlist}), and check them, or add a subscription"
         )
-    store = open_store(settings.store)
     out = Path(out)
     root = store.folder.resolve() if store.folder is not None else None
     if root is not None and (out.resolve() == root or root in out.resolve().parents):
+        store.close()
         raise InputError(f"build the site outside the snapshot folder {store.label}")
     try:
         return build_site(
@@ -51,6 +55,7 @@ def run_site(
             today=as_of or common.today(),
             grace_days=int(settings["grace_days"]),
             full=full,
+            subscriptions=subs,
         )
     finally:
         store.close()
