@@ -457,3 +457,32 @@ def test_the_site_has_a_section_per_subscription(
     for name in ("bayer.html", "gastric.html", "bayer-desk.html"):
         scroll, visible = overflow(out / "subscriptions" / name, 390)
         assert scroll <= visible, f"{name} scrolls sideways on a phone: {scroll} > {visible}"
+
+
+@pytest.mark.slow
+def test_one_store_for_a_team_one_watch_list_and_one_set_of_subscriptions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
+    """Two members in different folders on one PostgreSQL: --store before or after the
+    command; what one watches or subscribes to, the other sees. A local watch list a member
+    kept before is taken into the store by the first change."""
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    alice.mkdir()
+    bob.mkdir()
+    (alice / "watchlist.toml").write_text('trials = [{ id = "NCT03418623" }]\n', encoding="utf-8")
+    monkeypatch.chdir(alice)
+    code, _, err = cli(capsys, "--store", pg_url, "watch", "add", "--offline", "NCT06224738")
+    assert code == 0, err
+    code, _, err = cli(capsys, "subscription", "add", "gastric", "--condition", "gastric cancer",
+                       "--store", pg_url)  # fmt: skip
+    assert code == 0, err
+    monkeypatch.chdir(bob)
+    code, out, _ = cli(capsys, "watch", "list", "--format", "json", "--store", pg_url)
+    assert [r["id"] for r in json.loads(out)] == ["NCT03418623", "NCT06224738"]
+    assert not (bob / "watchlist.toml").exists()
+    code, out, _ = cli(capsys, "--store", pg_url, "subscription", "list")
+    assert "gastric" in out and "kept in the store" in out
+    assert cli(capsys, "--store", pg_url, "watch", "remove", "NCT03418623")[0] == 0
+    monkeypatch.chdir(alice)
+    code, out, _ = cli(capsys, "watch", "list", "--format", "json", "--store", pg_url)
+    assert [r["id"] for r in json.loads(out)] == ["NCT06224738"]

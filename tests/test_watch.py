@@ -162,7 +162,8 @@ def test_watch_add_remove_list(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "watch", "remove", "NCT03475563")
     assert code == 2 and "NCT03475563 is not watched" in err
     assert Path("trialwatch.toml").read_bytes() == before  # the hand-written config untouched
-    assert "NCT03475563" not in Path("watchlist.toml").read_text(encoding="utf-8")
+    code, out, _ = cli(capsys, "watch", "list", "--format", "json")
+    assert [r["id"] for r in json.loads(out)] == ["NCT06224738"]
 
 
 def test_check_with_empty_list_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
@@ -284,5 +285,7 @@ def test_concurrent_watch_adds_lose_nothing() -> None:
         for i in range(8)
     ]
     assert all(p.wait(60) == 0 for p in procs)
-    listed = Path("watchlist.toml").read_text(encoding="utf-8")
+    listed = subprocess.run(
+        [exe, "watch", "list", "--format", "json"], capture_output=True, text=True, check=True
+    ).stdout
     assert all(f"NCT{70000000 + i:08d}" in listed for i in range(8))

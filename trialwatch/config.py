@@ -178,8 +178,18 @@ class Settings:
         return str(self.values["store"])
 
     @property
-    def watchlist(self) -> Path:
-        return Path(self.values["watchlist"])
+    def watchlist(self) -> Any:
+        """The watch list: a file, or on PostgreSQL the store itself, shared by everyone using
+        it (unless the ``watchlist`` setting names a file): store/watchlist.py's ``Where``."""
+        file = Path(self.values["watchlist"])
+        spec = self.store
+        if self.sources.get("watchlist", "default") == "default" and spec.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            from trialwatch.store.watchlist import StoreList
+
+            return StoreList(spec, file)
+        return file
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:

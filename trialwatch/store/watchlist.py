@@ -9,6 +9,11 @@ Trials are listed in two places, both read by ``trialwatch check``:
 
 The watch list also keeps search watches: ``[[queries]]`` tables with a ``label`` and the
 search's API ``params``.
+
+On PostgreSQL the list lives in the store itself, so that every
+member of a team, whatever folder they run in, sees one watch list (``StoreList``), unless the
+``watchlist`` setting names a file. A local ``watchlist.toml`` found the first time the store's
+list is written is taken into it.
 """
 
 from __future__ import annotations
@@ -83,7 +88,35 @@ def parse_entries(entries: Any, where: str) -> list[Watched]:
     return out
 
 
-def _read(path: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StoreList:
+    """The watch list kept by a database store (its state's ``watchlist``), and the local file
+    it takes in once (what a member listed before the list moved into the store)."""
+
+    spec: str
+    file: Path
+
+    def __str__(self) -> str:
+        import re
+
+        # The store's URL without its password, as messages name it.
+        return "the watch list kept in " + re.sub(r"//([^:/@]+):[^@]*@", r"//\1@", self.spec)
+
+
+KEY = "watchlist"
+Where = Path | StoreList
+
+
+def _read(path: Where) -> dict[str, Any]:
+    if isinstance(path, StoreList):
+        from trialwatch.store.open import open_store
+
+        store = open_store(path.spec)
+        try:
+            data = store.meta(KEY)
+        finally:
+            store.close()
+        return _checked(data, str(path)) if isinstance(data, dict) else _read(path.file)
     if not path.exists():
         return {}
     try:
@@ -92,25 +125,33 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"watch list {path} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read watch list {path}: {exc}") from None
+    return _checked(data, str(path))
+
+
+def _checked(data: dict[str, Any], where: str) -> dict[str, Any]:
     unknown = set(data) - {"trials", "queries"}
     if unknown:
-        raise ConfigError(f"watch list {path}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"watch list {where}: unknown key(s) {', '.join(sorted(unknown))}")
     return data
 
 
-def load_watchlist(path: Path) -> list[Watched]:
+def load_watchlist(path: Where) -> list[Watched]:
     return parse_entries(_read(path).get("trials", []), str(path))
 
 
-def load_queries(path: Path) -> list[Query]:
+def load_queries(path: Where) -> list[Query]:
     """The search watches in the watch list."""
-    entries = _read(path).get("queries", [])
+    return _queries_of(_read(path), str(path))
+
+
+def _queries_of(data: dict[str, Any], where: str) -> list[Query]:
+    entries = data.get("queries", [])
     if not isinstance(entries, list):
-        raise ConfigError(f"watch list {path}: queries must be a list of tables")
+        raise ConfigError(f"watch list {where}: queries must be a list of tables")
     out: list[Query] = []
     for n, entry in enumerate(entries, 1):
         try:
-            query = from_toml(entry, f"watch list {path}, query {n}")
+            query = from_toml(entry, f"watch list {where}, query {n}")
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         if all(q.id != query.id for q in out):
@@ -118,36 +159,72 @@ def load_queries(path: Path) -> list[Query]:
     return out
 
 
-def save_watchlist(path: Path, items: list[Watched], queries: list[Query] | None = None) -> None:
-    if queries is None:
-        queries = load_queries(path)
+def _data(items: list[Watched], queries: list[Query]) -> dict[str, Any]:
     data: dict[str, Any] = {"trials": [w.to_toml() for w in items]}
     if queries:
         data["queries"] = [q.to_toml() for q in queries]
-    write_atomic(path, (HEADER + tomli_w.dumps(data)).encode("utf-8"))
+    return data
 
 
-def add_query(path: Path, query: Query) -> Query:
-    with _editing(path):
+def save_watchlist(path: Path, items: list[Watched], queries: list[Query] | None = None) -> None:
+    if queries is None:
         queries = load_queries(path)
+    write_atomic(path, (HEADER + tomli_w.dumps(_data(items, queries))).encode("utf-8"))
+
+
+Edit = Any  # (trials, queries) -> (trials, queries)
+
+
+def _modify(path: Where, edit: Edit) -> None:
+    """Read, edit and write the list as one step: under the list folder's lock for a file,
+    in one transaction holding the list's lock for a store."""
+    if isinstance(path, StoreList):
+        from trialwatch.store.open import open_store
+
+        store = open_store(path.spec)
+        try:
+            with store.unit(key=KEY) as unit:
+                data = unit.meta(KEY)
+                if not isinstance(data, dict):
+                    data = _read(path.file)  # the first write takes a local list in
+                where = str(path)
+                items = parse_entries(_checked(data, where).get("trials", []), where)
+                queries = _queries_of(data, where)
+                items, queries = edit(items, queries)
+                unit.set_meta(KEY, _data(items, queries))
+        finally:
+            store.close()
+        return
+    with _editing(path):
+        items, queries = edit(load_watchlist(path), load_queries(path))
+        save_watchlist(path, items, queries)
+
+
+def add_query(path: Where, query: Query) -> Query:
+    def edit(items: list[Watched], queries: list[Query]) -> tuple[list[Watched], list[Query]]:
         same = next((q for q in queries if q.id == query.id), None)
         if same is not None:
             raise InputError(f"this query is already watched, as {same.name!r}")
         if query.label and any(q.label == query.label for q in queries):
             raise InputError(f"a query is already labelled {query.label!r}; choose another label")
-        save_watchlist(path, load_watchlist(path), [*queries, query])
+        return items, [*queries, query]
+
+    _modify(path, edit)
     return query
 
 
-def remove_query(path: Path, which: str) -> Query:
+def remove_query(path: Where, which: str) -> Query:
     """Stop watching the query with this label or id."""
-    with _editing(path):
-        queries = load_queries(path)
-        found = [q for q in queries if which in (q.label, q.id)]
+    found: list[Query] = []
+
+    def edit(items: list[Watched], queries: list[Query]) -> tuple[list[Watched], list[Query]]:
+        found.extend(q for q in queries if which in (q.label, q.id))
         if not found:
             known = ", ".join(repr(q.label or q.id) for q in queries) or "none"
             raise InputError(f"no watched query has the label or id {which!r} (watched: {known})")
-        save_watchlist(path, load_watchlist(path), [q for q in queries if q not in found])
+        return items, [q for q in queries if q not in found]
+
+    _modify(path, edit)
     return found[0]
 
 
@@ -171,35 +248,39 @@ def _editing(path: Path) -> Iterator[None]:
 
 
 def add(
-    path: Path, raw_id: str, label: str | None, note: str | None, also_in_config: list[Watched]
+    path: Where, raw_id: str, label: str | None, note: str | None, also_in_config: list[Watched]
 ) -> Watched:
     nct = normalize_nct_id(raw_id)
     if any(w.nct_id == nct for w in also_in_config):
         raise InputError(f"{nct} is already watched (listed in your config file)")
-    with _editing(path):
-        items = load_watchlist(path)
+    watched = Watched(nct, label, note, str(path))
+
+    def edit(items: list[Watched], queries: list[Query]) -> tuple[list[Watched], list[Query]]:
         if any(w.nct_id == nct for w in items):
             raise InputError(f"{nct} is already watched (in {path})")
-        watched = Watched(nct, label, note, str(path))
-        items.append(watched)
-        save_watchlist(path, items)
+        return [*items, watched], queries
+
+    _modify(path, edit)
     return watched
 
 
-def remove(path: Path, raw_id: str, also_in_config: list[Watched]) -> Watched:
+def remove(path: Where, raw_id: str, also_in_config: list[Watched]) -> Watched:
     nct = normalize_nct_id(raw_id)
-    with _editing(path):
-        items = load_watchlist(path)
-        kept = [w for w in items if w.nct_id != nct]
-        if len(kept) == len(items):
+    gone: list[Watched] = []
+
+    def edit(items: list[Watched], queries: list[Query]) -> tuple[list[Watched], list[Query]]:
+        gone.extend(w for w in items if w.nct_id == nct)
+        if not gone:
             if any(w.nct_id == nct for w in also_in_config):
                 raise InputError(f"{nct} is listed in your config file's trials; remove it there")
             raise InputError(f"{nct} is not watched")
-        save_watchlist(path, kept)
-    return next(w for w in items if w.nct_id == nct)
+        return [w for w in items if w.nct_id != nct], queries
+
+    _modify(path, edit)
+    return gone[0]
 
 
-def watched_trials(watchlist: Path, config_trials: list[Watched]) -> list[Watched]:
+def watched_trials(watchlist: Where, config_trials: list[Watched]) -> list[Watched]:
     """Every watched trial, config first, each id once."""
     out: list[Watched] = []
     seen: set[str] = set()
