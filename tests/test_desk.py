@@ -435,3 +435,57 @@ def registry_url(monkeypatch: pytest.MonkeyPatch) -> str:
     import os
 
     return os.environ["TRIALWATCH_API_URL"]
+
+
+def test_a_subscription_of_the_organisation_tells_each_person_their_trials(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """owners = true: the subscription's events go to its own address and, trial by trial, to
+    the person [owners] names for it; the desk's transitions are events it routes too."""
+    from tests.smtp_server import Mailbox, smtp_server
+
+    records = organisation()
+    for record in records.values():
+        registry.put(record)
+    url = registry_url_of(registry)
+    owners = '"Donald Leung" = "leung@example.org"'
+    box = Mailbox()
+    with smtp_server(box) as port:
+        _owner_config(url, port, owners)
+        extra = (
+            '\n[[subscription]]\nname = "bayer"\nsponsor = "Bayer"\n'
+            'when = \'category == "results"\'\nnotify = ["office@example.org"]\nowners = true\n'
+        )
+        with open("trialwatch.toml", "a", encoding="utf-8") as handle:
+            handle.write(extra)
+        ids = list(records)
+        assert cli(capsys, "check", *ids, "-q")[0] in (0, 1)
+        assert box.messages == []  # baselines are no news
+        # QC review returns NCT02753764 a second time; the overdue trial's results are posted.
+        _tracking(
+            {"releaseDate": "2026-04-08", "resetDate": "2026-05-06"},
+            {"releaseDate": "2026-06-01", "resetDate": "2026-07-01"},
+        )(records[RETURNED])
+        week_later(records)
+        for nct in (RETURNED, OVERDUE, IN_QC):
+            registry.put(records[nct])
+        code, _, err = cli(capsys, "check", *ids, "-q")
+        assert code == 1, err
+    by_address = {m["To"]: m for m in box.messages}
+    assert set(by_address) == {"office@example.org", "leung@example.org"}
+
+    def text(address: str) -> str:
+        part = by_address[address].get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    office, leung = text("office@example.org"), text("leung@example.org")
+    assert RETURNED in office and OVERDUE in office and IN_QC in office
+    assert RETURNED in leung and OVERDUE not in leung and IN_QC not in leung
+    assert "returned by QC review (2nd return" in leung
+
+
+def registry_url_of(registry: Registry) -> str:
+    import os
+
+    return os.environ["TRIALWATCH_API_URL"]

@@ -74,6 +74,14 @@ def subscription_add(
     every: Annotated[
         str, typer.Option("--every", help="run (each run), day or week: one digest a period.")
     ] = "run",
+    owners: Annotated[
+        bool,
+        typer.Option(
+            "--owners",
+            help="Also tell each person of the config's [owners] the events of the trials "
+            "they answer for.",
+        ),
+    ] = False,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -92,6 +100,8 @@ def subscription_add(
             entry[key] = value
     if every != "run":
         entry["every"] = every
+    if owners:
+        entry["owners"] = True
     if search:
         pairs = [p.split("=", 1) for p in search]
         if any(len(p) != 2 or not p[0].strip() for p in pairs):
@@ -100,7 +110,7 @@ def subscription_add(
     settings = load(option_flags(store=store), config)
     sub = add_subscription(settings, entry)
     say(f"trialwatch: subscription {sub.name!r} added: {sub.describe()}")
-    if not sub.notify:
+    if not sub.notify and not sub.owners:
         say("trialwatch: it tells no one yet: add --notify ADDRESS_OR_URL")
     raise typer.Exit(EXIT_OK)
 

@@ -11,7 +11,8 @@ is one query::
       new_snapshot TEXT,
       kind TEXT,         -- "event" or "change"
       type TEXT,         -- the event type (status_changed, outcome_replaced…); a change's kind
-      category TEXT,     -- status, dates, outcomes… (an event: its first change's)
+      category TEXT,     -- status, dates, outcomes… (an event: what its type is about, else
+                         -- its first change's)
       headline TEXT,     -- the words the report says
       rank INTEGER,      -- reader importance, lower first
       body TEXT          -- the event or change as the JSON report has it (an event with its
@@ -99,6 +100,26 @@ class Row:
 COLUMNS = tuple(f.name for f in fields(Row) if f.name != "position")
 
 
+# An event's category by what it is about, where its type says (a QC return is about results
+# even when the only field that moved is the registry's submission tracking).
+_BY_PREFIX = (
+    ("results_", "results"), ("result_", "results"), ("safety_", "results"),
+    ("status_", "status"), ("enrollment_", "enrollment"), ("date_", "dates"),
+    ("actual_date_", "dates"), ("outcome_", "outcomes"), ("eligibility_", "eligibility"),
+    ("site", "locations"), ("arm", "arms_interventions"), ("intervention_", "arms_interventions"),
+    ("design_", "design"),
+)  # fmt: skip
+
+
+def event_category(event_type: str, first_change: str) -> str:
+    """The category an event row is filed under: what its type is about, else its first
+    change's category."""
+    for prefix, category in _BY_PREFIX:
+        if event_type.startswith(prefix):
+            return category
+    return first_change
+
+
 def rows_of(
     nct: str,
     seen: str,
@@ -118,7 +139,7 @@ def rows_of(
     for e in sorted(shown, key=lambda e: e.rank):
         mine = [by_id[i] for i in e.changes if i in by_id]
         body = {**e.to_json(), "changes_json": [c.to_json() for c in mine]}
-        category = mine[0].category.value if mine else "other"
+        category = event_category(e.type.value, mine[0].category.value if mine else "other")
         out.append(row("event", e.type.value, category, e.headline, e.rank, body))
     for c in changes:
         if c.material and c.id not in explained:

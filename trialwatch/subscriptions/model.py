@@ -12,6 +12,7 @@ pace. Written in the config (``[[subscription]]``) or added by ``trialwatch subs
     severity = "medium"                # at least this severe (high, medium, low, noise)
     notify = ["mailto:ci@example.org", "json://hooks.example.org/acme"]
     every = "run"                      # or "day", "week": one digest a period
+    owners = true                      # also each person of [owners], their trials' events
 
 A trial is in the slice when it is one of ``trials``, a member of the ``search`` (a search
 watch), or matches every field given (each field: any of its values, every word of a value a
@@ -31,6 +32,7 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 FIELD_KEYS = ("sponsor", "condition", "intervention", "phase", "status", "country")
 KEYS = {
     "name", "title", "trials", "search", *FIELD_KEYS, "when", "severity", "notify", "every",
+    "owners",
 }  # fmt: skip
 EVERY = ("run", "day", "week")
 MAILTO = re.compile(r"^(mailto:)?([^@\s:/]+@[^@\s/]+)$", re.I)
@@ -48,6 +50,9 @@ class Subscription:
     notify: tuple[str, ...] = ()
     every: str = "run"
     source: str = "config"  # where it was written: "config" or "store"
+    # Also tell each person of the config's [owners] the events of the trials they answer for
+    # (a record's responsible party or overall officials).
+    owners: bool = False
 
     @property
     def label(self) -> str:
@@ -85,6 +90,8 @@ class Subscription:
             out["notify"] = list(self.notify)
         if self.every != "run":
             out["every"] = self.every
+        if self.owners:
+            out["owners"] = True
         return out
 
     def describe(self) -> str:
@@ -160,7 +167,12 @@ def parse(entry: Any, where: str, source: str = "config") -> Subscription:
     every = entry.get("every", "run")
     if every not in EVERY:
         raise ConfigError(f"{here}: every must be run, day or week, not {every!r}")
-    return Subscription(name, title, trials, search, fields, when, floor, notify, every, source)
+    owners = entry.get("owners", False)
+    if not isinstance(owners, bool):
+        raise ConfigError(f"{here}: owners must be true or false")
+    return Subscription(
+        name, title, trials, search, fields, when, floor, notify, every, source, owners
+    )
 
 
 def parse_all(entries: Any, where: str, source: str = "config") -> list[Subscription]:

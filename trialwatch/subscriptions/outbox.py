@@ -206,6 +206,24 @@ def last_position(store: Store) -> int:
         return 0
 
 
+def targets(sub: Subscription, owners: Mapping[str, list[str]]) -> list[str]:
+    """Where a subscription's digests go: its own addresses and URLs, and with ``owners`` each
+    address of the config's [owners] table (told only the trials its person answers for)."""
+    found = list(sub.notify)
+    if sub.owners:
+        for addresses in owners.values():
+            found += [a for a in addresses if a not in found]
+    return found
+
+
+def _answers(owners: Mapping[str, list[str]], target: str, record: dict[str, Any] | None) -> bool:
+    """Whether the person at ``target`` answers for the trial of ``record``."""
+    from trialwatch.audit.desk import owners as people
+    from trialwatch.audit.owners import answers_for
+
+    return record is not None and target in answers_for(owners, people(record))
+
+
 def deliver(
     store: Store,
     subs: list[Subscription],
@@ -214,17 +232,21 @@ def deliver(
     start: int,
     now: dt.datetime | None = None,
     force: bool = False,
+    owners: Mapping[str, list[str]] | None = None,
 ) -> list[Sent]:
     """Send each subscription's due digests through ``send`` (subscription, target, digest;
     NotifyError when it was not accepted). ``start``: where a subscription seen for the first
     time begins (the last position stored before the run). ``force``: a day's or week's digest
-    now, whatever went out this period."""
+    now, whatever went out this period. ``owners``: the config's [owners] table, for the
+    subscriptions that tell each person their trials."""
     now = now or dt.datetime.now(dt.UTC)
     reader = Reader(store)
+    table = owners or {}
     out: list[Sent] = []
     for sub in subs:
         rows_after: dict[int, list[events.Row]] = {}
-        for target in sub.notify:
+        for target in targets(sub, table):
+            personal = target not in sub.notify
             k = key(sub, target)
             this = period(sub.every, now)
             state = _take(
@@ -239,6 +261,8 @@ def deliver(
             rows = rows_after[cursor]
             last = events.next_cursor(rows, cursor)
             told = [t for t in (tells(sub, r, reader) for r in rows) if t is not None]
+            if personal:
+                told = [t for t in told if _answers(table, target, reader.record(t.row.nct))]
             if not told:
                 _settle(store, k, {"cursor": last})
                 out.append(Sent(sub.name, target, 0))
@@ -265,10 +289,12 @@ def deliver(
     return out
 
 
-def status(store: Store, sub: Subscription) -> list[tuple[str, dict[str, Any]]]:
+def status(
+    store: Store, sub: Subscription, owners: Mapping[str, list[str]] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Each address and what its outbox holds (cursor, period, when last sent, how many told)."""
     found = []
-    for target in sub.notify:
+    for target in targets(sub, owners or {}):
         state = store.meta(key(sub, target))
         found.append((target, state if isinstance(state, dict) else {}))
     return found

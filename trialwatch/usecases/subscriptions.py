@@ -93,12 +93,17 @@ def deliver_subscriptions(
     env: Mapping[str, str] | None = None,
 ) -> list[outbox.Sent]:
     """Send every subscription's due digests (``only``: one subscription's)."""
-    subs = [s for s in all_subscriptions(settings, store) if s.notify]
+    from trialwatch.config import owner_table
+
+    table = owner_table(settings["owners"], "owners")
+    subs = [s for s in all_subscriptions(settings, store) if s.notify or (s.owners and table)]
     if only is not None:
         subs = [s for s in subs if s.name == only]
     if not subs:
         return []
-    return outbox.deliver(store, subs, sender(settings, env), start=start, force=force)
+    return outbox.deliver(
+        store, subs, sender(settings, env), start=start, force=force, owners=table
+    )
 
 
 def problems(sent: list[outbox.Sent]) -> list[str]:
@@ -120,7 +125,10 @@ def add_subscription(settings: Settings, entry: dict[str, Any]) -> Subscription:
     with _opened(settings) as store:
         book.add(store, sub, _config_names(settings))
         start = outbox.last_position(store)
-        for target in sub.notify:  # told what is stored from now on
+        from trialwatch.config import owner_table
+
+        table = owner_table(settings["owners"], "owners")
+        for target in outbox.targets(sub, table):  # told what is stored from now on
             with store.unit(key=outbox.key(sub, target)) as unit:
                 if unit.meta(outbox.key(sub, target)) is None:
                     unit.set_meta(outbox.key(sub, target), {"cursor": start, "told": 0})
@@ -164,7 +172,10 @@ def show_subscription(settings: Settings, name: str) -> Shown:
         note = None
         if sub.search and members is None:
             note = "its search was never checked: trialwatch check runs it"
-        return Shown(sub, trials, outbox.status(store, sub), note)
+        from trialwatch.config import owner_table
+
+        table = owner_table(settings["owners"], "owners")
+        return Shown(sub, trials, outbox.status(store, sub, table), note)
 
 
 def send_subscriptions(settings: Settings, name: str | None, force: bool) -> list[outbox.Sent]:
