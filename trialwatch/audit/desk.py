@@ -143,6 +143,22 @@ class Obligation:
             "certified": self.certified,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Obligation:
+        due = data.get("due")
+        return cls(
+            ResultsState(data["state"]),
+            str(data["reason"]),
+            due=dt.date.fromisoformat(due) if isinstance(due, str) else None,
+            rule=data.get("rule"),
+            submitted=data.get("submitted"),
+            returned=data.get("returned"),
+            returns=int(data.get("returns") or 0),
+            submissions=int(data.get("submissions") or 0),
+            posted=data.get("posted"),
+            certified=bool(data.get("certified")),
+        )
+
     def memory(self) -> dict[str, Any]:
         """What the next audit compares against (kept in the store)."""
         return {
@@ -408,6 +424,23 @@ class DeskTrial:
     estimated_past: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     source: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeskTrial:
+        """A trial as ``to_json`` wrote it (a page's cache)."""
+        return cls(
+            nct_id=str(data["nct_id"]),
+            title=data.get("title"),
+            status=data.get("status"),
+            matched=str(data.get("matched") or ""),
+            obligation=Obligation.from_json(data["results"]),
+            owners=list(data.get("owners") or []),
+            verified=data.get("verified"),
+            verified_months=data.get("verified_months_ago"),
+            estimated_past=list(data.get("estimated_dates_past") or []),
+            signals=[Signal.from_json(s) for s in data.get("signals") or []],
+            source=data.get("source"),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -7,7 +7,7 @@ shows the desk (the site) records nothing: it shows the transitions the last aud
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from trialwatch.audit.desk import (
@@ -49,11 +49,15 @@ def desk_report(
     strict: bool = True,
     trials: Iterable[str] | None = None,
     record: bool = True,
+    reuse: Mapping[str, DeskTrial] | None = None,
+    latest_names: Mapping[str, str | None] | None = None,
 ) -> DeskReport:
     """The desk of the organisation ``names`` on ``day``. ``submitted``: trials the registry's
     Results Submitted filter lists; ``fetched``: those a registry search found (a snapshot of
     another trial that cannot be read is then no error of this desk, unless ``strict``);
-    ``trials``: the trials to look at (default: every one the store holds)."""
+    ``trials``: the trials to look at (default: every one the store holds). ``reuse``: trials
+    worked out on this same day, taken as they are when ``latest_names`` (each trial's latest
+    snapshot name) says their snapshot did not move."""
     audit = AuditReport(generated_at=utc_now(), today=day.isoformat(), grace_days=grace)
     report = DeskReport(audit, names)
     stored = store.meta(desk_key(names))
@@ -63,6 +67,10 @@ def desk_report(
     wanted = set(fetched or ()) | set(known)
     left: dict[str, str] = {}
     for nct in store.trials() if trials is None else trials:
+        kept = (reuse or {}).get(nct)
+        if kept is not None and latest_names is not None and kept.source == latest_names.get(nct):
+            report.trials.append(kept)
+            continue
         try:
             latest = store.latest(nct)
         except TrialwatchError as exc:

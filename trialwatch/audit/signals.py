@@ -88,6 +88,20 @@ class Signal:
     def name(self) -> str:
         return SIGNAL_NAMES[self.type]
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Signal:
+        """A signal as ``to_json`` wrote it (a page's cache)."""
+        return cls(
+            SignalType(data["type"]),
+            Level(data["level"]),
+            str(data["headline"]),
+            tuple(str(e) for e in data.get("evidence", [])),
+            str(data.get("rule", "")),
+            subject=str(data["key"]).split(":", 1)[1] if ":" in str(data["key"]) else "",
+            dates=dict(data.get("dates") or {}),
+            inputs=dict(data.get("inputs") or {}),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "type": self.type.value,

@@ -182,7 +182,9 @@ def build_site(
         entries,
     )
     _write(out / "feed.atom", watch_feed.render(built))
-    _write(out / MANIFEST, json.dumps(new_manifest, sort_keys=True, indent=1) + "\n")
+    # Compact: the C encoder (an indented dump is pure Python, and the manifest grows with the
+    # trials it keeps).
+    _write(out / MANIFEST, json.dumps(new_manifest, sort_keys=True, separators=(",", ":")) + "\n")
     return Built(
         out, len(rows), len(search_rows), written, kept, time.monotonic() - started, problems
     )

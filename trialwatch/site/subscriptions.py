@@ -79,7 +79,8 @@ def memberships(
         if isinstance(old, list) and len(old) == 2 and old[0] == latest and latest:
             field_names = set(old[1])
         else:
-            record = reader.record(nct)
+            # Read, matched and let go (the reader keeps only what the events need).
+            record = _record(store, nct)
             found = facets(record) if record is not None else None
             field_names = {
                 s.name for s in subs if s.fields and found is not None and holds_facets(
@@ -93,6 +94,14 @@ def memberships(
             if named or s.name in field_names or (not s.fields and not s.trials and not s.search):
                 members[s.name].append(nct)
     return members, {"key": slices_key(subs), "trials": now}, rows
+
+
+def _record(store: Store, nct: str) -> dict[str, Any] | None:
+    try:
+        latest = store.latest(nct)
+    except TrialwatchError:
+        return None
+    return latest.record if latest is not None else None
 
 
 def _told(
@@ -228,28 +237,53 @@ def build_subscriptions(
         )
         write(folder / f"{sub.name}.atom", feed.render(today.isoformat() + "T00:00:00Z"))
         if desk:
+            latest = {n: rows.get(n, {}).get("latest") for n in ids}
+            before = kept.get("desks", {}).get(sub.name, {})
             try:
-                write(folder / f"{sub.name}-desk.html", _desk(store, sub, ids, today, grace_days))
+                page_text, keep_desk = _desk(store, sub, ids, today, grace_days, before, latest)
             except TrialwatchError as exc:
                 problems.append(f"subscription {sub.name}: its desk: {exc}; left as it was")
+            else:
+                write(folder / f"{sub.name}-desk.html", page_text)
+                keep.setdefault("desks", {})[sub.name] = keep_desk
         index.append(
             SubRow(sub.name, sub.label, sub.describe(), len(ids), len(told_by[sub.name]), desk)
         )
     return index, keep, problems
 
 
-def _desk(store: Store, sub: Subscription, ids: list[str], today: dt.date, grace: int) -> str:
+def _desk(
+    store: Store,
+    sub: Subscription,
+    ids: list[str],
+    today: dt.date,
+    grace: int,
+    before: dict[str, Any],
+    latest: dict[str, str | None],
+) -> tuple[str, dict[str, Any]]:
     """The organisation's desk over the subscription's trials, as its last audit left it (the
-    page records nothing: transitions stay the audit's to tell)."""
+    page records nothing: transitions stay the audit's to tell), and what to keep: each trial
+    as worked out today, read again only when its snapshot moved (or the day did)."""
+    from trialwatch.audit.desk import DeskTrial
     from trialwatch.audit.desk_render import render_html
     from trialwatch.audit.organisation import desk_report
 
+    reuse: dict[str, DeskTrial] = {}
+    if before.get("day") == today.isoformat():
+        for nct, data in (before.get("trials") or {}).items():
+            try:
+                reuse[nct] = DeskTrial.from_json(data)
+            except (KeyError, TypeError, ValueError):
+                continue
     report = desk_report(
-        store, list(sub.field("sponsor")), today, grace, trials=ids, record=False, strict=False
-    )
-    return render_html(
+        store, list(sub.field("sponsor")), today, grace,
+        trials=ids, record=False, strict=False, reuse=reuse, latest_names=latest,
+    )  # fmt: skip
+    page_text = render_html(
         report, nav=[("../index.html", "All trials"), (f"{sub.name}.html", sub.label)]
     )
+    keep = {"day": today.isoformat(), "trials": {t.nct_id: t.to_json() for t in report.trials}}
+    return page_text, keep
 
 
 def index_section(rows: list[SubRow]) -> list[str]:
