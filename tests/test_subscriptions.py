@@ -486,3 +486,32 @@ def test_one_store_for_a_team_one_watch_list_and_one_set_of_subscriptions(
     monkeypatch.chdir(alice)
     code, out, _ = cli(capsys, "watch", "list", "--format", "json", "--store", pg_url)
     assert [r["id"] for r in json.loads(out)] == ["NCT06224738"]
+
+
+@pytest.mark.usefixtures("each_store")
+def test_a_search_slice_is_a_search_watch(
+    registry: tuple[Registry, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A subscription written in the config with a search: check runs the search with the watch
+    list, and the subscription tells its members' changes."""
+    from tests.registry_server import query_key
+
+    pytest.importorskip("apprise")
+    reg, url = registry
+    reg.queries[query_key({"query.cond": "gastric cancer"})] = [GASTRIC]
+    hooked: list[dict[str, Any]] = []
+    with webhook(hooked) as hook:
+        Path("trialwatch.toml").write_text(
+            f'api_url = "{url}"\nrequest_interval = 0\n\n[[subscription]]\nname = "g"\n'
+            f'search = {{ "query.cond" = "gastric cancer" }}\nnotify = ["{hook}"]\n',
+            encoding="utf-8",
+        )
+        code, _, err = cli(capsys, "check", "-q")
+        assert code in (0, 1), err
+        code, out, _ = cli(capsys, "subscription", "show", "g")
+        assert "holds 1 trial now" in out and GASTRIC in out
+        reg.put(edits(population())[GASTRIC])
+        reg.data_timestamp = "2026-12-01T09:00:00"
+        code, _, err = cli(capsys, "check", "-q")
+        assert code == 1, err
+    assert len(hooked) == 1 and "Not yet recruiting → Recruiting" in hooked[0]["message"]

@@ -119,6 +119,8 @@ def _run(
         return report, settings, None
     watched = [] if explicit_ids else watched_trials(settings.watchlist, config_trials(settings))
     queries = [] if explicit_ids else load_queries(settings.watchlist)
+    if not explicit_ids:
+        queries += subscription_searches(settings, store, queries)
     if not explicit_ids and not watched and not queries:
         raise InputError(
             "no trials to check: give NCT ids (trialwatch check NCT06224738) or watch some "
@@ -280,6 +282,23 @@ def _checked(
 
             problems += subs.problems(subs.deliver_subscriptions(settings, store, start))
     return report, settings, "; ".join(problems) or None
+
+
+def subscription_searches(settings: Settings, store: Store, watched: list[Any]) -> list[Any]:
+    """The searches of subscriptions that the watch list does not hold: a search slice is a
+    search watch, checked with the list."""
+    from trialwatch.search.query import build
+    from trialwatch.usecases.subscriptions import all_subscriptions
+
+    have = {q.id for q in watched}
+    out = []
+    for sub in all_subscriptions(settings, store):
+        if sub.search:
+            query = build(list(sub.search), sub.title or sub.name)
+            if query.id not in have:
+                have.add(query.id)
+                out.append(query)
+    return out
 
 
 class Beside:
