@@ -9,6 +9,7 @@ import csv
 import io
 
 from trialwatch.audit.desk import STATE_WORDS, DeskTrial, ResultsState, Transition
+from trialwatch.audit.render import Line, in_colour
 from trialwatch.audit.report import DeskReport
 from trialwatch.audit.signals import STANDING_NOTE, signal_names
 from trialwatch.changes.dates import months_words
@@ -18,9 +19,6 @@ from trialwatch.render.common import study_url
 from trialwatch.sanitize import dumps, spreadsheet_cell, terminal
 from trialwatch.sanitize import html_text as h
 from trialwatch.sanitize import markdown as md
-
-Segment = tuple[str, str]
-Line = list[Segment]
 
 _STYLE = {
     ResultsState.OVERDUE: "bold red",
@@ -135,17 +133,7 @@ def render_text(report: DeskReport, verbose: bool = True) -> str:
 
 
 def render_terminal(report: DeskReport, verbose: bool = True) -> str:
-    from rich.console import Console
-    from rich.text import Text
-
-    console = Console(highlight=False, soft_wrap=True, force_terminal=True)
-    with console.capture() as captured:
-        for line in lines(report, verbose):
-            text = Text()
-            for seg, style in line:
-                text.append(seg, style=style or None)
-            console.print(text, soft_wrap=True, highlight=False, markup=False)
-    return captured.get()
+    return in_colour(lines(report, verbose))
 
 
 def render_json(report: DeskReport) -> str:

@@ -80,12 +80,17 @@ def render_text(report: AuditReport, verbose: bool = False) -> str:
 
 
 def render_terminal(report: AuditReport, verbose: bool = False) -> str:
+    return in_colour(lines(report, verbose))
+
+
+def in_colour(found: list[Line]) -> str:
+    """Styled lines for the colour terminal (registry text already made safe in them)."""
     from rich.console import Console
     from rich.text import Text
 
     console = Console(highlight=False, soft_wrap=True, force_terminal=True)
     with console.capture() as captured:
-        for line in lines(report, verbose):
+        for line in found:
             text = Text()
             for seg, style in line:
                 text.append(seg, style=style or None)

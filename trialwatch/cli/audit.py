@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -156,18 +156,7 @@ def audit_command(
         as_of=day,
         fetch=fetch,
     )
-    if fmt is AuditFormat.json:
-        text = render.render_json(report)
-    elif fmt is AuditFormat.csv:
-        text = render.render_csv(report)
-    elif fmt is AuditFormat.markdown:
-        text = render.render_markdown(report)
-    elif fmt is AuditFormat.html:
-        text = render.render_html(report)
-    elif plain_format(Format.text if fmt is AuditFormat.text else Format.auto):
-        text = render.render_text(report, verbose=not brief)
-    else:
-        text = render.render_terminal(report, verbose=not brief)
+    text = rendered(render, report, fmt, brief)
     flagged = [s for s in report.signals() if wanted is None or s.type.value in wanted]
     if not (quiet and not flagged and not report.errors):
         sys.stdout.write(text)
@@ -175,6 +164,23 @@ def audit_command(
         say(f"trialwatch: error: {t.nct_id}: {t.error}")
     code = EXIT_TROUBLE if report.errors else EXIT_CHANGED if flagged else EXIT_OK
     raise typer.Exit(code)
+
+
+def rendered(render: Any, report: Any, fmt: AuditFormat, brief: bool) -> str:
+    """An audit (or an organisation's desk) in the format asked for: ``render`` is the module
+    that renders it (audit/render.py or audit/desk_render.py, which name their functions
+    alike)."""
+    if fmt is AuditFormat.json:
+        return str(render.render_json(report))
+    if fmt is AuditFormat.csv:
+        return str(render.render_csv(report))
+    if fmt is AuditFormat.markdown:
+        return str(render.render_markdown(report))
+    if fmt is AuditFormat.html:
+        return str(render.render_html(report))
+    if plain_format(Format.text if fmt is AuditFormat.text else Format.auto):
+        return str(render.render_text(report, verbose=not brief))
+    return str(render.render_terminal(report, verbose=not brief))
 
 
 def _desk(
@@ -193,18 +199,7 @@ def _desk(
 
     table = owners_table(settings) if mail else {}
     report = run_desk(sponsors, settings, as_of=day, fetch=fetch)
-    if fmt is AuditFormat.json:
-        text = render.render_json(report)
-    elif fmt is AuditFormat.csv:
-        text = render.render_csv(report)
-    elif fmt is AuditFormat.markdown:
-        text = render.render_markdown(report)
-    elif fmt is AuditFormat.html:
-        text = render.render_html(report)
-    elif plain_format(Format.text if fmt is AuditFormat.text else Format.auto):
-        text = render.render_text(report, verbose=not brief)
-    else:
-        text = render.render_terminal(report, verbose=not brief)
+    text = rendered(render, report, fmt, brief)
     errors = report.audit.errors
     flagged = [s for s in report.audit.signals() if wanted is None or s.type.value in wanted]
     if not (quiet and not flagged and not errors and not report.transitions):
