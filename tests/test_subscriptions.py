@@ -515,3 +515,61 @@ def test_a_search_slice_is_a_search_watch(
         code, _, err = cli(capsys, "check", "-q")
         assert code == 1, err
     assert len(hooked) == 1 and "Not yet recruiting → Recruiting" in hooked[0]["message"]
+
+
+# --- every real record, edited at random, through the desk, the slice and the rules ----------
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+ODD_VALUES: list[Any] = [None, "", 0, -1, 10**12, [], {}, "2026-13-45", "ESTIMATED", True]
+
+
+def test_any_record_any_edit_reads_without_error() -> None:
+    """A record the API documents can hold odd values anywhere (a date not a date, a list where
+    text was): the desk, the slice's facets, the severity and every rule field read each edit
+    of every real record without an exception, and the rule language never raises."""
+    import random
+
+    from tests.conftest import all_records
+    from trialwatch.audit.desk import belongs, estimated_past, obligation, owners, verified
+    from trialwatch.store.events import rows_of
+    from trialwatch.subscriptions.outbox import fields
+
+    rng = random.Random(34)
+    rules = [
+        compile_rule(RULE, "t"),
+        compile_rule('"PHASE3" in phase and days > 90', "t"),
+        compile_rule('sponsor == "Bayer" or new in ["TERMINATED"] or "x" in flags', "t"),
+    ]
+    day = dt.date(2026, 12, 7)
+    for record in all_records():
+        paths = _leaves(record)
+        for _ in range(6):
+            new = json.loads(json.dumps(record))
+            for path in rng.sample(paths, min(3, len(paths))):
+                node = new
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = rng.choice(ODD_VALUES)
+            for r in (record, new):
+                obligation(r, day, 30)
+                owners(r)
+                belongs(r, ["Bayer", "University"])
+                estimated_past(r, day)
+                verified(r, day)
+                found = facets(r)
+            nct = str(record["protocolSection"]["identificationModule"]["nctId"])
+            comparison = compare(nct, record, new)
+            for row in rows_of(nct, "2026-12-07T00:00:00Z", None, "a", "b",
+                               comparison.changes, comparison.events):  # fmt: skip
+                level, reason = severity(row.kind, row.type, row.body)
+                assert reason
+                for rule in rules:
+                    assert rule(fields(row, found, level.value)) in (True, False)

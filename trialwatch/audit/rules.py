@@ -63,8 +63,10 @@ def date_struct(record: dict[str, Any], name: str) -> tuple[dt.date, dt.date, st
     struct = get(record, *STATUS, name)
     if not isinstance(struct, dict):
         return None
-    kind = struct.get("type")
-    return _span(struct.get("date"), kind if isinstance(kind, str) else "")
+    kind, date = struct.get("type"), struct.get("date")
+    if not isinstance(date, str):  # a date of another shape reads as none (and is hashable)
+        return None
+    return _span(date, kind if isinstance(kind, str) else "")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -79,7 +81,12 @@ def us_site(record: dict[str, Any]) -> bool:
     sites = get(record, "protocolSection", "contactsLocationsModule", "locations")
     if not isinstance(sites, list):
         return False
-    return any(isinstance(s, dict) and s.get("country") in US_PLACES for s in sites)
+    return any(isinstance(s, dict) and _one_of(s.get("country"), US_PLACES) for s in sites)
+
+
+def _one_of(value: Any, known: set[str]) -> bool:
+    """``value in known`` for text; a value of another shape (a list, a table) is none of them."""
+    return isinstance(value, str) and value in known
 
 
 def applicability(record: dict[str, Any]) -> Applicability:
@@ -117,7 +124,9 @@ def applicability(record: dict[str, Any]) -> Applicability:
             # Records from before the FDA fields existed: the tracker's fallback.
             kinds = get(record, "protocolSection", "armsInterventionsModule", "interventions")
             kinds = kinds if isinstance(kinds, list) else []
-            product = any(isinstance(i, dict) and i.get("type") in PRODUCT_TYPES for i in kinds)
+            product = any(
+                isinstance(i, dict) and _one_of(i.get("type"), PRODUCT_TYPES) for i in kinds
+            )
             tests.append(("a drug, biological, device or similar product studied", product))
             tests.append(("a site in the United States or a US territory", us_site(record)))
         else:

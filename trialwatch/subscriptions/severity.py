@@ -73,7 +73,7 @@ def severity(kind: str, type_: str, body: dict[str, Any]) -> tuple[Severity, str
         return Severity.LOW, "a field changed that no event explains"
     if type_ == "status_changed":
         new = data.get("new")
-        if new in ENDING:
+        if isinstance(new, str) and new in ENDING:
             return Severity.HIGH, "a status that ends or stops the trial"
         return Severity.MEDIUM, "the status changed"
     if type_ == "enrollment_changed":
