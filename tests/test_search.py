@@ -16,6 +16,7 @@ import pytest
 from tests import stores
 from tests.conftest import all_records, cli, edited
 from tests.registry_server import Registry, query_key, serve
+from trialwatch.config import load_settings
 from trialwatch.errors import InputError
 from trialwatch.search.query import from_args, from_url
 from trialwatch.store.watchlist import load_queries
@@ -107,7 +108,9 @@ def test_watch_add_list_and_remove_a_query(capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and "Asthma" in out and "not checked yet" in out
     code, out, _ = cli(capsys, "watch", "list", "--format", "json")
     assert json.loads(out)[0]["params"] == ASTHMA
-    assert 'params = { "query.cond" = "asthma" }' in Path("watchlist.toml").read_text("utf-8")
+    # Kept where the watch list lives: the file, or on PostgreSQL the store.
+    (kept,) = load_queries(load_settings().watchlist)
+    assert kept.as_params() == ASTHMA and kept.label == "Asthma"
     code, _, err = cli(capsys, "watch", "remove", "--query", "Asthma")
     assert code == 0 and "no longer watching the search 'Asthma'" in err
     code, _, err = cli(capsys, "watch", "remove", "--query", "Asthma")
@@ -122,7 +125,7 @@ def test_a_query_reports_new_updated_and_departed_trials(
     code, out, err = cli(capsys, "check", "--format", "text")
     assert code == 0, err
     assert "Search “Asthma”: 10 matching trials" in out and "first check" in out
-    (query,) = load_queries(Path("watchlist.toml"))
+    (query,) = load_queries(load_settings().watchlist)
     assert stores.query_members(query.id) == {nct(i) for i in range(10)}
     assert all(stores.snapshot_names(nct(i)) for i in range(10))
     # A trial joins the search, one is completed and leaves it, one member is updated.
