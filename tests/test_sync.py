@@ -281,8 +281,13 @@ def test_workers_share_the_queue_and_one_pace_and_survive_a_kill(
         t for r, t in zip(registry.requests, registry.times, strict=True) if "/studies/NCT" in r
     ]
     assert len(fetched) >= 40
-    gaps = [b - a for a, b in zip(sorted(fetched), sorted(fetched)[1:], strict=False)]
-    assert min(gaps) >= interval * 0.8, min(gaps)  # never faster than the pace, all together
+    # Never faster than the pace, all together: any five requests in a row span at least four
+    # intervals, less 50 ms for when each arrived (a request late on the wire and the next on
+    # time arrive closer than their slots; four workers not sharing the pace would send five
+    # within about one interval).
+    ordered = sorted(fetched)
+    spans = [b - a for a, b in zip(ordered, ordered[4:], strict=False)]
+    assert min(spans) >= 4 * interval - 0.05, min(spans)
     in_any_second = max(sum(1 for t in fetched if s <= t < s + 1.0) for s in fetched)
     assert in_any_second <= 1 / interval + 1
 

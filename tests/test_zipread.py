@@ -135,3 +135,32 @@ def test_a_bulk_file_with_no_study_is_an_error_never_a_whole_registry(
     _bomb(bomb, 40)
     code, _, err = cli(capsys, "sync", "--from-file", str(bomb))
     assert code == 2 and "too large to be a study record" in err, err
+
+
+def test_a_second_process_reads_the_same_records_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file is read by a worker process a chunk at a time: the same fetches, in the
+    file's order, as reading it here; a damaged entry is said the same way from there."""
+    from trialwatch.errors import InputError
+    from trialwatch.sync import bulk
+
+    path = tmp_path / "ctg-studies.json.zip"
+    records = all_records()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, record in enumerate(records):
+            record = json.loads(json.dumps(record))
+            record["protocolSection"]["identificationModule"]["nctId"] = f"NCT9{i:07d}"
+            zf.writestr(f"{i % 100:02d}/NCT9{i:07d}.json", json.dumps(record))
+    here = [(f.nct_id, f.fingerprint, f.text) for f in bulk.records(path)]
+    monkeypatch.setattr(bulk, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(bulk, "CHUNK", 3)
+    there = [(f.nct_id, f.fingerprint, f.text) for f in bulk.records(path)]
+    assert there == here and len(here) == len(records)
+    # A damaged entry, found by the worker: the same message.
+    data = bytearray(path.read_bytes())
+    start = data.index(b"NCT90000004.json") + len("NCT90000004.json")  # its local header's name
+    data[start + 10 : start + 20] = b"\xff" * 10  # inside its deflated bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="download it again"):
+        list(bulk.records(path))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import httpx
 
@@ -46,28 +46,85 @@ def records(path: Path) -> Iterator[Fetched]:
         raise InputError(f"{path} holds no study record; download it again")
 
 
+# Entries a worker process reads at a time, and how many such chunks may wait ahead; a file
+# of fewer entries than PARALLEL_FROM is read here (a second interpreter costs its start).
+CHUNK = 128
+AHEAD = 4
+PARALLEL_FROM = 2_000
+
+
 def _zip_records(path: Path) -> Iterator[Fetched]:
     """Entry by entry, the index walked as a stream (zipread.py): memory does not grow with
-    the 560,000 entries of the registry's file."""
+    the 560,000 entries of the registry's file. The entries are read, inflated, parsed, checked
+    and fingerprinted by a second process (the machine's second core: that work is most of a
+    bootstrap, and one interpreter does it on one core), a chunk at a time, in order."""
     try:
-        zipread.directory(path)
+        entries, _offset, _size = zipread.directory(path)
     except zipread.ZipError:
         raise InputError(
             f"{path} is not a whole zip file (a download cut short leaves one that looks "
             "plausible but has no index at its end); download it again"
         ) from None
-    url = f"file:{path.name}"
+    if entries < PARALLEL_FROM:
+        yield from _zip_records_here(path)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    # "spawn": a fresh interpreter, sharing nothing with this one (no database connection,
+    # no thread's lock, inherited by a fork).
+    context = multiprocessing.get_context("spawn")
+    waiting: deque[Future[list[Fetched]]] = deque()
     try:
-        with open(path, "rb") as handle:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            chunk: list[zipread.Entry] = []
             for entry in zipread.entries(path):
                 if not entry.name.endswith(".json"):
                     continue
-                text = zipread.read(handle, entry).decode("utf-8", errors="replace")
-                yield _one(text, f"{url}!{entry.name}", path)
+                chunk.append(entry)
+                if len(chunk) >= CHUNK:
+                    waiting.append(pool.submit(read_chunk, str(path), chunk))
+                    chunk = []
+                    if len(waiting) >= AHEAD:
+                        yield from waiting.popleft().result()
+            if chunk:
+                waiting.append(pool.submit(read_chunk, str(path), chunk))
+            while waiting:
+                yield from waiting.popleft().result()
     except zipread.ZipError as exc:
         raise InputError(f"{path}: {exc}; download it again") from None
     except OSError as exc:
         raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
+    finally:
+        for future in waiting:
+            future.cancel()
+
+
+def _zip_records_here(path: Path) -> Iterator[Fetched]:
+    """``_zip_records`` in this process, an entry at a time."""
+    try:
+        with open(path, "rb") as handle:
+            entries = (e for e in zipread.entries(path) if e.name.endswith(".json"))
+            yield from _read(handle, entries, path)
+    except zipread.ZipError as exc:
+        raise InputError(f"{path}: {exc}; download it again") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
+
+
+def read_chunk(path: str, chunk: list[zipread.Entry]) -> list[Fetched]:
+    """Entries of the bulk file as fetches (in the worker process)."""
+    where = Path(path)
+    with open(where, "rb") as handle:
+        return list(_read(handle, iter(chunk), where))
+
+
+def _read(handle: BinaryIO, entries: Iterator[zipread.Entry], path: Path) -> Iterator[Fetched]:
+    url = f"file:{path.name}"
+    for entry in entries:
+        text = zipread.read(handle, entry).decode("utf-8", errors="replace")
+        yield _one(text, f"{url}!{entry.name}", path)
 
 
 def _array_records(path: Path) -> Iterator[Fetched]:
