@@ -254,7 +254,7 @@ def obligation(
 
 def estimated_past(record: dict[str, Any], today: dt.date) -> list[str]:
     """The record's dates still marked estimated though already past: "primary completion
-    2025-02 (estimated)"."""
+    2025-02"."""
     out = []
     for name, words_ in (
         ("startDateStruct", "start"),
@@ -263,7 +263,7 @@ def estimated_past(record: dict[str, Any], today: dt.date) -> list[str]:
     ):
         found = date_struct(record, name)
         if found is not None and found[3] == "ESTIMATED" and found[1] < today:
-            out.append(f"{words_} {found[2]} (estimated)")
+            out.append(f"{words_} {found[2]}")
     return out
 
 

@@ -70,7 +70,7 @@ def _verified(t: DeskTrial) -> str:
 def _facts(t: DeskTrial) -> str:
     parts = [status_words(t.status) if t.status else "status not given", _verified(t)]
     if t.estimated_past:
-        parts.append("estimated dates past: " + ", ".join(t.estimated_past))
+        parts.append("estimated dates already past: " + ", ".join(t.estimated_past))
     return " · ".join(parts)
 
 
@@ -107,11 +107,12 @@ def lines(report: DeskReport, verbose: bool = True) -> list[Line]:
         out.append(
             [
                 (f"  {t.nct_id}  ", "bold"),
-                (f"{STATE_WORDS[state]:<22}", _STYLE[state]),
-                (f"due {_due(t):<10}  ", ""),
-                (terminal(one_line(t.title or "", 90)), ""),
+                (STATE_WORDS[state], _STYLE[state]),
+                (f"  due {_due(t)}" if t.obligation.due else "", ""),
             ]
         )
+        if t.title:
+            out.append([("      " + terminal(one_line(t.title, 100)), "")])
         out.append([("      " + terminal(t.obligation.reason), "dim")])
         if verbose:
             out.append([("      " + terminal(_facts(t)), "dim")])
