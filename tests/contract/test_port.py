@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from trialwatch.errors import StoreError
-from trialwatch.record import Fetched
+from trialwatch.record import Fetched, last_update
 from trialwatch.store.events import Row
 from trialwatch.store.jobs import MAX_ATTEMPTS
 from trialwatch.store.open import open_store
@@ -91,6 +91,23 @@ def test_snapshots_are_kept_in_the_order_they_were_stored(store: Store) -> None:
         "ACTIVE_NOT_RECRUITING"
     )
     assert store.snapshot_named(NCT, "2030-01-01.json") is None
+
+
+def test_baselines_store_a_batch_with_its_state_and_check(store: Store) -> None:
+    """A sync's bootstrap: each record its trial's first snapshot, with the state row, the
+    check that found it and a log line, in one unit."""
+    found = fetched("2026-12-01T09:00:00Z", status="RECRUITING", title="First look")
+    with store.unit() as unit:
+        unit.baselines([found])
+    latest = store.latest(NCT)
+    assert latest is not None and latest.name == "2026-12-01.json"
+    assert latest.record["protocolSection"]["statusModule"]["overallStatus"] == "RECRUITING"
+    state = store.state(NCT)
+    assert state["latest"] == "2026-12-01.json" and state["status"] == "RECRUITING"
+    assert state["title"] == "First look"
+    assert state["last_outcome"] == "new" and state["checks"] == 1
+    assert state["last_checked"] == "2026-12-01T09:00:00Z"
+    assert state["last_update"] == last_update(found.record)
 
 
 def test_an_id_is_never_a_path(store: Store) -> None:

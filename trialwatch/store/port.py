@@ -239,7 +239,9 @@ class SqlBacked(Protocol):
         changed_at: str | None = None,
     ) -> None: ...
 
-    def baselines(self, conn: Any, found: Sequence[Fetched]) -> None: ...
+    def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:
+        """Each record as its trial's first snapshot, with its state row (``first_state``),
+        the check that found it (``first_check``) and its log line, in the caller's unit."""
 
 
 class Bookkeeping:
@@ -394,4 +396,17 @@ def first_state(fetched: Fetched) -> dict[str, Any]:
         "status": one_line(status) if isinstance(status, str) else None,
         "title": title_of(fetched.record),
         "changed_at": fetched.fetched_at,
+    }
+
+
+def first_check(fetched: Fetched) -> dict[str, Any]:
+    """The check that stored a baseline, as the state keeps a check (``flush_checks``): a
+    baseline written by ``baselines`` needs no ``note_check``."""
+    from trialwatch.record import last_update
+
+    return {
+        "last_checked": fetched.fetched_at,
+        "last_outcome": "new",
+        "checks": 1,
+        "last_update": last_update(fetched.record),
     }

@@ -28,8 +28,9 @@ def count(path: Path) -> int | None:
         return None
 
 
-def records(path: Path) -> Iterator[Fetched]:
-    """Each study in a bulk file, as a fetch (taken now, from the file)."""
+def records(path: Path, parallel: bool = True) -> Iterator[Fetched]:
+    """Each study in a bulk file, as a fetch (taken now, from the file); ``parallel``: a large
+    zip's entries are checked in a second process."""
     path = Path(path)
     try:
         handle: IO[bytes] = open(path, "rb")  # noqa: SIM115
@@ -38,7 +39,8 @@ def records(path: Path) -> Iterator[Fetched]:
     with handle:
         head = handle.read(4)
     found = 0
-    for fetched in _zip_records(path) if head.startswith(b"PK") else _array_records(path):
+    zipped = head.startswith(b"PK")
+    for fetched in _zip_records(path, parallel) if zipped else _array_records(path):
         found += 1
         yield fetched
     if not found:
@@ -53,11 +55,13 @@ AHEAD = 4
 PARALLEL_FROM = 2_000
 
 
-def _zip_records(path: Path) -> Iterator[Fetched]:
+def _zip_records(path: Path, parallel: bool) -> Iterator[Fetched]:
     """Entry by entry, the index walked as a stream (zipread.py): memory does not grow with
-    the 560,000 entries of the registry's file. The entries are read, inflated, parsed, checked
-    and fingerprinted by a second process (the machine's second core: that work is most of a
-    bootstrap, and one interpreter does it on one core), a chunk at a time, in order."""
+    the 560,000 entries of the registry's file. In a large file the entries are inflated,
+    checked (JSON, depth, a study's id, text needing repair) and fingerprinted by a second
+    process (the machine's second core), a chunk at a time, in order; what comes back is each
+    record's checked text, which this process parses with the C decoder alone (a parsed record
+    sent between processes costs as much as parsing it)."""
     try:
         entries, _offset, _size = zipread.directory(path)
     except zipread.ZipError:
@@ -65,17 +69,34 @@ def _zip_records(path: Path) -> Iterator[Fetched]:
             f"{path} is not a whole zip file (a download cut short leaves one that looks "
             "plausible but has no index at its end); download it again"
         ) from None
-    if entries < PARALLEL_FROM:
-        yield from _zip_records_here(path)
-        return
+    try:
+        if not parallel or entries < PARALLEL_FROM:
+            with open(path, "rb") as handle:
+                listed = (e for e in zipread.entries(path) if e.name.endswith(".json"))
+                yield from _read(handle, listed, path)
+            return
+        for checked in _checked_elsewhere(path):
+            yield _unpacked(checked)
+    except zipread.ZipError as exc:
+        raise InputError(f"{path}: {exc}; download it again") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
+
+
+# (url, text, fingerprint, the record repaired when its text needed it, else None)
+Checked = tuple[str, str, str | None, dict[str, Any] | None]
+
+
+def _checked_elsewhere(path: Path) -> Iterator[Checked]:
     import multiprocessing
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # "spawn": a fresh interpreter, sharing nothing with this one (no database connection,
     # no thread's lock, inherited by a fork).
     context = multiprocessing.get_context("spawn")
-    waiting: deque[Future[list[Fetched]]] = deque()
+    waiting: deque[Future[list[Checked]]] = deque()
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             chunk: list[zipread.Entry] = []
@@ -84,40 +105,50 @@ def _zip_records(path: Path) -> Iterator[Fetched]:
                     continue
                 chunk.append(entry)
                 if len(chunk) >= CHUNK:
-                    waiting.append(pool.submit(read_chunk, str(path), chunk))
+                    waiting.append(pool.submit(check_chunk, str(path), chunk))
                     chunk = []
                     if len(waiting) >= AHEAD:
                         yield from waiting.popleft().result()
             if chunk:
-                waiting.append(pool.submit(read_chunk, str(path), chunk))
+                waiting.append(pool.submit(check_chunk, str(path), chunk))
             while waiting:
                 yield from waiting.popleft().result()
-    except zipread.ZipError as exc:
-        raise InputError(f"{path}: {exc}; download it again") from None
-    except OSError as exc:
-        raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
+    except BrokenProcessPool:
+        raise InputError(
+            f"the process reading {path} stopped (out of memory?); nothing more was read: run "
+            "the sync again (what was stored is kept)"
+        ) from None
     finally:
         for future in waiting:
             future.cancel()
 
 
-def _zip_records_here(path: Path) -> Iterator[Fetched]:
-    """``_zip_records`` in this process, an entry at a time."""
-    try:
-        with open(path, "rb") as handle:
-            entries = (e for e in zipread.entries(path) if e.name.endswith(".json"))
-            yield from _read(handle, entries, path)
-    except zipread.ZipError as exc:
-        raise InputError(f"{path}: {exc}; download it again") from None
-    except OSError as exc:
-        raise InputError(f"cannot read the bulk file {path}: {exc.strerror or exc}") from None
+def check_chunk(path: str, chunk: list[zipread.Entry]) -> list[Checked]:
+    """Entries of the bulk file, checked (in the worker process)."""
+    from trialwatch.registry.client import fingerprint
+    from trialwatch.sanitize import needs_repair, repair_strings
 
-
-def read_chunk(path: str, chunk: list[zipread.Entry]) -> list[Fetched]:
-    """Entries of the bulk file as fetches (in the worker process)."""
     where = Path(path)
+    url = f"file:{where.name}"
+    out: list[Checked] = []
     with open(where, "rb") as handle:
-        return list(_read(handle, iter(chunk), where))
+        for entry in chunk:
+            text = zipread.read(handle, entry).decode("utf-8", errors="replace")
+            here = f"{url}!{entry.name}"
+            record = _one(text, here, where).record  # every check a record gets here
+            repaired = repair_strings(record) if needs_repair(text) else None
+            out.append((here, text, fingerprint(text), repaired))
+    return out
+
+
+def _unpacked(checked: Checked) -> Fetched:
+    import json
+
+    url, text, print_, repaired = checked
+    record = repaired if repaired is not None else json.loads(text)
+    nct = str(record_id(record))
+    kept = None if repaired is not None else text
+    return Fetched(nct, record, url, utc_now(), nct, fingerprint=print_, text=kept)
 
 
 def _read(handle: BinaryIO, entries: Iterator[zipread.Entry], path: Path) -> Iterator[Fetched]:

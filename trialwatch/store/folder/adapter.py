@@ -28,6 +28,7 @@ from trialwatch.store.port import (
     Bookkeeping,
     Snapshot,
     Trusted,
+    first_check,
     first_state,
     latest_fields,
     snapshot_sort_key,
@@ -268,6 +269,7 @@ class SnapshotStore(Bookkeeping):
             path = self._write(f, durable=False)
             self.remember(conn, f.nct_id, latest=path.name, record_digest=None,
                           raw=f.fingerprint, **first_state(f))  # fmt: skip
+            self.db.put(conn, f.nct_id, first_check(f))
             self.db.log_line(conn, f.fetched_at, f.nct_id, "new", path.name)
         self.sync_files()
 

@@ -17,7 +17,7 @@ from trialwatch.changes.normalize import NORMALIZER_VERSION
 from trialwatch.errors import StoreError
 from trialwatch.record import Fetched
 from trialwatch.store import events
-from trialwatch.store.port import first_state
+from trialwatch.store.port import first_check, first_state
 from trialwatch.store.snapshots import snapshot_body
 from trialwatch.store.state import _SCHEMA, StateDB
 from trialwatch.store.tables import TablePending, TablesStore
@@ -138,6 +138,7 @@ class MemoryStore(TablesStore):
                     "status": state["status"],
                     "title": state["title"],
                     "last_changed": state["changed_at"],
+                    **first_check(f),
                 },
             )
             self.db.log_line(conn, f.fetched_at, f.nct_id, "new", name)
