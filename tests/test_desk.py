@@ -489,3 +489,18 @@ def registry_url_of(registry: Registry) -> str:
     import os
 
     return os.environ["TRIALWATCH_API_URL"]
+
+
+def test_a_first_audit_that_finds_nothing_stays_the_first(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Forgetting --fetch on an empty store records nothing: the audit that finds the trials
+    is the first, not a list of "new to the organisation" transitions."""
+    args = ("audit", "--sponsor", "Bayer", "--today", DAY.isoformat(), "--format", "json")
+    code, out, _ = cli(capsys, *args)
+    assert code == 0 and json.loads(out)["organisation"]["first_audit"] is True
+    for record in organisation().values():
+        registry.put(record)
+    code, out, _ = cli(capsys, *args, "--fetch")
+    org = json.loads(out)["organisation"]
+    assert org["first_audit"] is True and org["transitions"] == []

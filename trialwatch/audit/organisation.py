@@ -138,8 +138,8 @@ def _tell(
     else:
         report.first = True
         baseline = None
-    if not record:
-        return
+    if not record or (not now and not stored):
+        return  # nothing to remember yet: a first audit that found no trial stays the first
     if same_day and baseline is not None:
         new = transitions(stored.get("states") or {}, now, grace, left)
     else:

@@ -149,7 +149,11 @@ def subscription_list(
         for s in subs:
             told = ", ".join(s.notify) or "no one yet"
             sys.stdout.write(
-                terminal(f"{s.name}  {s.label}\n  {s.describe()}\n  tells {told}, every {s.every}")
+                terminal(
+                    f"{s.name}"
+                    + (f"  {s.title}" if s.title else "")
+                    + f"\n  {s.describe()}\n  tells {told}, every {s.every}"
+                )
                 + (terminal(f"; rule: {s.when.text}") if s.when else "")
                 + f"\n  kept in the {s.source}\n"
             )
@@ -181,7 +185,7 @@ def subscription_show(
         }
         sys.stdout.write(dumps(data, indent=2) + "\n")
         raise typer.Exit(EXIT_OK)
-    out = [f"{s.name}: {s.label}", f"  slice: {s.describe()}"]
+    out = [s.name + (f": {s.title}" if s.title else ""), f"  slice: {s.describe()}"]
     if s.when:
         out.append(f"  rule: {s.when.text}")
     out.append(f"  at least {s.severity.value}; every {s.every}; kept in the {s.source}")
