@@ -397,7 +397,7 @@ def test_each_person_gets_the_trials_they_answer_for(
     records = organisation()
     for record in records.values():
         registry.put(record)
-    url = str(registry_url(monkeypatch))
+    url = registry_url()
     cli(capsys, "check", *records)
     # NCT02753764's responsible party is "Donald Leung, MD, PhD"; the posted trial's official
     # is "Gilead Study Director" (nothing to do: no mail).
@@ -431,7 +431,8 @@ def test_each_person_gets_the_trials_they_answer_for(
     assert code == 2 and "is not a mail address" in err and out == ""
 
 
-def registry_url(monkeypatch: pytest.MonkeyPatch) -> str:
+def registry_url() -> str:
+    """The stand-in registry's URL (the registry fixture exports it as a user would)."""
     import os
 
     return os.environ["TRIALWATCH_API_URL"]
@@ -447,7 +448,7 @@ def test_a_subscription_of_the_organisation_tells_each_person_their_trials(
     records = organisation()
     for record in records.values():
         registry.put(record)
-    url = registry_url_of(registry)
+    url = registry_url()
     owners = '"Donald Leung" = "leung@example.org"'
     box = Mailbox()
     with smtp_server(box) as port:
@@ -483,12 +484,6 @@ def test_a_subscription_of_the_organisation_tells_each_person_their_trials(
     assert RETURNED in office and OVERDUE in office and IN_QC in office
     assert RETURNED in leung and OVERDUE not in leung and IN_QC not in leung
     assert "returned by QC review (2nd return" in leung
-
-
-def registry_url_of(registry: Registry) -> str:
-    import os
-
-    return os.environ["TRIALWATCH_API_URL"]
 
 
 def test_a_first_audit_that_finds_nothing_stays_the_first(

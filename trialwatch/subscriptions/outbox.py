@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialwatch.changes.baseline import title_of
-from trialwatch.changes.sentences import get
 from trialwatch.errors import NotifyError, TrialwatchError
 from trialwatch.store import events
 from trialwatch.store.port import Store
@@ -298,8 +297,3 @@ def status(
         state = store.meta(key(sub, target))
         found.append((target, state if isinstance(state, dict) else {}))
     return found
-
-
-def trial_status(record: dict[str, Any]) -> str | None:
-    value = get(record, "protocolSection", "statusModule", "overallStatus")
-    return value if isinstance(value, str) else None
