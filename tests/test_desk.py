@@ -328,6 +328,9 @@ def test_fetch_searches_the_registry_by_sponsor_and_reads_results_submitted(
     assert rows[DUE]["results_state"] == "in_qc_review"
     assert "Results Submitted" in rows[DUE]["reason"]
     assert rows[OVERDUE]["due"] == "2025-10-31"
+    assert [rows[n]["results_rank"] for n in (OVERDUE, RETURNED, IN_QC, POSTED)] == [
+        "1", "2", "4", "5",
+    ]  # fmt: skip
     searches = [r for r in registry.requests if "query.term" in r]
     assert searches and all("LeadSponsorName" in r for r in searches)
     assert any("aggFilters=ressub" in r for r in searches)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 
-from trialwatch.audit.desk import STATE_WORDS, DeskTrial, ResultsState, Transition
+from trialwatch.audit.desk import ORDER, STATE_WORDS, DeskTrial, ResultsState, Transition
 from trialwatch.audit.render import Line, in_colour
 from trialwatch.audit.report import DeskReport
 from trialwatch.audit.signals import STANDING_NOTE, signal_names
@@ -185,6 +185,7 @@ CSV_COLUMNS = (
     "title",
     "status",
     "results_state",
+    "results_rank",  # 1 overdue … 6 not due: the states in the order of what needs doing
     "due",
     "rule",
     "reason",
@@ -209,7 +210,8 @@ def render_csv(report: DeskReport) -> str:
     for t in report.trials:
         o = t.obligation
         row = [
-            t.nct_id, t.title, t.status, o.state.value, _due(t) if o.due else "", o.rule,
+            t.nct_id, t.title, t.status, o.state.value, ORDER[o.state] + 1,
+            _due(t) if o.due else "", o.rule,
             o.reason, o.submitted, o.returned, o.returns, o.posted, t.verified,
             t.verified_months, "; ".join(t.estimated_past), "; ".join(t.owners), t.matched,
             "; ".join(s.type.value for s in t.signals), "",
