@@ -573,3 +573,30 @@ def test_any_record_any_edit_reads_without_error() -> None:
                 assert reason
                 for rule in rules:
                     assert rule(fields(row, found, level.value)) in (True, False)
+
+
+def test_a_long_digest_is_capped_and_says_where_the_rest_is() -> None:
+    """50 events shown; the rest counted, with the subscription's page on the published site
+    (site_url) or the command that lists them; every format escapes the registry's text."""
+    from trialwatch.subscriptions.digest import CAP, Digest, Told, render_html, render_text
+
+    gastric = load("NCT06224738.reconstructed.json")
+    found = compare(GASTRIC, gastric, edited(gastric, _status("TERMINATED")))
+    (row,) = [
+        r
+        for r in events.rows_of(
+            GASTRIC, "2026-12-07T10:00:00Z", None, "a", "b", found.changes, found.events
+        )
+        if r.type == "status_changed"
+    ]
+    sub = parse({"name": "g", "condition": "gastric cancer"}, "t")
+    told = [Told(row, "<b>HER2</b>", Severity.HIGH, "a status that ends", None)] * (CAP + 7)
+    plain = Digest(sub, told, 41, "2026-12-07")
+    text = render_text(plain)
+    assert text.count("Overall status") == CAP
+    assert "… and 7 more: trialwatch events --after 41 lists every change" in text
+    linked = Digest(sub, told, 41, "2026-12-07", "https://trials.example.org/")
+    assert "https://trials.example.org/subscriptions/g.html" in render_text(linked)
+    page = render_html(linked)
+    assert '<a href="https://trials.example.org/subscriptions/g.html">' in page
+    assert "<b>HER2</b>" not in page and "&lt;b&gt;HER2&lt;/b&gt;" in page

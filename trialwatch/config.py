@@ -127,6 +127,13 @@ KEYS: dict[str, Key] = {
         ),
         Key("trials", list, [], "watched trials written by hand (ids or tables)", env=False),
         Key(
+            "site_url",
+            str,
+            "",
+            "where the site `trialwatch site` builds is published (a digest links to a "
+            "subscription's page there for what it could not show)",
+        ),
+        Key(
             "subscription",
             list,
             [],
@@ -438,6 +445,11 @@ def validate_values(values: dict[str, Any], sources: dict[str, str]) -> None:
         raise ConfigError(
             f"history_url ({where('history_url')}) must start with http:// or https://, "
             f"got {values['history_url']!r}"
+        )
+    site_url = str(values["site_url"])
+    if site_url and not site_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"site_url ({where('site_url')}) must start with http:// or https://, got {site_url!r}"
         )
     if not str(values["api_url"]).startswith(("http://", "https://")):
         raise ConfigError(

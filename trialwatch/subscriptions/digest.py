@@ -35,6 +35,7 @@ class Digest:
     told: list[Told]
     after: int  # the cursor the events follow (``trialwatch events --after`` lists them all)
     period: str  # the run, day or week it covers
+    site_url: str = ""  # where the site is published (its subscription page has the rest)
 
     def shown(self) -> list[Told]:
         return self.told[:CAP]
@@ -55,11 +56,21 @@ class Digest:
     def heading(self) -> str:
         return f"{self.sub.label}: {self.sub.describe()}"
 
+    @property
+    def page(self) -> str | None:
+        """The subscription's page on the published site, when there is one."""
+        if not self.site_url:
+            return None
+        return f"{self.site_url.rstrip('/')}/subscriptions/{self.sub.name}.html"
+
     def rest_line(self) -> str:
-        return (
-            f"… and {self.rest} more: trialwatch events --after {self.after} lists every change "
-            "since this digest began"
+        where = (
+            f"the subscription's page, {self.page}, shows them"
+            if self.page
+            else f"trialwatch events --after {self.after} lists every change since this "
+            "digest began"
         )
+        return f"… and {self.rest} more: {where}"
 
 
 def _order(t: Told) -> tuple[int, int]:
@@ -108,6 +119,8 @@ def render_html(d: Digest) -> str:
             f"<br><small>{h(t.severity.value)}: {h(t.reason)}{rule}</small></li>"
         )
     rest = f"<p>{h(d.rest_line())}</p>" if d.rest else ""
+    if d.rest and d.page:
+        rest = f'<p>… and {d.rest} more: <a href="{h(d.page)}">the subscription\'s page</a></p>'
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{h(d.subject())}</title></head><body>"

@@ -232,12 +232,14 @@ def deliver(
     now: dt.datetime | None = None,
     force: bool = False,
     owners: Mapping[str, list[str]] | None = None,
+    site_url: str = "",
 ) -> list[Sent]:
     """Send each subscription's due digests through ``send`` (subscription, target, digest;
     NotifyError when it was not accepted). ``start``: where a subscription seen for the first
     time begins (the last position stored before the run). ``force``: a day's or week's digest
     now, whatever went out this period. ``owners``: the config's [owners] table, for the
-    subscriptions that tell each person their trials."""
+    subscriptions that tell each person their trials. ``site_url``: where the site is published
+    (a digest that cannot show everything links to the subscription's page)."""
     now = now or dt.datetime.now(dt.UTC)
     reader = Reader(store)
     table = owners or {}
@@ -267,7 +269,7 @@ def deliver(
                 out.append(Sent(sub.name, target, 0))
                 continue
             try:
-                send(sub, target, Digest(sub, told, cursor, this))
+                send(sub, target, Digest(sub, told, cursor, this, site_url))
             except (NotifyError, TrialwatchError, OSError) as exc:
                 _settle(store, k, {"error": str(exc)})
                 out.append(Sent(sub.name, target, 0, error=str(exc)))

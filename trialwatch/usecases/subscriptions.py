@@ -102,8 +102,9 @@ def deliver_subscriptions(
     if not subs:
         return []
     return outbox.deliver(
-        store, subs, sender(settings, env), start=start, force=force, owners=table
-    )
+        store, subs, sender(settings, env), start=start, force=force, owners=table,
+        site_url=str(settings["site_url"]),
+    )  # fmt: skip
 
 
 def problems(sent: list[outbox.Sent]) -> list[str]:
