@@ -600,3 +600,42 @@ def test_a_long_digest_is_capped_and_says_where_the_rest_is() -> None:
     page = render_html(linked)
     assert '<a href="https://trials.example.org/subscriptions/g.html">' in page
     assert "<b>HER2</b>" not in page and "&lt;b&gt;HER2&lt;/b&gt;" in page
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("each_store")
+def test_a_waiting_worker_tells_subscriptions_while_it_waits(
+    registry: tuple[Registry, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`worker --wait` tells the subscriptions what it stored each time the queue runs dry,
+    not only when it stops."""
+    import signal
+
+    pytest.importorskip("apprise")
+    reg, url = registry
+    hooked: list[dict[str, Any]] = []
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    with webhook(hooked) as hook:
+        write_config(url, free_port(), hook)
+        text = Path("trialwatch.toml").read_text().replace("trials = [", "# trials = [")
+        Path("trialwatch.toml").write_text(text, encoding="utf-8")
+        assert cli(capsys, "sync", "--download")[0] == 0
+        reg.data_timestamp = "2026-12-03T09:00:00"
+        for record in edits(population()).values():
+            reg.put(record)
+        code, _, err = cli(capsys, "sync", "--no-work")
+        assert code == 0, err
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "trialwatch", "worker", "--wait", "60", "-q"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 45
+            while not hooked and time.monotonic() < deadline and worker.poll() is None:
+                time.sleep(0.2)
+            assert worker.poll() is None, "the worker stopped instead of waiting"
+            assert len(hooked) == 1 and GASTRIC in hooked[0]["message"]
+        finally:
+            worker.send_signal(signal.SIGINT)
+            worker.wait(30)
+    assert len(hooked) == 1  # stopping told nothing twice

@@ -363,11 +363,15 @@ class Worker:
         wait: float = 0.0,
         limit: int | None = None,
         on_job: Callable[[str], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> Tally:
-        """Work until the queue is empty (``wait``: poll for that many seconds more first)."""
+        """Work until the queue is empty (``wait``: poll for that many seconds more first);
+        ``on_idle`` is called each time the queue runs dry after work (a waiting worker tells
+        the subscriptions what it stored, not only when it stops)."""
         tally = Tally()
         idle_since: float | None = None
         done = 0
+        worked = False
         try:
             while limit is None or done < limit:
                 most = WORK_BATCH if limit is None else min(WORK_BATCH, limit - done)
@@ -378,12 +382,16 @@ class Worker:
                 if not jobs:
                     if wait <= 0:
                         break
+                    if worked and on_idle is not None:
+                        on_idle()
+                    worked = False
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since > wait:
                         break
                     time.sleep(min(1.0, wait))
                     continue
                 idle_since = None
+                worked = True
                 for job in jobs:
                     self._one(job, tally)
                     done += 1

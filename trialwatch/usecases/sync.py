@@ -128,12 +128,19 @@ def run_worker(
         _counter(interactive) as count,
     ):
         start = last_position(store)
+        undelivered: list[str] = []
+
+        def tell() -> None:  # each time the queue runs dry, and at the end
+            undelivered[:] = tell_subscriptions(settings, store, start)
+
         tally = sync_worker(settings, store, client).run(
             wait=wait,
             limit=limit,
             on_job=(lambda _n: count("compared", 1)) if count else None,
+            on_idle=tell,
         )
-        tally.undelivered = tell_subscriptions(settings, store, start)
+        tell()
+        tally.undelivered = undelivered
         return tally
 
 
