@@ -639,3 +639,50 @@ def test_a_waiting_worker_tells_subscriptions_while_it_waits(
             worker.send_signal(signal.SIGINT)
             worker.wait(30)
     assert len(hooked) == 1  # stopping told nothing twice
+
+
+@pytest.mark.usefixtures("each_store")
+def test_a_signed_webhook_gets_a_subscriptions_events_verified_as_the_docs_say(
+    registry: tuple[Registry, str], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A notify table { webhook, secret_env }: the events the slice and rule let through, with
+    their severity and rule, POSTed signed (Standard Webhooks), checked by the receiving code
+    docs/notifications.md gives; a retry keeps the delivery's id."""
+    from tests.test_webhook import SECRET, Receiver, documented_check
+
+    reg, url = registry
+    monkeypatch.setenv("TW_HOOK_SECRET", SECRET)
+    monkeypatch.setattr("trialwatch.outputs.webhook.BACKOFF", 0.01)
+    receiver = Receiver()
+    for hook in receiver.serve():
+        Path("trialwatch.toml").write_text(
+            f'api_url = "{url}"\nrequest_interval = 0\ntrials = ["{BAYER_CUT}", "{BAYER_TRIM}"]\n'
+            '\n[[subscription]]\nname = "bayer"\nsponsor = "Bayer"\n'
+            f"when = '{RULE}'\n"
+            f'notify = [{{ webhook = "{hook}", secret_env = "TW_HOOK_SECRET" }}]\n',
+            encoding="utf-8",
+        )
+        assert cli(capsys, "check", "-q")[0] == 0
+        changed = edits(population())
+        reg.put(changed[BAYER_CUT])
+        reg.put(changed[BAYER_TRIM])
+        reg.data_timestamp = "2026-12-01T09:00:00"
+        receiver.status = 503  # down: the delivery waits
+        code, _, err = cli(capsys, "check", "-q")
+        assert code == 2 and "sent next time" in err
+        receiver.status = 204
+        assert cli(capsys, "subscription", "send")[0] == 0
+    verified = documented_check()
+    ids = set()
+    for headers, body in receiver.deliveries:
+        assert verified(headers, body, SECRET)
+        data = json.loads(body)
+        assert data["id"] == headers["webhook-id"]
+        ids.add(data["id"])
+    assert len(receiver.deliveries) > 1 and len(ids) == 1  # retries and the one taken: one id
+    (event,) = data["events"]
+    assert data["type"] == "trialwatch.subscription" and data["subscription"] == "bayer"
+    assert event["nct_id"] == BAYER_CUT and event["type"] == "enrollment_changed"
+    assert event["severity"] == "high" and event["rule"] == RULE
+    assert event["cursor"] == data["cursor"]

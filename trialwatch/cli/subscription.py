@@ -71,6 +71,20 @@ def subscription_add(
     notify: Annotated[
         Many, _many("--notify", "A mail address or an Apprise URL (json://…, slack://…).", "URL")
     ] = None,
+    webhook: Annotated[
+        Many,
+        _many(
+            "--webhook", "A signed webhook's URL (Standard Webhooks); needs --secret-env.", "URL"
+        ),
+    ] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-env",
+            metavar="NAME",
+            help="The variable that holds the webhooks' signing secret (never the secret).",
+        ),
+    ] = None,
     every: Annotated[
         str, typer.Option("--every", help="run (each run), day or week: one digest a period.")
     ] = "run",
@@ -98,6 +112,11 @@ def subscription_add(
     ):  # fmt: skip
         if value:
             entry[key] = value
+    if webhook:
+        if not secret_env:
+            raise InputError("--webhook needs --secret-env NAME: the variable with its secret")
+        hooks: list[Any] = [{"webhook": u, "secret_env": secret_env} for u in webhook]
+        entry["notify"] = [*entry.get("notify", []), *hooks]
     if every != "run":
         entry["every"] = every
     if owners:

@@ -126,3 +126,30 @@ def render_html(d: Digest) -> str:
         f"<title>{h(d.subject())}</title></head><body>"
         f"<h2>{h(d.heading())}</h2><ul>{''.join(items)}</ul>{rest}</body></html>\n"
     )
+
+
+def payload(d: Digest) -> tuple[str, bytes]:
+    """A signed webhook's delivery of a digest: (its id, its body), ``trialwatch.webhook/1``
+    with each event row as ``trialwatch events`` gives it, plus why the subscription tells it.
+    The same events, the same id, whichever run retries it (a receiver drops a repeat)."""
+    import hashlib
+
+    from trialwatch.record import utc_now
+    from trialwatch.sanitize import dumps
+
+    key = "\n".join([d.sub.name, *(str(t.row.position) for t in d.told)])
+    message_id = "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    body = {
+        "schema": "trialwatch.webhook/1",
+        "type": "trialwatch.subscription",
+        "id": message_id,
+        "created": utc_now(),
+        "subscription": d.sub.name,
+        "cursor": max((t.row.position or 0 for t in d.told), default=d.after),
+        "events": [
+            {**t.row.to_json(), "severity": t.severity.value, "reason": t.reason,
+             "rule": t.rule}
+            for t in d.told
+        ],
+    }  # fmt: skip
+    return message_id, (dumps(body) + "\n").encode("utf-8")

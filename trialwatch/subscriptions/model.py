@@ -10,7 +10,8 @@ pace. Written in the config (``[[subscription]]``) or added by ``trialwatch subs
                                        # intervention, phase, status, country
     when = 'type == "enrollment_changed" and change_pct <= -20 or type == "status_changed"'
     severity = "medium"                # at least this severe (high, medium, low, noise)
-    notify = ["mailto:ci@example.org", "json://hooks.example.org/acme"]
+    notify = ["mailto:ci@example.org", "json://hooks.example.org/acme",
+              { webhook = "https://hooks.example.org/trials", secret_env = "ACME_HOOK_SECRET" }]
     every = "run"                      # or "day", "week": one digest a period
     owners = true                      # also each person of [owners], their trials' events
 
@@ -36,6 +37,8 @@ KEYS = {
 }  # fmt: skip
 EVERY = ("run", "day", "week")
 MAILTO = re.compile(r"^(mailto:)?([^@\s:/]+@[^@\s/]+)$", re.I)
+WEBHOOK = "signed webhook "  # the target name of a signed webhook: this and its URL
+CREDENTIALS = re.compile(r"^[a-z0-9+.-]+://[^/@\s]*:[^/@\s]+@", re.I)  # user:password@host
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,13 @@ class Subscription:
     # Also tell each person of the config's [owners] the events of the trials they answer for
     # (a record's responsible party or overall officials).
     owners: bool = False
+    # Signed webhooks among ``notify``: (URL, the variable holding the signing secret); each is
+    # in ``notify`` as WEBHOOK + URL, its target's name.
+    webhooks: tuple[tuple[str, str], ...] = ()
+
+    def webhook(self, target: str) -> tuple[str, str] | None:
+        """The (URL, secret variable) of a signed-webhook target, else None."""
+        return next(((u, e) for u, e in self.webhooks if WEBHOOK + u == target), None)
 
     @property
     def label(self) -> str:
@@ -87,7 +97,12 @@ class Subscription:
         if self.severity is not Severity.LOW:
             out["severity"] = self.severity.value
         if self.notify:
-            out["notify"] = list(self.notify)
+            out["notify"] = [
+                {"webhook": hook[0], "secret_env": hook[1]}
+                if (hook := self.webhook(target)) is not None
+                else target
+                for target in self.notify
+            ]
         if self.every != "run":
             out["every"] = self.every
         if self.owners:
@@ -157,8 +172,23 @@ def parse(entry: Any, where: str, source: str = "config") -> Subscription:
         floor = Severity(entry.get("severity", "low"))
     except ValueError:
         raise ConfigError(f"{here}: severity must be high, medium, low or noise") from None
-    notify = _strings(entry.get("notify", []), f"{here}: notify") if entry.get("notify") else ()
+    raw = entry.get("notify") or []
+    raw = [raw] if isinstance(raw, str | dict) else raw
+    if not isinstance(raw, list):
+        raise ConfigError(f"{here}: notify must be a list of addresses, URLs or webhook tables")
+    webhooks = tuple(_webhook(e, here) for e in raw if isinstance(e, dict))
+    notify = tuple(
+        [WEBHOOK + url for url, _ in webhooks]
+        + list(_strings([e for e in raw if not isinstance(e, dict)], f"{here}: notify"))
+    )
     for target in notify:
+        if CREDENTIALS.match(target.removeprefix(WEBHOOK)):
+            raise ConfigError(
+                f"{here}: notify {target.removeprefix(WEBHOOK)!r} has a password in it; a "
+                "subscription's targets are shared with everyone using the store"
+            )
+        if target.startswith(WEBHOOK):
+            continue
         if not MAILTO.match(target) and "://" not in target:
             raise ConfigError(
                 f"{here}: notify {target!r} is neither a mail address nor a URL "
@@ -171,8 +201,27 @@ def parse(entry: Any, where: str, source: str = "config") -> Subscription:
     if not isinstance(owners, bool):
         raise ConfigError(f"{here}: owners must be true or false")
     return Subscription(
-        name, title, trials, search, fields, when, floor, notify, every, source, owners
-    )
+        name, title, trials, search, fields, when, floor, notify, every, source, owners,
+        webhooks,
+    )  # fmt: skip
+
+
+def _webhook(entry: dict[str, Any], here: str) -> tuple[str, str]:
+    """``{ webhook = "https://…", secret_env = "NAME" }``: a signed webhook (Standard
+    Webhooks), the secret read from the variable at send time, never from the file."""
+    unknown = set(entry) - {"webhook", "secret_env"}
+    url, secret_env = entry.get("webhook"), entry.get("secret_env")
+    if unknown or not isinstance(url, str) or not re.match(r"^https?://\S+$", url, re.I):
+        raise ConfigError(
+            f"{here}: a notify table is a signed webhook: "
+            '{ webhook = "https://…", secret_env = "NAME" }'
+        )
+    if not isinstance(secret_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
+        raise ConfigError(
+            f"{here}: the webhook {url} needs secret_env, the name of the variable that holds "
+            "its signing secret"
+        )
+    return url, secret_env
 
 
 def parse_all(entries: Any, where: str, source: str = "config") -> list[Subscription]:

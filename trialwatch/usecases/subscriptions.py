@@ -54,6 +54,18 @@ def sender(settings: Settings, env: Mapping[str, str] | None = None) -> Any:
     def send(sub: Subscription, target: str, digest: Digest) -> None:
         from trialwatch.subscriptions.model import MAILTO
 
+        hook = sub.webhook(target)
+        if hook is not None:
+            from trialwatch.notify.channels import Channel
+            from trialwatch.outputs.webhook import WebhookOutput
+            from trialwatch.subscriptions.digest import payload
+
+            url, secret_env = hook
+            channel = Channel(f"webhook {url}", f"subscription:{sub.name}", url, None, (),
+                              secret_env)  # fmt: skip
+            WebhookOutput(channel, None, env).post(*payload(digest))
+            return
+
         found = MAILTO.match(target)
         if found:
             from trialwatch.notify.mail import mail_settings, new_message
