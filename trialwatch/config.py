@@ -185,6 +185,11 @@ class Settings:
         return str(self.values["store"])
 
     @property
+    def owners(self) -> dict[str, list[str]]:
+        """``[owners]``: names as the registry writes them, to their addresses."""
+        return owner_table(self.values["owners"], "owners")
+
+    @property
     def watchlist(self) -> Any:
         """The watch list: a file, or on PostgreSQL the store itself, shared by everyone using
         it (unless the ``watchlist`` setting names a file): store/watchlist.py's ``Where``."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trialwatch.changes.baseline import title_of
 from trialwatch.changes.sentences import counted
 from trialwatch.changes.words import status_words
 from trialwatch.errors import TrialwatchError
@@ -80,7 +81,7 @@ def memberships(
             field_names = set(old[1])
         else:
             # Read, matched and let go (the reader keeps only what the events need).
-            record = _record(store, nct)
+            record = reader.read(nct)
             found = facets(record) if record is not None else None
             field_names = {
                 s.name for s in subs if s.fields and found is not None and holds_facets(
@@ -94,14 +95,6 @@ def memberships(
             if named or s.name in field_names or (not s.fields and not s.trials and not s.search):
                 members[s.name].append(nct)
     return members, {"key": slices_key(subs), "trials": now}, rows
-
-
-def _record(store: Store, nct: str) -> dict[str, Any] | None:
-    try:
-        latest = store.latest(nct)
-    except TrialwatchError:
-        return None
-    return latest.record if latest is not None else None
 
 
 def _told(
@@ -121,8 +114,6 @@ def _told(
             continue
         record = reader.record(row.nct)
         found = facets(record) if record is not None else None
-        from trialwatch.changes.baseline import title_of
-
         title = title_of(record) if record is not None else None
         for s in wanted:
             t = told(s, row, found, title, sets[s.name])

@@ -69,13 +69,18 @@ class Reader:
         self.records: dict[str, dict[str, Any] | None] = {}
         self.searches: dict[str, set[str] | None] = {}
 
+    def read(self, nct: str) -> dict[str, Any] | None:
+        """A trial's latest record, not kept (None: the store holds none it can read)."""
+        try:
+            latest = self.store.latest(nct)
+        except TrialwatchError:
+            return None
+        return latest.record if latest is not None else None
+
     def record(self, nct: str) -> dict[str, Any] | None:
+        """``read``, kept for the rest of the delivery."""
         if nct not in self.records:
-            try:
-                latest = self.store.latest(nct)
-            except TrialwatchError:
-                latest = None
-            self.records[nct] = latest.record if latest is not None else None
+            self.records[nct] = self.read(nct)
         return self.records[nct]
 
     def members(self, sub: Subscription) -> set[str] | None:
@@ -167,13 +172,28 @@ def _held(lease: Any, now: float) -> bool:
     return True
 
 
+def fresh(start: int) -> dict[str, Any]:
+    """An address's state before it was told anything: it starts at ``start``."""
+    return {"cursor": start, "told": 0}
+
+
+def begin(store: Store, sub: Subscription, owners: Mapping[str, list[str]], start: int) -> None:
+    """Start each of a new subscription's addresses at ``start`` (told what is stored from
+    now on); an address that has a state keeps it."""
+    for target in targets(sub, owners):
+        k = key(sub, target)
+        with store.unit(key=k) as unit:
+            if unit.meta(k) is None:
+                unit.set_meta(k, fresh(start))
+
+
 def _take(store: Store, k: str, start: int, now: float, due: str | None) -> dict[str, Any] | None:
     """The address's state with its lease taken; None when another run holds it, or when its
     digest for this period went out already (``due``: the period, for day and week)."""
     with store.unit(key=k) as unit:
-        state = unit.meta(k)
-        if not isinstance(state, dict) or not isinstance(state.get("cursor"), int):
-            state = {"cursor": start, "told": 0}
+        kept = unit.meta(k)
+        ok = isinstance(kept, dict) and isinstance(kept.get("cursor"), int)
+        state: dict[str, Any] = kept if ok else fresh(start)
         if _held(state.get("lease"), now):
             return None
         if due is not None and state.get("period") == due:

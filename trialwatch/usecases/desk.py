@@ -126,10 +126,9 @@ def run_desk(
 def owners_table(settings: Settings) -> dict[str, list[str]]:
     """The config's ``[owners]``, checked with the mail settings before an audit that mails
     them (so that a setup error costs no transition)."""
-    from trialwatch.config import owner_table
     from trialwatch.notify.mail import mail_settings
 
-    table = owner_table(settings["owners"], "owners")
+    table = settings.owners
     if not table:
         raise InputError(
             "--mail-owners needs an [owners] table in the config: the names the registry gives "

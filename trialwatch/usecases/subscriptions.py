@@ -105,9 +105,8 @@ def deliver_subscriptions(
     env: Mapping[str, str] | None = None,
 ) -> list[outbox.Sent]:
     """Send every subscription's due digests (``only``: one subscription's)."""
-    from trialwatch.config import owner_table
 
-    table = owner_table(settings["owners"], "owners")
+    table = settings.owners
     subs = [s for s in all_subscriptions(settings, store) if s.notify or (s.owners and table)]
     if only is not None:
         subs = [s for s in subs if s.name == only]
@@ -137,14 +136,7 @@ def add_subscription(settings: Settings, entry: dict[str, Any]) -> Subscription:
     sub = parse(entry, "trialwatch subscription add", "store")
     with _opened(settings) as store:
         book.add(store, sub, _config_names(settings))
-        start = outbox.last_position(store)
-        from trialwatch.config import owner_table
-
-        table = owner_table(settings["owners"], "owners")
-        for target in outbox.targets(sub, table):  # told what is stored from now on
-            with store.unit(key=outbox.key(sub, target)) as unit:
-                if unit.meta(outbox.key(sub, target)) is None:
-                    unit.set_meta(outbox.key(sub, target), {"cursor": start, "told": 0})
+        outbox.begin(store, sub, settings.owners, outbox.last_position(store))
     if sub.search:
         from trialwatch.search.query import build
         from trialwatch.store.watchlist import add_query
@@ -185,9 +177,8 @@ def show_subscription(settings: Settings, name: str) -> Shown:
         note = None
         if sub.search and members is None:
             note = "its search was never checked: trialwatch check runs it"
-        from trialwatch.config import owner_table
 
-        table = owner_table(settings["owners"], "owners")
+        table = settings.owners
         return Shown(sub, trials, outbox.status(store, sub, table), note)
 
 
