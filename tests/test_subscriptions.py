@@ -17,14 +17,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import FIXTURES, cli, edited, load
-from tests.registry_server import Registry, serve, serving
+from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, free_port, smtp_server
 from trialwatch.changes.differ import compare
 from trialwatch.errors import ConfigError
@@ -172,19 +171,11 @@ def test_a_broken_subscription_is_a_clear_config_error() -> None:
 
 @contextmanager
 def webhook(received: list[dict[str, Any]]) -> Iterator[str]:
-    class Hook(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    """test_notify's webhook (keeps each JSON body), on a free port."""
+    from tests.test_notify import webhook as on_port
 
-        def do_POST(self) -> None:
-            size = int(self.headers.get("Content-Length") or 0)
-            received.append(json.loads(self.rfile.read(size) or b"{}"))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    with serving(Hook) as port:
-        yield f"json://127.0.0.1:{port}/hook"
+    with on_port(free_port(), received) as url:
+        yield url
 
 
 def write_config(url: str, smtp_port: int, hook: str, extra: str = "") -> None:
