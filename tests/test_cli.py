@@ -301,10 +301,17 @@ def test_shell_completion_is_offered() -> None:
     import sys
 
     exe = str(Path(sys.executable).parent / "trialwatch")
+    # Run from bash, as a user runs it (a second command, so bash stays its parent rather than
+    # exec it): the option takes no shell name but finds the shell it
+    # was started from among its parent processes (under pytest-xdist that search can end
+    # before it reaches the shell that started pytest).
     proc = subprocess.run(
-        [exe, "--show-completion", "bash"], capture_output=True, text=True, check=False
+        ["bash", "-c", f"'{exe}' --show-completion; exit $?"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert proc.returncode == 0 and "_trialwatch_completion" in proc.stdout
+    assert proc.returncode == 0 and "_trialwatch_completion" in proc.stdout, proc.stderr
 
 
 def test_shell_completion_offers_format_values_and_watched_ids() -> None:

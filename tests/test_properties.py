@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import all_records, load
@@ -338,3 +338,130 @@ def test_every_real_record_is_written_as_json_writes_it() -> None:
     for record in all_records():
         expected = json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         assert canonical_json(record) == expected
+
+
+def test_floats_of_every_magnitude_are_written_as_json_writes_them() -> None:
+    """The encoder's guard looks for the forms where orjson's float text differs (magnitudes
+    under 1e-4, NaN, infinity); every other exponent, 1e+16 and up included, must already be
+    written alike."""
+    import json
+
+    from trialwatch.changes.normalize import canonical_json
+
+    values = [
+        sign * float(f"{m}e{e}")
+        for e in range(-330, 309)
+        for m in ("1", "1.5", "2.2250738585072014", "9.999999999999999")
+        for sign in (1, -1)
+    ]
+    values += [float("nan"), float("inf"), -float("inf")]
+    for v in values:
+        expected = json.dumps({"v": v}, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        assert canonical_json({"v": v}) == expected, v
+
+
+def _nested(levels: int, leaf: Any, shape: str) -> Any:
+    value = leaf
+    for i in range(levels - 1):
+        value = [value] if shape == "list" or (shape == "mixed" and i % 2) else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("shape", ["list", "dict", "mixed"])
+@pytest.mark.parametrize("leaf", [[1], {"a": "x"}, [], {}])
+def test_the_quick_depth_check_never_passes_a_record_the_walk_refuses(
+    shape: str, leaf: Any
+) -> None:
+    """check_depth answers most records from orjson's indented text; around the limit (and
+    past it) the walk decides, so a record is refused exactly when it nests too deeply."""
+    from trialwatch.sanitize import MAX_DEPTH, RecordShapeError, check_depth, depth, shallow
+
+    for levels in range(MAX_DEPTH - 3, MAX_DEPTH + 4):
+        value = _nested(levels, leaf, shape)
+        too_deep = depth(value) > MAX_DEPTH
+        assert not (shallow(value) and too_deep), levels
+        if too_deep:
+            with pytest.raises(RecordShapeError):
+                check_depth(value)
+        else:
+            check_depth(value)
+    assert all(shallow(r) for r in RECORDS)  # real records: the fast answer
+
+
+@given(_JSON)
+@settings(max_examples=400, deadline=None)
+def test_the_quick_depth_check_agrees_with_the_walk(value: Any) -> None:
+    from trialwatch.sanitize import MAX_DEPTH, depth, shallow
+
+    assert not shallow(value) or depth(value) <= MAX_DEPTH
+    deep = _nested(
+        MAX_DEPTH + 1, value if isinstance(value, list | dict) and value else [1], "mixed"
+    )
+    assert not shallow(deep)
+
+
+def _slow_text_key(text: str) -> str:
+    """text_key without its shortcut for plain text (the passes it spares)."""
+    from trialwatch.changes import textnorm
+
+    words: list[str] = []
+    for line in textnorm._display_text(text).split("\n"):
+        line = textnorm._HEADING.sub("", line)
+        for _ in range(3):
+            bare = textnorm._LIST_MARKER.sub("", line)
+            if bare == line:
+                break
+            line = bare
+        line = textnorm._EMPHASIS.sub(r"\2", line)
+        if line:
+            words.extend(line.split())
+    return " ".join(words)
+
+
+_ASCII_TEXT = st.text(alphabet=st.characters(min_codepoint=0x09, max_codepoint=0x7F), max_size=40)
+
+
+@given(text=_ASCII_TEXT | st.text(max_size=40))
+@settings(max_examples=3000, deadline=None)
+@example("1. Cohort A")
+@example("a) first")
+@example("(iv) later")
+@example("- item")
+@example("NOT_YET_RECRUITING")
+@example("**bold** text")
+@example("# Heading")
+@example("A &amp; B")
+@example(">= 18 years")
+@example("x  y")
+@example(" lead")
+def test_the_shortcut_for_plain_text_changes_nothing(text: str) -> None:
+    """display_text and text_key return plain text as it is without their passes: only where
+    the passes would have left it as it is."""
+    from trialwatch.changes import textnorm
+
+    display_text.cache_clear()
+    text_key.cache_clear()
+    assert display_text(text) == textnorm._display_text(text)
+    assert text_key(text) == _slow_text_key(text)
+
+
+def test_the_shortcut_for_plain_text_changes_nothing_in_real_records() -> None:
+    from trialwatch.changes import textnorm
+
+    def texts(node: Any) -> Any:
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            for v in node.values():
+                yield from texts(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from texts(v)
+
+    seen = {t for record in RECORDS for t in texts(record)}
+    plain = 0
+    for text in seen:
+        assert display_text(text) == textnorm._display_text(text), text
+        assert text_key(text) == _slow_text_key(text), text
+        plain += bool(textnorm._PLAIN_KEY.fullmatch(text))
+    assert plain > len(seen) // 3  # the shortcut is taken by many real texts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from trialwatch.changes.textnorm import CACHED_TEXTS, one_line, text_key
+from trialwatch.changes.textnorm import CACHED_TEXTS, display_text, one_line, text_key
 from trialwatch.model import Kind
 
 Schema = tuple[str, ...]
@@ -160,9 +160,7 @@ def memoized() -> Iterator[None]:
 def forget_texts() -> None:
     """Empty the caches of normalised texts (they help within a comparison; a sync of
     thousands of records would otherwise hold the last CACHED_TEXTS texts of each kind)."""
-    from trialwatch.changes.textnorm import display_text, text_key
-
-    for cached in (_quoted, display_text, text_key):
+    for cached in (_quoted, _quoted_displayed, display_text, text_key):
         cached.cache_clear()
 
 
@@ -183,18 +181,33 @@ def _quoted(text: str) -> str:
     return json.dumps(text_key(text))
 
 
+@lru_cache(maxsize=CACHED_TEXTS)
+def _quoted_displayed(text: str) -> str:
+    return _quoted(display_text(text))
+
+
+def canon_displayed(value: Any) -> str:
+    """``canon(normalize_value(value))`` in one walk and without the normalised copy: each
+    text as display_text makes it, then keyed as canon keys it (the digest's key)."""
+    return _canon_of(value, _quoted_displayed, canon_displayed)
+
+
 def _canon_uncached(value: Any) -> str:
+    return _canon_of(value, _quoted, canon)
+
+
+def _canon_of(value: Any, quoted: Callable[[str], str], inner: Callable[[Any], str]) -> str:
     if isinstance(value, str):
-        return _quoted(value)
+        return quoted(value)
     if isinstance(value, dict):
         parts = []
         for k, v in sorted(value.items()):
-            c = canon(v)
+            c = inner(v)
             if c not in _EMPTY_CANON:
                 parts.append(f'"{k}":{c}')
         return "{" + ",".join(parts) + "}"
     if isinstance(value, list):
-        return "[" + ",".join(sorted(canon(v) for v in value)) + "]"
+        return "[" + ",".join(sorted(inner(v) for v in value)) + "]"
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, float) and value.is_integer():

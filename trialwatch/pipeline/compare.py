@@ -119,13 +119,18 @@ class Observer:
         return report
 
     def _file_events(
-        self, unit: Unit, previous: PurePath, stored: str, fetched: Fetched
+        self,
+        unit: Unit,
+        previous: PurePath,
+        stored: str,
+        fetched: Fetched,
+        read: Snapshot | None = None,
     ) -> StoredChange | None:
         """File the rows of the step just stored, and return it (the report of the change
         reuses its comparison); a record too odd to read files none (its report still says
-        what it can)."""
+        what it can). ``read``: the previous snapshot, when the caller has read it."""
         try:
-            old = self.store.read(previous)
+            old = read if read is not None else self.store.read(previous)
         except StoreError:
             return None
         try:
@@ -218,11 +223,12 @@ class Observer:
             else:
                 trusted = store.trusted(nct, row)
                 latest_name = files[-1].name
-                current = (
-                    trusted.digest
-                    if trusted and trusted.digest
-                    else digest(store.read(files[-1]).record)
-                )
+                last: Snapshot | None = None  # read once, for its digest and its rows
+                if trusted and trusted.digest:
+                    current = trusted.digest
+                else:
+                    last = store.read(files[-1])
+                    current = digest(last.record)
                 same_bytes = (
                     trusted is not None
                     and fetched.fingerprint is not None
@@ -236,7 +242,7 @@ class Observer:
                     claimed = True
                     latest_name = store.save(fetched).name
                     unit.log(fetched.fetched_at, nct, "changed", latest_name)
-                    step = self._file_events(unit, files[-1], latest_name, fetched)
+                    step = self._file_events(unit, files[-1], latest_name, fetched, last)
                 if new_digest != current or not same_bytes:
                     unit.remember(
                         nct,
