@@ -346,3 +346,35 @@ def test_claims_follow_lease_seconds_and_a_short_queue_is_shared(
     assert len(seen) >= 20  # the sweep's jobs, each compared
     assert max(n for n, _ in seen) <= len(seen) // 4  # a quarter of what waited, at the most
     assert 0 < max(left for _, left in seen) <= 30  # the configured lease, not 600 s
+
+
+def test_a_queued_record_keeps_its_own_text_and_a_mended_one_does_not() -> None:
+    """A job holds the record's text as the registry served it, and gives it back, so a
+    database stores that text as the snapshot without encoding the record again; a record
+    whose text needed mending (a lone surrogate) comes back mended, with the mended text."""
+    from trialwatch.registry.client import fetched_from
+    from trialwatch.sync.run import envelope, unpack
+
+    record = json.loads((FIXTURES / "NCT06171568.json").read_text(encoding="utf-8"))
+    served = json.dumps(record, separators=(",", ":"))
+    at, url = "2026-12-07T00:00:00Z", "https://clinicaltrials.gov/api/v2/studies"
+    fetched = fetched_from("NCT06171568", json.loads(served), served, url, at, keep_text=True)
+    back = unpack("NCT06171568", envelope(fetched))
+    assert back.text == served and back.record == record
+    assert back.fingerprint == fetched.fingerprint and back.url == fetched.url
+    record["protocolSection"]["identificationModule"]["briefTitle"] = "Bad \ud800 title"
+    served = json.dumps(record, separators=(",", ":"))  # ensure_ascii: the \ud800 escape
+    fetched = fetched_from(
+        "NCT06171568", json.loads(served), served, "u", "2026-12-07T00:00:00Z", keep_text=True
+    )
+    assert fetched.text is None  # the served text is not the mended record's
+    back = unpack("NCT06171568", envelope(fetched))
+    assert back.text is not None and json.loads(back.text) == back.record  # the mended one's
+    assert "\\ud800" not in back.text
+    title = back.record["protocolSection"]["identificationModule"]["briefTitle"]
+    assert title == "Bad \ufffd title"
+    # An envelope of an older layout (the whole record encoded) still unpacks, with a text
+    # equal to its record.
+    old = json.dumps({"url": "u", "fetched_at": "t", "fingerprint": None, "study": {"a": 1}})
+    back = unpack("NCT06171568", old)
+    assert back.record == {"a": 1} and (back.text is None or json.loads(back.text) == {"a": 1})

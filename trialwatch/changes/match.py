@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from json.encoder import encode_basestring_ascii as _json_string  # json.dumps(str)'s text
 from typing import Any
 
 from trialwatch.changes.textnorm import CACHED_TEXTS, display_text, one_line, text_key
@@ -178,7 +179,7 @@ def canon(value: Any) -> str:
 
 @lru_cache(maxsize=CACHED_TEXTS)
 def _quoted(text: str) -> str:
-    return json.dumps(text_key(text))
+    return _json_string(text_key(text))
 
 
 @lru_cache(maxsize=CACHED_TEXTS)
@@ -208,6 +209,8 @@ def _canon_of(value: Any, quoted: Callable[[str], str], inner: Callable[[Any], s
         return "{" + ",".join(parts) + "}"
     if isinstance(value, list):
         return "[" + ",".join(sorted(inner(v) for v in value)) + "]"
+    if type(value) is int:
+        return int.__repr__(value)  # what json.dumps writes, without its call
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, float) and value.is_integer():

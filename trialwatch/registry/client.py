@@ -437,7 +437,7 @@ class RegistryClient:
                     got = record_id(record)
                     if got is None:
                         raise FetchError(f"{url} returned a study without an nctId; nothing stored")
-                    yield fetched_from(got, record, record_text, where, fetched_at)
+                    yield fetched_from(got, record, record_text, where, fetched_at, keep_text=True)
                     del record, record_text
             except (ValueError, RecordShapeError) as exc:
                 raise FetchError(

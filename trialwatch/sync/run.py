@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from trialwatch.changes.match import forget_texts
 from trialwatch.errors import FetchError, InputError, NotInRegistryError, TrialwatchError
@@ -137,32 +138,54 @@ class SyncReport:
 
 
 def envelope(fetched: Fetched) -> str:
-    """A fetched record as its job holds it (with what tells an unchanged one at once)."""
-    return json.dumps(
-        {
-            "url": fetched.url,
-            "fetched_at": fetched.fetched_at,
-            "fingerprint": fetched.fingerprint,
-            "study": fetched.record,
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    """A fetched record as its job holds it (with what tells an unchanged one at once): the
+    record's own text where it is kept, not encoded again."""
+    if fetched.text is None:
+        return _compact(_about(fetched) | {"study": fetched.record})
+    return f"{_study_head(_about(fetched))}{fetched.text.strip()}}}"
+
+
+def _about(fetched: Fetched) -> dict[str, Any]:
+    return {
+        "url": fetched.url,
+        "fetched_at": fetched.fetched_at,
+        "fingerprint": fetched.fingerprint,
+    }
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _study_head(about: dict[str, Any]) -> str:
+    """An envelope's text up to its record: the record's text follows, then ``}``."""
+    return f'{_compact(about)[:-1]},"study":'
 
 
 def unpack(nct: str, text: str) -> Fetched:
+    """The record a job holds, with its text when the envelope is laid out as envelope()
+    lays it out (so a database stores that text as the snapshot, not encoded again)."""
     from trialwatch.sanitize import loads as safe_loads
+    from trialwatch.sanitize import needs_repair
 
     data = safe_loads(text)
     if not isinstance(data, dict) or not isinstance(data.get("study"), dict):
         raise InputError(f"the queued record of {nct} is damaged; it is fetched again")
+    fingerprint = data.get("fingerprint") if isinstance(data.get("fingerprint"), str) else None
+    head = _study_head({"url": data.get("url"), "fetched_at": data.get("fetched_at"),
+                        "fingerprint": data.get("fingerprint")})  # fmt: skip
+    study_text = None
+    # Text that needed mending is not the record's (safe_loads mended the record).
+    if len(data) == 4 and text.startswith(head) and text.endswith("}") and not needs_repair(text):
+        study_text = text[len(head) : -1]
     return Fetched(
         nct,
         data["study"],
         str(data.get("url") or ""),
         str(data.get("fetched_at") or utc_now()),
         nct,
-        fingerprint=data.get("fingerprint") if isinstance(data.get("fingerprint"), str) else None,
+        fingerprint=fingerprint,
+        text=study_text,
     )
 
 
