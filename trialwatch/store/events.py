@@ -189,13 +189,10 @@ def insert(conn: Any, rows: Iterable[Row]) -> None:
     found = list(rows)
     if not found:
         return
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (POSITION,)
-    )
     (last,) = conn.execute(
-        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT) WHERE key = ? "
-        "RETURNING value",
-        (len(found), POSITION),
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+        "SET value = CAST(CAST(meta.value AS INTEGER) + ? AS TEXT) RETURNING value",
+        (POSITION, str(len(found)), len(found)),
     ).fetchone()
     first = int(last) - len(found) + 1
     names = (*COLUMNS, "pos")

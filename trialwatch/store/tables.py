@@ -73,7 +73,7 @@ class TablePending:
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: the row goes); durable when its transaction
         commits, whatever ``durable`` says."""
-        with self.db.transaction() as conn:
+        with self.db.write() as conn:
             if not outputs:
                 conn.execute("DELETE FROM pending WHERE nct = ?", (nct,))
                 return
@@ -263,7 +263,7 @@ class TablesStore(Bookkeeping):
         self._check_id(nct)
         body = snapshot_body(fetched, compact=True)
         day = fetched.fetched_at[:10]
-        with self.db.transaction() as conn:
+        with self.db.write() as conn:
             taken = {
                 str(r[0])
                 for r in conn.execute(

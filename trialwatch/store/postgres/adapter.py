@@ -120,6 +120,12 @@ class PgState(StateTables):
         self._raw: psycopg.Connection[Any] | None = None
         self._conn: PgConn | None = None
         self._outer: contextlib.ExitStack | None = None
+        self._depth = 0  # this store's transactions open (the outer one, then savepoints)
+        self._locked: set[str] = set()  # keys the open transaction holds
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     @property
     def conn(self) -> PgConn:
@@ -139,13 +145,28 @@ class PgState(StateTables):
         writes (a trial): other runs' transactions on the same key wait for this one."""
         conn = self.conn
         assert self._raw is not None
+        self._depth += 1
+        taken: str | None = None  # the key locked at this level
         try:
             with self._raw.transaction():
-                if key is not None:
+                # A key the transaction holds already (a worker's job, then its comparison)
+                # is held until the transaction ends: not asked for again.
+                if key is not None and key not in self._locked:
                     conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (TRIAL_LOCKS, key))
+                    self._locked.add(taken := key)
                 yield conn
-        except self.errors as exc:
-            raise StoreError(f"could not write the PostgreSQL store {self.path}: {exc}") from None
+        except BaseException as exc:
+            # A savepoint rolled back releases the locks taken after it.
+            self._locked.discard(taken or "")
+            if isinstance(exc, self.errors):
+                raise StoreError(
+                    f"could not write the PostgreSQL store {self.path}: {exc}"
+                ) from None
+            raise
+        finally:
+            self._depth -= 1
+            if not self._depth:
+                self._locked.clear()
 
     def hold_all(self) -> None:
         """From now on nothing is committed: a dry run's outer transaction, rolled back at
