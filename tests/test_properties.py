@@ -465,3 +465,68 @@ def test_the_shortcut_for_plain_text_changes_nothing_in_real_records() -> None:
         assert text_key(text) == _slow_text_key(text), text
         plain += bool(textnorm._PLAIN_KEY.fullmatch(text))
     assert plain > len(seen) // 3  # the shortcut is taken by many real texts
+
+
+def _loads_by_json(text: str | bytes) -> Any:
+    """sanitize.loads as json alone would read it (the reference for its faster reader)."""
+    import json
+
+    from trialwatch.sanitize import needs_repair, repair_strings
+
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    value = json.loads(text)
+    return repair_strings(value) if needs_repair(text) else value
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    import json
+
+    def typed(v: Any) -> Any:  # a number's type counts (an integer read as a float must fail)
+        if isinstance(v, dict):
+            return {k: typed(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [typed(x) for x in v]
+        return [type(v).__name__, repr(v)]
+
+    return json.dumps(typed(a)) == json.dumps(typed(b))
+
+
+@given(_JSON)
+@settings(max_examples=600, deadline=None)
+def test_records_are_read_as_json_reads_them(value: Any) -> None:
+    """sanitize.loads reads with orjson where orjson reads as json does: the same values, of
+    the same types, whatever the text holds (NaN, integers past 64 bits, lone surrogates)."""
+    import json
+
+    from trialwatch.sanitize import loads
+
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+        for given_as in (text, text.encode("utf-8", errors="surrogatepass")):
+            assert _same_json(loads(given_as), _loads_by_json(given_as)), given_as
+
+
+def test_odd_json_texts_are_read_as_json_reads_them() -> None:
+    from trialwatch.sanitize import loads
+
+    texts = [
+        '{"count": 123456789012345678901234567890}',
+        '{"count": 18446744073709551615, "n": -9223372036854775808}',
+        '{"a": NaN, "b": Infinity, "c": -Infinity}',
+        '{"t": "lone \\ud800 surrogate"}',
+        '{"t": "pair \\ud83d\\ude00"}',
+        '{"a": 1, "a": 2}',
+        '{"x": 1e400, "y": 5e-324, "z": -0.0}',
+        '{"id": "12345678901234567890123"}',
+    ]
+    for text in texts:
+        for given_as in (text, text.encode("utf-8")):
+            assert _same_json(loads(given_as), _loads_by_json(given_as)), text
+    for record in RECORDS[:20]:
+        import json
+
+        text = json.dumps(record)
+        assert _same_json(loads(text), _loads_by_json(text))
+    for bad in ('{"a": ', '{"a": 1} x', b"\xff\xfe{}", "", "\ufeff{}"):
+        with pytest.raises(ValueError):
+            loads(bad)
