@@ -164,3 +164,45 @@ def test_a_second_process_reads_the_same_records_in_the_same_order(
     path.write_bytes(bytes(data))
     with pytest.raises(InputError, match="download it again"):
         list(bulk.records(path))
+
+
+def test_an_entry_is_read_from_its_bytes_as_from_its_text(tmp_path: Path) -> None:
+    """Entries are parsed and fingerprinted from their bytes: the same record, fingerprint and
+    kept text as the registry's pages give for the same text (fingerprint of the text); an
+    entry whose text needs mending (a lone surrogate, bytes that are not UTF-8) comes without
+    its text, mended, in both readers."""
+    from trialwatch.registry.client import fetched_from, fingerprint, fingerprint_bytes
+    from trialwatch.sanitize import loads
+    from trialwatch.sync import bulk
+
+    texts = []
+    for i, record in enumerate(all_records()):
+        record = json.loads(json.dumps(record))
+        record["protocolSection"]["identificationModule"]["nctId"] = f"NCT9{i:07d}"
+        texts.append(json.dumps(record, ensure_ascii=i % 2 == 0))
+    lone = json.loads(texts[0])
+    lone["protocolSection"]["identificationModule"]["briefTitle"] = "A \ud800 title"
+    texts[0] = json.dumps(lone)  # the escape, as JSON writes it
+    entries = [t.encode("utf-8") for t in texts]
+    entries[1] = entries[1].replace(b"protocolSection", b"protocolSection", 1) + b" "
+    bad = json.loads(texts[2])
+    bad["protocolSection"]["identificationModule"]["briefTitle"] = "Caf\u00e9"
+    entries[2] = json.dumps(bad, ensure_ascii=False).encode("utf-8").replace(b"\xc3\xa9", b"\xe9")
+    for entry in entries:
+        text = entry.decode("utf-8", errors="replace")
+        if b"\xe9" not in entry:
+            assert fingerprint_bytes(entry) == fingerprint(text)
+    path = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, entry in enumerate(entries):
+            zf.writestr(f"{i % 100:02d}/NCT9{i:07d}.json", entry)
+    got = list(bulk.records(path, parallel=False))
+    for f, entry in zip(got, entries, strict=True):
+        text = entry.decode("utf-8", errors="replace")
+        page = fetched_from(f.nct_id, loads(text), text, f.url, f.fetched_at, keep_text=True)
+        assert (f.record, f.fingerprint, f.text) == (page.record, page.fingerprint, page.text)
+    assert got[0].text is None and "\ufffd" in got[0].record["protocolSection"][
+        "identificationModule"]["briefTitle"]  # fmt: skip
+    assert got[2].text is None or "\ufffd" in got[2].text
+    assert "\ufffd" in got[2].record["protocolSection"]["identificationModule"]["briefTitle"]
+    assert all(f.text is not None for f in got[3:])

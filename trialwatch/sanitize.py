@@ -163,10 +163,16 @@ def check_depth(value: Any) -> None:
 
 def loads(text: str | bytes) -> Any:
     """json.loads, with surrogates repaired and depth bounded (RecordShapeError, ValueError)."""
-    value, text = _parse(text)
+    return read_json(text)[0]
+
+
+def read_json(text: str | bytes) -> tuple[Any, bool]:
+    """loads(text), and whether its strings were mended (the value is then not the text's:
+    a store keeping the text as the record's must keep the value's instead)."""
+    value, text = parse(text)
     check_depth(value)
     repair = needs_repair(text) if isinstance(text, str) else _needs_repair_bytes(text)
-    return repair_strings(value) if repair else value
+    return (repair_strings(value), True) if repair else (value, False)
 
 
 # An integer past 64 bits has 20 digits or more: orjson would read it as a float, json as the
@@ -185,8 +191,9 @@ def _fast_loads() -> Callable[[str | bytes], Any] | None:
     return orjson.loads
 
 
-def _parse(text: str | bytes) -> tuple[Any, str | bytes]:
-    """The value of JSON text (and the text it was read from). orjson reads it when it reads
+def parse(text: str | bytes) -> tuple[Any, str | bytes]:
+    """The value of JSON text (and the text it was read from), unchecked (loads checks it:
+    depth, surrogates). orjson reads it when it reads
     it as json would (twice as fast on a record); what orjson refuses (NaN, a lone surrogate,
     nesting past its limit, bytes that are not UTF-8, text that is not JSON) and a number it
     would read otherwise (an integer past 64 bits) go to json, which reads them or says what

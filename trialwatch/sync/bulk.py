@@ -12,9 +12,8 @@ import httpx
 
 from trialwatch.errors import FetchError, InputError
 from trialwatch.record import Fetched, record_id, utc_now
-from trialwatch.registry.client import RegistryClient, fetched_from, iter_page
-from trialwatch.sanitize import RecordShapeError
-from trialwatch.sanitize import loads as safe_loads
+from trialwatch.registry.client import RegistryClient, fetched_from, fingerprint_bytes, iter_page
+from trialwatch.sanitize import RecordShapeError, parse, read_json
 from trialwatch.sync import zipread
 
 DOWNLOAD = "/studies/download"
@@ -124,28 +123,26 @@ def _checked_elsewhere(path: Path) -> Iterator[Checked]:
 
 
 def check_chunk(path: str, chunk: list[zipread.Entry]) -> list[Checked]:
-    """Entries of the bulk file, checked (in the worker process)."""
-    from trialwatch.registry.client import fingerprint
-    from trialwatch.sanitize import needs_repair, repair_strings
-
+    """Entries of the bulk file, checked (in the worker process): a record whose text is
+    its own goes back as that text, a mended one as the record."""
     where = Path(path)
     url = f"file:{where.name}"
     out: list[Checked] = []
     with open(where, "rb") as handle:
         for entry in chunk:
-            text = zipread.read(handle, entry).decode("utf-8", errors="replace")
             here = f"{url}!{entry.name}"
-            record = _one(text, here, where).record  # every check a record gets here
-            repaired = repair_strings(record) if needs_repair(text) else None
-            out.append((here, text, fingerprint(text), repaired))
+            f = _one(zipread.read(handle, entry), here, where)  # every check a record gets
+            assert f.fingerprint is not None
+            if f.text is not None:
+                out.append((here, f.text, f.fingerprint, None))
+            else:
+                out.append((here, "", f.fingerprint, f.record))
     return out
 
 
 def _unpacked(checked: Checked) -> Fetched:
-    import json
-
     url, text, print_, repaired = checked
-    record = repaired if repaired is not None else json.loads(text)
+    record = repaired if repaired is not None else parse(text)[0]  # checked: parsed alone
     nct = str(record_id(record))
     kept = None if repaired is not None else text
     return Fetched(nct, record, url, utc_now(), nct, fingerprint=print_, text=kept)
@@ -154,8 +151,7 @@ def _unpacked(checked: Checked) -> Fetched:
 def _read(handle: BinaryIO, entries: Iterator[zipread.Entry], path: Path) -> Iterator[Fetched]:
     url = f"file:{path.name}"
     for entry in entries:
-        text = zipread.read(handle, entry).decode("utf-8", errors="replace")
-        yield _one(text, f"{url}!{entry.name}", path)
+        yield _one(zipread.read(handle, entry), f"{url}!{entry.name}", path)
 
 
 def _array_records(path: Path) -> Iterator[Fetched]:
@@ -178,12 +174,33 @@ def _array_records(path: Path) -> Iterator[Fetched]:
         raise InputError(f"{path} is not valid JSON ({exc}); download it again") from None
 
 
-def _one(text: str, url: str, path: Path) -> Fetched:
+def _one(entry: bytes, url: str, path: Path) -> Fetched:
+    """One entry of the zip: read from its bytes as they are (parsed, checked and
+    fingerprinted without a copy as text); bytes that are not UTF-8 as text, mended."""
     try:
-        record = safe_loads(text)
+        text = entry.decode("utf-8")
+    except UnicodeDecodeError:
+        text = entry.decode("utf-8", errors="replace")
+        return _from_record(_parsed(text, url), text, url, path)
+    record, mended = _parsed_bytes(entry, url)
+    nct = record_id(record) if isinstance(record, dict) else None
+    if nct is None:
+        raise InputError(f"{url} holds something that is not a study record (no nctId)")
+    return Fetched(
+        nct, record, url, utc_now(), nct, fingerprint=fingerprint_bytes(entry),
+        text=None if mended else text,
+    )  # fmt: skip
+
+
+def _parsed(text: str, url: str) -> Any:
+    return _parsed_bytes(text, url)[0]
+
+
+def _parsed_bytes(entry: str | bytes, url: str) -> tuple[Any, bool]:
+    try:
+        return read_json(entry)
     except (ValueError, RecordShapeError) as exc:
         raise InputError(f"{url} is not a study record ({exc}); download the file again") from None
-    return _from_record(record, text, url, path)
 
 
 def _from_record(record: Any, text: str, url: str, path: Path) -> Fetched:
