@@ -7,10 +7,12 @@ import json
 import tracemalloc
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import all_records
+from trialwatch.errors import InputError
 from trialwatch.sync import zipread
 
 
@@ -206,3 +208,45 @@ def test_an_entry_is_read_from_its_bytes_as_from_its_text(tmp_path: Path) -> Non
     assert got[2].text is None or "\ufffd" in got[2].text
     assert "\ufffd" in got[2].record["protocolSection"]["identificationModule"]["briefTitle"]
     assert all(f.text is not None for f in got[3:])
+
+
+def test_a_store_that_keeps_the_text_gets_it_parsed_and_checked_when_read_back(
+    tmp_path: Path,
+) -> None:
+    """For a database (which keeps each record's own text) the bootstrap only parses an entry
+    for the few fields it reads; the checks of a record to compare (depth, exact integers) are
+    made by whoever reads the stored text back. An entry whose text needed mending is stored
+    as parsed, so it is checked here all the same."""
+    from trialwatch.sanitize import RecordShapeError, loads
+    from trialwatch.sync import bulk
+
+    base = all_records()[0]
+    big = json.loads(json.dumps(base))
+    big["protocolSection"]["identificationModule"]["nctId"] = "NCT90000001"
+    big["protocolSection"]["designModule"] = {"enrollmentInfo": {"count": 10**25}}
+    deep: Any = {"x": 1}
+    for _ in range(70):
+        deep = {"k": deep}
+    nested = json.loads(json.dumps(base))
+    nested["protocolSection"]["identificationModule"]["nctId"] = "NCT90000002"
+    nested["annotationSection"] = deep
+    mended = json.loads(json.dumps(big))
+    mended["protocolSection"]["identificationModule"]["nctId"] = "NCT90000003"
+    mended["protocolSection"]["identificationModule"]["briefTitle"] = "A \ud800 title"
+    path = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, record in enumerate((big, nested, mended), start=1):
+            zf.writestr(f"0{i}/NCT9000000{i}.json", json.dumps(record))
+    got = {f.nct_id: f for f in bulk.records(path, parallel=False, checked=False)}
+    first, second, third = got["NCT90000001"], got["NCT90000002"], got["NCT90000003"]
+    assert first.text is not None and second.text is not None  # stored as served
+    assert loads(first.text)["protocolSection"]["designModule"]["enrollmentInfo"]["count"] == (
+        10**25
+    )
+    with pytest.raises(RecordShapeError):
+        loads(second.text)  # read back: refused before anything recursive sees it
+    assert third.text is None  # stored as parsed: exact, mended
+    count = third.record["protocolSection"]["designModule"]["enrollmentInfo"]["count"]
+    assert count == 10**25 and isinstance(count, int)
+    with pytest.raises(InputError, match="nests more than"):
+        list(bulk.records(path, parallel=False))  # checked: a folder refuses it at the door

@@ -166,11 +166,14 @@ def loads(text: str | bytes) -> Any:
     return read_json(text)[0]
 
 
-def read_json(text: str | bytes) -> tuple[Any, bool]:
+def read_json(text: str | bytes, checked: bool = True) -> tuple[Any, bool]:
     """loads(text), and whether its strings were mended (the value is then not the text's:
-    a store keeping the text as the record's must keep the value's instead)."""
-    value, text = parse(text)
-    check_depth(value)
+    a store keeping the text as the record's must keep the value's instead). Not
+    ``checked``: neither its depth nor its numbers' exactness made sure of, for a caller that
+    keeps the text and reads only a few of its texts (whoever parses the text later checks)."""
+    value, text = parse(text, exact=checked)
+    if checked:
+        check_depth(value)
     repair = needs_repair(text) if isinstance(text, str) else _needs_repair_bytes(text)
     return (repair_strings(value), True) if repair else (value, False)
 
@@ -191,16 +194,18 @@ def _fast_loads() -> Callable[[str | bytes], Any] | None:
     return orjson.loads
 
 
-def parse(text: str | bytes) -> tuple[Any, str | bytes]:
+def parse(text: str | bytes, exact: bool = True) -> tuple[Any, str | bytes]:
     """The value of JSON text (and the text it was read from), unchecked (loads checks it:
     depth, surrogates). orjson reads it when it reads
     it as json would (twice as fast on a record); what orjson refuses (NaN, a lone surrogate,
     nesting past its limit, bytes that are not UTF-8, text that is not JSON) and a number it
     would read otherwise (an integer past 64 bits) go to json, which reads them or says what
-    is wrong."""
+    is wrong. Not ``exact``: a long integer may be read as a float."""
     fast = _fast_loads()
     if fast is not None:
-        if isinstance(text, bytes):
+        if not exact:
+            long = False
+        elif isinstance(text, bytes):
             long = _LONG_NUMBER.encode() in text.translate(_DIGITS_BYTES)
         else:
             long = _LONG_NUMBER in text.translate(_DIGITS)

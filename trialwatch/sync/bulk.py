@@ -27,9 +27,13 @@ def count(path: Path) -> int | None:
         return None
 
 
-def records(path: Path, parallel: bool = True) -> Iterator[Fetched]:
+def records(path: Path, parallel: bool = True, checked: bool = True) -> Iterator[Fetched]:
     """Each study in a bulk file, as a fetch (taken now, from the file); ``parallel``: a large
-    zip's entries are checked in a second process."""
+    zip's entries are checked in a second process. Not ``checked`` (a store that keeps each
+    record's own text, reading only a few of its fields): a record read here whose text is
+    kept is only parsed, not made sure of as a record to compare (its depth, its numbers'
+    exactness), which whoever reads the stored text does; a record whose text needed mending
+    is checked here all the same (it is stored as parsed)."""
     path = Path(path)
     try:
         handle: IO[bytes] = open(path, "rb")  # noqa: SIM115
@@ -39,7 +43,7 @@ def records(path: Path, parallel: bool = True) -> Iterator[Fetched]:
         head = handle.read(4)
     found = 0
     zipped = head.startswith(b"PK")
-    for fetched in _zip_records(path, parallel) if zipped else _array_records(path):
+    for fetched in _zip_records(path, parallel, checked) if zipped else _array_records(path):
         found += 1
         yield fetched
     if not found:
@@ -54,7 +58,7 @@ AHEAD = 4
 PARALLEL_FROM = 2_000
 
 
-def _zip_records(path: Path, parallel: bool) -> Iterator[Fetched]:
+def _zip_records(path: Path, parallel: bool, checked: bool) -> Iterator[Fetched]:
     """Entry by entry, the index walked as a stream (zipread.py): memory does not grow with
     the 560,000 entries of the registry's file. In a large file the entries are inflated,
     checked (JSON, depth, a study's id, text needing repair) and fingerprinted by a second
@@ -72,10 +76,10 @@ def _zip_records(path: Path, parallel: bool) -> Iterator[Fetched]:
         if not parallel or entries < PARALLEL_FROM:
             with open(path, "rb") as handle:
                 listed = (e for e in zipread.entries(path) if e.name.endswith(".json"))
-                yield from _read(handle, listed, path)
+                yield from _read(handle, listed, path, checked)
             return
-        for checked in _checked_elsewhere(path):
-            yield _unpacked(checked)
+        for entry in _checked_elsewhere(path):
+            yield _unpacked(entry)
     except zipread.ZipError as exc:
         raise InputError(f"{path}: {exc}; download it again") from None
     except OSError as exc:
@@ -148,10 +152,12 @@ def _unpacked(checked: Checked) -> Fetched:
     return Fetched(nct, record, url, utc_now(), nct, fingerprint=print_, text=kept)
 
 
-def _read(handle: BinaryIO, entries: Iterator[zipread.Entry], path: Path) -> Iterator[Fetched]:
+def _read(
+    handle: BinaryIO, entries: Iterator[zipread.Entry], path: Path, checked: bool
+) -> Iterator[Fetched]:
     url = f"file:{path.name}"
     for entry in entries:
-        yield _one(zipread.read(handle, entry), f"{url}!{entry.name}", path)
+        yield _one(zipread.read(handle, entry), f"{url}!{entry.name}", path, checked)
 
 
 def _array_records(path: Path) -> Iterator[Fetched]:
@@ -174,7 +180,7 @@ def _array_records(path: Path) -> Iterator[Fetched]:
         raise InputError(f"{path} is not valid JSON ({exc}); download it again") from None
 
 
-def _one(entry: bytes, url: str, path: Path) -> Fetched:
+def _one(entry: bytes, url: str, path: Path, checked: bool = True) -> Fetched:
     """One entry of the zip: read from its bytes as they are (parsed, checked and
     fingerprinted without a copy as text); bytes that are not UTF-8 as text, mended."""
     try:
@@ -182,7 +188,9 @@ def _one(entry: bytes, url: str, path: Path) -> Fetched:
     except UnicodeDecodeError:
         text = entry.decode("utf-8", errors="replace")
         return _from_record(_parsed(text, url), text, url, path)
-    record, mended = _parsed_bytes(entry, url)
+    record, mended = _parsed_bytes(entry, url, checked)
+    if mended and not checked:  # stored as parsed: made sure of as a record
+        record, mended = _parsed_bytes(entry, url)
     nct = record_id(record) if isinstance(record, dict) else None
     if nct is None:
         raise InputError(f"{url} holds something that is not a study record (no nctId)")
@@ -196,9 +204,9 @@ def _parsed(text: str, url: str) -> Any:
     return _parsed_bytes(text, url)[0]
 
 
-def _parsed_bytes(entry: str | bytes, url: str) -> tuple[Any, bool]:
+def _parsed_bytes(entry: str | bytes, url: str, checked: bool = True) -> tuple[Any, bool]:
     try:
-        return read_json(entry)
+        return read_json(entry, checked)
     except (ValueError, RecordShapeError) as exc:
         raise InputError(f"{url} is not a study record ({exc}); download the file again") from None
 

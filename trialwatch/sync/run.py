@@ -199,6 +199,12 @@ def _latest(current: str | None, fetched: Fetched) -> str | None:
     return day if current is None or day > current else current
 
 
+def keeps_text(store: Store) -> bool:
+    """Whether the store keeps a record's text as served as its snapshot (a database's row),
+    rather than writing the parsed record (a folder's file, indented)."""
+    return "files" not in store.capabilities
+
+
 def parallel_read(store: Store) -> bool:
     """Whether a bulk file is read in a second process: when this process does the store's
     writing itself (a folder), or when the machine has cores to spare beside a database
@@ -521,10 +527,9 @@ def run_sync(
             from_file = download_to
         assert from_file is not None
         report = SyncReport(f"the bulk file {from_file.name}")
-        through = take(
-            store, bulk.records(from_file, parallel=parallel_read(store)), "bulk file", report,
-            batch_done,
-        )  # fmt: skip
+        # A store that keeps each record's text has it checked by whoever reads it back.
+        found = bulk.records(from_file, parallel_read(store), checked=not keeps_text(store))
+        through = take(store, found, "bulk file", report, batch_done)
         state.population, state.source = {}, f"bulk file {from_file.name}"
     elif query is not None and not state.started:
         report = SyncReport("the population's first read")
