@@ -17,6 +17,7 @@ the pending files, not here.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import logging
@@ -136,7 +137,7 @@ def _intact(path: Path) -> bool | None:
     return True if row and row[0] == "ok" else None
 
 
-class StateTables:
+class StateTables(abc.ABC):
     """The state's tables (trials, meta, log), read and written in SQL both engines run: the
     SQLite file of a folder store (StateDB) and PostgreSQL (store/postgres.py). A subclass
     gives ``conn`` (``?`` parameters), ``transaction()`` and the engine's ``errors``."""
@@ -147,15 +148,16 @@ class StateTables:
     dialect = "sqlite"  # or "postgresql": the few statements that differ (a claim's lock)
 
     @property
-    def conn(self) -> Any:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def conn(self) -> Any: ...
 
-    def transaction(self, key: str | None = None) -> contextlib.AbstractContextManager[Any]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def transaction(self, key: str | None = None) -> contextlib.AbstractContextManager[Any]: ...
 
     @property
+    @abc.abstractmethod
     def in_transaction(self) -> bool:
-        raise NotImplementedError
+        """Whether one of this object's transactions is open (a write then joins it)."""
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
@@ -168,8 +170,8 @@ class StateTables:
         with self.transaction() as conn:
             yield conn
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
     # -- trials ---------------------------------------------------------------------------------
 

@@ -187,10 +187,10 @@ def _one(entry: bytes, url: str, path: Path, checked: bool = True) -> Fetched:
         text = entry.decode("utf-8")
     except UnicodeDecodeError:
         text = entry.decode("utf-8", errors="replace")
-        return _from_record(_parsed(text, url), text, url, path)
-    record, mended = _parsed_bytes(entry, url, checked)
+        return _from_record(_parsed(text, url)[0], text, url, path)
+    record, mended = _parsed(entry, url, checked)
     if mended and not checked:  # stored as parsed: made sure of as a record
-        record, mended = _parsed_bytes(entry, url)
+        record, mended = _parsed(entry, url)
     nct = record_id(record) if isinstance(record, dict) else None
     if nct is None:
         raise InputError(f"{url} holds something that is not a study record (no nctId)")
@@ -200,11 +200,7 @@ def _one(entry: bytes, url: str, path: Path, checked: bool = True) -> Fetched:
     )  # fmt: skip
 
 
-def _parsed(text: str, url: str) -> Any:
-    return _parsed_bytes(text, url)[0]
-
-
-def _parsed_bytes(entry: str | bytes, url: str, checked: bool = True) -> tuple[Any, bool]:
+def _parsed(entry: str | bytes, url: str, checked: bool = True) -> tuple[Any, bool]:
     try:
         return read_json(entry, checked)
     except (ValueError, RecordShapeError) as exc:

@@ -146,11 +146,12 @@ def envelope(fetched: Fetched) -> str:
 
 
 def _about(fetched: Fetched) -> dict[str, Any]:
-    return {
-        "url": fetched.url,
-        "fetched_at": fetched.fetched_at,
-        "fingerprint": fetched.fingerprint,
-    }
+    return _about_of(fetched.url, fetched.fetched_at, fetched.fingerprint)
+
+
+def _about_of(url: Any, fetched_at: Any, fingerprint: Any) -> dict[str, Any]:
+    """What an envelope says of its record, in the order it says it."""
+    return {"url": url, "fetched_at": fetched_at, "fingerprint": fingerprint}
 
 
 def _compact(value: Any) -> str:
@@ -172,8 +173,7 @@ def unpack(nct: str, text: str) -> Fetched:
     if not isinstance(data, dict) or not isinstance(data.get("study"), dict):
         raise InputError(f"the queued record of {nct} is damaged; it is fetched again")
     fingerprint = data.get("fingerprint") if isinstance(data.get("fingerprint"), str) else None
-    head = _study_head({"url": data.get("url"), "fetched_at": data.get("fetched_at"),
-                        "fingerprint": data.get("fingerprint")})  # fmt: skip
+    head = _study_head(_about_of(data.get("url"), data.get("fetched_at"), data.get("fingerprint")))
     study_text = None
     # Text that needed mending is not the record's (safe_loads mended the record).
     if len(data) == 4 and text.startswith(head) and text.endswith("}") and not needs_repair(text):
