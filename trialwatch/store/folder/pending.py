@@ -127,10 +127,10 @@ class Pending:
     def _set_untold(self, nct: str, run: str, outputs: dict[str, str]) -> None:
         if not outputs:
             if self._query("SELECT 1 FROM untold WHERE nct = ?", (nct,)):
-                with self.db.transaction() as conn:
+                with self.db.write() as conn:
                     conn.execute("DELETE FROM untold WHERE nct = ?", (nct,))
             return
-        with self.db.transaction() as conn:
+        with self.db.write() as conn:
             put_marker(conn, "untold", nct, run, outputs)
 
 
