@@ -40,6 +40,21 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+def group(name: str, help: str, **options: Any) -> typer.Typer:
+    """A group of commands under the app (``trialwatch watch …``), set up as the app is:
+    tracebacks and rich markup off, completion offered by the app alone."""
+    commands = typer.Typer(
+        help=help,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        **options,
+    )
+    app.add_typer(commands, name=name)
+    return commands
+
+
 log = logging.getLogger("trialwatch")
 
 

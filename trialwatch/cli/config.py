@@ -14,22 +14,18 @@ from trialwatch.cli.common import (
     ApiUrl,
     ConfigOpt,
     StoreOpt,
-    app,
+    group,
     load,
     option_flags,
     say,
 )
 from trialwatch.errors import InputError
 
-config_app = typer.Typer(
-    help="Show the settings in force and where each came from; config init writes a starting "
-    "config.",
+config_app = group(
+    "config",
+    "Show the settings in force and where each came from; config init writes a starting config.",
     invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
-app.add_typer(config_app, name="config")
 
 
 @config_app.command("init")

@@ -13,23 +13,20 @@ from trialwatch.cli.common import (
     EXIT_TROUBLE,
     ConfigOpt,
     StoreOpt,
-    app,
+    group,
     load,
     option_flags,
     say,
 )
 from trialwatch.errors import InputError
 
-subscription_app = typer.Typer(
-    help="Subscriptions: a slice of the registry (a sponsor, a condition, a search, trials…) "
+subscription_app = group(
+    "subscription",
+    "Subscriptions: a slice of the registry (a sponsor, a condition, a search, trials…) "
     "with its own rule, its own people and its own pace; told at the end of check, sync and "
     "worker runs, and by `trialwatch subscription send`.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
-app.add_typer(subscription_app, name="subscription")
 
 Many = list[str] | None
 

@@ -20,22 +20,19 @@ from trialwatch.cli.common import (
     ConfigOpt,
     StoreOpt,
     TableFormatOpt,
-    app,
     complete_watched,
+    group,
     load,
     option_flags,
     say,
     when_words,
 )
 
-watch_app = typer.Typer(
-    help="Manage the watched-trials list that `trialwatch check` (with no ids) checks.",
+watch_app = group(
+    "watch",
+    "Manage the watched-trials list that `trialwatch check` (with no ids) checks.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
-app.add_typer(watch_app, name="watch")
 
 
 QueryOpt = Annotated[
