@@ -36,6 +36,19 @@ def each_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return url
 
 
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An empty stand-in registry on 127.0.0.1 that trialwatch is pointed at, with no pause
+    between requests; a test module that needs another defines its own ``registry``."""
+    from tests.registry_server import Registry, serve
+
+    reg = Registry()
+    with serve(reg) as url:
+        monkeypatch.setenv("TRIALWATCH_API_URL", url)
+        monkeypatch.setenv("TRIALWATCH_REQUEST_INTERVAL", "0")
+        yield reg
+
+
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No user config, no real snapshot folder, no colour surprises."""
@@ -89,6 +102,16 @@ def edited(record: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> di
     """A deep copy of a real record with one realistic edit applied."""
     out = copy.deepcopy(record)
     edit(out)
+    return out
+
+
+def renumbered(record: dict[str, Any], nct: str) -> dict[str, Any]:
+    """A deep copy of a real record under another id, with no former ids (for populations
+    larger than the samples)."""
+    out = copy.deepcopy(record)
+    ident = out["protocolSection"]["identificationModule"]
+    ident["nctId"] = nct
+    ident.pop("nctIdAliases", None)
     return out
 
 

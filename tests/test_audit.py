@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -323,15 +323,6 @@ def test_audit_formats_escape_registry_text(
 
 
 # --- from the store, and check telling signals once ------------------------------------------
-
-
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
-    reg = Registry()
-    with serve(reg) as url:
-        monkeypatch.setenv("TRIALWATCH_API_URL", url)
-        monkeypatch.setenv("TRIALWATCH_REQUEST_INTERVAL", "0")
-        yield reg
 
 
 def on(monkeypatch: pytest.MonkeyPatch, day: dt.date) -> None:

@@ -14,13 +14,12 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import FIXTURES, cli, edited, load
-from tests.registry_server import Registry, serve
+from tests.registry_server import Registry
 from trialwatch.audit.desk import (
     ResultsState,
     belongs,
@@ -223,15 +222,6 @@ def test_transitions_say_why() -> None:
 
 
 # --- the command, on each store ----------------------------------------------------------------
-
-
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
-    reg = Registry()
-    with serve(reg) as url:
-        monkeypatch.setenv("TRIALWATCH_API_URL", url)
-        monkeypatch.setenv("TRIALWATCH_REQUEST_INTERVAL", "0")
-        yield reg
 
 
 def test_an_organisations_desk_and_what_moved_a_week_later(
