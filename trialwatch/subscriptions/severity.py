@@ -81,17 +81,13 @@ def severity(kind: str, type_: str, body: dict[str, Any]) -> tuple[Severity, str
         if pct is None:
             return Severity.MEDIUM, "enrollment changed"
         size = f"enrollment {'cut' if pct < 0 else 'raised'} by {abs(pct):g}%"
-        if abs(pct) >= 20:
-            return Severity.HIGH, size
-        return (Severity.MEDIUM if abs(pct) >= 5 else Severity.LOW), size
+        return _by_size(pct, high=20, medium=5), size
     if type_ in ("date_moved", "date_became_actual", "actual_date_edited"):
         days = _number(data.get("slip_days"))
         if days is None:
             return Severity.LOW, "a date was set"
         moved = f"a date moved {abs(days):g} days {'later' if days > 0 else 'earlier'}"
-        if abs(days) >= 90:
-            return Severity.HIGH, moved
-        return (Severity.MEDIUM if abs(days) >= 30 else Severity.LOW), moved
+        return _by_size(days, high=90, medium=30), moved
     if type_ == "signal_started":
         level = data.get("level")
         if level == "alert" or body.get("signal") in ("results_overdue", "results_returned"):
@@ -106,6 +102,13 @@ def severity(kind: str, type_: str, body: dict[str, Any]) -> tuple[Severity, str
     if type_ in NOISE_TYPES:
         return Severity.NOISE, NOISE_TYPES[type_]
     return Severity.LOW, "a detail of the record changed"
+
+
+def _by_size(amount: float, high: float, medium: float) -> Severity:
+    """How severe a change of this size is (either way): high from ``high``, medium from
+    ``medium``, low below."""
+    size = abs(amount)
+    return Severity.HIGH if size >= high else Severity.MEDIUM if size >= medium else Severity.LOW
 
 
 def at_least(level: Severity, floor: Severity) -> bool:
