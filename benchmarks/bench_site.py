@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import all_records  # noqa: E402
+from tests.conftest import all_records, renumbered  # noqa: E402
 from trialwatch.pipeline.compare import CheckOptions, Observer  # noqa: E402
 from trialwatch.pipeline.deliver import delivered  # noqa: E402
 from trialwatch.record import Fetched  # noqa: E402
@@ -47,11 +47,7 @@ _WRAPPER = (
 
 
 def record_for(base: list[dict[str, Any]], i: int) -> dict[str, Any]:
-    record = copy.deepcopy(base[i % len(base)])
-    ident = record["protocolSection"]["identificationModule"]
-    ident["nctId"] = f"NCT{90000000 + i:08d}"
-    ident.pop("nctIdAliases", None)
-    return record
+    return renumbered(base[i % len(base)], f"NCT{90000000 + i:08d}")
 
 
 def observe_all(store: SnapshotStore, records: list[dict[str, Any]], at: str) -> None:

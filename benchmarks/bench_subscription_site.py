@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import all_records  # noqa: E402
+from tests.conftest import all_records, renumbered  # noqa: E402
 from trialwatch.changes.differ import compare  # noqa: E402
 from trialwatch.record import Fetched, utc_now  # noqa: E402
 from trialwatch.site.build import build_site  # noqa: E402
@@ -47,10 +47,7 @@ def population(n: int) -> list[dict[str, Any]]:
     base = all_records()
     out = []
     for i in range(n):
-        record = copy.deepcopy(base[i % len(base)])
-        ident = record["protocolSection"]["identificationModule"]
-        ident["nctId"] = f"NCT9{i:07d}"
-        ident.pop("nctIdAliases", None)
+        record = renumbered(base[i % len(base)], f"NCT9{i:07d}")
         # One sponsor's portfolio: the lead sponsor set to it (a realistic edit).
         record["protocolSection"].setdefault("sponsorCollaboratorsModule", {})["leadSponsor"] = {
             "name": SPONSOR,

@@ -19,7 +19,6 @@ the trialwatch process over the runs.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import shutil
 import statistics
@@ -33,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import all_records  # noqa: E402
+from tests.conftest import all_records, renumbered  # noqa: E402
 from tests.registry_server import Registry, serve  # noqa: E402
 
 EXE = shutil.which("trialwatch") or str(Path(sys.executable).parent / "trialwatch")
@@ -44,11 +43,8 @@ def make_registry(n: int) -> tuple[Registry, list[str]]:
     base = all_records()
     ids = []
     for i in range(n):
-        record = copy.deepcopy(base[i % len(base)])
         nct = f"NCT{90000000 + i:08d}"
-        record["protocolSection"]["identificationModule"]["nctId"] = nct
-        record["protocolSection"]["identificationModule"].pop("nctIdAliases", None)
-        reg.put(record)
+        reg.put(renumbered(base[i % len(base)], nct))
         ids.append(nct)
     return reg, ids
 

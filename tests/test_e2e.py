@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests import stores
-from tests.conftest import edited, load
+from tests.conftest import edited, load, renumbered
 from tests.registry_server import Registry, serve
 
 pytestmark = [pytest.mark.usefixtures("each_store"), pytest.mark.slow]
@@ -280,10 +279,7 @@ def test_kill_9_in_the_middle_of_a_run_leaves_a_good_store(delay: float) -> None
     base = all_records()
     ids = []
     for i in range(400):
-        record = copy.deepcopy(base[i % len(base)])
-        record["protocolSection"]["identificationModule"]["nctId"] = f"NCT{80000000 + i:08d}"
-        record["protocolSection"]["identificationModule"].pop("nctIdAliases", None)
-        reg.put(record)
+        reg.put(renumbered(base[i % len(base)], f"NCT{80000000 + i:08d}"))
         ids.append(f"NCT{80000000 + i:08d}")
     with serve(reg) as url:
         listed = ", ".join(f'"{i}"' for i in ids)

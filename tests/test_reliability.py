@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests import stores
-from tests.conftest import all_records, load
+from tests.conftest import all_records, load, renumbered
 from tests.registry_server import Registry, serve
 from tests.smtp_server import Mailbox, smtp_server
 from tests.test_e2e import EXE, tw
@@ -46,10 +46,7 @@ def _watch_list(n: int) -> tuple[Registry, list[dict[str, Any]]]:
     ]
     out = []
     for i in range(n):
-        record = copy.deepcopy(records[i % len(records)])
-        ident = record["protocolSection"]["identificationModule"]
-        ident["nctId"] = f"NCT{81000000 + i:08d}"
-        ident.pop("nctIdAliases", None)
+        record = renumbered(records[i % len(records)], f"NCT{81000000 + i:08d}")
         record["protocolSection"]["designModule"]["enrollmentInfo"] = {
             "count": 100,
             "type": "ESTIMATED",

@@ -5,7 +5,6 @@ without a new last-update date."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests import stores
-from tests.conftest import all_records, cli, edited
+from tests.conftest import all_records, cli, edited, renumbered
 from tests.registry_server import Registry, query_key, serve
 from trialwatch.config import load_settings
 from trialwatch.errors import InputError
@@ -28,10 +27,7 @@ ASTHMA = {"query.cond": "asthma"}
 
 def with_id(record: dict[str, Any], n: int) -> dict[str, Any]:
     """A real record under another id (for lists larger than the samples)."""
-    out = copy.deepcopy(record)
-    out["protocolSection"]["identificationModule"]["nctId"] = f"NCT{60000000 + n:08d}"
-    out["protocolSection"]["identificationModule"].pop("nctIdAliases", None)
-    return out
+    return renumbered(record, f"NCT{60000000 + n:08d}")
 
 
 def nct(n: int) -> str:
