@@ -695,3 +695,34 @@ def test_a_change_a_0_1_store_never_reported_is_mailed_too(
         reg.data_timestamp = "2026-11-27T09:00:00"
         assert cli(capsys, "check", "-q") == (0, "", "")
         assert len(box.messages) == 1
+
+
+def test_a_page_cut_short_keeps_the_trials_read_before_the_cut(
+    api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page of a batch is stored as one batch of the store. When its JSON ends mid-record,
+    the trials read before the cut are stored and reported once (the batch commits what it
+    has), the rest are errors, and the next run stores and reports those alone."""
+    import json
+
+    reg, url = api
+    ids = [nct(r) for r in records]
+    write_config(url, ids)
+    whole = b",".join(reg.body(n) for n in ids[:2])
+    cut = reg.body(ids[2])[:2000]  # the third record's text, torn in the middle
+    reg.script(
+        "/api/v2/studies",
+        (200, {"Content-Type": "application/json"}, b'{"studies":[' + whole + b"," + cut),
+    )
+    code, out, err = cli(capsys, "check", "--format", "json")
+    assert code == 2, err
+    outcomes = {t["nct_id"]: t["outcome"] for t in json.loads(out)["trials"]}
+    assert outcomes == {ids[0]: "new", ids[1]: "new", ids[2]: "error"}
+    assert "invalid or truncated JSON" in out
+    for n in ids[:2]:
+        assert stores.latest_record(n) is not None
+    code, out, err = cli(capsys, "check", "--format", "json")
+    assert code == 0, err  # a first look is no change
+    outcomes = {t["nct_id"]: t["outcome"] for t in json.loads(out)["trials"]}
+    assert outcomes == {ids[0]: "unchanged", ids[1]: "unchanged", ids[2]: "new"}
+    assert not stores.pending_trials()

@@ -300,9 +300,10 @@ def test_a_baseline_not_printed_is_shown_next_time(tmp_path: Path, her2: dict[st
 def test_a_baseline_killed_before_its_file_is_told_and_stored_next_time(
     tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A baseline's file is written once its state has committed: a run killed between the two
-    leaves a state naming a file that is not there and the baseline untold; the next run takes
-    the trial for new again, stores it and tells it."""
+    """A baseline's file is put in place once its state has committed: a run killed between
+    the two leaves a state naming a file that is not there (its bytes in a temp file, never
+    read) and the baseline untold; the next run takes the trial for new again, stores it and
+    tells it."""
     store = SnapshotStore(tmp_path / "s")
 
     class Killed(BaseException):
@@ -311,7 +312,7 @@ def test_a_baseline_killed_before_its_file_is_told_and_stored_next_time(
     def killed(*_args: Any, **_kwargs: Any) -> None:
         raise Killed
 
-    monkeypatch.setattr("trialwatch.store.folder.adapter.write_atomic", killed)
+    monkeypatch.setattr("trialwatch.store.folder.adapter.put_temp", killed)
     with pytest.raises(Killed):
         observe(store, fetched(her2), printed=False)
     monkeypatch.undo()

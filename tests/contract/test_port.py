@@ -151,6 +151,27 @@ def test_a_unit_of_work_that_fails_writes_nothing(store: Store) -> None:
     assert store.meta("sync") is None
 
 
+def test_units_in_a_batch_are_stored_and_one_that_fails_is_undone_alone(store: Store) -> None:
+    """A batch (a page of a long list): every unit that ended is stored by its end, a baseline's
+    file included; a unit that failed inside is undone alone, the others kept."""
+    with store.batch():
+        with store.unit(key=NCT) as unit:
+            store.pending.put(NCT, store.run_id, {"stdout": ""}, durable=False)
+            path = store.save(fetched("2026-12-01T09:00:00Z"), durable=False)
+            unit.remember(NCT, latest=path.name, record_digest=None, raw="r1", title="HER2")
+            unit.log("2026-12-01T09:00:00Z", NCT, "new", path.name)
+        with pytest.raises(RuntimeError), store.unit(key="NCT00000001") as unit:
+            unit.file_events([row(1, "2026-12-01T09:00:00Z")])
+            unit.set_meta("sync", {"through": "2026-12-01"})
+            raise RuntimeError("this trial's comparison failed")
+    assert store.row(NCT)["latest"] == path.name and store.row(NCT)["title"] == "HER2"
+    assert [p.name for p in store.snapshots(NCT)] == [path.name]
+    latest = store.latest(NCT)
+    assert latest is not None and latest.fetched_at == "2026-12-01T09:00:00Z"
+    assert store.pending.get(NCT) == {"run": store.run_id, "outputs": {"stdout": ""}}
+    assert store.query_events() == [] and store.meta("sync") is None
+
+
 # -- pending changes ---------------------------------------------------------------------------
 
 

@@ -85,20 +85,29 @@ def undescribed(report: TrialReport, current: str, previous: str, exc: Exception
 
 def delivered(store: Store, output: str, reports: Iterable[TrialReport]) -> None:
     """Mark what these reports showed (up to their snapshot) as reported on ``output``. A
-    change stored since stays pending."""
-    for t in reports:
-        if t.snapshot is None or t.outcome is Outcome.ERROR:
-            continue
-        marker = store.pending.get(t.nct_id)
-        if marker is None or marker["run"] != store.run_id or output not in marker["outputs"]:
-            continue
-        outputs = dict(marker["outputs"])
-        names = [p.name for p in store.snapshots(t.nct_id)]
-        if names and names[-1] == t.snapshot:
-            del outputs[output]
-        else:
-            outputs[output] = t.snapshot
-        store.pending.put(t.nct_id, store.run_id, outputs)
+    change stored since stays pending. Marked DELIVERED_BATCH trials a batch of the store."""
+    shown = [t for t in reports if t.snapshot is not None and t.outcome is not Outcome.ERROR]
+    for start in range(0, len(shown), DELIVERED_BATCH):
+        with store.batch():
+            for t in shown[start : start + DELIVERED_BATCH]:
+                _delivered(store, output, t)
+
+
+# Trials marked delivered in one batch: one commit for a page of a long list's news.
+DELIVERED_BATCH = 500
+
+
+def _delivered(store: Store, output: str, t: TrialReport) -> None:
+    marker = store.pending.get(t.nct_id)
+    if marker is None or marker["run"] != store.run_id or output not in marker["outputs"]:
+        return
+    outputs = dict(marker["outputs"])
+    names = [p.name for p in store.snapshots(t.nct_id)]
+    if names and names[-1] == t.snapshot:
+        del outputs[output]
+    else:
+        outputs[output] = t.snapshot
+    store.pending.put(t.nct_id, store.run_id, outputs)
 
 
 def error_report(nct_id: str, exc: TrialwatchError, store: Store | None) -> TrialReport:

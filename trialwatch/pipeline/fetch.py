@@ -4,8 +4,9 @@ data timestamp), and what the run saw, for the next one."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trialwatch.errors import (
@@ -14,7 +15,7 @@ from trialwatch.errors import (
     RunDeadlineError,
     StoreError,
 )
-from trialwatch.model import RunReport
+from trialwatch.model import Outcome, RunReport, TrialReport
 from trialwatch.pipeline.compare import CheckOptions, Observer
 from trialwatch.pipeline.deliver import error_report
 from trialwatch.record import Fetched, record_aliases, utc_now
@@ -117,18 +118,12 @@ def check_batched(
                 continue
             seen: set[str] = set()
             observer.preload(batch)
+            take = functools.partial(_take, observer, options, wanted, batch, seen)
             try:
-                for fetched in client.fetch_batch(batch):
-                    requested = _requested(fetched, wanted, batch)
-                    if requested is None or requested in seen:
-                        continue  # not one of ours (or twice): ignore
-                    seen.add(requested)
-                    if requested != fetched.nct_id:
-                        fetched.requested_id = requested
-                        fetched.alias_of = fetched.nct_id
-                    run.trials.append(observer.observe(fetched))
-                    if options.progress:
-                        options.progress(requested)
+                for records in client.batch_pages(batch):
+                    cut = observe_page(store, records, take, run.trials)
+                    if cut is not None:
+                        raise cut
             except FetchError as exc:
                 log.warning("a batch of %d ids failed: %s", len(batch), exc)
                 failing = exc  # the registry is failing: the rest are not checked this run
@@ -158,6 +153,41 @@ def check_batched(
             full = {"last_full_check": utc_now()} if complete else {}
             record_run(store, client, complete, stamp, ids_digest, len(nct_ids), **full)
     return run
+
+
+def observe_page(
+    store: Store,
+    records: Iterable[Fetched],
+    take: Callable[[Fetched], TrialReport | None],
+    reports: list[TrialReport],
+) -> FetchError | None:
+    """Observe one page's records (``take``: a record's report, None to pass it by) into
+    ``reports``, in one batch of the store: a page's baselines cost one commit, not one each.
+    A page cut short (its JSON truncated) keeps what was read before the cut: the batch
+    commits, and the FetchError is returned. A batch that could not commit leaves the news of
+    its page to the next run: its new and changed trials are reported as errors, saying so."""
+    start = len(reports)
+    cut: FetchError | None = None
+    entered = False
+    try:
+        with store.batch():
+            entered = True
+            try:
+                for fetched in records:
+                    report = take(fetched)
+                    if report is not None:
+                        reports.append(report)
+            except FetchError as exc:
+                cut = exc
+    except StoreError as exc:
+        if not entered:
+            raise
+        for report in reports[start:]:
+            if report.outcome in (Outcome.NEW, Outcome.CHANGED):
+                report.outcome = Outcome.ERROR
+                report.changes, report.baseline = [], None
+                report.error = f"{exc} (what this run found is reported by the next)"
+    return cut
 
 
 def skipped(
@@ -217,6 +247,29 @@ def record_run(
     except StoreError as exc:
         # The changes are reported all the same; only the next run cannot skip.
         log.warning("could not record the run's state (%s); the next run checks again", exc)
+
+
+def _take(
+    observer: Observer,
+    options: CheckOptions,
+    wanted: set[str],
+    batch: list[str],
+    seen: set[str],
+    fetched: Fetched,
+) -> TrialReport | None:
+    """A record of a batch's page observed: its report, or None for one not asked for (or
+    answered twice)."""
+    requested = _requested(fetched, wanted, batch)
+    if requested is None or requested in seen:
+        return None
+    seen.add(requested)
+    if requested != fetched.nct_id:
+        fetched.requested_id = requested
+        fetched.alias_of = fetched.nct_id
+    report = observer.observe(fetched)
+    if options.progress:
+        options.progress(requested)
+    return report
 
 
 def _requested(fetched: Fetched, wanted: set[str], batch: list[str]) -> str | None:

@@ -416,7 +416,16 @@ class RegistryClient:
 
     def fetch_batch(self, nct_ids: Sequence[str], page_size: int = 1000) -> Iterator[Fetched]:
         """``GET /studies?filter.ids=…``: the studies among nct_ids, page by page."""
-        return self.fetch_pages(
+        for records in self.batch_pages(nct_ids, page_size):
+            yield from records
+
+    def batch_pages(
+        self, nct_ids: Sequence[str], page_size: int = 1000
+    ) -> Iterator[Iterator[Fetched]]:
+        """``GET /studies?filter.ids=…`` a page at a time: each page's studies, read as they
+        are asked for from the page already received (no request until the next page is asked
+        for). Each page is read to its end before the next is asked for."""
+        return self.pages(
             {"filter.ids": "|".join(nct_ids)}, f"a batch of {len(nct_ids)} ids", page_size
         )
 
@@ -425,8 +434,14 @@ class RegistryClient:
     ) -> Iterator[Fetched]:
         """``GET /studies`` with these parameters: every study it answers, whole, page by page
         (never more than a page in memory)."""
+        for records in self.pages(params, what, page_size):
+            yield from records
+
+    def pages(
+        self, params: dict[str, str], what: str, page_size: int = 1000
+    ) -> Iterator[Iterator[Fetched]]:
+        """``GET /studies`` with these parameters, a page at a time (see batch_pages)."""
         url = f"{self.api_url}/studies"
-        where = f"{url}?filter.ids=…" if "filter.ids" in params else f"{url}?{urlencode(params)}"
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
@@ -434,29 +449,36 @@ class RegistryClient:
             query["pageSize"] = str(self._page_size(page_size))
             if token:
                 query["pageToken"] = token
-            text = self.studies_page(query, what)
-            fetched_at = utc_now()
             page: dict[str, Any] = {}
-            count = 0
-            try:
-                for record, record_text in iter_page(text, page):
-                    count += 1
-                    got = record_id(record)
-                    if got is None:
-                        raise FetchError(f"{url} returned a study without an nctId; nothing stored")
-                    yield fetched_from(got, record, record_text, where, fetched_at, keep_text=True)
-                    del record, record_text
-            except (ValueError, RecordShapeError) as exc:
-                raise FetchError(
-                    f"{url} answered {what} with invalid or truncated JSON ({exc}); "
-                    "the rest was not checked"
-                ) from None
-            if count:
-                self.bytes_per_record = max(1, len(text) // count)
-            del text
+            yield self._page_records(self.studies_page(query, what), page, params, what)
             token = next_token(page, seen_tokens, url)
             if token is None:
                 return
+
+    def _page_records(
+        self, text: str, page: dict[str, Any], params: dict[str, str], what: str
+    ) -> Iterator[Fetched]:
+        """The studies of one page's text, parsed one at a time; ``page`` gets the page's
+        other keys (its next page token) once the last study is read."""
+        url = f"{self.api_url}/studies"
+        where = f"{url}?filter.ids=…" if "filter.ids" in params else f"{url}?{urlencode(params)}"
+        fetched_at = utc_now()
+        count = 0
+        try:
+            for record, record_text in iter_page(text, page):
+                count += 1
+                got = record_id(record)
+                if got is None:
+                    raise FetchError(f"{url} returned a study without an nctId; nothing stored")
+                yield fetched_from(got, record, record_text, where, fetched_at, keep_text=True)
+                del record, record_text
+        except (ValueError, RecordShapeError) as exc:
+            raise FetchError(
+                f"{url} answered {what} with invalid or truncated JSON ({exc}); "
+                "the rest was not checked"
+            ) from None
+        if count:
+            self.bytes_per_record = max(1, len(text) // count)
 
     def studies_page(self, query: dict[str, str], what: str) -> str:
         """One page of ``GET /studies`` as text; FetchError for anything but a 200 JSON page."""

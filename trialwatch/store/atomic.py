@@ -57,8 +57,14 @@ def write_atomic(
     that can be rebuilt. Folders are made when missing (looked for only then: a write to a
     folder that exists costs no extra call).
     """
-    folder = path.parent
-    fd, tmp = _temp_file(tmp_dir or folder)
+    tmp = write_temp(data, tmp_dir or path.parent, durable=durable)
+    put_temp(tmp, path, exclusive=exclusive, durable=durable)
+
+
+def write_temp(data: bytes, where: Path, *, durable: bool = False) -> str:
+    """data in a new temp file in ``where`` (made when missing): its name, for put_temp. A
+    temp file nobody put is never read, and is tidied (remove_temp_files)."""
+    fd, tmp = _temp_file(where)
     try:
         try:
             view = memoryview(data)
@@ -68,6 +74,19 @@ def write_atomic(
                 os.fsync(fd)
         finally:
             os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def put_temp(tmp: str, path: Path, *, exclusive: bool = False, durable: bool = True) -> None:
+    """A temp file (write_temp) put in its place as ``path`` (its folder made when missing),
+    at once: a reader sees the whole file or none. With ``exclusive`` an existing file is
+    never replaced (FileExistsError, and the temp file is removed)."""
+    folder = path.parent
+    try:
         try:
             _put(tmp, path, exclusive)
         except FileNotFoundError:  # the folder is new

@@ -170,6 +170,12 @@ class Store(Protocol):
         """One unit of work: its writes commit together, or none does. ``key`` names what it
         reads and then writes (a trial): other runs' units on the same key wait for it."""
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Units opened inside commit together at its end, where a store gains by it (one
+        transaction, not one a unit); a unit that fails is still undone alone, and what waits
+        for a commit (a baseline's file) waits for the batch's. A store whose units each lock
+        a trial (PostgreSQL) commits each unit on its own: a batch there holds no lock."""
+
     def row(self, nct_id: str) -> dict[str, Any]:
         """A trial's state row (empty when the store knows nothing of it)."""
 
@@ -300,6 +306,13 @@ class Bookkeeping:
         with self.db.transaction(key=key) as conn:
             # Every adapter built on Bookkeeping keeps its state in SQL tables (SqlBacked).
             yield SqlUnit(cast("SqlBacked", self), conn)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        # One SQLite transaction: its write lock keeps other runs out until the end, so no
+        # unit inside waits on another run's (no lock taken in two orders).
+        with self.db.transaction():
+            yield
 
     def row(self, nct_id: str) -> dict[str, Any]:
         return self.db.row(nct_id)

@@ -430,8 +430,14 @@ class StateDB(StateTables):
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise _write_error(self.path, exc) from None
-        for action in after:
-            action()
+        failed: StoreError | None = None
+        for action in after:  # each, though one failed: the others' files are still wanted
+            try:
+                action()
+            except StoreError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         name = f"tw{self._depth}"

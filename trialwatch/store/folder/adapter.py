@@ -21,7 +21,7 @@ from trialwatch.changes.normalize import (
 from trialwatch.errors import StoreError, os_reason
 from trialwatch.ids import is_nct_id
 from trialwatch.record import Fetched
-from trialwatch.store.atomic import remove_temp_files, write_atomic
+from trialwatch.store.atomic import put_temp, remove_temp_files, write_atomic, write_temp
 from trialwatch.store.folder.pending import Pending, RunRegistry
 from trialwatch.store.port import (
     SNAPSHOT_NAME,
@@ -62,6 +62,7 @@ class SnapshotStore(Bookkeeping):
         self._written: dict[Path, str] = {}  # sha256 of the snapshot files this run wrote
         self._plain_dirs: set[str] = set()  # trials whose folder is no link (trial_dir)
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
+        self._unput: set[str] = set()  # their temp files, until put in place
         self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
         self._unsynced = False  # files written without fsync, made durable at the run's end
 
@@ -112,6 +113,10 @@ class SnapshotStore(Bookkeeping):
             yield
         finally:
             self._depth = 0
+            for tmp in self._unput:  # baselines of a transaction rolled back
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            self._unput.clear()
             try:
                 if self._unsynced:
                     self.sync_files()
@@ -233,20 +238,30 @@ class SnapshotStore(Bookkeeping):
 
     def _save_after_commit(self, fetched: Fetched) -> Path:
         """A baseline: its name chosen now (the transaction holds the store's write lock, so
-        no other run names a file meanwhile), its file written after the commit, and the
-        file's times put in the state at the run's end (flush_checks)."""
+        no other run names a file meanwhile) and its bytes written to a temp file, which is
+        put in place once the transaction has committed (a batch's commit holds no page of
+        bytes); the file's times go in the state at the run's end (flush_checks)."""
         nct = fetched.nct_id
         folder = self.trial_dir(nct)
         data = canonical_json_bytes(snapshot_payload(fetched))
         path = next(p for p in _names(folder, fetched.fetched_at[:10]) if not os.path.lexists(p))
         name = path.name
+        try:
+            tmp = write_temp(data, self.tmp_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"could not write {path}: {os_reason(exc)}; it is stored on the next run"
+            ) from None
         self._written[path] = hashlib.sha256(data).hexdigest()
         self._deferred[path] = len(data)
+        self._unput.add(tmp)  # removed at the run's end if the transaction rolls back
+        del data
 
-        def write() -> None:
+        def put() -> None:
             self._deferred.pop(path, None)
+            self._unput.discard(tmp)
             try:
-                write_atomic(path, data, exclusive=True, durable=False, tmp_dir=self.tmp_dir)
+                put_temp(tmp, path, exclusive=True, durable=False)
             except FileExistsError:  # another run's baseline of the same day, since the commit
                 return
             except OSError as exc:
@@ -259,7 +274,7 @@ class SnapshotStore(Bookkeeping):
                     (os.stat(path).st_mtime_ns, os.stat(folder).st_mtime_ns, nct, name)
                 )
 
-        self.db.after_commit(write)
+        self.db.after_commit(put)
         return path
 
     def baselines(self, conn: Any, found: Sequence[Fetched]) -> None:

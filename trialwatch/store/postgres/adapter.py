@@ -274,6 +274,13 @@ class PostgresStore(TablesStore):
                 self.runs.stop()
                 self.db.close()
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Each unit commits on its own (see port.Store.batch): a unit locks its trial until
+        its transaction ends, and one transaction holding a page's trials could wait for
+        another run holding some of them in another order."""
+        yield
+
     def wait_for_events(self, seconds: float) -> bool:
         """Listen for the rows other runs store (``NOTIFY`` at their commit), on a connection
         of its own, for at most ``seconds``."""
