@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any, TypeVar, cast
 
 from trialwatch.audit.rules import applicability, date_struct, results_submitted
-from trialwatch.audit.signals import SIGNAL_NAMES, Signal, audit_record, next_change
+from trialwatch.audit.signals import (
+    SIGNAL_NAMES,
+    Signal,
+    audit_record,
+    next_change,
+    signal_names,
+)
 from trialwatch.changes.events.scene import RANK_RESULTS, RANK_STATUS
 from trialwatch.changes.sentences import get
 from trialwatch.changes.words import status_words
@@ -73,7 +81,7 @@ def _why_ended(kind: SignalType, record: dict[str, Any], subject: str) -> str:
     return ""
 
 
-def signal_events(told: set[str], now: list[Signal], record: dict[str, Any]) -> list[Event]:
+def signal_events(told: AbstractSet[str], now: list[Signal], record: dict[str, Any]) -> list[Event]:
     """Events for the signals that started since ``told`` and those that stopped."""
     events = []
     keys = {s.key for s in now}
@@ -116,13 +124,19 @@ def signal_events(told: set[str], now: list[Signal], record: dict[str, Any]) -> 
     return events
 
 
+_V = TypeVar("_V")
+
+
 class SignalWatch:
     """Within one check run: the signals in force for each record seen, and the events each
-    output is owed, against what it was last told."""
+    output is owed, against what it was last told. Held for every trial of the run until its
+    report is out, so kept small: one shared set for each set of signal keys (most trials have
+    one of a few), the note of a new trial's signals as its text, no list for a trial owed
+    nothing."""
 
     def __init__(
         self,
-        told: dict[str, dict[str, set[str]]],
+        told: dict[str, dict[str, frozenset[str]]],
         today: dt.date,
         grace_days: int,
         next_days: dict[str, str | None] | None = None,
@@ -134,30 +148,36 @@ class SignalWatch:
         self.new_next: dict[str, str | None] = {}
         self.today = today
         self.grace_days = grace_days
-        self.now: dict[str, set[str]] = {}
-        self.owed: dict[str, dict[str, list[Event]]] = {o: {} for o in told}
-        self.first: dict[str, list[Signal]] = {}  # in force when first seen: a note for new trials
+        self.now: dict[str, frozenset[str]] = {}
+        self.owed: dict[str, dict[str, Sequence[Event]]] = {o: {} for o in told}
+        self.first: dict[str, str] = {}  # in force when first seen: a note for new trials
+        self._shared: dict[Any, Any] = {}
 
     def see(self, nct: str, record: dict[str, Any]) -> None:
         try:
             found = audit_record(record, self.today, grace_days=self.grace_days)
         except Exception:  # a signal is never worth a trial's report
             return
-        self.now[nct] = {s.key for s in found}
+        now = self._share(frozenset(s.key for s in found))
+        self.now[nct] = now
         with contextlib.suppress(Exception):
             day = next_change(record, self.today, self.grace_days)
             if self.next_days.get(nct, "?") != day:
-                self.new_next[nct] = day
+                self.new_next[nct] = self._share(day)
         for output, told in self.told.items():
             before = told.get(nct)
             if before is None:
                 # An output that never heard of this trial's signals (a new trial, or a store
                 # from before signals) learns them quietly: audit lists what is in force.
-                self.owed[output][nct] = []
+                self.owed[output][nct] = ()
                 if found:
-                    self.first[nct] = found
-            elif before != self.now[nct]:
+                    self.first[nct] = self._share(signal_names(found))
+            elif before != now:
                 self.owed[output][nct] = signal_events(before, found, record)
+
+    def _share(self, value: _V) -> _V:
+        """The one copy of an equal value this watch holds already (or this one, kept)."""
+        return cast(_V, self._shared.setdefault(value, value))
 
     def due(self, nct: str) -> bool:
         """Whether a trial whose record was not fetched should be read from its snapshot: its
@@ -171,7 +191,7 @@ class SignalWatch:
         day = self.next_days[nct]
         return day is not None and day <= self.today.isoformat()
 
-    def told_now(self, output: str, ncts: set[str]) -> list[tuple[str, set[str]]]:
+    def told_now(self, output: str, ncts: set[str]) -> list[tuple[str, frozenset[str]]]:
         """What ``output`` knows once the events of these trials are out (a trial it was owed
         nothing for knows it already)."""
         return [

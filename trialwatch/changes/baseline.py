@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -15,7 +16,13 @@ def _date(record: dict[str, Any], field: str) -> DateValue | None:
     struct = get(record, *STATUS, field)
     if not isinstance(struct, dict) or not struct.get("date"):
         return None
-    return DateValue(sys.intern(str(struct.get("date"))), _text(struct.get("type")))
+    return _date_value(str(struct.get("date")), _text(struct.get("type")))
+
+
+@functools.lru_cache(maxsize=8192)
+def _date_value(date: str, kind: str | None) -> DateValue:
+    """One DateValue for each date and type (frozen, so shared by every baseline holding it)."""
+    return DateValue(sys.intern(date), kind)
 
 
 def _text(value: Any) -> str | None:
@@ -34,12 +41,14 @@ def title_of(record: dict[str, Any]) -> str | None:
     return one_line(str(title)) or None if title else None
 
 
-def baseline(record: dict[str, Any]) -> Baseline:
+def baseline(record: dict[str, Any], title: str | None = None) -> Baseline:
+    """The baseline summary of ``record``; ``title``: its title_of, when the caller has it
+    (one string for the report and its baseline)."""
     enrollment = get(record, "protocolSection", "designModule", "enrollmentInfo") or {}
     count = enrollment.get("count") if isinstance(enrollment, dict) else None
     phases = get(record, "protocolSection", "designModule", "phases") or []
     return Baseline(
-        title=title_of(record),
+        title=title if title is not None else title_of(record),
         status=_text(get(record, *STATUS, "overallStatus")),
         phases=[sys.intern(str(p)) for p in phases] if isinstance(phases, list) else [],
         start=_date(record, "startDateStruct"),

@@ -372,7 +372,7 @@ def describe(
             previous = _instead_of_missing(store, nct, base, latest_name, report)
     if previous is None:
         report.outcome = Outcome.NEW
-        report.baseline = baseline(record)
+        report.baseline = baseline(record, report.title)
         report.notes.extend(options.first_notes.get(nct, []))
         if report.warning:  # a change whose start is gone: still a change, shown as it is now
             report.outcome = Outcome.CHANGED

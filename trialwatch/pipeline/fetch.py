@@ -106,7 +106,7 @@ def check_batched(
             stamp = skipped(run, store, client, observer, ids_digest, force)
             if run.skipped:
                 return run
-        wanted = set(nct_ids)
+        wanted = {n: n for n in nct_ids}  # each id to the list's own string of it
         fetch_errors = 0
         failing: FetchError | None = None
         for start in range(0, len(nct_ids), batch_size):
@@ -252,7 +252,7 @@ def record_run(
 def _take(
     observer: Observer,
     options: CheckOptions,
-    wanted: set[str],
+    wanted: dict[str, str],
     batch: list[str],
     seen: set[str],
     fetched: Fetched,
@@ -263,7 +263,10 @@ def _take(
     if requested is None or requested in seen:
         return None
     seen.add(requested)
-    if requested != fetched.nct_id:
+    if requested == fetched.nct_id:
+        # The list's own string: one copy of the id in every report, row and set of the run.
+        fetched.nct_id = fetched.requested_id = wanted[requested]
+    else:
         fetched.requested_id = requested
         fetched.alias_of = fetched.nct_id
     report = observer.observe(fetched)
@@ -272,7 +275,7 @@ def _take(
     return report
 
 
-def _requested(fetched: Fetched, wanted: set[str], batch: list[str]) -> str | None:
+def _requested(fetched: Fetched, wanted: dict[str, str], batch: list[str]) -> str | None:
     """Which requested id a returned study answers: its own, or one of its old aliases."""
     if fetched.nct_id in wanted:
         return fetched.nct_id

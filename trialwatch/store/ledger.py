@@ -17,8 +17,9 @@ class SignalLedger:
     def __init__(self, db: StateTables) -> None:
         self.db = db
 
-    def told(self, output: str) -> dict[str, set[str]]:
-        """Per trial, the signal keys ``output`` was last told were in force."""
+    def told(self, output: str) -> dict[str, frozenset[str]]:
+        """Per trial, the signal keys ``output`` was last told were in force (one shared set
+        for the trials told the same keys: a long list's run holds them all)."""
         like = f"{_PREFIX}{output}:%"
         try:
             rows = self.db.conn.execute(
@@ -26,7 +27,8 @@ class SignalLedger:
             ).fetchall()
         except self.db.errors:
             return {}
-        found: dict[str, set[str]] = {}
+        found: dict[str, frozenset[str]] = {}
+        shared: dict[frozenset[str], frozenset[str]] = {}
         start = len(_PREFIX) + len(output) + 1
         for key, value in rows:
             try:
@@ -34,7 +36,8 @@ class SignalLedger:
             except ValueError:
                 continue
             if isinstance(keys, list):
-                found[str(key)[start:]] = {str(k) for k in keys}
+                told = frozenset(str(k) for k in keys)
+                found[str(key)[start:]] = shared.setdefault(told, told)
         return found
 
     def tell(self, output: str, told: Iterable[tuple[str, Iterable[str]]]) -> None:

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from trialwatch.notify.channels import Channel
     from trialwatch.pipeline.plan import ListRun
 
-from trialwatch.audit.signals import signal_names
 from trialwatch.config import Settings
 from trialwatch.errors import InputError, StoreError, TrialwatchError
 from trialwatch.model import Outcome, QueryReport, RunReport, TrialReport
@@ -375,12 +374,15 @@ def owe_signals(
     trial the reports do not hold gets a report of its own (in a digest)."""
     owed = watch.owed.get(output, {})
     last: dict[str, TrialReport] = {}
+    notes: dict[str, str] = {}
     for t in trials:
         if t.outcome is not Outcome.ERROR:
             last[t.nct_id] = t
         if t.outcome is Outcome.NEW and t.nct_id in watch.first:
-            names = signal_names(watch.first[t.nct_id])
-            t.notes.append(f"Transparency signals in force: {names} (trialwatch audit explains)")
+            names = watch.first[t.nct_id]
+            if names not in notes:  # one string for the trials with the same signals
+                notes[names] = f"Transparency signals in force: {names} (trialwatch audit explains)"
+            t.notes.append(notes[names])
     for nct, events in owed.items():
         if not events:
             continue
