@@ -3,6 +3,7 @@ never from the diff library's output."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -324,22 +325,30 @@ class Baseline:
 class TrialReport:
     """The outcome of checking (or diffing) one trial."""
 
+    # The sequences are given anew, never changed in place (note() adds a note): a report
+    # with none of a kind shares one empty tuple, and a run over a long list holds a report
+    # a trial until it prints them.
     nct_id: str
     outcome: Outcome
     title: str | None = None
-    changes: list[Change] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    context: list[str] = field(default_factory=list)
+    changes: Sequence[Change] = ()
+    events: Sequence[Event] = ()
+    context: Sequence[str] = ()
     baseline: Baseline | None = None
     error: str | None = None
     snapshot: str | None = None
     previous_snapshot: str | None = None
     alias_of: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: Sequence[str] = ()
     warning: str | None = None  # trouble that did not stop this trial's report (exit code 2)
     label: str | None = None  # the user's own name for a watched trial
     # What each ignore rule hid in this change (check --explain-ignore; not in the JSON report).
-    ignored: list[str] = field(default_factory=list)
+    ignored: Sequence[str] = ()
+
+    def note(self, *texts: str) -> None:
+        """Add notes to the report."""
+        if texts:
+            self.notes = [*self.notes, *texts]
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -369,15 +378,17 @@ class TrialReport:
             nct_id=nct,
             outcome=Outcome(data["outcome"]),
             title=data.get("title"),
-            changes=[Change.from_json(nct, c) for c in data.get("changes", [])],
-            events=[Event.from_json(e) for e in data.get("events", []) if isinstance(e, dict)],
-            context=list(data.get("context", [])),
+            # An empty one is the shared empty tuple, as in a report made by a run.
+            changes=[Change.from_json(nct, c) for c in data.get("changes", [])] or (),
+            events=[Event.from_json(e) for e in data.get("events", []) if isinstance(e, dict)]
+            or (),
+            context=list(data.get("context", [])) or (),
             baseline=Baseline.from_json(baseline) if isinstance(baseline, dict) else None,
             error=data.get("error"),
             snapshot=data.get("snapshot"),
             previous_snapshot=data.get("previous_snapshot"),
             alias_of=data.get("alias_of"),
-            notes=list(data.get("notes", [])),
+            notes=list(data.get("notes", [])) or (),
             warning=data.get("warning"),
             label=data.get("label"),
         )

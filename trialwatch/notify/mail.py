@@ -129,7 +129,7 @@ def digest_report(
         if trial.outcome not in (Outcome.CHANGED, Outcome.ERROR):
             continue
         if (trial.nct_id, trial.snapshot) not in this_run and trial.outcome is Outcome.CHANGED:
-            trial.notes.append("found by an earlier run; not delivered until now")
+            trial.note("found by an earlier run; not delivered until now")
         trials.append(trial)
     seen = {t.nct_id for t in trials}
     trials.extend(t for t in run.errors if t.nct_id not in seen)
@@ -305,7 +305,7 @@ def mail_digest(
     legacy = _legacy_outbox(store_root)
     for entry in legacy:
         trial = entry["trial"]
-        trial.notes.append(f"found by an earlier run ({entry['run_at']}); not delivered until now")
+        trial.note(f"found by an earlier run ({entry['run_at']}); not delivered until now")
     changes = [*[e["trial"] for e in legacy], *pending]
     report = narrowed(digest_report(changes, run, queries), settings.only)
     if not worth_sending(report) and not settings.heartbeat:

@@ -76,7 +76,7 @@ class Observer:
         report = TrialReport(nct_id=nct, outcome=Outcome.UNCHANGED)
         if fetched.alias_of:
             report.alias_of = fetched.requested_id
-            report.notes.append(f"{fetched.requested_id} is now {nct} (the registry redirected it)")
+            report.note(f"{fetched.requested_id} is now {nct} (the registry redirected it)")
         try:
             row = self._rows.pop(nct, None)
             if row is None:
@@ -188,7 +188,7 @@ class Observer:
         with store.unit(key=nct) as unit:  # other runs wait for this trial
             marker = store.pending.get(nct)
             if marker and marker["run"] != me and store.runs.alive(marker["run"]):
-                report.notes.append(
+                report.note(
                     "another trialwatch run running now is reporting this trial's latest change"
                 )
                 return
@@ -373,7 +373,7 @@ def describe(
     if previous is None:
         report.outcome = Outcome.NEW
         report.baseline = baseline(record, report.title)
-        report.notes.extend(options.first_notes.get(nct, []))
+        report.note(*options.first_notes.get(nct, []))
         if report.warning:  # a change whose start is gone: still a change, shown as it is now
             report.outcome = Outcome.CHANGED
         return

@@ -76,7 +76,7 @@ def undescribed(report: TrialReport, current: str, previous: str, exc: Exception
     report.snapshot = current
     report.previous_snapshot = previous or None
     report.changes, report.events, report.baseline = [], [], None
-    report.notes.append(
+    report.note(
         f"the record changed, but trialwatch could not describe the change "
         f"({type(exc).__name__}: {exc}); see it with trialwatch diff on the snapshots "
         f"{previous or '(none)'} and {current}, and please report it"
@@ -116,7 +116,7 @@ def error_report(nct_id: str, exc: TrialwatchError, store: Store | None) -> Tria
         try:
             if store.snapshots(nct_id):
                 store.note_check(nct_id, utc_now(), "error", str(exc))
-                report.notes.append("not checked this time; its last snapshot is kept")
+                report.note("not checked this time; its last snapshot is kept")
         except StoreError:
             pass
     return report

@@ -55,12 +55,15 @@ class SignalLedger:
         except self.db.errors:
             return {}
         out: dict[str, str | None] = {}
+        days: dict[str, str] = {}
         for key, value in rows:
             try:
                 day = json.loads(value)
             except ValueError:
                 continue
-            out[str(key)[len(_NEXT) :]] = day if isinstance(day, str) else None
+            # One string a day: a long list's trials share a few hundred days.
+            shared = days.setdefault(day, day) if isinstance(day, str) else None
+            out[str(key)[len(_NEXT) :]] = shared
         return out
 
     def set_next_days(self, days: Iterable[tuple[str, str | None]]) -> None:

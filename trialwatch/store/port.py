@@ -252,7 +252,8 @@ class SqlBacked(Protocol):
 
 class Bookkeeping:
     """What both stores keep the same way, in the state's tables: the checks of a run (written
-    once at its end), the last run's state, and which outputs runs deliver to."""
+    with each batch and at its end), the last run's state, and which outputs runs deliver
+    to."""
 
     db: StateTables
     _checks: list[tuple[str, str, str, str | None, str | None]]
@@ -266,7 +267,7 @@ class Bookkeeping:
         last_update: str | None = None,
     ) -> None:
         """Remember that a check happened (and the record's last-update date, when read);
-        written once for the whole run (flush_checks)."""
+        written with the batch or at the run's end (flush_checks)."""
         self._checks.append((nct_id, when, outcome, error, last_update))
 
     def flush_checks(self) -> None:
@@ -310,9 +311,11 @@ class Bookkeeping:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         # One SQLite transaction: its write lock keeps other runs out until the end, so no
-        # unit inside waits on another run's (no lock taken in two orders).
+        # unit inside waits on another run's (no lock taken in two orders). The checks noted
+        # so far go with it: a long list's run holds none of them until its end.
         with self.db.transaction():
             yield
+            self.flush_checks()
 
     def row(self, nct_id: str) -> dict[str, Any]:
         return self.db.row(nct_id)

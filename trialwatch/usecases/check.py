@@ -382,7 +382,7 @@ def owe_signals(
             names = watch.first[t.nct_id]
             if names not in notes:  # one string for the trials with the same signals
                 notes[names] = f"Transparency signals in force: {names} (trialwatch audit explains)"
-            t.notes.append(notes[names])
+            t.note(notes[names])
     for nct, events in owed.items():
         if not events:
             continue

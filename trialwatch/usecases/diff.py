@@ -36,7 +36,7 @@ def run_diff(old: Path, new: Path, settings: Settings) -> tuple[RunReport, Setti
     )
     fill(trial, compare(b.nct_id, a.record, b.record, settings["ignore"]), settings["show_admin"])
     if a.nct_id != b.nct_id:
-        trial.notes.append(f"comparing two different trials: {a.nct_id} and {b.nct_id}")
+        trial.note(f"comparing two different trials: {a.nct_id} and {b.nct_id}")
     return RunReport(generated_at=utc_now(), trials=[trial]), settings
 
 
