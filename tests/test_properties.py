@@ -330,6 +330,46 @@ def test_numbers_and_odd_strings_are_written_as_json_writes_them(value: list[Any
     assert canonical_json({"v": value}) == expected
 
 
+@given(_JSON)
+@settings(max_examples=600, deadline=None)
+def test_a_record_read_with_plain_numbers_is_written_as_json_writes_it(value: Any) -> None:
+    """A page's records are read by a decoder that notes the numbers orjson writes otherwise
+    (NumberWatch); a record it found none in is written without the guard's search: still
+    json's text, byte for byte, whatever the value holds (NaN, 1e-7, 2**70, odd strings)."""
+    import json
+
+    from trialwatch.changes.normalize import canonical_json_bytes
+    from trialwatch.registry.client import iter_page
+    from trialwatch.sanitize import NumberWatch
+
+    page = json.dumps({"studies": [value, {"v": value}], "nextPageToken": "t"})
+    numbers = NumberWatch()
+    read = []
+    for record, _text in iter_page(page, {}, numbers):
+        read.append((record, numbers.odd))
+    assert len(read) == 2 and read[0][1] == read[1][1]
+    record, odd = read[1]
+    expected = json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    if not odd:
+        written = canonical_json_bytes(record, plain_numbers=True)
+        assert written == expected.encode("utf-8", "surrogatepass")
+
+
+def test_the_number_watch_notes_every_float_orjson_writes_otherwise() -> None:
+    from trialwatch.registry.client import iter_page
+    from trialwatch.sanitize import NumberWatch
+
+    for text, odd in [
+        ("1e-5", True), ("-0.00001", True), ("9.99e-5", True), ("NaN", True),
+        ("Infinity", True), ("-Infinity", True), ("1e999", True),
+        ("0.0001", False), ("0.0", False), ("-0.0", False), ("1e16", False), ("1.5e300", False),
+        ("12", False), ("123456789012345678901234", False), ('"1e-5"', False),
+    ]:  # fmt: skip
+        numbers = NumberWatch()
+        seen = [numbers.odd for _ in iter_page('{"studies":[{"v":' + text + "}]}", {}, numbers)]
+        assert seen == [odd], text
+
+
 def test_every_real_record_is_written_as_json_writes_it() -> None:
     import json
 

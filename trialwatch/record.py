@@ -25,6 +25,9 @@ class Fetched:
     # The record's JSON exactly as read, when kept (a bootstrap stores it as it came, without
     # encoding the parsed record again); None otherwise.
     text: str | None = None
+    # Every number in the record is one orjson writes as json does (sanitize.NumberWatch saw
+    # it read): its snapshot's text needs no search for one that is not. False: not known.
+    plain_numbers: bool = False
 
 
 def utc_now() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -225,6 +226,29 @@ def parse(text: str | bytes, exact: bool = True) -> tuple[Any, str | bytes]:
 
 
 # -- output -----------------------------------------------------------------------------------
+
+
+class NumberWatch:
+    """A JSON decoder that notes whether the value it just read holds a number that orjson
+    writes otherwise than json (a float of magnitude under 1e-4, NaN, an infinity): without
+    one, a snapshot's text is orjson's as it is, with no search of it (normalize.py). Reset
+    ``odd`` before each value; read it after."""
+
+    __slots__ = ("decoder", "odd")
+
+    def __init__(self) -> None:
+        self.odd = False
+        self.decoder = json.JSONDecoder(parse_float=self._float, parse_constant=self._constant)
+
+    def _float(self, text: str) -> float:
+        value = float(text)
+        if value and not 1e-4 <= abs(value) < math.inf:
+            self.odd = True
+        return value
+
+    def _constant(self, name: str) -> float:
+        self.odd = True
+        return float(name)  # NaN, Infinity, -Infinity: what json reads them as
 
 
 def strip_escapes(text: str) -> str:

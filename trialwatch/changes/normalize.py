@@ -123,8 +123,10 @@ def _orjson_dumps() -> Callable[[Any], bytes] | None:
     return functools.partial(orjson.dumps, option=option)
 
 
-def _orjson_text(value: Any) -> bytes | None:
-    """orjson's text of value when it is json's, else None."""
+def _orjson_text(value: Any, plain_numbers: bool = False) -> bytes | None:
+    """orjson's text of value when it is json's, else None. ``plain_numbers``: value holds
+    no number orjson writes otherwise (sanitize.NumberWatch read it), so its text is not
+    searched for one."""
     dumps = _orjson_dumps()
     if dumps is None:
         return None
@@ -132,7 +134,7 @@ def _orjson_text(value: Any) -> bytes | None:
         data = dumps(value)
     except (TypeError, ValueError):  # a lone surrogate, an int over 64 bits, deep nesting
         return None
-    return None if _orjson_differs(data) else data
+    return data if plain_numbers or not _orjson_differs(data) else None
 
 
 def canonical_json(value: Any) -> str:
@@ -153,9 +155,10 @@ def canonical_json(value: Any) -> str:
     return "".join(out)
 
 
-def canonical_json_bytes(value: Any) -> bytes:
-    """canonical_json in UTF-8, without a round trip through text when orjson wrote it."""
-    data = _orjson_text(value)
+def canonical_json_bytes(value: Any, plain_numbers: bool = False) -> bytes:
+    """canonical_json in UTF-8, without a round trip through text when orjson wrote it.
+    ``plain_numbers``: see _orjson_text."""
+    data = _orjson_text(value, plain_numbers)
     return data if data is not None else canonical_json(value).encode("utf-8")
 
 

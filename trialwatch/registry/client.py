@@ -23,7 +23,7 @@ from trialwatch.errors import FetchError, NotInRegistryError, RunDeadlineError
 from trialwatch.ids import normalize_nct_id
 from trialwatch.record import Fetched, record_aliases, record_id, utc_now
 from trialwatch.registry.retry import RETRY_STATUSES, RateLimiter, RetryPolicy, parse_retry_after
-from trialwatch.sanitize import RecordShapeError, needs_repair, repair_strings
+from trialwatch.sanitize import NumberWatch, RecordShapeError, needs_repair, repair_strings
 from trialwatch.sanitize import loads as safe_loads
 
 log = logging.getLogger("trialwatch")
@@ -110,11 +110,15 @@ _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
 
-def iter_page(text: str, extra: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+def iter_page(
+    text: str, extra: dict[str, Any], numbers: NumberWatch | None = None
+) -> Iterator[tuple[Any, str]]:
     """The studies of a page of ``GET /studies`` one at a time, each with its own JSON text;
     the page's other keys (``nextPageToken``) go into ``extra``. Each record is parsed once (by
     the C scanner) and the page is never turned into one big tree, so memory follows one record,
-    not the page. ValueError for anything that is not such a page."""
+    not the page. ValueError for anything that is not such a page. With ``numbers``, each
+    study is read by its decoder, whose ``odd`` then says whether it holds an odd number."""
+    decoder = _DECODER if numbers is None else numbers.decoder
 
     def ws(i: int) -> int:
         match = _WS.match(text, i)
@@ -137,8 +141,10 @@ def iter_page(text: str, extra: dict[str, Any]) -> Iterator[tuple[Any, str]]:
                 i = ws(i + 1)
             else:
                 while True:
+                    if numbers is not None:
+                        numbers.odd = False
                     try:
-                        value, end = _DECODER.raw_decode(text, i)
+                        value, end = decoder.raw_decode(text, i)
                     except RecursionError:
                         raise ValueError("a study nests too deeply to read") from None
                     yield value, text[i:end]
@@ -464,14 +470,17 @@ class RegistryClient:
         where = f"{url}?filter.ids=…" if "filter.ids" in params else f"{url}?{urlencode(params)}"
         fetched_at = utc_now()
         count = 0
+        numbers = NumberWatch()
         try:
-            for record, record_text in iter_page(text, page):
+            for record, record_text in iter_page(text, page, numbers):
                 count += 1
                 got = record_id(record)
                 if got is None:
                     raise FetchError(f"{url} returned a study without an nctId; nothing stored")
-                yield fetched_from(got, record, record_text, where, fetched_at, keep_text=True)
-                del record, record_text
+                found = fetched_from(got, record, record_text, where, fetched_at, keep_text=True)
+                found.plain_numbers = not numbers.odd
+                yield found
+                del record, record_text, found
         except (ValueError, RecordShapeError) as exc:
             raise FetchError(
                 f"{url} answered {what} with invalid or truncated JSON ({exc}); "

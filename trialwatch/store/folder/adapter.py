@@ -221,7 +221,7 @@ class SnapshotStore(Bookkeeping):
 
     def _write(self, fetched: Fetched, durable: bool) -> Path:
         folder = self.trial_dir(fetched.nct_id)
-        data = canonical_json_bytes(snapshot_payload(fetched))
+        data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
         for path in _names(folder, fetched.fetched_at[:10]):
             try:  # never over a file there (a second change today): the next name then
                 write_atomic(path, data, exclusive=True, durable=durable, tmp_dir=self.tmp_dir)
@@ -243,7 +243,7 @@ class SnapshotStore(Bookkeeping):
         bytes); the file's times go in the state at the run's end (flush_checks)."""
         nct = fetched.nct_id
         folder = self.trial_dir(nct)
-        data = canonical_json_bytes(snapshot_payload(fetched))
+        data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
         path = next(p for p in _names(folder, fetched.fetched_at[:10]) if not os.path.lexists(p))
         name = path.name
         try:
