@@ -726,3 +726,40 @@ def test_a_page_cut_short_keeps_the_trials_read_before_the_cut(
     outcomes = {t["nct_id"]: t["outcome"] for t in json.loads(out)["trials"]}
     assert outcomes == {ids[0]: "unchanged", ids[1]: "unchanged", ids[2]: "new"}
     assert not stores.pending_trials()
+
+
+def test_a_baseline_whose_folder_is_blocked_is_an_error_and_its_page_is_stored(
+    api: tuple[Registry, str], records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page is one batch, and a baseline's file is put in place after the batch commits.
+    When one trial's folder cannot be made (a file stands where it goes), that trial is an
+    error and the rest of its page are stored and reported as new; once the way is clear the
+    next run stores and reports it."""
+    import json
+
+    reg, url = api
+    ids = [nct(r) for r in records]
+    write_config(url, ids)
+    if stores.on_database():
+        pytest.skip("only a folder store has folders")
+    root = Path(stores.spec())
+    root.mkdir(parents=True, exist_ok=True)
+    blocker = root / ids[1]
+    blocker.write_text("not a folder\n", encoding="utf-8")
+    code, out, err = cli(capsys, "check", "--format", "json")
+    assert code == 2, err
+    assert "Traceback" not in out + err
+    found = {t["nct_id"]: t for t in json.loads(out)["trials"]}
+    assert {n: t["outcome"] for n, t in found.items()} == {
+        ids[0]: "new",
+        ids[1]: "error",
+        ids[2]: "new",
+    }
+    assert "could not write" in found[ids[1]]["error"], found[ids[1]]["error"]
+    blocker.unlink()
+    reg.data_timestamp = "2026-11-26T09:00:00"
+    code, out, err = cli(capsys, "check", "--format", "json")
+    assert code == 0, err
+    outcomes = {t["nct_id"]: t["outcome"] for t in json.loads(out)["trials"]}
+    assert outcomes == {ids[0]: "unchanged", ids[1]: "new", ids[2]: "unchanged"}
+    assert not stores.pending_trials()

@@ -164,8 +164,9 @@ def observe_page(
     """Observe one page's records (``take``: a record's report, None to pass it by) into
     ``reports``, in one batch of the store: a page's baselines cost one commit, not one each.
     A page cut short (its JSON truncated) keeps what was read before the cut: the batch
-    commits, and the FetchError is returned. A batch that could not commit leaves the news of
-    its page to the next run: its new and changed trials are reported as errors, saying so."""
+    commits, and the FetchError is returned. When the batch's end fails (its commit, or a
+    baseline's file put in place after it), each new or changed trial whose snapshot is not
+    now the stored latest is reported as an error, saying so: its news is the next run's."""
     start = len(reports)
     cut: FetchError | None = None
     entered = False
@@ -183,11 +184,22 @@ def observe_page(
         if not entered:
             raise
         for report in reports[start:]:
-            if report.outcome in (Outcome.NEW, Outcome.CHANGED):
+            if report.outcome in (Outcome.NEW, Outcome.CHANGED) and not _stored(store, report):
                 report.outcome = Outcome.ERROR
-                report.changes, report.baseline = [], None
-                report.error = f"{exc} (what this run found is reported by the next)"
+                report.changes, report.events, report.baseline = (), (), None
+                report.error = f"not stored: {exc}"
     return cut
+
+
+def _stored(store: Store, report: TrialReport) -> bool:
+    """Whether a report's snapshot is its trial's stored latest, in the state and as a file."""
+    try:
+        names = [p.name for p in store.snapshots(report.nct_id)]
+        return report.snapshot in names and store.row(report.nct_id).get("latest") == (
+            report.snapshot
+        )
+    except StoreError:
+        return False
 
 
 def skipped(
