@@ -220,7 +220,12 @@ def test_batch_follows_page_tokens() -> None:
             return httpx.Response(200, json={"studies": [load("NCT03418623.json")]})
         return httpx.Response(200, json=page1)
 
-    got = list(make_client(handler).fetch_batch(["NCT00184067", "NCT03934567", "NCT03418623"]))
+    pages = make_client(handler).batch_pages(["NCT00184067", "NCT03934567", "NCT03418623"])
+    got = list(next(pages))
+    # A page is read from what was received: the next is asked for only when it is wanted
+    # (a check stores a page in one batch of the store, with no request made inside it).
+    assert len(seen) == 1
+    got += [found for page in pages for found in page]
     assert [f.nct_id for f in got] == ["NCT00184067", "NCT03934567", "NCT03418623"]
     assert seen[0].url.params["filter.ids"] == "NCT00184067|NCT03934567|NCT03418623"
     assert seen[0].url.params["pageSize"] == "100"  # cautious until the records' size is known

@@ -85,7 +85,8 @@ def undescribed(report: TrialReport, current: str, previous: str, exc: Exception
 
 def delivered(store: Store, output: str, reports: Iterable[TrialReport]) -> None:
     """Mark what these reports showed (up to their snapshot) as reported on ``output``. A
-    change stored since stays pending. Marked DELIVERED_BATCH trials a batch of the store."""
+    change stored since stays pending. DELIVERED_BATCH trials to a batch of the store (one
+    commit)."""
     shown = [t for t in reports if t.snapshot is not None and t.outcome is not Outcome.ERROR]
     for start in range(0, len(shown), DELIVERED_BATCH):
         with store.batch():

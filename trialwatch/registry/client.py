@@ -420,11 +420,6 @@ class RegistryClient:
                 f"the registry redirected {current} to {location!r}, which is not a study id"
             ) from None
 
-    def fetch_batch(self, nct_ids: Sequence[str], page_size: int = 1000) -> Iterator[Fetched]:
-        """``GET /studies?filter.ids=…``: the studies among nct_ids, page by page."""
-        for records in self.batch_pages(nct_ids, page_size):
-            yield from records
-
     def batch_pages(
         self, nct_ids: Sequence[str], page_size: int = 1000
     ) -> Iterator[Iterator[Fetched]]:
