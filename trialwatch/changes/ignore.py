@@ -22,7 +22,6 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from trialwatch.changes.match import path_segments
 from trialwatch.errors import InputError
@@ -102,6 +101,10 @@ def parse(text: str) -> Rule:
 
 @functools.cache
 def field_names() -> frozenset[str]:
+    # Imported here: importlib.resources brings tempfile and random, about 4 ms of every
+    # command's start, and only a rule's check needs the list.
+    from importlib import resources
+
     text = resources.files("trialwatch.changes").joinpath("fieldnames.txt").read_text("utf-8")
     return frozenset(
         line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
