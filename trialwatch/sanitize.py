@@ -225,9 +225,6 @@ def parse(text: str | bytes, exact: bool = True) -> tuple[Any, str | bytes]:
         ) from None
 
 
-# -- output -----------------------------------------------------------------------------------
-
-
 class NumberWatch:
     """A JSON decoder that notes whether the value it just read holds a number that orjson
     writes otherwise than json (a float of magnitude under 1e-4, NaN, an infinity): without
@@ -249,6 +246,9 @@ class NumberWatch:
     def _constant(self, name: str) -> float:
         self.odd = True
         return float(name)  # NaN, Infinity, -Infinity: what json reads them as
+
+
+# -- output -----------------------------------------------------------------------------------
 
 
 def strip_escapes(text: str) -> str:

@@ -170,7 +170,7 @@ class SignalWatch:
                 # An output that never heard of this trial's signals (a new trial, or a store
                 # from before signals) learns them quietly: audit lists what is in force.
                 self.owed[output][nct] = ()
-                if found:
+                if found and nct not in self.first:  # worded once, whatever the outputs
                     self.first[nct] = self._share(signal_names(found))
             elif before != now:
                 self.owed[output][nct] = signal_events(before, found, record)

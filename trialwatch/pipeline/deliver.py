@@ -83,6 +83,10 @@ def undescribed(report: TrialReport, current: str, previous: str, exc: Exception
     )
 
 
+# Trials marked delivered in one batch: one commit for a page of a long list's news.
+DELIVERED_BATCH = 500
+
+
 def delivered(store: Store, output: str, reports: Iterable[TrialReport]) -> None:
     """Mark what these reports showed (up to their snapshot) as reported on ``output``. A
     change stored since stays pending. DELIVERED_BATCH trials to a batch of the store (one
@@ -92,10 +96,6 @@ def delivered(store: Store, output: str, reports: Iterable[TrialReport]) -> None
         with store.batch():
             for t in shown[start : start + DELIVERED_BATCH]:
                 _delivered(store, output, t)
-
-
-# Trials marked delivered in one batch: one commit for a page of a long list's news.
-DELIVERED_BATCH = 500
 
 
 def _delivered(store: Store, output: str, t: TrialReport) -> None:
