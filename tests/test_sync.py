@@ -224,11 +224,21 @@ def test_a_sync_killed_at_any_moment_resumes_and_files_each_change_once(
     took = time.monotonic() - started
     assert full.returncode == 0
     # The queue now holds every change: a worker is killed while comparing, then the sync
-    # that follows (killed too) and one run to the end do the rest.
+    # that follows (killed too) and one run to the end do the rest. Each is killed once a
+    # random part of what was left is done: a moment in the work, not a time (on a fast
+    # machine a time could land after the work ended, and no kill would cut it short).
     cut = []
     for argv in (["worker", "-q"], ["sync", "-q"]):
+        _, out, _ = cli(capsys, "sync", "--status", "--format", "json")
+        left = json.loads(out)["left"]
+        kill_at = left - rng.randint(1, max(1, left * 3 // 4))  # jobs still left then
         proc = subprocess.Popen([EXE, *argv], env=_sync_env())
-        time.sleep(rng.uniform(0.2, max(0.3, took * 2)))
+        bound = time.monotonic() + max(120.0, took * 20)  # only keeps a hang from lasting
+        while proc.poll() is None and time.monotonic() < bound:
+            _, out, _ = cli(capsys, "sync", "--status", "--format", "json")
+            if json.loads(out)["left"] <= kill_at:
+                break
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         _, out, _ = cli(capsys, "sync", "--status", "--format", "json")
