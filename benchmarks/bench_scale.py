@@ -102,9 +102,10 @@ def one_pair(
 ) -> dict[str, Pair]:
     """A first run on an empty store, then an unchanged run: per phase (requests, wall s,
     CPU s, peak MB, snapshot files written, bookkeeping files written). The store stays in
-    ``scratch`` until every run is measured: removing a store of 10,000 trials made the next
-    run's first check 1.6 s slower here (7.2 s against 8.8 s, the same code), the file system
-    still freeing the old files' blocks while the new ones were made."""
+    ``scratch`` until every run is measured: removing a store of 10,000 trials between runs
+    made the next first checks slower here (medians 9.6 and 9.0 s against 8.6 and 8.6 s, the
+    same code, the two ways run in turn), the file system still freeing the old files'
+    blocks while the new ones were made."""
     work = Path(tempfile.mkdtemp(prefix="tw-scale-", dir=scratch))
     out: dict[str, Pair] = {}
     (work / "trialwatch.toml").write_text(
