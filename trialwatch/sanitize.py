@@ -89,13 +89,12 @@ def repair_strings(value: Any) -> Any:
     return value
 
 
-def needs_repair(json_text: str) -> bool:
-    """Could parsing this JSON text give a lone surrogate? (Only a ``\\uD8xx``-style escape can.)"""
+def needs_repair(json_text: str | bytes) -> bool:
+    """Could parsing this JSON text (or its UTF-8) give a lone surrogate? (Only a
+    ``\\uD8xx``-style escape can.)"""
+    if isinstance(json_text, bytes):
+        return _SURROGATE_ESCAPE_BYTES.search(json_text) is not None
     return _SURROGATE_ESCAPE.search(json_text) is not None
-
-
-def _needs_repair_bytes(json_text: bytes) -> bool:
-    return _SURROGATE_ESCAPE_BYTES.search(json_text) is not None
 
 
 _NESTS = (dict, list)
@@ -175,8 +174,7 @@ def read_json(text: str | bytes, checked: bool = True) -> tuple[Any, bool]:
     value, text = parse(text, exact=checked)
     if checked:
         check_depth(value)
-    repair = needs_repair(text) if isinstance(text, str) else _needs_repair_bytes(text)
-    return (repair_strings(value), True) if repair else (value, False)
+    return (repair_strings(value), True) if needs_repair(text) else (value, False)
 
 
 # An integer past 64 bits has 20 digits or more: orjson would read it as a float, json as the
