@@ -108,7 +108,7 @@ class Observer:
                 "its last snapshot is kept and the other trials are reported. Please report it"
             )
         if report.outcome is Outcome.ERROR:
-            report.changes, report.baseline = [], None
+            report.changes, report.baseline = (), None
             with contextlib.suppress(StoreError):
                 self.store.note_check(nct, fetched.fetched_at, "error", report.error)
         else:

@@ -75,7 +75,7 @@ def undescribed(report: TrialReport, current: str, previous: str, exc: Exception
     report.outcome = Outcome.CHANGED
     report.snapshot = current
     report.previous_snapshot = previous or None
-    report.changes, report.events, report.baseline = [], [], None
+    report.changes, report.events, report.baseline = (), (), None
     report.note(
         f"the record changed, but trialwatch could not describe the change "
         f"({type(exc).__name__}: {exc}); see it with trialwatch diff on the snapshots "
