@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -127,8 +128,9 @@ class SnapshotStore(Bookkeeping):
                 self.runs.stop()
                 self.db.close()
 
-    @property
+    @functools.cached_property
     def tmp_dir(self) -> Path:
+        """Where its temp files are made (a path, worked out once: each baseline asks)."""
         return temp_dir(self.root)
 
     # -- paths ------------------------------------------------------------------------------

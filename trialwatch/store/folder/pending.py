@@ -43,14 +43,20 @@ class Pending:
 
     def __init__(self, root: Path, db: StateDB) -> None:
         self.folder = bookkeeping_dir(root) / "pending"
+        self._prefix = os.path.join(self.folder, "")  # each trial's file is this and its id
         self.tmp = temp_dir(root)
         self.db = db
         self.damaged: list[str] = []
 
     def path(self, nct: str) -> Path:
+        return Path(self._name(nct))
+
+    def _name(self, nct: str) -> str:
+        """A trial's pending file, as a plain string (each new trial of a run asks four
+        times, and the file is rarely there)."""
         if not is_nct_id(nct):
             raise StoreError(f"refusing to use {nct!r} as a file name")
-        return self.folder / f"{nct}.json"
+        return f"{self._prefix}{nct}.json"
 
     def trials(self) -> set[str]:
         """Trials with a pending file (listed once per run: one directory read)."""
@@ -64,18 +70,19 @@ class Pending:
         return untold | {n[:-5] for n in names if n.endswith(".json") and is_nct_id(n[:-5])}
 
     def get(self, nct: str) -> dict[str, Any] | None:
-        path = self.path(nct)
+        name = self._name(nct)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open(name, encoding="utf-8") as handle:
+                data = json.loads(handle.read())
         except FileNotFoundError:
             return self._untold(nct)
         except (OSError, ValueError) as exc:
-            return self._damaged(nct, path, exc)
+            return self._damaged(nct, Path(name), exc)
         marker = (
             read_marker(data.get("run"), data.get("outputs")) if isinstance(data, dict) else None
         )
         if marker is None:
-            return self._damaged(nct, path, ValueError("not a pending-change record"))
+            return self._damaged(nct, Path(name), ValueError("not a pending-change record"))
         return marker
 
     def _damaged(self, nct: str, path: Path, exc: Exception) -> dict[str, Any]:
@@ -103,12 +110,13 @@ class Pending:
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: it goes). Not ``durable``: a baseline's news, a
         row of the state in the caller's transaction (see above)."""
-        path = self.path(nct)
+        name = self._name(nct)
         if not outputs or not durable:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                os.unlink(name)
             self._set_untold(nct, run, outputs)  # none when durable: only a file says it
             return
+        path = Path(name)
         data = json.dumps({"outputs": outputs, "run": run}, sort_keys=True) + "\n"
         try:
             write_atomic(path, data.encode("utf-8"), durable=durable, tmp_dir=self.tmp)
