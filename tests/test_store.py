@@ -289,6 +289,27 @@ def test_crash_after_storing_before_reporting_is_reported_next_time(
     assert third.outcome is Outcome.UNCHANGED
 
 
+def test_a_record_nested_too_deeply_is_an_error_and_nothing_is_stored(
+    tmp_path: Path, her2: dict[str, Any]
+) -> None:
+    """A record past MAX_DEPTH, new or changed, is the trial's error saying so; the store keeps
+    what it had (nothing, or the last good snapshot), and no news is left pending."""
+    from tests.contract.test_port import nested
+    from trialwatch.sanitize import MAX_DEPTH
+
+    store = SnapshotStore(tmp_path / "s")
+    deep = json.loads(json.dumps(her2))
+    deep["protocolSection"]["armsInterventionsModule"] = {"odd": nested(MAX_DEPTH + 5)}
+    report = observe(store, fetched(deep))
+    assert report.outcome is Outcome.ERROR and "nests more than" in (report.error or "")
+    assert store.snapshots("NCT06224738") == [] and store.pending.trials() == set()
+    assert observe(store, fetched(her2, "2026-11-26T06:00:00Z")).outcome is Outcome.NEW
+    report = observe(store, fetched(deep, "2026-11-27T06:00:00Z"))
+    assert report.outcome is Outcome.ERROR and "nothing was stored" in (report.error or "")
+    assert [p.name for p in store.snapshots("NCT06224738")] == ["2026-11-26.json"]
+    assert store.pending.trials() == set()
+
+
 def test_a_baseline_not_printed_is_shown_next_time(tmp_path: Path, her2: dict[str, Any]) -> None:
     store = SnapshotStore(tmp_path / "s")
     observe(store, fetched(her2), printed=False)

@@ -8,6 +8,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from trialwatch.sanitize import check_depth
+
 
 @dataclass
 class Fetched:
@@ -28,6 +30,18 @@ class Fetched:
     # Every number in the record is one orjson writes as json does (sanitize.NumberWatch saw
     # it read): its snapshot's text needs no search for one that is not. False: not known.
     plain_numbers: bool = False
+    # Its record nests no deeper than sanitize.MAX_DEPTH (ensure_shallow made sure, once).
+    shallow: bool = False
+
+
+def ensure_shallow(fetched: Fetched, indented: bytes | None = None, within: int = 0) -> None:
+    """RecordShapeError unless the record nests no deeper than MAX_DEPTH, which no study
+    record nears; checked once a fetch, the first time it matters (before a comparison
+    claims a change, or as a snapshot is saved: ``indented`` and ``within`` as
+    sanitize.check_depth takes them)."""
+    if not fetched.shallow:
+        check_depth(fetched.record, indented, within)
+        fetched.shallow = True
 
 
 def utc_now() -> str:

@@ -151,8 +151,15 @@ def shallow(value: Any) -> bool:
         return False
 
 
-def check_depth(value: Any) -> None:
-    if shallow(value):
+def check_depth(value: Any, indented: bytes | None = None, within: int = 0) -> None:
+    """RecordShapeError when value nests deeper than MAX_DEPTH. ``indented``: JSON text with
+    a 2-space indent of a value holding this one ``within`` levels down (a snapshot's text
+    holds its record one level down), already made: it answers as shallow() does, from its
+    lines, with no text made for the question."""
+    if indented is not None:
+        if b"\n" + b" " * (2 * (MAX_DEPTH + within)) not in indented:
+            return
+    elif shallow(value):
         return
     level = depth(value)
     if level > MAX_DEPTH:

@@ -110,6 +110,35 @@ def test_baselines_store_a_batch_with_its_state_and_check(store: Store) -> None:
     assert state["last_update"] == last_update(found.record)
 
 
+def nested(levels: int) -> list[Any]:
+    """A value nesting ``levels`` lists deep."""
+    value: list[Any] = ["deep"]
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_a_record_nested_too_deeply_is_refused_and_nothing_is_stored(store: Store) -> None:
+    """No study record nests near MAX_DEPTH levels: one that does is refused by save, as a
+    baseline (its file waiting for the commit) and as a later version, and nothing is kept;
+    one at the limit is stored."""
+    from trialwatch.sanitize import MAX_DEPTH, RecordShapeError
+
+    deep = fetched("2026-12-01T09:00:00Z")
+    deep.record["protocolSection"]["armsInterventionsModule"] = {"odd": nested(MAX_DEPTH)}
+    with pytest.raises(RecordShapeError, match="nests more than"), store.unit(key=NCT):
+        store.save(deep, durable=False)
+    assert store.snapshots(NCT) == []
+    first = store.save(fetched("2026-12-01T09:00:00Z"))
+    deep.fetched_at = "2026-12-02T09:00:00Z"
+    with pytest.raises(RecordShapeError, match="nests more than"):
+        store.save(deep)
+    assert [p.name for p in store.snapshots(NCT)] == [first.name]
+    edge = fetched("2026-12-03T09:00:00Z")
+    edge.record["protocolSection"]["armsInterventionsModule"] = {"odd": nested(MAX_DEPTH - 3)}
+    assert store.save(edge).name == "2026-12-03.json"
+
+
 def test_an_id_is_never_a_path(store: Store) -> None:
     for bad in ("../../etc", "NCT06224738/../../x", "/etc/passwd"):
         with pytest.raises(StoreError, match="refusing to use"):

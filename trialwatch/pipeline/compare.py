@@ -18,8 +18,8 @@ from trialwatch.changes.normalize import digest
 from trialwatch.changes.sentences import get
 from trialwatch.errors import StoreError
 from trialwatch.model import Outcome, TrialReport
-from trialwatch.record import Fetched, last_update
-from trialwatch.sanitize import RecordShapeError, check_depth
+from trialwatch.record import Fetched, ensure_shallow, last_update
+from trialwatch.sanitize import RecordShapeError
 from trialwatch.store.port import Snapshot, Store, snapshot_sort_key
 from trialwatch.store.unit import SqlUnit as Unit
 
@@ -184,7 +184,6 @@ class Observer:
         store, nct, me = self.store, fetched.nct_id, self.store.run_id
         status = get(fetched.record, "protocolSection", "statusModule", "overallStatus")
         status_text = status if isinstance(status, str) else None
-        check_depth(fetched.record)
         with store.unit(key=nct) as unit:  # other runs wait for this trial
             marker = store.pending.get(nct)
             if marker and marker["run"] != me and store.runs.alive(marker["run"]):
@@ -201,12 +200,14 @@ class Observer:
             if not files:
                 # A baseline is told on stdout; a sync (no stdout) only stores it.
                 outputs = {"stdout": ""} if "stdout" in self.options.outputs else {}
-                # Before the snapshot, so never unreported. A baseline's files are made
-                # durable once, at the end of the run (a power cut may cost the news of a
-                # baseline, never a change); a change's are durable at once.
+                # The snapshot (refused here for a record nested too deeply) and its untold
+                # news commit together, so it is never unreported; its file is put in place
+                # after the commit. A baseline's files are made durable once, at the end of
+                # the run (a power cut may cost the news of a baseline, never a change); a
+                # change's are durable at once.
+                path = store.save(fetched, durable=False)
                 store.pending.put(nct, me, outputs, durable=False)
                 claimed = True
-                path = store.save(fetched, durable=False)
                 unit.remember(
                     nct,
                     latest=path.name,
@@ -236,6 +237,7 @@ class Observer:
                 )
                 new_digest = current if same_bytes else digest(fetched.record)
                 if new_digest != current:
+                    ensure_shallow(fetched)  # before its change is claimed
                     for output in (*self.options.outputs, *self.options.keep_for):
                         outputs.setdefault(output, latest_name)
                     store.pending.put(nct, me, outputs)  # before the snapshot

@@ -136,7 +136,9 @@ class Store(Protocol):
 
     def trusted(self, nct_id: str, row: dict[str, Any]) -> Trusted | None: ...
 
-    def save(self, fetched: Fetched, durable: bool = True) -> PurePath: ...
+    def save(self, fetched: Fetched, durable: bool = True) -> PurePath:
+        """Store a new version of a record under a new name. A record nested deeper than
+        sanitize.MAX_DEPTH is refused (RecordShapeError) and nothing is written."""
 
     def sync_files(self) -> None:
         """Make what was saved without ``durable`` durable (a no-op for a database)."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from trialwatch.changes.normalize import NORMALIZER_VERSION, canonical_json, compact_json
 from trialwatch.errors import CorruptSnapshotError, StoreError
 from trialwatch.ids import is_nct_id
-from trialwatch.record import Fetched
+from trialwatch.record import Fetched, ensure_shallow
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
 from trialwatch.store.markers import marker_of, put_marker
@@ -261,6 +261,7 @@ class TablesStore(Bookkeeping):
         """Store a new version of a record under a new name (never replacing one)."""
         nct = fetched.nct_id
         self._check_id(nct)
+        ensure_shallow(fetched)
         body = snapshot_body(fetched, compact=True)
         day = fetched.fetched_at[:10]
         with self.db.write() as conn:

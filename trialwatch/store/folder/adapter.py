@@ -21,7 +21,7 @@ from trialwatch.changes.normalize import (
 )
 from trialwatch.errors import StoreError, os_reason
 from trialwatch.ids import is_nct_id
-from trialwatch.record import Fetched
+from trialwatch.record import Fetched, ensure_shallow
 from trialwatch.store.atomic import put_temp, remove_temp_files, write_atomic, write_temp
 from trialwatch.store.folder.pending import Pending, RunRegistry
 from trialwatch.store.port import (
@@ -224,6 +224,7 @@ class SnapshotStore(Bookkeeping):
     def _write(self, fetched: Fetched, durable: bool) -> Path:
         folder = self.trial_dir(fetched.nct_id)
         data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
+        ensure_shallow(fetched, data, within=1)  # told from the file's own indented text
         for path in _names(folder, fetched.fetched_at[:10]):
             try:  # never over a file there (a second change today): the next name then
                 write_atomic(path, data, exclusive=True, durable=durable, tmp_dir=self.tmp_dir)
@@ -246,6 +247,7 @@ class SnapshotStore(Bookkeeping):
         nct = fetched.nct_id
         folder = self.trial_dir(nct)
         data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
+        ensure_shallow(fetched, data, within=1)
         path = next(p for p in _names(folder, fetched.fetched_at[:10]) if not os.path.lexists(p))
         name = path.name
         try:
