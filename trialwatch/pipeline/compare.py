@@ -68,8 +68,10 @@ class Observer:
         self._rows: dict[str, dict[str, Any]] = {}
 
     def preload(self, nct_ids: Sequence[str]) -> None:
-        """Read the state of many trials at once (one query a page, not one a trial)."""
-        self._rows.update(self.store.rows(list(nct_ids)))
+        """Read the state of many trials at once (one query a page, not one a trial); a trial
+        the store does not know is known to have none (no query of its own either)."""
+        found = self.store.rows(list(nct_ids))
+        self._rows.update({nct: found.get(nct, {}) for nct in nct_ids})
 
     def observe(self, fetched: Fetched) -> TrialReport:
         nct = fetched.nct_id
