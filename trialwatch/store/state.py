@@ -198,14 +198,21 @@ class StateTables(abc.ABC):
     def put(self, conn: Any, nct: str, fields: dict[str, Any]) -> None:
         """Set some columns of one trial (inside a transaction)."""
         names = [c for c in fields if c in COLUMNS]
-        conn.execute(
-            "INSERT INTO trials (nct, checks) VALUES (?, 0) ON CONFLICT (nct) DO NOTHING", (nct,)
-        )
-        if names:
-            sets = ", ".join(f"{c} = ?" for c in names)
+        if not names:
             conn.execute(
-                f"UPDATE trials SET {sets} WHERE nct = ?", [fields[c] for c in names] + [nct]
+                "INSERT INTO trials (nct, checks) VALUES (?, 0) ON CONFLICT (nct) DO NOTHING",
+                (nct,),
             )
+            return
+        # One statement: the row made when missing (no checks yet, unless given), these
+        # columns set either way.
+        made = "" if "checks" in names else "checks, "
+        conn.execute(
+            f"INSERT INTO trials (nct, {made}{', '.join(names)}) "
+            f"VALUES (?, {'0, ' if made else ''}{', '.join('?' * len(names))}) "
+            "ON CONFLICT (nct) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in names),
+            [nct, *(fields[c] for c in names)],
+        )
 
     def record_checks(self, checks: list[tuple[str, str, str, str | None, str | None]]) -> None:
         """Many checks at once: (nct, when, outcome, error, last update posted). One
