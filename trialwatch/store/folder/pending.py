@@ -134,7 +134,8 @@ class Pending:
 
     def _set_untold(self, nct: str, run: str, outputs: dict[str, str]) -> None:
         if not outputs:
-            if self._query("SELECT 1 FROM untold WHERE nct = ?", (nct,)):
+            # Looked for first outside a transaction: no write is begun for nothing.
+            if self.db.in_transaction or self._query("SELECT 1 FROM untold WHERE nct = ?", (nct,)):
                 with self.db.write() as conn:
                     conn.execute("DELETE FROM untold WHERE nct = ?", (nct,))
             return
