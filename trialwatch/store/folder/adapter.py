@@ -62,6 +62,7 @@ class SnapshotStore(Bookkeeping):
         self._checks: list[tuple[str, str, str, str | None, str | None]] = []
         self._written: dict[Path, str] = {}  # sha256 of the snapshot files this run wrote
         self._plain_dirs: set[str] = set()  # trials whose folder is no link (trial_dir)
+        self._last_dir: tuple[str, Path] = ("", self.root)  # and the last one's path
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
         self._unput: set[str] = set()  # their temp files, until put in place
         self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
@@ -139,6 +140,8 @@ class SnapshotStore(Bookkeeping):
         """The folder of one trial. Only canonical ids become paths, so no id leaves the store."""
         if not is_nct_id(nct_id):
             raise StoreError(f"refusing to use {nct_id!r} as a snapshot folder name")
+        if nct_id == self._last_dir[0]:  # the trial asked about just before (a new one, four times)
+            return self._last_dir[1]
         folder = self.root / nct_id
         # A canonical id is one plain name, so the folder is the root's child unless it is a
         # link: one lstat, not a resolve of the whole path, once a run for each trial.
@@ -146,6 +149,7 @@ class SnapshotStore(Bookkeeping):
             if folder.is_symlink():
                 raise StoreError(f"{folder} is outside the snapshot folder {self.root}")
             self._plain_dirs.add(nct_id)
+        self._last_dir = (nct_id, folder)
         return folder
 
     def snapshots(self, nct_id: str) -> list[Path]:
