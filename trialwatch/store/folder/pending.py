@@ -48,9 +48,6 @@ class Pending:
         self.db = db
         self.damaged: list[str] = []
 
-    def path(self, nct: str) -> Path:
-        return Path(self._name(nct))
-
     def _name(self, nct: str) -> str:
         """A trial's pending file, as a plain string (each new trial of a run asks four
         times, and the file is rarely there)."""
