@@ -173,3 +173,11 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert text == path.read_text(encoding="utf-8")
 
     return check
+
+
+def nested(levels: int) -> list[Any]:
+    """A value nesting ``levels`` lists deep (a record past the depth no study nears)."""
+    value: list[Any] = ["deep"]
+    for _ in range(levels - 1):
+        value = [value]
+    return value

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import edited
+from tests.conftest import edited, nested
 from trialwatch.changes.normalize import canonical_json
 from trialwatch.errors import CorruptSnapshotError, StoreError
 from trialwatch.model import Outcome, TrialReport
@@ -294,7 +294,6 @@ def test_a_record_nested_too_deeply_is_an_error_and_nothing_is_stored(
 ) -> None:
     """A record past MAX_DEPTH, new or changed, is the trial's error saying so; the store keeps
     what it had (nothing, or the last good snapshot), and no news is left pending."""
-    from tests.contract.test_port import nested
     from trialwatch.sanitize import MAX_DEPTH
 
     store = SnapshotStore(tmp_path / "s")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, nested
 from trialwatch.errors import StoreError
 from trialwatch.record import Fetched, last_update
 from trialwatch.store.events import Row
@@ -108,14 +108,6 @@ def test_baselines_store_a_batch_with_its_state_and_check(store: Store) -> None:
     assert state["last_outcome"] == "new" and state["checks"] == 1
     assert state["last_checked"] == "2026-12-01T09:00:00Z"
     assert state["last_update"] == last_update(found.record)
-
-
-def nested(levels: int) -> list[Any]:
-    """A value nesting ``levels`` lists deep."""
-    value: list[Any] = ["deep"]
-    for _ in range(levels - 1):
-        value = [value]
-    return value
 
 
 def test_a_record_nested_too_deeply_is_refused_and_nothing_is_stored(store: Store) -> None:
