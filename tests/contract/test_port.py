@@ -208,6 +208,23 @@ def test_pending_changes_per_trial_and_output(store: Store) -> None:
     assert store.pending.trials() == set() and store.pending.get(NCT) is None
 
 
+def test_the_pending_changes_of_many_trials_are_read_at_once(store: Store) -> None:
+    """get_many answers as get does for each trial asked (one read, not one a trial): a change
+    pending durably, a baseline's untold news (kept lighter), and nothing (left out)."""
+    other, none = "NCT00000001", "NCT00000002"
+    store.pending.put(NCT, store.run_id, {"stdout": "2026-12-01.json"})
+    with store.unit(key=other):
+        store.pending.put(other, store.run_id, {"stdout": ""}, durable=False)
+    with store.batch():  # as a run's delivery asks it: inside a batch
+        many = store.pending.get_many([NCT, other, none])
+    assert many == {
+        NCT: {"run": store.run_id, "outputs": {"stdout": "2026-12-01.json"}},
+        other: {"run": store.run_id, "outputs": {"stdout": ""}},
+    }
+    assert many == {n: m for n in (NCT, other, none) if (m := store.pending.get(n)) is not None}
+    assert store.pending.get_many([]) == {}
+
+
 def test_a_run_is_alive_while_it_holds_the_store(store: Store) -> None:
     assert not store.runs.alive(store.run_id)
     with store.locked():

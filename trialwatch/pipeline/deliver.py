@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from trialwatch.changes.baseline import title_of
 from trialwatch.errors import StoreError, TrialwatchError
@@ -90,16 +90,22 @@ DELIVERED_BATCH = 500
 def delivered(store: Store, output: str, reports: Iterable[TrialReport]) -> None:
     """Mark what these reports showed (up to their snapshot) as reported on ``output``. A
     change stored since stays pending. DELIVERED_BATCH trials to a batch of the store (one
-    commit)."""
+    commit), their markers read at once."""
     shown = [t for t in reports if t.snapshot is not None and t.outcome is not Outcome.ERROR]
     for start in range(0, len(shown), DELIVERED_BATCH):
+        page = shown[start : start + DELIVERED_BATCH]
         with store.batch():
-            for t in shown[start : start + DELIVERED_BATCH]:
-                _delivered(store, output, t)
+            markers = store.pending.get_many([t.nct_id for t in page])
+            for t in page:
+                _delivered(store, output, t, markers)
 
 
-def _delivered(store: Store, output: str, t: TrialReport) -> None:
-    marker = store.pending.get(t.nct_id)
+def _delivered(
+    store: Store, output: str, t: TrialReport, markers: dict[str, dict[str, Any]]
+) -> None:
+    """Mark one report's change delivered; ``markers`` (the page's, as read) follows what is
+    put, so a trial's next report (a digest's next step) reads its marker as it is now."""
+    marker = markers.get(t.nct_id)
     if marker is None or marker["run"] != store.run_id or output not in marker["outputs"]:
         return
     outputs = dict(marker["outputs"])
@@ -109,6 +115,10 @@ def _delivered(store: Store, output: str, t: TrialReport) -> None:
     else:
         outputs[output] = t.snapshot
     store.pending.put(t.nct_id, store.run_id, outputs)
+    if outputs:
+        markers[t.nct_id] = {"run": store.run_id, "outputs": outputs}
+    else:
+        del markers[t.nct_id]
 
 
 def error_report(nct_id: str, exc: TrialwatchError, store: Store | None) -> TrialReport:

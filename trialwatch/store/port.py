@@ -75,6 +75,11 @@ class PendingPort(Protocol):
 
     def get(self, nct: str) -> dict[str, Any] | None: ...
 
+    def get_many(self, ncts: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What ``get`` answers for each of these trials, read at once (those with nothing
+        pending left out): a run's delivery asks for a page of trials in one read."""
+        ...
+
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None: ...
 
 

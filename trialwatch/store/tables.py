@@ -5,6 +5,7 @@ its own way to know which runs are alive, and its own bulk load."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,27 @@ class TablePending:
             self.put(nct, "", outputs)
             return {"run": "", "outputs": outputs}
         return marker
+
+    def get_many(self, ncts: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ids = list(ncts)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            try:
+                rows = self.db.conn.execute(
+                    f"SELECT nct, run, outputs FROM pending WHERE nct IN ({marks})", chunk
+                ).fetchall()
+            except self.db.errors as exc:
+                raise StoreError(
+                    f"cannot read the pending changes in {self.db.path}: {exc}"
+                ) from None
+            for nct, *marked in rows:
+                # A damaged row is read again by get, which says so and mends it.
+                marker = marker_of(tuple(marked)) or self.get(str(nct))
+                if marker is not None:
+                    found[str(nct)] = marker
+        return found
 
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: the row goes); durable when its transaction

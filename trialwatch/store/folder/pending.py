@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,6 +83,36 @@ class Pending:
             return self._damaged(nct, Path(name), ValueError("not a pending-change record"))
         return marker
 
+    def get_many(self, ncts: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """One listing of the pending folder and one query a page of the untold news, not a
+        file opened for each trial. Only the run that holds a marker writes it while that run
+        lives: a file another run makes after the listing adopts a dead run's change, whose row
+        is read instead (the same outputs, the dead run's name: neither is the caller's)."""
+        try:
+            names = set(os.listdir(self.folder))
+        except FileNotFoundError:
+            names = set()
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.folder}: {os_reason(exc)}") from None
+        found: dict[str, dict[str, Any]] = {}
+        rest = []
+        for nct in ncts:
+            if f"{nct}.json" in names:
+                marker = self.get(nct)
+                if marker is not None:
+                    found[nct] = marker
+            else:
+                rest.append(nct)
+        for start in range(0, len(rest), 500):
+            chunk = rest[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT nct, run, outputs FROM untold WHERE nct IN ({marks})"
+            rows = self._query(sql, chunk)
+            for nct, *marked in rows:
+                # Unreadable: told again, to be safe (as get says).
+                found[nct] = marker_of(marked) or {"run": "", "outputs": {o: "" for o in OUTPUTS}}
+        return found
+
     def _damaged(self, nct: str, path: Path, exc: Exception) -> dict[str, Any]:
         """A damaged pending file still means "something may be unreported": keep it aside and
         report from the newest snapshot but one, rather than risk dropping a change."""
@@ -123,7 +154,7 @@ class Pending:
             ) from None
         self._set_untold(nct, run, {})  # the file says it all now
 
-    def _query(self, sql: str, args: tuple[str, ...]) -> list[Any]:
+    def _query(self, sql: str, args: Sequence[str]) -> list[Any]:
         try:
             return self.db.conn.execute(sql, args).fetchall()
         except self.db.errors as exc:
