@@ -81,12 +81,17 @@ def write_temp(data: bytes, where: Path, *, durable: bool = False) -> str:
     return tmp
 
 
-def put_temp(tmp: str, path: Path, *, exclusive: bool = False, durable: bool = True) -> None:
-    """A temp file (write_temp) put in its place as ``path`` (its folder made when missing),
-    at once: a reader sees the whole file or none. With ``exclusive`` an existing file is
-    never replaced (FileExistsError, and the temp file is removed)."""
+def put_temp(
+    tmp: str, path: Path, *, exclusive: bool = False, durable: bool = True, new_folder: bool = False
+) -> None:
+    """A temp file (write_temp) put in its place as ``path`` (its folder made when missing,
+    first when the caller knows it is ``new_folder``), at once: a reader sees the whole file
+    or none. With ``exclusive`` an existing file is never replaced (FileExistsError, and the
+    temp file is removed)."""
     folder = path.parent
     try:
+        if new_folder:
+            folder.mkdir(parents=True, exist_ok=True)
         try:
             _put(tmp, path, exclusive)
         except FileNotFoundError:  # the folder is new

@@ -63,6 +63,9 @@ class SnapshotStore(Bookkeeping):
         self._written: dict[Path, str] = {}  # sha256 of the snapshot files this run wrote
         self._plain_dirs: set[str] = set()  # trials whose folder is no link (trial_dir)
         self._last_dir: tuple[str, Path] = ("", self.root)  # and the last one's path
+        # The trial whose folder snapshots() last found missing: its baseline's name is the
+        # day's first and its folder is made before the file is put (no call that fails).
+        self._missing = ""
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
         self._unput: set[str] = set()  # their temp files, until put in place
         self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
@@ -154,9 +157,13 @@ class SnapshotStore(Bookkeeping):
 
     def snapshots(self, nct_id: str) -> list[Path]:
         folder = self.trial_dir(nct_id)
+        self._missing = ""
         try:
             names = [n for n in os.listdir(folder) if SNAPSHOT_NAME.match(n)]
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            self._missing = nct_id
+            return []
+        except NotADirectoryError:
             return []
         except OSError as exc:
             raise StoreError(f"cannot read {folder}: {os_reason(exc)}") from None
@@ -252,7 +259,11 @@ class SnapshotStore(Bookkeeping):
         folder = self.trial_dir(nct)
         data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
         ensure_shallow(fetched, data, within=1)
-        path = next(p for p in _names(folder, fetched.fetched_at[:10]) if not os.path.lexists(p))
+        # A folder found missing (a new trial) holds no name yet; one another run makes in
+        # the meantime is met when the file is put (FileExistsError below), as for any name.
+        new_folder, self._missing = self._missing == nct, ""
+        names = _names(folder, fetched.fetched_at[:10])
+        path = next(names) if new_folder else next(p for p in names if not os.path.lexists(p))
         name = path.name
         try:
             tmp = write_temp(data, self.tmp_dir)
@@ -269,7 +280,7 @@ class SnapshotStore(Bookkeeping):
             self._deferred.pop(path, None)
             self._unput.discard(tmp)
             try:
-                put_temp(tmp, path, exclusive=True, durable=False)
+                put_temp(tmp, path, exclusive=True, durable=False, new_folder=new_folder)
             except FileExistsError:  # another run's baseline of the same day, since the commit
                 return
             except OSError as exc:
