@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -61,6 +62,24 @@ COLUMNS = (
     "checks",
     "last_update",  # the record's last-update-posted date (two-phase checks compare it)
 )
+
+_KNOWN = frozenset(COLUMNS)
+
+
+@functools.cache
+def _put_sql(names: tuple[str, ...]) -> str:
+    """StateTables.put's statement for these columns (a run puts the same few thousands of
+    times): the row made when missing (no checks yet, unless given), the columns set either
+    way."""
+    if not names:
+        return "INSERT INTO trials (nct, checks) VALUES (?, 0) ON CONFLICT (nct) DO NOTHING"
+    made = "" if "checks" in names else "checks, "
+    return (
+        f"INSERT INTO trials (nct, {made}{', '.join(names)}) "
+        f"VALUES (?, {'0, ' if made else ''}{', '.join('?' * len(names))}) "
+        "ON CONFLICT (nct) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in names)
+    )
+
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS trials (nct TEXT PRIMARY KEY, {", ".join(COLUMNS)});
@@ -197,22 +216,8 @@ class StateTables(abc.ABC):
 
     def put(self, conn: Any, nct: str, fields: dict[str, Any]) -> None:
         """Set some columns of one trial (inside a transaction)."""
-        names = [c for c in fields if c in COLUMNS]
-        if not names:
-            conn.execute(
-                "INSERT INTO trials (nct, checks) VALUES (?, 0) ON CONFLICT (nct) DO NOTHING",
-                (nct,),
-            )
-            return
-        # One statement: the row made when missing (no checks yet, unless given), these
-        # columns set either way.
-        made = "" if "checks" in names else "checks, "
-        conn.execute(
-            f"INSERT INTO trials (nct, {made}{', '.join(names)}) "
-            f"VALUES (?, {'0, ' if made else ''}{', '.join('?' * len(names))}) "
-            "ON CONFLICT (nct) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in names),
-            [nct, *(fields[c] for c in names)],
-        )
+        names = tuple(c for c in fields if c in _KNOWN)
+        conn.execute(_put_sql(names), [nct, *(fields[c] for c in names)])
 
     def record_checks(self, checks: list[tuple[str, str, str, str | None, str | None]]) -> None:
         """Many checks at once: (nct, when, outcome, error, last update posted). One
