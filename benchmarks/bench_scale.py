@@ -13,7 +13,11 @@ memory of the trialwatch process, the files it created or modified in the snapsh
 (snapshots, and separately the .trialwatch/ bookkeeping that git ignores), and beside it the
 floor: the CPU seconds of json.loads over the same pages' bytes in this process. The stores
 are removed once every run is measured (a store of 100,000 trials takes about 2 GB), since
-removing one slowed the next run's file creation.
+removing one slows the next run's file creation: ext4 without a journal (this machine's)
+passes over the inodes freed in the last minute, five while their table is unwritten, each
+time it makes a file (perf shows recently_deleted() under ext4_create). Measure on a disk
+where nothing large was removed in the last minutes; to run it in turn with another version,
+keep every sitting's stores with --keep-in and remove them once done.
 """
 
 from __future__ import annotations
@@ -104,8 +108,8 @@ def one_pair(
     CPU s, peak MB, snapshot files written, bookkeeping files written). The store stays in
     ``scratch`` until every run is measured: removing a store of 10,000 trials between runs
     made the next first checks slower here (medians 9.6 and 9.0 s against 8.6 and 8.6 s, the
-    same code, the two ways run in turn), the file system still freeing the old files'
-    blocks while the new ones were made."""
+    same code, the two ways run in turn): the file system passed over the freed inodes as
+    it made the new files (see above)."""
     work = Path(tempfile.mkdtemp(prefix="tw-scale-", dir=scratch))
     out: dict[str, Pair] = {}
     (work / "trialwatch.toml").write_text(
@@ -145,18 +149,27 @@ def main() -> None:
         "largest samples (128 and 224 KB, with full results): pages must shrink to keep "
         "memory bounded",
     )
+    parser.add_argument(
+        "--keep-in",
+        type=Path,
+        help="make the stores in this folder and leave them there (for runs in turn with "
+        "another version: remove the folder once every run is measured)",
+    )
     args = parser.parse_args()
     print(
         f"{'N':>7} {'run':10} {'requests':>8} {'MB recv':>8} {'wall s':>7} {'CPU s':>7} "
         f"{'floor CPU s':>11} {'×floor':>7} {'peak MB':>8} {'snap files':>10} {'bookkeeping':>11}"
         f" {'×unchanged':>10}"
     )
-    scratch = Path(tempfile.mkdtemp(prefix="tw-scale-"))
+    if args.keep_in is not None:
+        args.keep_in.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="tw-scale-", dir=args.keep_in))
     try:
         for n in args.sizes:
             measure(n, args, scratch)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if args.keep_in is None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def measure(n: int, args: argparse.Namespace, scratch: Path) -> None:
