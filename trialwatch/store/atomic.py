@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import time
@@ -26,12 +27,26 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
 
 
+_names = itertools.count()
+_tag = ("", -1)  # this process's part of its temp file names, and the process it is for
+
+
+def _temp_name() -> str:
+    """A temp file name no other process makes: the process's id and a random tag (drawn once
+    a process: a first run names thousands), then a count."""
+    global _tag
+    pid = os.getpid()
+    if _tag[1] != pid:  # a new process (or a fork): a new tag
+        _tag = (f"{pid}-{secrets.token_hex(4)}", pid)
+    return f".tmp-{_tag[0]}-{next(_names)}.part"
+
+
 def _temp_file(where: Path) -> tuple[int, str]:
     """A new temp file in ``where`` (made when missing), opened for writing: its descriptor
     and its name. Created with the permissions any other program's file gets (0666 less the
     umask), so no chmod follows."""
     for _attempt in range(100):
-        name = os.path.join(where, f".tmp-{secrets.token_hex(6)}.part")
+        name = os.path.join(where, _temp_name())
         try:
             return os.open(name, _OPEN_FLAGS, 0o666), name
         except FileExistsError:
