@@ -4,6 +4,7 @@ import errno
 import json
 import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -371,6 +372,39 @@ def test_a_baseline_is_pending_as_a_row_and_its_file_times_are_kept(
     told = observe(store, fetched(her2, "2026-11-26T06:00:00Z"))
     assert told.outcome is Outcome.NEW
     assert store.pending.trials() == set()
+
+
+def test_a_pages_baselines_are_synced_meanwhile_and_the_run_ends_once_every_file_is(
+    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a page's baselines are in place the disk starts writing them on another thread
+    while the run goes on; the run ends only when that sync is done, and a file put after it
+    began gets a last sync of its own. os.sync is the real one, watched for who calls it."""
+    calls: list[str] = []
+    real_sync = os.sync
+
+    def watched() -> None:
+        calls.append(threading.current_thread().name)
+        real_sync()
+
+    monkeypatch.setattr(os, "sync", watched)
+    other = edited(her2, lambda r: r["protocolSection"]["identificationModule"].update(
+        nctId="NCT00000001"))  # fmt: skip
+    store = SnapshotStore(tmp_path / "s")
+    observer = Observer(store, CheckOptions())
+    with store.locked():
+        with store.batch():
+            first = observer.observe(fetched(her2))
+        assert first.outcome is Outcome.NEW and calls in ([], ["trialwatch-sync"])
+        with store.batch():  # the next page, put while the first may still be syncing
+            second = observer.observe(fetched(other))
+        assert second.outcome is Outcome.NEW
+    assert calls[0] == "trialwatch-sync"
+    assert not [t for t in threading.enumerate() if t.name == "trialwatch-sync"]
+    # The second page's file was put after the first sync began: synced again before the end.
+    assert len(calls) >= 2
+    for nct in ("NCT06224738", "NCT00000001"):
+        assert [p.name for p in store.snapshots(nct)] == ["2026-11-25.json"]
 
 
 def test_fresh_checkout_trusts_the_stored_digest_by_content(

@@ -11,6 +11,8 @@ import itertools
 import json
 import logging
 import os
+import stat
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -66,10 +68,12 @@ class SnapshotStore(Bookkeeping):
         # The trial whose folder snapshots() last found missing: its baseline's name is the
         # day's first and its folder is made before the file is put (no call that fails).
         self._missing = ""
+        self._absent = ""  # the trial whose folder trial_dir's lstat found missing
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
         self._unput: set[str] = set()  # their temp files, until put in place
         self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
         self._unsynced = False  # files written without fsync, made durable at the run's end
+        self._syncing: threading.Thread | None = None  # a sync under way meanwhile (batch)
 
     @property
     def run_id(self) -> str:
@@ -123,7 +127,7 @@ class SnapshotStore(Bookkeeping):
                     os.unlink(tmp)
             self._unput.clear()
             try:
-                if self._unsynced:
+                if self._unsynced or self._syncing is not None:
                     self.sync_files()
                 self.flush_checks()
             except StoreError as exc:
@@ -149,15 +153,24 @@ class SnapshotStore(Bookkeeping):
         # A canonical id is one plain name, so the folder is the root's child unless it is a
         # link: one lstat, not a resolve of the whole path, once a run for each trial.
         if nct_id not in self._plain_dirs:
-            if folder.is_symlink():
+            try:
+                is_link = stat.S_ISLNK(os.lstat(folder).st_mode)
+            except FileNotFoundError:  # a new trial (snapshots() need not list it)
+                self._absent, is_link = nct_id, False
+            except OSError:
+                is_link = False
+            if is_link:
                 raise StoreError(f"{folder} is outside the snapshot folder {self.root}")
             self._plain_dirs.add(nct_id)
         self._last_dir = (nct_id, folder)
         return folder
 
     def snapshots(self, nct_id: str) -> list[Path]:
+        self._missing = self._absent = ""
         folder = self.trial_dir(nct_id)
-        self._missing = ""
+        if self._absent == nct_id:  # its lstat, just now, found no folder: none to list
+            self._missing = nct_id
+            return []
         try:
             names = [n for n in os.listdir(folder) if SNAPSHOT_NAME.match(n)]
         except FileNotFoundError:
@@ -318,7 +331,28 @@ class SnapshotStore(Bookkeeping):
                 )
         super().flush_checks()
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Bookkeeping's batch; once its baselines' files are in place, the disk starts
+        writing them on another thread (os.sync gives up the interpreter's lock), while the
+        run goes on with its next page: what is left to make durable at the run's end is
+        then the last pages' files, not a whole first run's."""
+        with super().batch():
+            yield
+        idle = self._syncing is None or not self._syncing.is_alive()
+        if self._unsynced and idle and hasattr(os, "sync"):
+            self._unsynced = False  # a file put from now on is the last sync's to write
+            self._syncing = threading.Thread(target=os.sync, name="trialwatch-sync", daemon=True)
+            self._syncing.start()
+
     def sync_files(self) -> None:
+        """Make the files written without fsync durable: the sync under way finished, and one
+        more for those put since it began."""
+        syncing, self._syncing = self._syncing, None
+        if syncing is not None:
+            syncing.join()
+            if not self._unsynced:  # it began after the last file was put
+                return
         if hasattr(os, "sync"):
             os.sync()
         self._unsynced = False
