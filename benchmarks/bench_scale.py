@@ -13,11 +13,15 @@ memory of the trialwatch process, the files it created or modified in the snapsh
 (snapshots, and separately the .trialwatch/ bookkeeping that git ignores), and beside it the
 floor: the CPU seconds of json.loads over the same pages' bytes in this process. The stores
 are removed once every run is measured (a store of 100,000 trials takes about 2 GB), since
-removing one slows the next run's file creation: ext4 without a journal (this machine's)
-passes over the inodes freed in the last minute, five while their table is unwritten, each
-time it makes a file (perf shows recently_deleted() under ext4_create). Measure on a disk
-where nothing large was removed in the last minutes; to run it in turn with another version,
-keep every sitting's stores with --keep-in and remove them once done.
+removing one slows the next run's file creation. What a first run pays the kernel for its
+files varies here from one sitting to the next (1 to 3 s of system time for 10,000 trials), for
+two reasons perf shows: ext4 without a journal (this machine's) passes over inodes freed in
+the last minutes each time it makes a file (recently_deleted() under ext4_create), and this
+virtual machine backs a page of memory the first time it is touched, so copying a file's bytes
+into new page-cache pages (copy_folio_from_iter_atomic) is slow until memory was used once
+(writing 10,000 files of 29 KB took 0.3 to 0.9 s, and 0.17 s once 8 GB had been touched).
+Measure where nothing large was removed in the last minutes; to run it in turn with another
+version, keep every sitting's stores with --keep-in and remove them once done.
 """
 
 from __future__ import annotations
