@@ -4,7 +4,7 @@ reports from — as a row, the same in every adapter that keeps it in a table.""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
@@ -34,3 +34,18 @@ def put_marker(conn: Any, table: str, nct: str, run: str, outputs: dict[str, str
         "DO UPDATE SET run = excluded.run, outputs = excluded.outputs",
         (nct, run, json.dumps(outputs, sort_keys=True)),
     )
+
+
+def markers_of_many(
+    query: Callable[[str, Sequence[str]], Sequence[Sequence[Any]]], table: str, ncts: Sequence[str]
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """The markers ``table`` (pending or untold) holds for these trials, 500 to a query: each
+    trial with one, and its marker (None when it does not read as one)."""
+    ids = list(ncts)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for nct, *marked in query(
+            f"SELECT nct, run, outputs FROM {table} WHERE nct IN ({marks})", chunk
+        ):
+            yield str(nct), marker_of(marked)

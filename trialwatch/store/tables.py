@@ -15,7 +15,7 @@ from trialwatch.ids import is_nct_id
 from trialwatch.record import Fetched, ensure_shallow
 from trialwatch.sanitize import RecordShapeError
 from trialwatch.sanitize import loads as safe_loads
-from trialwatch.store.markers import marker_of, put_marker
+from trialwatch.store.markers import marker_of, markers_of_many, put_marker
 from trialwatch.store.port import (
     Bookkeeping,
     Snapshot,
@@ -73,24 +73,18 @@ class TablePending:
 
     def get_many(self, ncts: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        ids = list(ncts)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            try:
-                rows = self.db.conn.execute(
-                    f"SELECT nct, run, outputs FROM pending WHERE nct IN ({marks})", chunk
-                ).fetchall()
-            except self.db.errors as exc:
-                raise StoreError(
-                    f"cannot read the pending changes in {self.db.path}: {exc}"
-                ) from None
-            for nct, *marked in rows:
+        try:
+            for nct, marker in markers_of_many(self._query, "pending", ncts):
                 # A damaged row is read again by get, which says so and mends it.
-                marker = marker_of(tuple(marked)) or self.get(str(nct))
-                if marker is not None:
-                    found[str(nct)] = marker
+                read = marker if marker is not None else self.get(nct)
+                if read is not None:
+                    found[nct] = read
+        except self.db.errors as exc:
+            raise StoreError(f"cannot read the pending changes in {self.db.path}: {exc}") from None
         return found
+
+    def _query(self, sql: str, args: Sequence[str]) -> list[Any]:
+        return list(self.db.conn.execute(sql, args).fetchall())
 
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: the row goes); durable when its transaction

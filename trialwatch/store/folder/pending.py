@@ -33,10 +33,15 @@ from trialwatch.errors import StoreError, os_reason
 from trialwatch.ids import is_nct_id
 from trialwatch.store.atomic import write_atomic
 from trialwatch.store.locks import lock, try_lock
-from trialwatch.store.markers import marker_of, put_marker, read_marker
+from trialwatch.store.markers import marker_of, markers_of_many, put_marker, read_marker
 from trialwatch.store.state import StateDB, bookkeeping_dir, temp_dir
 
 OUTPUTS = ("stdout", "mail")
+
+
+def _told_again() -> dict[str, Any]:
+    """An untold row that does not read: its baseline is told again, to be safe."""
+    return {"run": "", "outputs": {o: "" for o in OUTPUTS}}
 
 
 class Pending:
@@ -103,14 +108,8 @@ class Pending:
                     found[nct] = marker
             else:
                 rest.append(nct)
-        for start in range(0, len(rest), 500):
-            chunk = rest[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT nct, run, outputs FROM untold WHERE nct IN ({marks})"
-            rows = self._query(sql, chunk)
-            for nct, *marked in rows:
-                # Unreadable: told again, to be safe (as get says).
-                found[nct] = marker_of(marked) or {"run": "", "outputs": {o: "" for o in OUTPUTS}}
+        for nct, marker in markers_of_many(self._query, "untold", rest):
+            found[nct] = marker or _told_again()
         return found
 
     def _damaged(self, nct: str, path: Path, exc: Exception) -> dict[str, Any]:
@@ -132,8 +131,7 @@ class Pending:
         rows = self._query("SELECT run, outputs FROM untold WHERE nct = ?", (nct,))
         if not rows:
             return None
-        # Unreadable: told again, to be safe.
-        return marker_of(rows[0]) or {"run": "", "outputs": {o: "" for o in OUTPUTS}}
+        return marker_of(rows[0]) or _told_again()
 
     def put(self, nct: str, run: str, outputs: dict[str, str], durable: bool = True) -> None:
         """Record what is pending (nothing: it goes). Not ``durable``: a baseline's news, a
