@@ -65,10 +65,10 @@ class SnapshotStore(Bookkeeping):
         self._written: dict[Path, str] = {}  # sha256 of the snapshot files this run wrote
         self._plain_dirs: set[str] = set()  # trials whose folder is no link (trial_dir)
         self._last_dir: tuple[str, Path] = ("", self.root)  # and the last one's path
-        # The trial whose folder snapshots() last found missing: its baseline's name is the
-        # day's first and its folder is made before the file is put (no call that fails).
+        # The trial whose folder was just found missing (trial_dir's lstat, or snapshots'
+        # listing): none to list, its baseline's name is the day's first, and its folder is
+        # made before the file is put (no call that fails).
         self._missing = ""
-        self._absent = ""  # the trial whose folder trial_dir's lstat found missing
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
         self._unput: set[str] = set()  # their temp files, until put in place
         self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
@@ -156,7 +156,7 @@ class SnapshotStore(Bookkeeping):
             try:
                 is_link = stat.S_ISLNK(os.lstat(folder).st_mode)
             except FileNotFoundError:  # a new trial (snapshots() need not list it)
-                self._absent, is_link = nct_id, False
+                self._missing, is_link = nct_id, False
             except OSError:
                 is_link = False
             if is_link:
@@ -166,10 +166,9 @@ class SnapshotStore(Bookkeeping):
         return folder
 
     def snapshots(self, nct_id: str) -> list[Path]:
-        self._missing = self._absent = ""
+        self._missing = ""
         folder = self.trial_dir(nct_id)
-        if self._absent == nct_id:  # its lstat, just now, found no folder: none to list
-            self._missing = nct_id
+        if self._missing == nct_id:  # its lstat, just now, found no folder: none to list
             return []
         try:
             names = [n for n in os.listdir(folder) if SNAPSHOT_NAME.match(n)]

@@ -55,7 +55,7 @@ class Pending:
         self.damaged: list[str] = []
 
     def _name(self, nct: str) -> str:
-        """A trial's pending file, as a plain string (each new trial of a run asks four
+        """A trial's pending file, as a plain string (each new trial of a run asks several
         times, and the file is rarely there)."""
         if not is_nct_id(nct):
             raise StoreError(f"refusing to use {nct!r} as a file name")
