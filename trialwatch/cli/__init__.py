@@ -4,8 +4,6 @@ sync.py, site.py, notify.py, subscription.py, config.py); what they share is com
 
 Exit codes, like diff: 0 no change, 1 changes, 2 trouble (trouble wins), 130 interrupted."""
 
-from __future__ import annotations
-
 import sys
 
 import typer

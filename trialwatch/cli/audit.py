@@ -1,7 +1,5 @@
 """trialwatch audit: where each trial stands against its obligations."""
 
-from __future__ import annotations
-
 import datetime as dt
 import sys
 from pathlib import Path

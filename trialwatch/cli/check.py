@@ -1,7 +1,5 @@
 """trialwatch check and trialwatch diff: the main job, and two stored versions compared."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -200,7 +198,7 @@ def _explain_ignored(report: RunReport) -> None:
                 say("  " + terminal(line))
 
 
-def _show_preview(p: Preview, fmt: Format) -> None:
+def _show_preview(p: "Preview", fmt: Format) -> None:
     """What one output would get from check --dry-run: after the report on stdout (on stderr
     when stdout holds JSON, which must stay one document)."""
     from trialwatch.render.common import summary_line

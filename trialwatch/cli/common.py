@@ -3,8 +3,6 @@
 exit code. Exit codes, like diff: 0 no change, 1 changes, 2 trouble (trouble wins), 130
 interrupted."""
 
-from __future__ import annotations
-
 import logging
 import os
 import sys
@@ -353,7 +351,7 @@ def fail_on_names(value: str | None) -> list[str] | None:
     return None if value is None else known_names(value, FAIL_ON_NAMES, "category or signal")
 
 
-def parse_day(text: str | None, option: str = "--today") -> dt.date | None:
+def parse_day(text: str | None, option: str = "--today") -> "dt.date | None":
     """A date option (--today, --since…) as a date; None when not given."""
     import datetime
 
@@ -395,7 +393,7 @@ def _root(
     _BEFORE.update(option_flags(store=store, config=config, api_url=api_url))
 
 
-def load(flags: dict[str, Any], config: str | None) -> Settings:
+def load(flags: dict[str, Any], config: str | None) -> "Settings":
     """The settings in force: the command's own options, then those given before the command,
     then the environment, the config file and the defaults."""
     from trialwatch.config import load_settings

@@ -1,7 +1,5 @@
 """trialwatch config and trialwatch config init: the settings in force, and a starting config."""
 
-from __future__ import annotations
-
 import os
 import sys
 from pathlib import Path

@@ -1,7 +1,5 @@
 """trialwatch events: every stored change as rows."""
 
-from __future__ import annotations
-
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -126,7 +124,7 @@ def events(
             raise InputError("--follow and --rebuild do not go together: rebuild first")
         from trialwatch.usecases.events import follow_events
 
-        def out(found: list[EventRow]) -> None:
+        def out(found: "list[EventRow]") -> None:
             sys.stdout.write(render.render_ndjson_rows(found))
             sys.stdout.flush()
 

@@ -1,7 +1,5 @@
 """trialwatch export: every change as files anyone can load (Parquet or JSON Lines)."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated

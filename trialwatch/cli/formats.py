@@ -11,8 +11,6 @@
 | watch list, config | table, json | table |
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 

@@ -1,8 +1,6 @@
 """trialwatch history and trialwatch backfill: a trial's whole life, from the registry's
 versions."""
 
-from __future__ import annotations
-
 import re
 import sys
 from typing import Annotated

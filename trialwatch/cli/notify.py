@@ -1,7 +1,5 @@
 """trialwatch notify and trialwatch email: the channels and the mail, tried."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

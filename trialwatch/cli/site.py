@@ -1,7 +1,5 @@
 """trialwatch site: the watch as pages and Atom feeds."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,8 +1,6 @@
 """trialwatch subscription add|list|show|remove|send: slices of the registry, each with its own
 rule, people and pace."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """trialwatch sync and trialwatch worker: the whole registry kept current."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated

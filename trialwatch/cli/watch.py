@@ -1,7 +1,5 @@
 """trialwatch watch add|remove|list: the watched trials and searches."""
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
@@ -88,7 +86,7 @@ def watch_add(
     from trialwatch.ids import missing_digit
     from trialwatch.usecases.watch import title_check
 
-    def add_one(raw: str) -> Watched:
+    def add_one(raw: str) -> "Watched":
         warning = missing_digit(raw)
         if warning:
             say(f"trialwatch: warning: {warning}")
@@ -137,7 +135,7 @@ def watch_remove(
     )
 
 
-def _for_each_id(nct_ids: list[str], action: Callable[[str], Watched], done: str) -> int:
+def _for_each_id(nct_ids: list[str], action: "Callable[[str], Watched]", done: str) -> int:
     """Apply a watch-list action to each id; a refused id is said and the others still go."""
     code = EXIT_OK
     for raw in nct_ids:

@@ -1,0 +1,73 @@
+"""Start-up: what every run pays before it does anything. The figures are measured in
+benchmarks/bench_startup.py; these tests hold the causes found there, not the timings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import edited, load
+
+
+def test_every_command_s_options_are_read_without_evaluating_strings() -> None:
+    """typer reads every command's annotations each time trialwatch starts; written as strings
+    (``from __future__ import annotations``) each is compiled and evaluated again on every run,
+    15 ms of a small diff's start-up. The command modules keep them as objects."""
+    import inspect
+
+    from trialwatch.cli import app
+
+    def callbacks(typer_app: Any) -> Iterator[Any]:
+        if typer_app.registered_callback is not None:
+            yield typer_app.registered_callback.callback
+        for command in typer_app.registered_commands:
+            yield command.callback
+        for group in typer_app.registered_groups:
+            yield from callbacks(group.typer_instance)
+
+    found = list(callbacks(app))
+    assert len(found) > 20
+    strings = {
+        f"{fn.__module__}.{fn.__name__}: {name}"
+        for fn in found
+        for name, hint in inspect.get_annotations(fn).items()
+        if isinstance(hint, str)
+    }
+    assert not strings, sorted(strings)
+
+
+def test_a_small_diff_loads_no_toml_parser_and_no_entity_table(tmp_path: Path) -> None:
+    """With no config file there is nothing to parse, and a record without HTML entities needs
+    no table of them: 6 ms of start-up between them, loaded when a run needs them."""
+    import json
+
+    old = load("NCT06171568.json")
+
+    def recruiting(record: dict[str, Any]) -> None:  # the sponsor reports recruitment opened
+        record["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+
+    new = edited(old, recruiting)
+    (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    (tmp_path / "new.json").write_text(json.dumps(new), encoding="utf-8")
+    script = (
+        "import sys, io, contextlib\n"
+        "from trialwatch.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    code = run(['diff', 'old.json', 'new.json'])\n"
+        "assert code == 1 and 'Recruiting' in out.getvalue(), (code, out.getvalue())\n"
+        "print(sorted(m for m in ('tomllib', 'html', 'html.entities') if m in sys.modules))\n"
+    )
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": "/usr/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
