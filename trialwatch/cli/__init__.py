@@ -2,7 +2,11 @@
 codes. One module a command group (check.py, watch.py, history.py, audit.py, events.py, export.py,
 sync.py, site.py, notify.py, subscription.py, config.py); what they share is common.py.
 
-Exit codes, like diff: 0 no change, 1 changes, 2 trouble (trouble wins), 130 interrupted."""
+Exit codes, like diff: 0 no change, 1 changes, 2 trouble (trouble wins), 130 interrupted.
+
+These modules do not use ``from __future__ import annotations``: typer reads every command's
+annotations on each run, and strings would be compiled and evaluated again each time
+(tests/test_startup.py)."""
 
 import sys
 
