@@ -382,6 +382,73 @@ def test_a_full_disk_is_said_as_such_and_tells_nothing_twice(small_disk: Path) -
         assert check().returncode == 0
 
 
+@pytest.mark.folder_only
+def test_a_first_run_on_a_full_disk_tells_each_baseline_once(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first check of a long list whose disk fills up while the writer process writes its
+    baselines: those it could not write are errors, each saying what became of its own file
+    (exit 2, said as a full disk), and never told as new; the next run stores and tells them.
+    Each baseline is told once. (Space comes back before the run marks what it told: with the
+    disk still full, the state could not record that, and those baselines would be told
+    again, as they are by every release.)"""
+    import json
+    import re
+
+    from tests.test_reliability import _id, _watch_list
+    from trialwatch.cli import run
+    from trialwatch.store.folder import writer
+    from trialwatch.usecases import check as check_module
+
+    monkeypatch.setattr(writer, "START_AFTER", 0)  # every baseline through the writer process
+    reg, trials = _watch_list(40)
+    ids = [_id(t) for t in trials]
+    store = small_disk / "store"
+    freed: list[Path] = []
+    real_delivered = check_module.delivered
+
+    def space_again(*args: Any) -> None:  # another program frees space: the marks fit
+        for filler in freed:
+            filler.unlink(missing_ok=True)
+        real_delivered(*args)
+
+    monkeypatch.setattr(check_module, "delivered", space_again)
+    with serve(reg) as url:
+        for name, value in run_env(url, store).items():
+            monkeypatch.setenv(name, value)
+
+        def check(*nct_ids: str) -> tuple[int, dict[str, Any]]:
+            code = run(["check", "--format", "json", *nct_ids])
+            captured = capsys.readouterr()
+            assert "Traceback" not in captured.err and "internal error" not in captured.err
+            return code, json.loads(captured.out)
+
+        told = [t["nct_id"] for t in check(ids[0])[1]["trials"] if t["outcome"] == "new"]
+        # Room for the state and about half the baselines.
+        freed.append(fill(small_disk, leave=2_000_000))
+        code, doc = check(*ids)
+        told += [t["nct_id"] for t in doc["trials"] if t["outcome"] == "new"]
+        failed = {t["nct_id"]: t["error"] for t in doc["trials"] if t["outcome"] == "error"}
+        assert code == 2 and failed, doc
+        for nct, error in failed.items():
+            assert re.fullmatch(
+                rf"not stored: could not write \S+/{nct}/2\d{{3}}-\d\d-\d\d\.json: no space "
+                r"left on the device; free some space and run again \(nothing is lost\); it "
+                r"is stored on the next run",
+                error,
+            ), error
+            assert not list((store / nct).glob("*.json"))
+        assert 1 < len(told) < len(ids)
+        code, doc = check(*ids)
+        assert code == 0, doc
+        again = [t["nct_id"] for t in doc["trials"] if t["outcome"] == "new"]
+        assert sorted(again) == sorted(failed)
+        assert sorted(told + again) == sorted(ids)  # each told once: none lost, none twice
+        for nct in ids:
+            assert len(list((store / nct).glob("*.json"))) == 1
+        assert not list((store / ".trialwatch" / "tmp").glob("*.part"))
+
+
 # -- 4. a store or config this user may not read or write --------------------------------------
 
 

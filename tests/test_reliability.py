@@ -169,6 +169,80 @@ def test_kill_9_at_random_moments_loses_no_change(tmp_path: Path) -> None:
         assert kills_that_cut >= 1
 
 
+@pytest.mark.folder_only
+def test_kill_9_during_a_long_first_run_loses_no_baseline_and_leaves_no_writer(
+    tmp_path: Path,
+) -> None:
+    """A first check of 60 trials (the writer process takes the baselines after the 32nd) is
+    killed at a random moment, then a check runs to the end: every trial is stored once and
+    told at least once, at most twice, and the writer process did not outlive its run."""
+    from trialwatch.store.folder import writer
+
+    rng = random.Random(20261207)
+    reg, records = _watch_list(60)
+    ids = [_id(r) for r in records]
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"]}
+
+    def writers() -> list[str]:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if writer._CHILD.strip() in text:
+                found.append(cmdline.parent.name)
+        return found
+
+    with serve(reg) as url:
+        env["TRIALWATCH_API_URL"], env["TRIALWATCH_REQUEST_INTERVAL"] = url, "0"
+
+        killed_beside_a_writer = 0
+
+        def run(store: Path, kill_after: float | None) -> str:
+            nonlocal killed_beside_a_writer
+            out = tmp_path / "out.json"
+            with open(out, "w", encoding="utf-8") as sink:
+                proc = subprocess.Popen(
+                    [EXE, "check", "--format", "json", "--store", str(store), *ids],
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.DEVNULL,
+                )
+                if kill_after is None:
+                    assert proc.wait(60) == 0
+                else:
+                    time.sleep(kill_after)
+                    killed_beside_a_writer += bool(writers())
+                    proc.kill()
+                    proc.wait(10)
+            return out.read_text(encoding="utf-8")
+
+        def told(stdout: str) -> Counter[str]:
+            try:
+                doc = json.loads(stdout)
+            except ValueError:  # cut short by the kill: never whole, so never reported
+                return Counter()
+            return Counter(t["nct_id"] for t in doc["trials"] if t["outcome"] == "new")
+
+        started = time.monotonic()
+        assert sorted(told(run(tmp_path / "whole", None))) == sorted(ids)
+        full = time.monotonic() - started
+        for round_ in range(6):
+            store = tmp_path / f"store{round_}"
+            seen = told(run(store, rng.uniform(0.2 * full, full)))
+            seen += told(run(store, None))
+            assert sorted(seen) == sorted(ids), "a baseline never told"
+            assert max(seen.values()) <= 2
+            for nct in ids:
+                assert len(list((store / nct).glob("*.json"))) == 1, nct
+            deadline = time.monotonic() + 5
+            while writers() and time.monotonic() < deadline:
+                time.sleep(0.05)  # a killed run's writer ends at the end of its input
+            assert not writers()
+        assert killed_beside_a_writer >= 1  # some kills landed while the writer was at work
+
+
 def test_a_dripping_server_ends_in_a_clear_error_within_the_timeout(her2: dict[str, Any]) -> None:
     reg = Registry()
     reg.put(her2)

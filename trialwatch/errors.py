@@ -43,6 +43,17 @@ class NotifyError(TrialwatchError):
     """A notification (mail) could not be delivered."""
 
 
+class NotStoredError(StoreError):
+    """Files a batch could not put in place once it had committed: each trial's own reason
+    (``reasons``: trial id to words), so no trial's report names another's file."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        self.reasons = dict(reasons)
+        first = next(iter(self.reasons.values()), "")
+        more = f" (and {len(self.reasons) - 1} more)" if len(self.reasons) > 1 else ""
+        super().__init__(first + more)
+
+
 class OutOfSpaceError(StoreError):
     """The store's file system is full: nothing was changed, nothing is lost."""
 

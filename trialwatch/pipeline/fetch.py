@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from trialwatch.errors import (
     FetchError,
     NotInRegistryError,
+    NotStoredError,
     RunDeadlineError,
     StoreError,
 )
@@ -183,11 +184,12 @@ def observe_page(
     except StoreError as exc:
         if not entered:
             raise
+        reasons = exc.reasons if isinstance(exc, NotStoredError) else {}
         for report in reports[start:]:
             if report.outcome in (Outcome.NEW, Outcome.CHANGED) and not _stored(store, report):
                 report.outcome = Outcome.ERROR
                 report.changes, report.events, report.baseline = (), (), None
-                report.error = f"not stored: {exc}"
+                report.error = f"not stored: {reasons.get(report.nct_id, exc)}"
     return cut
 
 

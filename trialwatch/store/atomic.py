@@ -76,6 +76,27 @@ def write_atomic(
     put_temp(tmp, path, exclusive=exclusive, durable=durable)
 
 
+def temp_path(where: Path) -> str:
+    """The name of a new temp file in ``where``, for write_to (nothing made yet)."""
+    return os.path.join(where, _temp_name())
+
+
+def write_to(tmp: str, data: bytes) -> None:
+    """data in the new temp file ``tmp`` (temp_path; its folder made when missing), not synced:
+    for put_temp. A partial file is left to the caller to remove."""
+    try:
+        fd = os.open(tmp, _OPEN_FLAGS, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
+        fd = os.open(tmp, _OPEN_FLAGS, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def write_temp(data: bytes, where: Path, *, durable: bool = False) -> str:
     """data in a new temp file in ``where`` (made when missing): its name, for put_temp. A
     temp file nobody put is never read, and is tidied (remove_temp_files)."""

@@ -32,6 +32,7 @@ from typing import Any
 
 from trialwatch.errors import (
     NO_SPACE_ADVICE,
+    NotStoredError,
     OutOfSpaceError,
     StoreError,
     no_space,
@@ -443,13 +444,18 @@ class StateDB(StateTables):
                 conn.execute("ROLLBACK")
             raise _write_error(self.path, exc) from None
         failed: StoreError | None = None
+        reasons: dict[str, str] = {}  # of the files not put, each trial's own
         for action in after:  # each, though one failed: the others' files are still wanted
             try:
                 action()
+            except NotStoredError as exc:
+                reasons.update(exc.reasons)
             except StoreError as exc:
                 failed = failed or exc
         if failed is not None:
             raise failed
+        if reasons:
+            raise NotStoredError(reasons)
 
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         name = f"tw{self._depth}"

@@ -21,11 +21,12 @@ from trialwatch.changes.normalize import (
     NORMALIZER_VERSION,
     canonical_json_bytes,
 )
-from trialwatch.errors import StoreError, os_reason
+from trialwatch.errors import NotStoredError, StoreError, os_reason
 from trialwatch.ids import is_nct_id
 from trialwatch.record import Fetched, ensure_shallow
-from trialwatch.store.atomic import put_temp, remove_temp_files, write_atomic, write_temp
+from trialwatch.store.atomic import put_temp, remove_temp_files, write_atomic
 from trialwatch.store.folder.pending import Pending, RunRegistry
+from trialwatch.store.folder.writer import TempWriter
 from trialwatch.store.port import (
     SNAPSHOT_NAME,
     Bookkeeping,
@@ -71,6 +72,7 @@ class SnapshotStore(Bookkeeping):
         self._missing = ""
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
         self._unput: set[str] = set()  # their temp files, until put in place
+        self._writer: TempWriter | None = None  # which writes those on a thread of its own
         self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
         self._unsynced = False  # files written without fsync, made durable at the run's end
         self._syncing: threading.Thread | None = None  # a sync under way meanwhile (batch)
@@ -122,6 +124,8 @@ class SnapshotStore(Bookkeeping):
             yield
         finally:
             self._depth = 0
+            if self._writer is not None:  # its last files written before any is removed
+                self._writer.close()
             for tmp in self._unput:  # baselines of a transaction rolled back
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -264,9 +268,10 @@ class SnapshotStore(Bookkeeping):
 
     def _save_after_commit(self, fetched: Fetched) -> Path:
         """A baseline: its name chosen now (the transaction holds the store's write lock, so
-        no other run names a file meanwhile) and its bytes written to a temp file, which is
-        put in place once the transaction has committed (a batch's commit holds no page of
-        bytes); the file's times go in the state at the run's end (flush_checks)."""
+        no other run names a file meanwhile) and its bytes written to a temp file (on the
+        writer's thread, while the run goes on), which is put in place once the transaction
+        has committed (a batch's commit holds no page of bytes) and the file is written; the
+        file's times go in the state at the run's end (flush_checks)."""
         nct = fetched.nct_id
         folder = self.trial_dir(nct)
         data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
@@ -277,14 +282,10 @@ class SnapshotStore(Bookkeeping):
         names = _names(folder, fetched.fetched_at[:10])
         path = next(names) if new_folder else next(p for p in names if not os.path.lexists(p))
         name = path.name
-        try:
-            tmp = write_temp(data, self.tmp_dir)
-        except OSError as exc:
-            raise StoreError(
-                f"could not write {path}: {os_reason(exc)}; it is stored on the next run"
-            ) from None
         self._written[path] = hashlib.sha256(data).hexdigest()
         self._deferred[path] = len(data)
+        writer = self._writer = self._writer or TempWriter(self.tmp_dir)
+        tmp = writer.write(data)
         self._unput.add(tmp)  # removed at the run's end if the transaction rolls back
         del data
 
@@ -292,13 +293,14 @@ class SnapshotStore(Bookkeeping):
             self._deferred.pop(path, None)
             self._unput.discard(tmp)
             try:
-                put_temp(tmp, path, exclusive=True, durable=False, new_folder=new_folder)
-            except FileExistsError:  # another run's baseline of the same day, since the commit
-                return
+                writer.wait(tmp)  # its write, which may have failed since
+                try:
+                    put_temp(tmp, path, exclusive=True, durable=False, new_folder=new_folder)
+                except FileExistsError:  # another run's baseline of the same day, since
+                    return
             except OSError as exc:
-                raise StoreError(
-                    f"could not write {path}: {os_reason(exc)}; it is stored on the next run"
-                ) from None
+                reason = f"could not write {path}: {os_reason(exc)}; it is stored on the next run"
+                raise NotStoredError({nct: reason}) from None
             self._unsynced = True
             with contextlib.suppress(OSError):
                 self._times.append(
