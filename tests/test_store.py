@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import multiprocessing
 import os
@@ -504,3 +505,23 @@ def test_the_snapshots_readme_describes_the_store_of_this_release() -> None:
     text = (Path(__file__).resolve().parent.parent / "snapshots" / "README.md").read_text("utf-8")
     assert ".trialwatch/" in text and "state.db" in text and "pending/" in text
     assert "state.json" not in text and "checks.log" not in text and ".lock " not in text
+
+
+def test_a_baseline_the_writer_process_wrote_is_trusted_after_a_checkout_by_its_sha256(
+    tmp_path: Path, her2: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long first run's baselines are written by the writer process, which tells the run
+    each file's sha256: the state keeps it with the file's times, so a checkout that moves
+    the times still trusts the file by its bytes, and not once they differ."""
+    from trialwatch.store.folder import writer
+
+    monkeypatch.setattr(writer, "START_AFTER", 0)  # this baseline through the writer process
+    store = SnapshotStore(tmp_path / "s")
+    observe(store, fetched(her2), printed=False)
+    snap = store.snapshots("NCT06224738")[0]
+    row = store.state("NCT06224738")
+    assert row["file_sha256"] == hashlib.sha256(snap.read_bytes()).hexdigest()
+    os.utime(snap, (1_000_000_000, 1_000_000_000))
+    assert store.trusted("NCT06224738", store.state("NCT06224738")) is not None
+    snap.write_bytes(snap.read_bytes().replace(b"NOT_YET_RECRUITING", b"RECRUITING_______X"))
+    assert store.trusted("NCT06224738", store.state("NCT06224738")) is None

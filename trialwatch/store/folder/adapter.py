@@ -73,7 +73,8 @@ class SnapshotStore(Bookkeeping):
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
         self._unput: set[str] = set()  # their temp files, until put in place
         self._writer: TempWriter | None = None  # which writes those on a thread of its own
-        self._times: list[tuple[int, int, str, str]] = []  # and their file times, then
+        # and their files' times and sha256, once written and put
+        self._times: list[tuple[int, int, str, str, str]] = []
         self._unsynced = False  # files written without fsync, made durable at the run's end
         self._syncing: threading.Thread | None = None  # a sync under way meanwhile (batch)
 
@@ -271,7 +272,7 @@ class SnapshotStore(Bookkeeping):
         no other run names a file meanwhile) and its bytes written to a temp file (on the
         writer's thread, while the run goes on), which is put in place once the transaction
         has committed (a batch's commit holds no page of bytes) and the file is written; the
-        file's times go in the state at the run's end (flush_checks)."""
+        file's times and sha256 go in the state at the run's end (flush_checks)."""
         nct = fetched.nct_id
         folder = self.trial_dir(nct)
         data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
@@ -282,7 +283,6 @@ class SnapshotStore(Bookkeeping):
         names = _names(folder, fetched.fetched_at[:10])
         path = next(names) if new_folder else next(p for p in names if not os.path.lexists(p))
         name = path.name
-        self._written[path] = hashlib.sha256(data).hexdigest()
         self._deferred[path] = len(data)
         writer = self._writer = self._writer or TempWriter(self.tmp_dir)
         tmp = writer.write(data)
@@ -293,7 +293,7 @@ class SnapshotStore(Bookkeeping):
             self._deferred.pop(path, None)
             self._unput.discard(tmp)
             try:
-                writer.wait(tmp)  # its write, which may have failed since
+                digest = writer.wait(tmp)  # its write, which may have failed since
                 try:
                     put_temp(tmp, path, exclusive=True, durable=False, new_folder=new_folder)
                 except FileExistsError:  # another run's baseline of the same day, since
@@ -304,7 +304,7 @@ class SnapshotStore(Bookkeeping):
             self._unsynced = True
             with contextlib.suppress(OSError):
                 self._times.append(
-                    (os.stat(path).st_mtime_ns, os.stat(folder).st_mtime_ns, nct, name)
+                    (os.stat(path).st_mtime_ns, os.stat(folder).st_mtime_ns, digest, nct, name)
                 )
 
         self.db.after_commit(put)
@@ -327,7 +327,8 @@ class SnapshotStore(Bookkeeping):
         if times:
             with self.db.transaction() as conn:
                 conn.executemany(
-                    "UPDATE trials SET file_mtime = ?, dir_mtime = ? WHERE nct = ? AND latest = ?",
+                    "UPDATE trials SET file_mtime = ?, dir_mtime = ?, file_sha256 = ? "
+                    "WHERE nct = ? AND latest = ?",
                     times,
                 )
         super().flush_checks()
@@ -375,13 +376,8 @@ class SnapshotStore(Bookkeeping):
         path = folder / latest
         fields = latest_fields(latest, record_digest, raw, status, title, changed_at)
         size = self._deferred.get(path)
-        if size is not None:  # written after the commit: its times come at the run's end
-            fields.update(
-                file_size=size,
-                file_mtime=None,
-                file_sha256=self._written.pop(path, None),
-                dir_mtime=None,
-            )
+        if size is not None:  # written after the commit: its times and sha256 come at the end
+            fields.update(file_size=size, file_mtime=None, file_sha256=None, dir_mtime=None)
             self.db.put(conn, nct_id, fields)
             return
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import hashlib
 import os
 import struct
 import subprocess
@@ -38,11 +39,12 @@ TELL_EVERY = 16
 _HEAD = struct.Struct("<HQQ")  # the temp file's name's length; the bytes' offset and length
 
 # The writer: reads (name, offset, length) from stdin, writes the ring's bytes there as a new
-# file, and answers a line a file ("0" or the errno, a tab, the name) on stdout, in order; ends
+# file, and answers a line a file on stdout, in order: "0" or the errno, the name, the bytes'
+# sha256 (the state keeps it: a checkout that moves the file's time is told by it); ends
 # at the end of its input, or at a name that is not a temp file of the folder it was given.
 # An interrupt (Ctrl-C reaches the whole process group) is the run's to handle, not its own.
 _CHILD = r"""
-import mmap, os, signal, struct, sys
+import hashlib, mmap, os, signal, struct, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 ring = memoryview(mmap.mmap(int(sys.argv[1]), int(sys.argv[2])))
 where = os.fsencode(sys.argv[3]) + b"/.tmp-"
@@ -65,7 +67,7 @@ while (top := take(head.size)) is not None:
     name = take(size)
     if name is None or not name.startswith(where) or not name.endswith(b".part"):
         break  # the end, or not a message of the run's: nothing more is written
-    code = 0
+    code, digest = 0, b""
     try:
         try:
             fd = os.open(name, flags, 0o666)
@@ -74,6 +76,7 @@ while (top := take(head.size)) is not None:
             fd = os.open(name, flags, 0o666)
         try:
             view = ring[start:start + length]
+            digest = hashlib.sha256(view).hexdigest().encode()
             while view:
                 view = view[os.write(fd, view):]
         finally:
@@ -84,13 +87,14 @@ while (top := take(head.size)) is not None:
             os.unlink(name)
         except OSError:
             pass
-    os.write(1, b"%d\t%s\n" % (code, name))
+    os.write(1, b"%d\t%s\t%s\n" % (code, name, digest))
 """
 
 
 class TempWriter:
     """Writes temp files in ``where``: ``write`` returns the temp file's name at once;
-    ``wait`` returns once that file is written, raising the OSError its write met."""
+    ``wait`` returns the bytes' sha256 once that file is written, raising the OSError its
+    write met."""
 
     def __init__(
         self, where: Path, start_after: int | None = None, ring_bytes: int = RING_BYTES
@@ -108,6 +112,7 @@ class TempWriter:
         self._head = 0  # where the next bytes go in the ring
         self._untold: list[bytes] = []  # files in the ring the writer is not told of yet
         self._failed: dict[str, OSError] = {}
+        self._digests: dict[str, str] = {}  # of the files written, until waited for
         self._answers = b""  # the start of an answer line not read whole yet
 
     def write(self, data: bytes) -> str:
@@ -132,11 +137,14 @@ class TempWriter:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             self._failed[tmp] = exc
+        else:
+            self._digests[tmp] = hashlib.sha256(data).hexdigest()
         self._written += 1
         return tmp
 
-    def wait(self, tmp: str) -> None:
-        """Once ``tmp`` is written; the OSError its write met, raised here."""
+    def wait(self, tmp: str) -> str:
+        """The sha256 of ``tmp``'s bytes, once it is written; the OSError its write met,
+        raised here."""
         while tmp in self._open:
             if self._child is None:
                 self._lost()
@@ -146,6 +154,7 @@ class TempWriter:
         failed = self._failed.pop(tmp, None)
         if failed is not None:
             raise failed
+        return self._digests.pop(tmp)
 
     def close(self) -> None:
         """Every file handed over written (or failed); the writer process ends."""
@@ -248,12 +257,14 @@ class TempWriter:
         lines = (self._answers + got).split(b"\n")
         self._answers = lines.pop()
         for line in lines:
-            code, _, name = line.partition(b"\t")
+            code, name, digest = line.split(b"\t")
             tmp = name.decode()
             while self._spans and self._spans.popleft()[0] != tmp:
                 pass
             self._open.discard(tmp)
-            if code != b"0":
+            if code == b"0":
+                self._digests[tmp] = digest.decode()
+            else:
                 number = int(code)
                 self._failed[tmp] = OSError(number, os.strerror(number), tmp)
 
