@@ -199,7 +199,8 @@ def test_kill_9_during_a_long_first_run_loses_no_baseline_and_leaves_no_writer(
 
         killed_beside_a_writer = 0
 
-        def run(store: Path, kill_after: float | None) -> str:
+        def run(store: Path, kill_after: float | None, beside_writer: bool = False) -> str:
+            """kill_after: seconds after the start, or after the writer process appeared."""
             nonlocal killed_beside_a_writer
             out = tmp_path / "out.json"
             with open(out, "w", encoding="utf-8") as sink:
@@ -212,8 +213,10 @@ def test_kill_9_during_a_long_first_run_loses_no_baseline_and_leaves_no_writer(
                 if kill_after is None:
                     assert proc.wait(60) == 0
                 else:
-                    time.sleep(kill_after)
+                    while beside_writer and not writers() and proc.poll() is None:
+                        time.sleep(0.002)
                     killed_beside_a_writer += bool(writers())
+                    time.sleep(kill_after)
                     proc.kill()
                     proc.wait(10)
             return out.read_text(encoding="utf-8")
@@ -228,9 +231,12 @@ def test_kill_9_during_a_long_first_run_loses_no_baseline_and_leaves_no_writer(
         started = time.monotonic()
         assert sorted(told(run(tmp_path / "whole", None))) == sorted(ids)
         full = time.monotonic() - started
-        for round_ in range(6):
+        for round_ in range(4):
             store = tmp_path / f"store{round_}"
-            seen = told(run(store, rng.uniform(0.2 * full, full)))
+            if round_ % 2:  # at a random moment of the run
+                seen = told(run(store, rng.uniform(0.2 * full, full)))
+            else:  # at a random moment once the writer is at work
+                seen = told(run(store, rng.uniform(0.0, 0.05), beside_writer=True))
             seen += told(run(store, None))
             assert sorted(seen) == sorted(ids), "a baseline never told"
             assert max(seen.values()) <= 2

@@ -71,3 +71,35 @@ def test_a_small_diff_loads_no_toml_parser_and_no_entity_table(tmp_path: Path) -
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_run_builds_only_the_commands_its_arguments_name() -> None:
+    """typer turns every command's options into click's on each start; a run needs those of
+    the command it names (and of any command name among its arguments, so an option's value
+    that happens to be one parses as it would in the whole app). Help, completion and an
+    unknown command get the whole app: their output lists every command."""
+    from trialwatch.cli import app, app_for
+
+    def names(typer_app: Any) -> set[str]:
+        import typer.main
+
+        group = typer.main.get_command(typer_app)
+        return set(getattr(group, "commands", {}))
+
+    assert names(app_for(["diff", "old.json", "new.json"])) == {"diff"}
+    assert names(app_for(["--store", "check", "diff", "a", "b"])) == {"check", "diff"}
+    assert names(app_for(["watch", "list"])) == {"watch"}
+    assert app_for(["diff", "--help"]) is app
+    assert app_for(["chek", "NCT06224738"]) is app
+    assert app_for([]) is app
+    assert len(names(app)) >= 15
+
+
+def test_an_unknown_command_still_gets_the_whole_list_of_suggestions(
+    capsys: Any,
+) -> None:
+    from trialwatch.cli import run
+
+    assert run(["chek", "NCT06224738"]) == 2
+    err = capsys.readouterr().err
+    assert "No such command 'chek'" in err and "check" in err
