@@ -192,7 +192,7 @@ class TempWriter:
                 )
             finally:
                 os.close(fd)
-        except OSError:
+        except (OSError, AttributeError):  # AttributeError: no memfd_create in this Python
             self._gone, self._ring = True, None
             return None
         assert child.stdout is not None
