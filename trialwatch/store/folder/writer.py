@@ -43,6 +43,8 @@ _HEAD = struct.Struct("<HQQ")  # the temp file's name's length; the bytes' offse
 # sha256 (the state keeps it: a checkout that moves the file's time is told by it); ends
 # at the end of its input, or at a name that is not a temp file of the folder it was given.
 # An interrupt (Ctrl-C reaches the whole process group) is the run's to handle, not its own.
+# It makes a file as atomic.write_to does, written out here: it imports nothing of trialwatch
+# (isolated, without site-packages) so that it starts in milliseconds.
 _CHILD = r"""
 import hashlib, mmap, os, signal, struct, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
