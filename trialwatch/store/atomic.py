@@ -90,11 +90,15 @@ def write_to(tmp: str, data: bytes) -> None:
         os.makedirs(os.path.dirname(tmp), exist_ok=True)
         fd = os.open(tmp, _OPEN_FLAGS, 0o666)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def write_temp(data: bytes, where: Path, *, durable: bool = False) -> str:
@@ -103,9 +107,7 @@ def write_temp(data: bytes, where: Path, *, durable: bool = False) -> str:
     fd, tmp = _temp_file(where)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:

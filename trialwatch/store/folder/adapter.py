@@ -72,7 +72,7 @@ class SnapshotStore(Bookkeeping):
         self._missing = ""
         self._deferred: dict[Path, int] = {}  # baselines to write at the commit: their sizes
         self._unput: set[str] = set()  # their temp files, until put in place
-        self._writer: TempWriter | None = None  # which writes those on a thread of its own
+        self._writer: TempWriter | None = None  # which writes those (writer.py)
         # and their files' times and sha256, once written and put
         self._times: list[tuple[int, int, str, str, str]] = []
         self._unsynced = False  # files written without fsync, made durable at the run's end
@@ -269,10 +269,10 @@ class SnapshotStore(Bookkeeping):
 
     def _save_after_commit(self, fetched: Fetched) -> Path:
         """A baseline: its name chosen now (the transaction holds the store's write lock, so
-        no other run names a file meanwhile) and its bytes written to a temp file (on the
-        writer's thread, while the run goes on), which is put in place once the transaction
-        has committed (a batch's commit holds no page of bytes) and the file is written; the
-        file's times and sha256 go in the state at the run's end (flush_checks)."""
+        no other run names a file meanwhile) and its bytes written to a temp file (on a long
+        first run by the writer process, while the run goes on), put in place once the
+        transaction has committed (a batch's commit holds no page of bytes) and the file is
+        written; the file's times and sha256 go in the state at the run's end (flush_checks)."""
         nct = fetched.nct_id
         folder = self.trial_dir(nct)
         data = canonical_json_bytes(snapshot_payload(fetched), fetched.plain_numbers)
