@@ -59,6 +59,22 @@ def test_a_small_run_starts_no_process(tmp_path: Path) -> None:
     assert all(Path(n).exists() for n in names)
 
 
+def test_a_writer_that_never_says_it_is_ready_costs_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interpreter that does not run the writer (a frozen build's executable runs its own
+    program): no file is handed to it, the run writes them all itself."""
+    monkeypatch.setattr(writer_module.sys, "executable", "/bin/cat")  # refuses -I: says nothing
+    w = TempWriter(tmp_path / "tmp", start_after=0)
+    datas = records(3)
+    names = [w.write(d) for d in datas]
+    assert w._child is None and w._gone
+    for name, data in zip(names, datas, strict=True):
+        w.wait(name)
+        assert Path(name).read_bytes() == data
+    w.close()
+
+
 def test_a_write_that_fails_is_raised_where_its_file_is_waited_for(tmp_path: Path) -> None:
     where = tmp_path / "tmp"
     w = TempWriter(where, start_after=0)

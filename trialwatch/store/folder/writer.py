@@ -11,7 +11,8 @@ carries only where each file's bytes are and, back, which are written.
 The files are temp files (atomic.py): nothing reads one until it is put in place, and the one
 who puts it waits for its write first, so a write that failed is met there, as a write made at
 once would have been. A run's first baselines are written at once (a small run starts no
-process); where the writer cannot start (not Linux) or dies, the run writes its files itself."""
+process); where the writer cannot start (not Linux, or an interpreter that does not run it and
+so never says it is ready) or dies, the run writes its files itself."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def take(n):
         got += k
     return bytes(buf)
 
+os.write(1, b"ready\n")
 while (top := take(head.size)) is not None:
     size, start, length = head.unpack(top)
     name = take(size)
@@ -198,6 +200,11 @@ class TempWriter:
             self._gone, self._ring = True, None
             return None
         assert child.stdout is not None
+        if not _ready(child.stdout.fileno()):  # not a Python that runs it (a frozen build)
+            self._child = child
+            self._stop(kill=True)
+            self._gone = True
+            return None
         with contextlib.suppress(OSError):  # answers never wait for the run to read them
             fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         os.set_blocking(child.stdout.fileno(), False)
@@ -295,3 +302,24 @@ class TempWriter:
         self._spans.clear()
         self._untold.clear()
         self._head = 0
+
+
+def _ready(fd: int, seconds: float = 10.0) -> bool:
+    """Did the writer say it is ready (its first line) within ``seconds``? Before it is handed
+    a file: one that never starts costs the run nothing but the wait."""
+    import select
+    import time
+
+    said, deadline = b"", time.monotonic() + seconds
+    while not said.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return False
+        try:
+            part = os.read(fd, 64)
+        except OSError:
+            return False
+        if not part:
+            return False
+        said += part
+    return said == b"ready\n"
