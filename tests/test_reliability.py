@@ -170,6 +170,7 @@ def test_kill_9_at_random_moments_loses_no_change(tmp_path: Path) -> None:
 
 
 @pytest.mark.folder_only
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the writer process is Linux's")
 def test_kill_9_during_a_long_first_run_loses_no_baseline_and_leaves_no_writer(
     tmp_path: Path,
 ) -> None:

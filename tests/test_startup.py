@@ -60,7 +60,11 @@ def test_a_small_diff_loads_no_toml_parser_and_no_entity_table(tmp_path: Path) -
         "assert code == 1 and 'Recruiting' in out.getvalue(), (code, out.getvalue())\n"
         "print(sorted(m for m in ('tomllib', 'html', 'html.entities') if m in sys.modules))\n"
     )
-    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": "/usr/bin"}
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALWATCH_")}
+    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "APPDATA", "LOCALAPPDATA"):
+        env[name] = str(tmp_path / "home")  # no user config to find, on any system
     proc = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
