@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import edited, load
 
 
@@ -39,6 +41,7 @@ def test_every_command_s_options_are_read_without_evaluating_strings() -> None:
     assert not strings, sorted(strings)
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_small_diff_loads_no_toml_parser_and_no_entity_table(tmp_path: Path) -> None:
     """With no config file there is nothing to parse, and a record without HTML entities needs
     no table of them: 6 ms of start-up between them, loaded when a run needs them."""

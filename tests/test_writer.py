@@ -18,9 +18,12 @@ from tests.conftest import all_records
 from trialwatch.store.folder import writer as writer_module
 from trialwatch.store.folder.writer import TempWriter
 
-pytestmark = pytest.mark.skipif(
-    not writer_module.sys.platform.startswith("linux"), reason="the writer process is Linux's"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not writer_module.sys.platform.startswith("linux"), reason="the writer process is Linux's"
+    ),
+    pytest.mark.slow,  # each test starts a writer process
+]
 
 
 def records(n: int) -> list[bytes]:
