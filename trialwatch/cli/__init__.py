@@ -99,7 +99,8 @@ def app_for(args: list[str]) -> typer.Typer:
 
 
 def _name(command: typer.models.CommandInfo) -> str | None:
+    """The name typer gives the command (typer.main.get_command_from_info's rule)."""
     if command.name:
         return command.name
     callback = command.callback
-    return callback.__name__.lower().replace("_", "-") if callback is not None else None
+    return typer.main.get_command_name(callback.__name__) if callback is not None else None
